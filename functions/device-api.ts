@@ -1,0 +1,21 @@
+/** The device hot path: poll the target state (ETag, 304 when unchanged), report the current state. */
+import { etagOf, isUnchanged, reportCurrentState, stateReportSchema, targetStateOf } from '../lib/devices';
+import { apiHandler } from '../lib/http/api';
+import { requireDevice } from '../lib/http/auth';
+
+export const handler = apiHandler(
+  {
+    'GET /api/v1/devices/{uuid}/state': async (request) => {
+      const device = await requireDevice(request, request.params.uuid!);
+      const etag = etagOf(device);
+      if (isUnchanged(request.headers['if-none-match'], etag)) return { status: 304, headers: { etag } };
+      return { status: 200, body: targetStateOf(device), headers: { etag } };
+    },
+    'PATCH /api/v1/devices/{uuid}/state': async (request) => {
+      const device = await requireDevice(request, request.params.uuid!);
+      const report = request.json(stateReportSchema);
+      return { status: 200, body: { current_state: await reportCurrentState(device, report, new Date()) } };
+    },
+  },
+  { maxBodyBytes: 64 * 1024 },
+);

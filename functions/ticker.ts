@@ -1,0 +1,14 @@
+/**
+ * Fired once a minute by the schedule; sends two ticks, now and half a period later, because
+ * EventBridge rules cannot fire more often than once a minute.
+ */
+import type { ScheduledEvent } from 'aws-lambda';
+import { config } from '../lib/config';
+import { sendTick } from '../lib/queues/messages';
+
+export const handler = async (event: ScheduledEvent): Promise<void> => {
+  const firedAt = event.time ?? new Date().toISOString();
+  const period = config().tickSeconds;
+  await sendTick(0, firedAt);
+  await sendTick(period, new Date(Date.parse(firedAt) + period * 1000).toISOString());
+};

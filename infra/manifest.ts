@@ -1,0 +1,149 @@
+/**
+ * The wiring of the whole system, declared once.
+ *
+ * Every host reads this: the embedded host starts its HTTP routes, SQS pollers and tick from it,
+ * and the CDK stack is generated from it. A function, route, queue or schedule that is not here
+ * does not exist on any host.
+ */
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+
+export interface Route {
+  method: HttpMethod;
+  /** API Gateway resource path, path parameters in braces: `/api/v1/devices/{uuid}/state`. */
+  path: string;
+}
+
+export interface QueueSpec {
+  fifo: boolean;
+  /** Must cover the consumer's timeout (AWS recommends six times the function timeout). */
+  visibilityTimeoutSeconds: number;
+  /** Receives before a message is moved to the queue's dead-letter queue. */
+  maxReceiveCount: number;
+}
+
+export interface QueueTrigger {
+  queue: QueueName;
+  /** Records per invocation; FIFO event source mappings take at most 10. */
+  batchSize: number;
+  /** How long to gather a batch before invoking (standard queues only). */
+  maxBatchingWindowSeconds?: number;
+}
+
+export interface FunctionSpec {
+  /** Source file, relative to the repository root, exporting `handler`. */
+  entry: string;
+  description: string;
+  timeoutSeconds: number;
+  memoryMb: number;
+  routes?: Route[];
+  queues?: QueueTrigger[];
+  /** Invoked by the schedule (EventBridge rule on AWS, a timer on the embedded host). */
+  schedule?: boolean;
+  /** Queues this function sends to; grants and queue URLs in its environment follow from it. */
+  sendsTo?: QueueName[];
+}
+
+export const queues = {
+  /** Rollout-level commands, one message group per rollout so its transitions are serialised. */
+  orchestration: { fifo: true, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
+  /** Device fan-out: setting the target state of one shard of a batch's devices, page by page. */
+  schedule: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
+  /** The 30-second safety net: tick messages sent by the ticker (delays 0 s and 30 s). */
+  tick: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 3 },
+} as const satisfies Record<string, QueueSpec>;
+
+export type QueueName = keyof typeof queues;
+
+export const functions = {
+  webhook: {
+    entry: 'functions/webhook.ts',
+    description: 'Registry push notifications: authenticate, normalise, create rollouts',
+    timeoutSeconds: 15,
+    memoryMb: 512,
+    routes: [{ method: 'POST', path: '/api/v1/webhooks/{registry}' }],
+    sendsTo: ['orchestration'],
+  },
+  adminApi: {
+    entry: 'functions/admin-api.ts',
+    description: 'Admin read models and control: policies, devices, rollouts',
+    timeoutSeconds: 15,
+    memoryMb: 512,
+    routes: [
+      { method: 'GET', path: '/api/v1/policies' },
+      { method: 'POST', path: '/api/v1/policies' },
+      { method: 'GET', path: '/api/v1/policies/{policyId}' },
+      { method: 'PUT', path: '/api/v1/policies/{policyId}' },
+      { method: 'DELETE', path: '/api/v1/policies/{policyId}' },
+      { method: 'GET', path: '/api/v1/devices' },
+      { method: 'POST', path: '/api/v1/devices' },
+      { method: 'GET', path: '/api/v1/devices/{uuid}' },
+      { method: 'GET', path: '/api/v1/rollouts' },
+      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}' },
+      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}/events' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/start' },
+    ],
+    sendsTo: ['orchestration'],
+  },
+  deviceApi: {
+    entry: 'functions/device-api.ts',
+    description: 'The device hot path: target state with ETag, current-state reports',
+    timeoutSeconds: 10,
+    memoryMb: 256,
+    routes: [
+      { method: 'GET', path: '/api/v1/devices/{uuid}/state' },
+      { method: 'PATCH', path: '/api/v1/devices/{uuid}/state' },
+    ],
+    sendsTo: ['orchestration'],
+  },
+  batchAdvance: {
+    entry: 'functions/batch-advance.ts',
+    description: 'The only writer of rollout progress: plan, start batches, evaluate, complete',
+    timeoutSeconds: 30,
+    memoryMb: 1024,
+    queues: [{ queue: 'orchestration', batchSize: 10 }],
+    sendsTo: ['orchestration', 'schedule'],
+  },
+  scheduleDevices: {
+    entry: 'functions/schedule-devices.ts',
+    description: "Sets the new image as target state for one shard of a batch's devices",
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    queues: [{ queue: 'schedule', batchSize: 5 }],
+    sendsTo: ['schedule', 'orchestration'],
+  },
+  monitor: {
+    entry: 'functions/monitor.ts',
+    description: 'Finds rollouts with due work on every tick and asks batch-advance to evaluate them',
+    timeoutSeconds: 30,
+    memoryMb: 256,
+    queues: [{ queue: 'tick', batchSize: 1 }],
+    sendsTo: ['orchestration'],
+  },
+  ticker: {
+    entry: 'functions/ticker.ts',
+    description: 'Turns the once-a-minute schedule into two ticks, 30 seconds apart',
+    timeoutSeconds: 10,
+    memoryMb: 128,
+    schedule: true,
+    sendsTo: ['tick'],
+  },
+} as const satisfies Record<string, FunctionSpec>;
+
+export type FunctionName = keyof typeof functions;
+
+/** The name of the environment variable that carries a queue's URL to the functions that use it. */
+export function queueUrlEnv(queue: QueueName): string {
+  return `${queue.toUpperCase()}_QUEUE_URL`;
+}
+
+/** Physical queue name (FIFO queues must end in `.fifo`). */
+export function queueResourceName(prefix: string, queue: QueueName): string {
+  const spec: QueueSpec = queues[queue];
+  return `${prefix}-${queue}${spec.fifo ? '.fifo' : ''}`;
+}
+
+export function deadLetterQueueName(prefix: string, queue: QueueName): string {
+  const spec: QueueSpec = queues[queue];
+  return `${prefix}-${queue}-dlq${spec.fifo ? '.fifo' : ''}`;
+}

@@ -1,0 +1,65 @@
+/**
+ * Configuration, read from the environment once and validated, so a missing setting fails at
+ * start with a message that names it. Handlers never read `process.env` themselves.
+ */
+import { queueUrlEnv, type QueueName } from '../infra/manifest';
+
+export interface Config {
+  tableName: string;
+  queueUrls: Partial<Record<QueueName, string>>;
+  /** Secret that registries present (HMAC key or shared token). */
+  webhookSecret: string;
+  /** Seconds between the two ticks the ticker sends per schedule firing. */
+  tickSeconds: number;
+}
+
+let cached: Config | undefined;
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const value = env[name];
+  if (value === undefined || value.trim() === '') {
+    throw new ConfigError(`environment variable ${name} is required but not set`);
+  }
+  return value;
+}
+
+function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value <= 0) {
+    throw new ConfigError(`environment variable ${name} must be a positive number, got "${raw}"`);
+  }
+  return value;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const queueUrls: Partial<Record<QueueName, string>> = {};
+  for (const queue of ['orchestration', 'schedule', 'tick'] as const) {
+    const url = env[queueUrlEnv(queue)];
+    if (url) queueUrls[queue] = url;
+  }
+  return {
+    tableName: required(env, 'TABLE_NAME'),
+    queueUrls,
+    webhookSecret: env.WEBHOOK_SECRET ?? '',
+    tickSeconds: positiveNumber(env, 'TICK_SECONDS', 30),
+  };
+}
+
+/** The configuration of this process, read on first use. */
+export function config(): Config {
+  cached ??= loadConfig();
+  return cached;
+}
+
+/** The URL of a queue this function sends to; fails clearly when the wiring did not provide it. */
+export function queueUrl(queue: QueueName): string {
+  const url = config().queueUrls[queue];
+  if (!url) throw new ConfigError(`environment variable ${queueUrlEnv(queue)} is required but not set`);
+  return url;
+}

@@ -1,0 +1,108 @@
+/** Devices: registration by an admin, and the device's own view: target state in, current state out. */
+import { randomUUID } from 'node:crypto';
+import { isIP } from 'node:net';
+import { z } from 'zod';
+import type { Device, ReportedApp } from './domain/types';
+import { NotFound } from './errors';
+import { newDeviceToken } from './http/auth';
+import { normaliseRepository, parseImageReference } from './registry';
+import { applyReport } from './rollouts/device-transitions';
+import { sha256Hex } from './secrets';
+import { getStoredDevice, listDevices, publicDevice, putNewDevice, recordCurrentState, type StoredDevice } from './store/devices';
+import type { Page } from './store/table';
+
+const imageSchema = z
+  .string()
+  .min(1)
+  .max(512)
+  .superRefine((value, ctx) => {
+    try {
+      parseImageReference(value);
+    } catch (error) {
+      ctx.addIssue({ code: 'custom', message: error instanceof Error ? error.message : 'is not an image reference' });
+    }
+  });
+
+const ipAddress = z.string().refine((value) => isIP(value) !== 0, 'must be an IPv4 or IPv6 address');
+const appName = z.string().regex(/^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,63}$/, 'must be 1-64 letters, digits, "_", "." or "-"');
+
+function uniqueNames(apps: { name: string }[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  apps.forEach((app, i) => {
+    if (seen.has(app.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `duplicate app name "${app.name}"` });
+    seen.add(app.name);
+  });
+}
+
+export const deviceRegistrationSchema = z.strictObject({
+  uuid: z.string().regex(/^[0-9a-zA-Z-]{1,64}$/, 'must be 1-64 letters, digits or "-"').optional(),
+  name: z.string().min(1).max(128),
+  ip_address: ipAddress.nullable().optional(),
+  apps: z.array(z.strictObject({ name: appName, image: imageSchema })).min(1).max(32).superRefine(uniqueNames),
+});
+export type DeviceRegistration = z.infer<typeof deviceRegistrationSchema>;
+
+/** Devices send more than we read (agent versions, metrics); what we do not know is ignored. */
+export const stateReportSchema = z.object({
+  apps: z.array(z.object({ name: appName, image: imageSchema, status: z.string().min(1).max(64) })).max(32).superRefine(uniqueNames),
+  ip_address: ipAddress.optional(),
+  error: z.string().max(2048).nullable().optional(),
+});
+export type StateReport = z.infer<typeof stateReportSchema>;
+
+export async function registerDevice(input: DeviceRegistration, now: Date): Promise<{ device: Device; device_token: string }> {
+  const uuid = input.uuid ?? randomUUID();
+  const token = newDeviceToken(uuid);
+  const at = now.toISOString();
+  const device: StoredDevice = {
+    uuid,
+    name: input.name,
+    ip_address: input.ip_address ?? null,
+    target_apps: input.apps,
+    target_version: 1,
+    current_apps: [],
+    current_error: null,
+    reported_at: null,
+    rollouts: {},
+    created_at: at,
+    updated_at: at,
+    token_hash: sha256Hex(token),
+  };
+  const repositories = input.apps.map((app) => ({ repository: normaliseRepository(app.image), app: app.name }));
+  await putNewDevice(device, repositories);
+  return { device: publicDevice(device), device_token: token };
+}
+
+export async function readDevice(uuid: string): Promise<Device> {
+  const device = await getStoredDevice(uuid);
+  if (!device) throw new NotFound(`device ${uuid} not found`);
+  return publicDevice(device);
+}
+
+export function pageOfDevices(limit: number, cursor?: string): Promise<Page<Device>> {
+  return listDevices(limit, cursor);
+}
+
+export function etagOf(device: Pick<Device, 'target_version'>): string {
+  return `"${device.target_version}"`;
+}
+
+/** Whether the device's If-None-Match names the current target state (then it gets a 304). */
+export function isUnchanged(ifNoneMatch: string | undefined, etag: string): boolean {
+  if (!ifNoneMatch) return false;
+  return ifNoneMatch.split(',').some((candidate) => {
+    const value = candidate.trim();
+    return value === '*' || value === etag || value === `W/${etag}`;
+  });
+}
+
+export function targetStateOf(device: Device) {
+  return { uuid: device.uuid, apps: device.target_apps, version: device.target_version };
+}
+
+export async function reportCurrentState(device: StoredDevice, report: StateReport, now: Date) {
+  const apps: ReportedApp[] = report.apps;
+  const updated = await recordCurrentState(device.uuid, { apps, ...(report.ip_address ? { ip_address: report.ip_address } : {}), error: report.error ?? null }, now.toISOString());
+  await applyReport(updated, { apps, error: report.error ?? null }, now);
+  return { uuid: updated.uuid, apps: updated.current_apps, error: updated.current_error, reported_at: updated.reported_at };
+}

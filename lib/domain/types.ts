@@ -1,0 +1,189 @@
+/** The vocabulary of the system, as plain data. Wire names are snake_case, as in the API. */
+
+export const updateStrategies = ['auto', 'staged', 'manual'] as const;
+export type UpdateStrategy = (typeof updateStrategies)[number];
+
+export type HealthCheckConfig =
+  | {
+      type: 'http';
+      endpoint: string;
+      expectedStatusCode?: number;
+      expectedBody?: string;
+      timeout?: number;
+      retries?: number;
+    }
+  | { type: 'tcp'; host: string; port: number; timeout?: number; retries?: number }
+  | { type: 'container'; containerName: string; timeout?: number; retries?: number };
+
+/** What an admin configures; a rollout keeps a copy, so editing a policy never changes a running rollout. */
+export interface PolicySettings {
+  image_pattern: string;
+  update_strategy: UpdateStrategy;
+  /** Cumulative percentages of the fleet after each batch, ending at 100. */
+  batch_percentages: number[];
+  batch_delay_minutes: number;
+  update_timeout_minutes: number;
+  health_check_enabled: boolean;
+  health_check_config: HealthCheckConfig | null;
+  auto_rollback_enabled: boolean;
+  max_failure_rate: number;
+}
+
+export interface Policy extends PolicySettings {
+  id: string;
+  name: string | null;
+  enabled: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+export const rolloutStatuses = [
+  'pending',
+  'in_progress',
+  'paused',
+  'completed',
+  'cancelled',
+  'rolled_back',
+  'failed',
+] as const;
+export type RolloutStatus = (typeof rolloutStatuses)[number];
+
+export const activeRolloutStatuses: readonly RolloutStatus[] = ['pending', 'in_progress', 'paused'];
+
+export const deviceRolloutStatuses = [
+  'pending',
+  'scheduled',
+  'updated',
+  'healthy',
+  'unhealthy',
+  'failed',
+  'rolled_back',
+] as const;
+export type DeviceRolloutStatus = (typeof deviceRolloutStatuses)[number];
+
+/** How many of a batch's devices are in each status (summed over shards). */
+export type StatusCounts = Record<DeviceRolloutStatus, number>;
+
+export type BatchStatus = 'pending' | 'in_progress' | 'completed';
+
+export interface Batch {
+  number: number;
+  /** Cumulative share of the rollout's devices once this batch is done. */
+  percentage: number;
+  /** Devices in this batch; known once planning has finished. */
+  size: number;
+  /** Device sequence numbers [first_seq, first_seq + size). */
+  first_seq: number;
+  status: BatchStatus;
+  started_at?: string;
+  /** Devices still not updated at this time are failed with an update timeout. */
+  deadline_at?: string;
+  completed_at?: string;
+}
+
+export interface Planning {
+  done: boolean;
+  /** Eligible devices recorded so far; their sequence numbers are 0 … assigned - 1. */
+  assigned: number;
+  /** Where the next page of the repository's devices starts. */
+  next_key?: Record<string, unknown>;
+}
+
+export interface Rollout {
+  id: string;
+  policy_id: string;
+  registry: string;
+  repository: string;
+  tag: string;
+  digest?: string;
+  /** The image devices are moved to: `repository:tag`. */
+  image: string;
+  pushed_at: string;
+  delivery_id: string;
+  status: RolloutStatus;
+  status_reason?: string;
+  policy: PolicySettings;
+  batches: Batch[];
+  /** 0 before the first batch starts. */
+  current_batch: number;
+  next_batch_due_at?: string;
+  planning: Planning;
+  total_devices: number;
+  shard_count: number;
+  version: number;
+  created_at: string;
+  updated_at: string;
+  started_at?: string;
+  completed_at?: string;
+}
+
+export interface DeviceApp {
+  name: string;
+  image: string;
+}
+
+export interface ReportedApp extends DeviceApp {
+  status: string;
+}
+
+/** A device's membership in a rollout that has not finished for it, kept on the device item. */
+export interface RolloutPointer {
+  rollout_id: string;
+  shard: number;
+  seq: number;
+  batch: number;
+  image: string;
+}
+
+export interface Device {
+  uuid: string;
+  name: string;
+  ip_address: string | null;
+  target_apps: DeviceApp[];
+  target_version: number;
+  current_apps: ReportedApp[];
+  current_error: string | null;
+  reported_at: string | null;
+  /** Active rollouts by app name. */
+  rollouts: Record<string, RolloutPointer>;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface RolloutDevice {
+  rollout_id: string;
+  device_uuid: string;
+  device_name: string;
+  app: string;
+  seq: number;
+  shard: number;
+  batch: number | null;
+  status: DeviceRolloutStatus;
+  previous_image: string;
+  new_image: string;
+  error?: string;
+  scheduled_at?: string;
+  updated_at: string;
+}
+
+export const eventTypes = [
+  'image.webhook_received',
+  'image.rollout_created',
+  'image.rollout_started',
+  'image.device_scheduled',
+  'image.device_updated',
+  'image.device_failed',
+  'image.batch_started',
+  'image.batch_completed',
+  'image.rollout_completed',
+] as const;
+export type EventType = (typeof eventTypes)[number];
+
+export interface RolloutEvent {
+  id: string;
+  type: EventType;
+  rollout_id: string;
+  device_uuid?: string;
+  timestamp: string;
+  details: Record<string, unknown>;
+}

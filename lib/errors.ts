@@ -1,0 +1,50 @@
+/**
+ * The errors a use case may raise for a client's mistake. Each maps to one HTTP status in
+ * `lib/http`; anything else is a fault of ours and becomes a 500 without detail.
+ */
+export abstract class ClientError extends Error {
+  abstract readonly statusCode: number;
+  abstract readonly code: string;
+  constructor(
+    message: string,
+    readonly details?: unknown,
+  ) {
+    super(message);
+    this.name = new.target.name;
+  }
+}
+
+export class Invalid extends ClientError {
+  readonly statusCode = 400;
+  readonly code = 'invalid_request';
+}
+
+export class Unauthorized extends ClientError {
+  readonly statusCode = 401;
+  readonly code = 'unauthorized';
+}
+
+export class Forbidden extends ClientError {
+  readonly statusCode = 403;
+  readonly code = 'forbidden';
+}
+
+export class NotFound extends ClientError {
+  readonly statusCode = 404;
+  readonly code = 'not_found';
+}
+
+export class Conflict extends ClientError {
+  readonly statusCode = 409;
+  readonly code = 'conflict';
+}
+
+export class PayloadTooLarge extends ClientError {
+  readonly statusCode = 413;
+  readonly code = 'payload_too_large';
+}
+
+export class UnsupportedMediaType extends ClientError {
+  readonly statusCode = 415;
+  readonly code = 'unsupported_media_type';
+}

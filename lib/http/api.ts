@@ -1,0 +1,125 @@
+/**
+ * The one middleware stack every HTTP function uses: it turns an API Gateway (REST, v1 proxy)
+ * event into a small request object, dispatches on the route, and maps errors to JSON responses
+ * once. A client's mistake is a 4xx naming the problem; anything else is a 500 without detail.
+ */
+import middy from '@middy/core';
+import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
+import type { z } from 'zod';
+import { ClientError, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
+import { logger } from '../logger';
+import { validate } from './validation';
+
+export interface ApiRequest {
+  method: string;
+  /** The route template, e.g. `/api/v1/devices/{uuid}`. */
+  resource: string;
+  path: string;
+  params: Record<string, string>;
+  query: Record<string, string | undefined>;
+  /** Header names lower-cased. */
+  headers: Record<string, string | undefined>;
+  rawBody: string;
+  /** The JSON body, validated against `schema`. */
+  json<T>(schema: z.ZodType<T>): T;
+}
+
+export interface ApiResponse {
+  status: number;
+  body?: unknown;
+  headers?: Record<string, string>;
+}
+
+export type RouteHandler = (request: ApiRequest) => Promise<ApiResponse>;
+
+export interface ApiOptions {
+  /** Bodies larger than this are refused with 413 before anything is parsed. */
+  maxBodyBytes: number;
+}
+
+function lowerCaseHeaders(headers: APIGatewayProxyEvent['headers'] | null): Record<string, string | undefined> {
+  const result: Record<string, string | undefined> = {};
+  for (const [name, value] of Object.entries(headers ?? {})) result[name.toLowerCase()] = value ?? undefined;
+  return result;
+}
+
+function toRequest(event: APIGatewayProxyEvent, options: ApiOptions): ApiRequest {
+  const rawBody = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
+  if (Buffer.byteLength(rawBody, 'utf8') > options.maxBodyBytes) {
+    throw new PayloadTooLarge(`body is larger than ${options.maxBodyBytes} bytes`);
+  }
+  const headers = lowerCaseHeaders(event.headers);
+  return {
+    method: event.httpMethod,
+    resource: event.resource,
+    path: event.path,
+    params: Object.fromEntries(Object.entries(event.pathParameters ?? {}).map(([k, v]) => [k, v ?? ''])),
+    query: { ...(event.queryStringParameters ?? {}) },
+    headers,
+    rawBody,
+    json<T>(schema: z.ZodType<T>): T {
+      const type = headers['content-type'];
+      if (type && !/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
+        throw new UnsupportedMediaType(`content-type must be application/json, got "${type}"`);
+      }
+      let parsed: unknown;
+      try {
+        parsed = rawBody === '' ? {} : JSON.parse(rawBody);
+      } catch {
+        throw new Invalid('body is not valid JSON');
+      }
+      return validate(schema, parsed);
+    },
+  };
+}
+
+const securityHeaders = {
+  'content-type': 'application/json; charset=utf-8',
+  'cache-control': 'no-store',
+  'x-content-type-options': 'nosniff',
+};
+
+export function toResult(response: ApiResponse): APIGatewayProxyResult {
+  return {
+    statusCode: response.status,
+    headers: { ...securityHeaders, ...response.headers },
+    body: response.body === undefined ? '' : JSON.stringify(response.body),
+  };
+}
+
+export function errorResult(error: unknown): APIGatewayProxyResult {
+  if (error instanceof ClientError) {
+    return toResult({
+      status: error.statusCode,
+      body: { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } },
+      ...(error.statusCode === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}),
+    });
+  }
+  logger.error('request failed', { error });
+  return toResult({ status: 500, body: { error: { code: 'internal_error', message: 'internal error' } } });
+}
+
+/** A Lambda handler serving `routes`, keyed `METHOD /route/{template}`. */
+export function apiHandler(routes: Record<string, RouteHandler>, options: ApiOptions) {
+  return middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
+    .use({ onError: async (request) => void (request.response = errorResult(request.error)) })
+    .handler(async (event) => {
+      const route = routes[`${event.httpMethod} ${event.resource}`];
+      if (!route) throw new NotFound(`no route for ${event.httpMethod} ${event.path}`);
+      return toResult(await route(toRequest(event, options)));
+    });
+}
+
+/** `limit` and `cursor` query parameters, checked. */
+export function pageParams(request: ApiRequest, defaultLimit = 50, maxLimit = 200): { limit: number; cursor?: string } {
+  const raw = request.query.limit;
+  let limit = defaultLimit;
+  if (raw !== undefined) {
+    limit = Number(raw);
+    if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
+      throw new Invalid(`limit must be an integer from 1 to ${maxLimit}`);
+    }
+  }
+  const cursor = request.query.cursor;
+  return { limit, ...(cursor ? { cursor } : {}) };
+}

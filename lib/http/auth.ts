@@ -1,0 +1,54 @@
+/**
+ * Who may call what. Admin routes take an admin key; device routes take the device's own token.
+ * A device token names its device (`dt_<uuid>.<secret>`), so checking it is one read of that
+ * device, which the device routes then reuse.
+ */
+import { Forbidden, Unauthorized } from '../errors';
+import { constantTimeEqual, randomSecret, sha256Hex } from '../secrets';
+import { isAdminKey } from '../store/admin-keys';
+import { getStoredDevice, type StoredDevice } from '../store/devices';
+import type { ApiRequest } from './api';
+
+const deviceTokenPattern = /^dt_([0-9a-zA-Z-]{1,64})\.([A-Za-z0-9_-]{20,})$/;
+
+export function newDeviceToken(uuid: string): string {
+  return `dt_${uuid}.${randomSecret()}`;
+}
+
+function bearerToken(request: ApiRequest): string {
+  const header = request.headers.authorization;
+  if (!header) throw new Unauthorized('missing Authorization header (expected "Bearer <token>")');
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match) throw new Unauthorized('Authorization header must be "Bearer <token>"');
+  return match[1]!;
+}
+
+async function deviceForToken(token: string): Promise<StoredDevice | undefined> {
+  const match = deviceTokenPattern.exec(token);
+  if (!match) return undefined;
+  const device = await getStoredDevice(match[1]!);
+  return device && constantTimeEqual(device.token_hash, sha256Hex(token)) ? device : undefined;
+}
+
+export async function requireAdmin(request: ApiRequest): Promise<void> {
+  const token = bearerToken(request);
+  if (deviceTokenPattern.test(token)) {
+    if (await deviceForToken(token)) throw new Forbidden('a device token cannot use admin routes');
+    throw new Unauthorized('invalid credentials');
+  }
+  if (!(await isAdminKey(token))) throw new Unauthorized('invalid credentials');
+}
+
+/** The calling device, which must be the one named in the path. */
+export async function requireDevice(request: ApiRequest, uuid: string): Promise<StoredDevice> {
+  const token = bearerToken(request);
+  const device = await deviceForToken(token);
+  if (!device) {
+    if (!deviceTokenPattern.test(token) && (await isAdminKey(token))) {
+      throw new Forbidden('device routes take the device token, not an admin key');
+    }
+    throw new Unauthorized('invalid credentials');
+  }
+  if (device.uuid !== uuid) throw new Forbidden('a device may only read and report its own state');
+  return device;
+}

@@ -1,0 +1,117 @@
+/** Update policies: the admin's rules for which pushes roll out, and how. */
+import { ulid } from 'ulid';
+import { z } from 'zod';
+import { maxStagedBatches, stagedPercentages, validatePercentages } from './domain/batch-plan';
+import { validateImagePattern } from './domain/policy-match';
+import { updateStrategies, type Policy, type PolicySettings } from './domain/types';
+import { NotFound } from './errors';
+import { deletePolicy, getPolicy, listPolicies, putPolicy } from './store/policies';
+import type { Page } from './store/table';
+
+const seconds = z.number().positive().max(3600);
+
+export const healthCheckConfigSchema = z.discriminatedUnion('type', [
+  z.strictObject({
+    type: z.literal('http'),
+    endpoint: z.string().min(1).max(2048).refine((value) => /^https?:\/\//.test(value), 'must start with http:// or https://'),
+    expectedStatusCode: z.number().int().min(100).max(599).optional(),
+    expectedBody: z.string().max(1024).optional(),
+    timeout: seconds.optional(),
+    retries: z.number().int().min(0).max(10).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('tcp'),
+    host: z.string().min(1).max(253),
+    port: z.number().int().min(1).max(65535),
+    timeout: seconds.optional(),
+    retries: z.number().int().min(0).max(10).optional(),
+  }),
+  z.strictObject({
+    type: z.literal('container'),
+    containerName: z.string().min(1).max(128),
+    timeout: seconds.optional(),
+    retries: z.number().int().min(0).max(10).optional(),
+  }),
+]);
+
+export const policyInputSchema = z
+  .strictObject({
+    name: z.string().min(1).max(128).nullable().optional(),
+    enabled: z.boolean().default(true),
+    image_pattern: z.string().superRefine((value, ctx) => {
+      const problem = validateImagePattern(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+    update_strategy: z.enum(updateStrategies).default('staged'),
+    staged_batches: z.number().int().min(1).max(maxStagedBatches).optional(),
+    batch_percentages: z
+      .array(z.number())
+      .optional()
+      .superRefine((value, ctx) => {
+        const problem = value && validatePercentages(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      }),
+    batch_delay_minutes: z.number().min(0).max(10080).default(30),
+    update_timeout_minutes: z.number().positive().max(10080).default(30),
+    health_check_enabled: z.boolean().default(false),
+    health_check_config: healthCheckConfigSchema.nullable().default(null),
+    auto_rollback_enabled: z.boolean().default(true),
+    max_failure_rate: z.number().min(0).max(1).default(0.2),
+  })
+  .superRefine((input, ctx) => {
+    if (input.staged_batches !== undefined && input.batch_percentages !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['batch_percentages'], message: 'give staged_batches or batch_percentages, not both' });
+    }
+    if (input.health_check_enabled && !input.health_check_config) {
+      ctx.addIssue({ code: 'custom', path: ['health_check_config'], message: 'is required when health_check_enabled is true' });
+    }
+  });
+export type PolicyInput = z.infer<typeof policyInputSchema>;
+
+function settingsFrom(input: PolicyInput): PolicySettings {
+  return {
+    image_pattern: input.image_pattern,
+    update_strategy: input.update_strategy,
+    batch_percentages: input.batch_percentages ?? stagedPercentages(input.staged_batches ?? 3),
+    batch_delay_minutes: input.batch_delay_minutes,
+    update_timeout_minutes: input.update_timeout_minutes,
+    health_check_enabled: input.health_check_enabled,
+    health_check_config: input.health_check_config,
+    auto_rollback_enabled: input.auto_rollback_enabled,
+    max_failure_rate: input.max_failure_rate,
+  };
+}
+
+/** The policy as the API shows it: with `staged_batches` alongside the cumulative percentages. */
+export function policyView(policy: Policy) {
+  return { ...policy, staged_batches: policy.batch_percentages.length };
+}
+
+export async function createPolicy(input: PolicyInput, now: Date): Promise<Policy> {
+  const at = now.toISOString();
+  const policy: Policy = { id: `pol_${ulid(now.getTime()).toLowerCase()}`, name: input.name ?? null, enabled: input.enabled, ...settingsFrom(input), created_at: at, updated_at: at };
+  await putPolicy(policy, 'create');
+  return policy;
+}
+
+export async function readPolicy(id: string): Promise<Policy> {
+  const policy = await getPolicy(id);
+  if (!policy) throw new NotFound(`policy ${id} not found`);
+  return policy;
+}
+
+/** Replaces a policy's settings. Running rollouts keep the settings they started with. */
+export async function replacePolicy(id: string, input: PolicyInput, now: Date): Promise<Policy> {
+  const existing = await readPolicy(id);
+  const policy: Policy = { ...existing, name: input.name ?? null, enabled: input.enabled, ...settingsFrom(input), updated_at: now.toISOString() };
+  if (!(await putPolicy(policy, 'replace'))) throw new NotFound(`policy ${id} not found`);
+  return policy;
+}
+
+export async function removePolicy(id: string): Promise<void> {
+  if (!(await deletePolicy(id))) throw new NotFound(`policy ${id} not found`);
+}
+
+export function pageOfPolicies(limit: number, cursor?: string): Promise<Page<Policy>> {
+  return listPolicies(limit, cursor);
+}

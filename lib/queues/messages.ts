@@ -1,0 +1,78 @@
+/** The messages that travel on the queues, their schemas, and how they are sent. */
+import { createHash, randomUUID } from 'node:crypto';
+import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
+import { z } from 'zod';
+import { sqs } from '../aws-clients';
+import { queueUrl } from '../config';
+
+const startKey = z.record(z.string(), z.unknown()).optional();
+
+export const orchestrationCommand = z.discriminatedUnion('type', [
+  /** Record one page of the rollout's devices, then ask for the next page (or finish planning). */
+  z.object({ type: z.literal('plan'), rollout_id: z.string(), seq: z.number().int().min(0), start_key: startKey }),
+  /** Look at the rollout and take whatever step is due. */
+  z.object({ type: z.literal('evaluate'), rollout_id: z.string(), reason: z.string() }),
+]);
+export type OrchestrationCommand = z.infer<typeof orchestrationCommand>;
+
+export const scheduleCommand = z.object({
+  type: z.literal('schedule_shard'),
+  rollout_id: z.string(),
+  batch: z.number().int().min(1),
+  shard: z.number().int().min(0),
+  start_key: startKey,
+});
+export type ScheduleCommand = z.infer<typeof scheduleCommand>;
+
+export const tickMessage = z.object({ type: z.literal('tick'), sent_at: z.string() });
+export type TickMessage = z.infer<typeof tickMessage>;
+
+function digest(value: unknown): string {
+  return createHash('sha256').update(JSON.stringify(value ?? null)).digest('hex').slice(0, 32);
+}
+
+/**
+ * Sends a rollout command to the FIFO queue, grouped by rollout. The de-duplication id says what
+ * the command is about, so the same command sent twice within SQS's five-minute window runs once;
+ * `dedupeKey` distinguishes commands that may legitimately repeat (an evaluation per trigger).
+ */
+export async function sendOrchestration(command: OrchestrationCommand, dedupeKey?: string): Promise<void> {
+  const dedupe =
+    command.type === 'plan'
+      ? `plan-${command.seq}-${digest(command.start_key)}`
+      : `evaluate-${dedupeKey ?? randomUUID()}`;
+  await sqs().send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl('orchestration'),
+      MessageBody: JSON.stringify(command),
+      MessageGroupId: command.rollout_id,
+      MessageDeduplicationId: digest(`${command.rollout_id}|${dedupe}`),
+    }),
+  );
+}
+
+export async function sendScheduleCommands(commands: ScheduleCommand[]): Promise<void> {
+  for (let i = 0; i < commands.length; i += 10) {
+    const chunk = commands.slice(i, i + 10);
+    const result = await sqs().send(
+      new SendMessageBatchCommand({
+        QueueUrl: queueUrl('schedule'),
+        Entries: chunk.map((command, n) => ({ Id: String(n), MessageBody: JSON.stringify(command) })),
+      }),
+    );
+    if (result.Failed && result.Failed.length > 0) {
+      throw new Error(`could not queue ${result.Failed.length} schedule commands: ${result.Failed[0]!.Message}`);
+    }
+  }
+}
+
+export async function sendTick(delaySeconds: number, sentAt: string): Promise<void> {
+  const message: TickMessage = { type: 'tick', sent_at: sentAt };
+  await sqs().send(
+    new SendMessageCommand({
+      QueueUrl: queueUrl('tick'),
+      MessageBody: JSON.stringify(message),
+      DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
+    }),
+  );
+}

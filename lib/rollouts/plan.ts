@@ -1,0 +1,96 @@
+/**
+ * Planning: record the rollout's devices a page at a time, each with a sequence number, then fix
+ * the batches. State lives on the rollout (how many are recorded, where the next page starts), so
+ * a repeated or lost command only ever resumes where the rollout says planning stands.
+ */
+import { effectivePercentages, planBatches, shardCountFor } from '../domain/batch-plan';
+import type { Rollout, RolloutDevice } from '../domain/types';
+import { logger } from '../logger';
+import { sendOrchestration } from '../queues/messages';
+import { normaliseRepository } from '../registry';
+import { countRepositoryMembers, getDevicesByUuid, listRepositoryMembers } from '../store/devices';
+import { appendEvent } from '../store/events';
+import { shardOf } from '../store/keys';
+import { putRolloutDevices } from '../store/rollout-devices';
+import { getRollout, saveRollout } from '../store/rollouts';
+
+const pageSize = 200;
+
+/** Records the next page of devices; returns the rollout as saved, or undefined when there was nothing to do. */
+export async function planNextPage(rolloutId: string, seq: number, now: Date): Promise<Rollout | undefined> {
+  const rollout = await getRollout(rolloutId);
+  if (!rollout || rollout.planning.done || rollout.status !== 'pending') return undefined;
+  if (seq !== rollout.planning.assigned) {
+    // An earlier delivery of this command got further than this one: make sure the next page is asked for.
+    if (seq < rollout.planning.assigned) await sendOrchestration({ type: 'plan', rollout_id: rolloutId, seq: rollout.planning.assigned });
+    return undefined;
+  }
+
+  const repository = normaliseRepository(rollout.repository);
+  const shardCount = rollout.shard_count || shardCountFor(await countRepositoryMembers(repository));
+  const page = await listRepositoryMembers(repository, pageSize, rollout.planning.next_key);
+  const devices = new Map((await getDevicesByUuid([...new Set(page.members.map((m) => m.device_uuid))])).map((d) => [d.uuid, d]));
+  const at = now.toISOString();
+  const rows: RolloutDevice[] = [];
+  for (const member of page.members) {
+    const device = devices.get(member.device_uuid);
+    const app = device?.target_apps.find((a) => a.name === member.app);
+    if (!device || !app || app.image === rollout.image) continue;
+    if (normaliseRepository(app.image) !== repository) continue;
+    const seqNumber = rollout.planning.assigned + rows.length;
+    rows.push({
+      rollout_id: rollout.id,
+      device_uuid: device.uuid,
+      device_name: device.name,
+      app: app.name,
+      seq: seqNumber,
+      shard: shardOf(device.uuid, shardCount),
+      batch: null,
+      status: 'pending',
+      previous_image: app.image,
+      new_image: rollout.image,
+      updated_at: at,
+    });
+  }
+  await putRolloutDevices(rows);
+
+  const assigned = rollout.planning.assigned + rows.length;
+  const done = page.lastKey === undefined;
+  const next: Rollout = {
+    ...rollout,
+    shard_count: shardCount,
+    planning: { done, assigned, ...(page.lastKey ? { next_key: page.lastKey } : {}) },
+    version: rollout.version + 1,
+    updated_at: at,
+  };
+  if (done) {
+    next.total_devices = assigned;
+    next.batches = planBatches(assigned, effectivePercentages(rollout.policy));
+    if (rollout.policy.update_strategy !== 'manual') {
+      next.status = 'in_progress';
+      next.started_at = at;
+    }
+  }
+  if (!(await saveRollout(next))) throw new Error(`rollout ${rolloutId} changed while planning; retrying`);
+
+  if (!done) {
+    await sendOrchestration({ type: 'plan', rollout_id: rolloutId, seq: assigned });
+  } else {
+    logger.info('rollout planned', { rolloutId, devices: assigned, batches: next.batches.length });
+    if (next.status === 'in_progress') await recordStarted(next);
+  }
+  return next;
+}
+
+export async function recordStarted(rollout: Rollout): Promise<void> {
+  await appendEvent({
+    type: 'image.rollout_started',
+    rollout_id: rollout.id,
+    timestamp: rollout.started_at ?? rollout.updated_at,
+    details: {
+      image: rollout.image,
+      total_devices: rollout.total_devices,
+      batches: rollout.batches.map((b) => ({ number: b.number, size: b.size, percentage: b.percentage })),
+    },
+  });
+}

@@ -1,0 +1,22 @@
+/** Hashing and comparing bearer credentials. Keys and tokens are random, so SHA-256 suffices. */
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+/** Equal in constant time for equal lengths; different lengths are unequal at once. */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const left = Buffer.from(a, 'utf8');
+  const right = Buffer.from(b, 'utf8');
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+export function randomSecret(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+/** A new admin API key: recognisable by its prefix so that leaked keys can be found by scanners. */
+export function newAdminKey(): string {
+  return `fra_${randomSecret()}`;
+}

@@ -1,0 +1,22 @@
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamo } from '../aws-clients';
+import { config } from '../config';
+import { sha256Hex } from '../secrets';
+import { keys } from './keys';
+
+/** Stores an admin key's hash; storing the same key twice is harmless. */
+export async function ensureAdminKey(plainKey: string, label = 'admin'): Promise<void> {
+  await dynamo().send(
+    new PutCommand({
+      TableName: config().tableName,
+      Item: { ...keys.adminKey(sha256Hex(plainKey)), label, created_at: new Date().toISOString() },
+    }),
+  );
+}
+
+export async function isAdminKey(plainKey: string): Promise<boolean> {
+  const { Item } = await dynamo().send(
+    new GetCommand({ TableName: config().tableName, Key: keys.adminKey(sha256Hex(plainKey)) }),
+  );
+  return Item !== undefined;
+}

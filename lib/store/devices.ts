@@ -1,0 +1,210 @@
+/** Devices: registration, target state, reported current state, and rollout membership. */
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamo } from '../aws-clients';
+import type { Device, DeviceApp, ReportedApp, RolloutPointer } from '../domain/types';
+import { Conflict } from '../errors';
+import { indexes, keys } from './keys';
+import { decodeKeyCursor, encodeCursor, entityOf, isConditionFailed, tableName, type Page } from './table';
+
+export interface StoredDevice extends Device {
+  token_hash: string;
+}
+
+export async function putNewDevice(device: StoredDevice, repositories: { repository: string; app: string }[]): Promise<void> {
+  try {
+    await dynamo().send(
+      new PutCommand({
+        TableName: tableName(),
+        Item: { ...keys.device(device.uuid), ...keys.deviceListing(device.uuid), ...device },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (error) {
+    if (isConditionFailed(error)) throw new Conflict(`a device with uuid ${device.uuid} already exists`);
+    throw error;
+  }
+  for (const { repository, app } of repositories) {
+    await dynamo().send(
+      new PutCommand({
+        TableName: tableName(),
+        Item: { ...keys.repositoryMember(repository, device.uuid, app), device_uuid: device.uuid, app },
+      }),
+    );
+  }
+}
+
+export async function getStoredDevice(uuid: string, consistent = false): Promise<StoredDevice | undefined> {
+  const { Item } = await dynamo().send(
+    new GetCommand({ TableName: tableName(), Key: keys.device(uuid), ConsistentRead: consistent }),
+  );
+  return Item ? entityOf<StoredDevice>(Item) : undefined;
+}
+
+export function publicDevice(device: StoredDevice): Device {
+  const { token_hash, ...rest } = device;
+  return rest;
+}
+
+export async function getDevicesByUuid(uuids: string[]): Promise<StoredDevice[]> {
+  const found: StoredDevice[] = [];
+  for (let i = 0; i < uuids.length; i += 100) {
+    let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
+      [tableName()]: { Keys: uuids.slice(i, i + 100).map((uuid) => keys.device(uuid)) },
+    };
+    while (request && Object.keys(request).length > 0) {
+      const result = await dynamo().send(new BatchGetCommand({ RequestItems: request }));
+      for (const item of result.Responses?.[tableName()] ?? []) found.push(entityOf<StoredDevice>(item));
+      request = result.UnprocessedKeys as typeof request;
+    }
+  }
+  return found;
+}
+
+export async function listDevices(limit: number, cursor?: string): Promise<Page<Device>> {
+  const index = indexes.deviceList;
+  const result = await dynamo().send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: index.name,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': index.pk },
+      ExpressionAttributeValues: { ':pk': keys.deviceListPk },
+      Limit: limit,
+      ExclusiveStartKey: decodeKeyCursor(cursor, { [index.pk]: keys.deviceListPk }),
+    }),
+  );
+  const uuids = (result.Items ?? []).map((item) => String(item[index.sk]));
+  const devices = await getDevicesByUuid(uuids);
+  const byUuid = new Map(devices.map((d) => [d.uuid, d]));
+  return {
+    items: uuids.flatMap((uuid) => {
+      const device = byUuid.get(uuid);
+      return device ? [publicDevice(device)] : [];
+    }),
+    next_cursor: encodeCursor(result.LastEvaluatedKey),
+  };
+}
+
+/** Uuids (and app names) of the devices registered with an app of this repository, a page at a time. */
+export async function listRepositoryMembers(
+  repository: string,
+  limit: number,
+  startKey?: Record<string, unknown>,
+): Promise<{ members: { device_uuid: string; app: string }[]; lastKey?: Record<string, unknown> }> {
+  const result = await dynamo().send(
+    new QueryCommand({
+      TableName: tableName(),
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': keys.repositoryPk(repository) },
+      Limit: limit,
+      ExclusiveStartKey: startKey,
+    }),
+  );
+  return {
+    members: (result.Items ?? []).map((item) => ({ device_uuid: String(item.device_uuid), app: String(item.app) })),
+    ...(result.LastEvaluatedKey ? { lastKey: result.LastEvaluatedKey } : {}),
+  };
+}
+
+export async function countRepositoryMembers(repository: string): Promise<number> {
+  let count = 0;
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const result = await dynamo().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': keys.repositoryPk(repository) },
+        Select: 'COUNT',
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    count += result.Count ?? 0;
+    startKey = result.LastEvaluatedKey;
+  } while (startKey);
+  return count;
+}
+
+/** Records what the device reports it runs. */
+export async function recordCurrentState(
+  uuid: string,
+  report: { apps: ReportedApp[]; ip_address?: string; error?: string | null },
+  at: string,
+): Promise<StoredDevice> {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = { ':apps': report.apps, ':at': at, ':error': report.error ?? null };
+  let update = 'SET current_apps = :apps, reported_at = :at, current_error = :error, updated_at = :at';
+  if (report.ip_address !== undefined) {
+    update += ', ip_address = :ip';
+    values[':ip'] = report.ip_address;
+  }
+  const { Attributes } = await dynamo().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: keys.device(uuid),
+      UpdateExpression: update,
+      ConditionExpression: 'attribute_exists(pk)',
+      ExpressionAttributeValues: values,
+      ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return entityOf<StoredDevice>(Attributes!);
+}
+
+/**
+ * Points one app of the device at a new image and records the rollout it belongs to. The version
+ * (the ETag the device polls with) only moves when the target really changes, so repeating this
+ * write is harmless.
+ */
+export async function setTargetImage(
+  uuid: string,
+  appIndex: number,
+  app: DeviceApp,
+  pointer: RolloutPointer | null,
+  at: string,
+): Promise<'changed' | 'unchanged'> {
+  const values: Record<string, unknown> = { ':image': app.image, ':name': app.name, ':one': 1, ':at': at };
+  let update = `SET target_apps[${appIndex}].image = :image, target_version = target_version + :one, updated_at = :at`;
+  const names: Record<string, string> = { '#app': app.name };
+  if (pointer) {
+    update += ', rollouts.#app = :pointer';
+    values[':pointer'] = pointer;
+  } else {
+    update += ' REMOVE rollouts.#app';
+  }
+  try {
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(uuid),
+        UpdateExpression: update,
+        ConditionExpression: `attribute_exists(pk) AND target_apps[${appIndex}].#name = :name AND target_apps[${appIndex}].image <> :image`,
+        ExpressionAttributeNames: { ...names, '#name': 'name' },
+        ExpressionAttributeValues: values,
+      }),
+    );
+    return 'changed';
+  } catch (error) {
+    if (isConditionFailed(error)) return 'unchanged';
+    throw error;
+  }
+}
+
+/** Forgets the device's membership in a rollout once it no longer needs its reports. */
+export async function clearRolloutPointer(uuid: string, app: string, rolloutId: string): Promise<void> {
+  try {
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(uuid),
+        UpdateExpression: 'REMOVE rollouts.#app',
+        ConditionExpression: 'rollouts.#app.rollout_id = :rollout',
+        ExpressionAttributeNames: { '#app': app },
+        ExpressionAttributeValues: { ':rollout': rolloutId },
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
+}

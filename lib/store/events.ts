@@ -1,0 +1,92 @@
+/**
+ * The append-only event log of each rollout. An event's id is its time plus a digest of what it
+ * is about, so recording the same fact again (a retried message) finds the earlier write.
+ */
+import { createHash } from 'node:crypto';
+import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamo } from '../aws-clients';
+import type { EventType, RolloutEvent } from '../domain/types';
+import { Invalid } from '../errors';
+import { keys } from './keys';
+import { entityOf, isConditionFailed, tableName } from './table';
+
+export function eventId(timestamp: string, type: EventType, subject: string): string {
+  const ms = String(Date.parse(timestamp)).padStart(13, '0');
+  const digest = createHash('sha256').update(`${type}|${subject}`).digest('hex').slice(0, 12);
+  return `${ms}-${digest}`;
+}
+
+export interface NewEvent {
+  type: EventType;
+  rollout_id: string;
+  device_uuid?: string;
+  timestamp: string;
+  details?: Record<string, unknown>;
+  /** What makes this fact unique within its rollout and type besides its time (batch, device…). */
+  subject?: string;
+  shard?: number;
+}
+
+export async function appendEvent(event: NewEvent): Promise<void> {
+  const id = eventId(event.timestamp, event.type, `${event.subject ?? ''}|${event.device_uuid ?? ''}`);
+  const stored: RolloutEvent = {
+    id,
+    type: event.type,
+    rollout_id: event.rollout_id,
+    ...(event.device_uuid ? { device_uuid: event.device_uuid } : {}),
+    timestamp: event.timestamp,
+    details: event.details ?? {},
+  };
+  try {
+    await dynamo().send(
+      new PutCommand({
+        TableName: tableName(),
+        Item: { ...keys.event(event.rollout_id, event.shard ?? 0, id), ...stored },
+        ConditionExpression: 'attribute_not_exists(pk)',
+      }),
+    );
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
+}
+
+const eventIdPattern = /^\d{13}-[0-9a-f]{12}$/;
+
+/**
+ * Events in time order, merged across the rollout's shards. The cursor is the id of the last
+ * event of the previous page; `newestFirst` reads backwards from the end.
+ */
+export async function listEvents(
+  rolloutId: string,
+  shardCount: number,
+  limit: number,
+  options: { after?: string; newestFirst?: boolean } = {},
+): Promise<{ events: RolloutEvent[]; next_cursor: string | null }> {
+  if (options.after !== undefined && !eventIdPattern.test(options.after)) {
+    throw new Invalid('cursor is not valid: pass the next_cursor of a previous page unchanged');
+  }
+  const newestFirst = options.newestFirst ?? false;
+  const perShard = await Promise.all(
+    Array.from({ length: shardCount }, async (_, shard) => {
+      const pk = keys.rolloutShardPk(rolloutId, shard);
+      const bound = options.after ? `${keys.eventPrefix}${options.after}` : undefined;
+      const [low, high] = newestFirst
+        ? [keys.eventPrefix, bound ?? `${keys.eventPrefix}~`]
+        : [bound ?? keys.eventPrefix, `${keys.eventPrefix}~`];
+      const result = await dynamo().send(
+        new QueryCommand({
+          TableName: tableName(),
+          KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
+          ExpressionAttributeValues: { ':pk': pk, ':low': low, ':high': high },
+          ScanIndexForward: !newestFirst,
+          Limit: limit + 1,
+        }),
+      );
+      return (result.Items ?? []).map((i) => entityOf<RolloutEvent>(i)).filter((e) => e.id !== options.after);
+    }),
+  );
+  const merged = perShard.flat().sort((a, b) => (newestFirst ? b.id.localeCompare(a.id) : a.id.localeCompare(b.id)));
+  const events = merged.slice(0, limit);
+  const more = merged.length > limit;
+  return { events, next_cursor: more ? events[events.length - 1]!.id : null };
+}

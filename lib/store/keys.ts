@@ -1,0 +1,146 @@
+/**
+ * The single table: every key format, index name and key attribute lives here, and nothing else
+ * builds a key. `infra/` reads the table definition from here too.
+ *
+ * Attributes: pk, sk (base table); gsi1pk/gsi1sk (index `byKind`, projection ALL);
+ * gsi2pk/gsi2sk (index `byStatus`, projection ALL); gsi3pk/gsi3sk (index `deviceList`, KEYS_ONLY);
+ * `expires_at` (TTL, epoch seconds).
+ *
+ * Items                        pk                              sk
+ * ---------------------------  ------------------------------  -------------------------------
+ * device                       DEVICE#<uuid>                   DEVICE
+ * repository membership        REPO#<repository>               DEVICE#<uuid>#APP#<app>
+ * policy                       POLICY#<id>                     POLICY
+ * rollout                      ROLLOUT#<id>                    ROLLOUT
+ * batch counters (per shard)   ROLLOUT#<id>#S#<shard>          BATCH#<nnn>
+ * device in rollout            ROLLOUT#<id>#S#<shard>          DEVICE#<seq, 9 digits>
+ * event                        ROLLOUT#<id>#S#<shard>          EVENT#<event id>
+ * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
+ * admin key                    ADMINKEY#<sha256 of key>        ADMINKEY
+ *
+ * Rollout-level events live in shard 0; device events in the device's shard. A rollout's devices
+ * are spread over `shard_count` partitions (chosen at planning from the fleet size) so that no
+ * partition takes more than a few hundred writes a second when a large batch reports at once.
+ * Each device of a rollout has a sequence number; batch n is the sequence range
+ * [first_seq, first_seq + size), so a batch's rows are one range query per shard.
+ *
+ * Access patterns
+ * ---------------
+ * device state poll / report (hot path)   GetItem / UpdateItem device
+ * register device                         PutItem device + PutItem membership per app
+ * list devices                            Query deviceList (gsi3pk = DEVICE), BatchGet devices
+ * devices running a repository            Query REPO#<repository> (planning a rollout)
+ * create / read / update / delete policy  Put / Get / Update / Delete POLICY#<id>
+ * list policies, match a push             Query byKind (gsi1pk = POLICY)
+ * create / read / transition rollout      Put / Get / conditional Update ROLLOUT#<id> (version)
+ * list rollouts (newest first)            Query byKind (gsi1pk = ROLLOUT), filter image_name
+ * rollouts by status (filter, tick)       Query byStatus (gsi2pk = ROLLOUT#STATUS#<status>)
+ * batch progress                          Query each shard, sk begins_with BATCH#
+ * devices of a batch                      Query each shard, sk BETWEEN DEVICE#<first> AND DEVICE#<last>
+ * devices of a rollout                    Query each shard, sk begins_with DEVICE#
+ * rollout events, time-ordered            Query each shard, sk begins_with EVENT#, merged by id
+ * de-duplicate a webhook delivery         conditional PutItem DELIVERY#..., TTL 7 days
+ * authenticate an admin                   GetItem ADMINKEY#<hash>
+ */
+import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
+
+export const indexes = {
+  byKind: { name: 'byKind', pk: 'gsi1pk', sk: 'gsi1sk', projection: 'ALL' },
+  byStatus: { name: 'byStatus', pk: 'gsi2pk', sk: 'gsi2sk', projection: 'ALL' },
+  deviceList: { name: 'deviceList', pk: 'gsi3pk', sk: 'gsi3sk', projection: 'KEYS_ONLY' },
+} as const;
+
+export const ttlAttribute = 'expires_at';
+
+export type Key = {
+  pk: string;
+  sk: string;
+};
+
+const pad = (n: number) => String(n).padStart(3, '0');
+const seqKey = (seq: number) => `DEVICE#${String(seq).padStart(9, '0')}`;
+
+export const keys = {
+  device: (uuid: string): Key => ({ pk: `DEVICE#${uuid}`, sk: 'DEVICE' }),
+  deviceListing: (uuid: string) => ({ gsi3pk: 'DEVICE', gsi3sk: uuid }),
+  deviceListPk: 'DEVICE',
+
+  repositoryMember: (repository: string, uuid: string, app: string): Key => ({
+    pk: `REPO#${repository}`,
+    sk: `DEVICE#${uuid}#APP#${app}`,
+  }),
+  repositoryPk: (repository: string) => `REPO#${repository}`,
+
+  policy: (id: string): Key => ({ pk: `POLICY#${id}`, sk: 'POLICY' }),
+  policyListing: (createdAt: string, id: string) => ({ gsi1pk: 'POLICY', gsi1sk: `${createdAt}#${id}` }),
+  policyListPk: 'POLICY',
+
+  rollout: (id: string): Key => ({ pk: `ROLLOUT#${id}`, sk: 'ROLLOUT' }),
+  rolloutListing: (createdAt: string, id: string) => ({ gsi1pk: 'ROLLOUT', gsi1sk: `${createdAt}#${id}` }),
+  rolloutListPk: 'ROLLOUT',
+  rolloutStatusListing: (status: string, createdAt: string, id: string) => ({
+    gsi2pk: `ROLLOUT#STATUS#${status}`,
+    gsi2sk: `${createdAt}#${id}`,
+  }),
+  rolloutStatusPk: (status: string) => `ROLLOUT#STATUS#${status}`,
+
+  rolloutShardPk: (rolloutId: string, shard: number) => `ROLLOUT#${rolloutId}#S#${shard}`,
+  batchCounters: (rolloutId: string, shard: number, batch: number): Key => ({
+    pk: `ROLLOUT#${rolloutId}#S#${shard}`,
+    sk: `BATCH#${pad(batch)}`,
+  }),
+  batchCountersPrefix: 'BATCH#',
+  rolloutDevice: (rolloutId: string, shard: number, seq: number): Key => ({
+    pk: `ROLLOUT#${rolloutId}#S#${shard}`,
+    sk: seqKey(seq),
+  }),
+  rolloutDevicesPrefix: 'DEVICE#',
+  /** Sort-key bounds (inclusive) of the device rows with sequence numbers in [first, first + size). */
+  seqRange: (first: number, size: number) => ({ from: seqKey(first), to: seqKey(first + size - 1) }),
+  event: (rolloutId: string, shard: number, eventId: string): Key => ({
+    pk: `ROLLOUT#${rolloutId}#S#${shard}`,
+    sk: `EVENT#${eventId}`,
+  }),
+  eventPrefix: 'EVENT#',
+  eventIdOf: (sk: string) => sk.slice('EVENT#'.length),
+
+  delivery: (registry: string, deliveryId: string): Key => ({
+    pk: `DELIVERY#${registry}#${deliveryId}`,
+    sk: 'DELIVERY',
+  }),
+
+  adminKey: (keyHash: string): Key => ({ pk: `ADMINKEY#${keyHash}`, sk: 'ADMINKEY' }),
+};
+
+/** Shard of a device within a rollout: stable, so every write about one device finds one row. */
+export function shardOf(uuid: string, shardCount: number): number {
+  if (shardCount <= 1) return 0;
+  let hash = 2166136261;
+  for (let i = 0; i < uuid.length; i++) {
+    hash ^= uuid.charCodeAt(i);
+    hash = Math.imul(hash, 16777619);
+  }
+  return (hash >>> 0) % shardCount;
+}
+
+/** The table as CreateTable takes it: on-demand, the three indexes above. */
+export function tableDefinition(tableName: string): CreateTableCommandInput {
+  const attributes = ['pk', 'sk', ...Object.values(indexes).flatMap((i) => [i.pk, i.sk])];
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: attributes.map((name) => ({ AttributeName: name, AttributeType: 'S' })),
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: Object.values(indexes).map((index) => ({
+      IndexName: index.name,
+      KeySchema: [
+        { AttributeName: index.pk, KeyType: 'HASH' },
+        { AttributeName: index.sk, KeyType: 'RANGE' },
+      ],
+      Projection: { ProjectionType: index.projection },
+    })),
+  };
+}

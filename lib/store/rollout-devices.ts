@@ -1,0 +1,259 @@
+/**
+ * The devices of a rollout and their batch counters. A row's status moves by a conditional update
+ * on the statuses it may come from; only a transition that happened adds to the counters, and the
+ * counters carry a revision so that a recount never overwrites a concurrent transition.
+ */
+import { BatchGetCommand, BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamo } from '../aws-clients';
+import { addCounts, emptyCounts } from '../domain/rollout-progress';
+import type { DeviceRolloutStatus, RolloutDevice, StatusCounts } from '../domain/types';
+import { deviceRolloutStatuses } from '../domain/types';
+import { keys } from './keys';
+import { Invalid } from '../errors';
+import { entityOf, isConditionFailed, tableName } from './table';
+
+export interface RowRef {
+  rollout_id: string;
+  shard: number;
+  seq: number;
+}
+
+export async function putRolloutDevices(rows: RolloutDevice[]): Promise<void> {
+  for (let i = 0; i < rows.length; i += 25) {
+    let request: Record<string, unknown[]> | undefined = {
+      [tableName()]: rows.slice(i, i + 25).map((row) => ({
+        PutRequest: { Item: { ...keys.rolloutDevice(row.rollout_id, row.shard, row.seq), ...row } },
+      })),
+    };
+    while (request && Object.keys(request).length > 0) {
+      const result = await dynamo().send(new BatchWriteCommand({ RequestItems: request as never }));
+      request = result.UnprocessedItems as typeof request;
+    }
+  }
+}
+
+export async function getRolloutDevice(ref: RowRef): Promise<RolloutDevice | undefined> {
+  const { Item } = await dynamo().send(
+    new GetCommand({ TableName: tableName(), Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq), ConsistentRead: true }),
+  );
+  return Item ? entityOf<RolloutDevice>(Item) : undefined;
+}
+
+/** One page of a shard's rows with sequence numbers in [firstSeq, firstSeq + size). */
+export async function queryRowsInRange(
+  rolloutId: string,
+  shard: number,
+  firstSeq: number,
+  size: number,
+  limit: number,
+  startKey?: Record<string, unknown>,
+): Promise<{ rows: RolloutDevice[]; lastKey?: Record<string, unknown> }> {
+  const range = keys.seqRange(firstSeq, size);
+  const result = await dynamo().send(
+    new QueryCommand({
+      TableName: tableName(),
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :from AND :to',
+      ExpressionAttributeValues: { ':pk': keys.rolloutShardPk(rolloutId, shard), ':from': range.from, ':to': range.to },
+      Limit: limit,
+      ExclusiveStartKey: startKey,
+      ConsistentRead: true,
+    }),
+  );
+  return {
+    rows: (result.Items ?? []).map((i) => entityOf<RolloutDevice>(i)),
+    ...(result.LastEvaluatedKey ? { lastKey: result.LastEvaluatedKey } : {}),
+  };
+}
+
+/** Every row of a shard in a sequence range, for recounts and time-outs. */
+export async function* rowsInRange(rolloutId: string, shard: number, firstSeq: number, size: number): AsyncGenerator<RolloutDevice> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await queryRowsInRange(rolloutId, shard, firstSeq, size, 500, startKey);
+    yield* page.rows;
+    startKey = page.lastKey;
+  } while (startKey);
+}
+
+/**
+ * Moves a row to `to` if its status is one of `from`. Returns the status it came from, or
+ * undefined when the row was not in one of them (already moved: the caller's work is done).
+ */
+export async function transitionRolloutDevice(
+  ref: RowRef,
+  from: readonly DeviceRolloutStatus[],
+  to: DeviceRolloutStatus,
+  fields: { batch: number; at: string; error?: string; extra?: Record<string, unknown> },
+): Promise<DeviceRolloutStatus | undefined> {
+  const values: Record<string, unknown> = { ':to': to, ':at': fields.at, ':batch': fields.batch };
+  from.forEach((status, i) => (values[`:from${i}`] = status));
+  let update = '#status = :to, updated_at = :at, batch = :batch';
+  if (fields.error !== undefined) {
+    update += ', #error = :error';
+    values[':error'] = fields.error;
+  }
+  for (const [name, value] of Object.entries(fields.extra ?? {})) {
+    update += `, ${name} = :${name}`;
+    values[`:${name}`] = value;
+  }
+  let previous: DeviceRolloutStatus;
+  try {
+    const { Attributes } = await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq),
+        UpdateExpression: `SET ${update}`,
+        ConditionExpression: `#status IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
+        ExpressionAttributeNames: { '#status': 'status', ...(fields.error !== undefined ? { '#error': 'error' } : {}) },
+        ExpressionAttributeValues: values,
+        ReturnValues: 'UPDATED_OLD',
+      }),
+    );
+    previous = Attributes!.status as DeviceRolloutStatus;
+  } catch (error) {
+    if (isConditionFailed(error)) return undefined;
+    throw error;
+  }
+  return previous;
+}
+
+/**
+ * Counts one transition in the batch's counters of the row's shard. Rows waiting in `pending` are
+ * not counted: a batch's counters hold only the devices it has reached. Returns the shard's counts.
+ */
+export async function countTransition(
+  ref: Omit<RowRef, 'seq'>,
+  batch: number,
+  from: DeviceRolloutStatus,
+  to: DeviceRolloutStatus,
+): Promise<StatusCounts> {
+  const values: Record<string, number> = { ':up': 1 };
+  let add = '#to :up, revision :up';
+  const names: Record<string, string> = { '#to': to };
+  if (from !== 'pending') {
+    add += ', #from :down';
+    names['#from'] = from;
+    values[':down'] = -1;
+  }
+  const { Attributes } = await dynamo().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: keys.batchCounters(ref.rollout_id, ref.shard, batch),
+      UpdateExpression: `ADD ${add}`,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      ReturnValues: 'ALL_NEW',
+    }),
+  );
+  return countsOf(Attributes ?? {});
+}
+
+function countsOf(item: Record<string, unknown>): StatusCounts {
+  const counts = emptyCounts();
+  for (const status of deviceRolloutStatuses) counts[status] = Number(item[status] ?? 0);
+  return counts;
+}
+
+/** A batch's counts, summed over the rollout's shards. */
+export async function getBatchCounts(rolloutId: string, shardCount: number, batch: number): Promise<StatusCounts> {
+  let total = emptyCounts();
+  const shardKeys = Array.from({ length: shardCount }, (_, shard) => keys.batchCounters(rolloutId, shard, batch));
+  for (let i = 0; i < shardKeys.length; i += 100) {
+    let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
+      [tableName()]: { Keys: shardKeys.slice(i, i + 100), ConsistentRead: true },
+    };
+    while (request && Object.keys(request).length > 0) {
+      const result = await dynamo().send(new BatchGetCommand({ RequestItems: request }));
+      for (const item of result.Responses?.[tableName()] ?? []) total = addCounts(total, countsOf(item));
+      request = result.UnprocessedKeys as typeof request;
+    }
+  }
+  return total;
+}
+
+/** Counts of every batch of the rollout, keyed by batch number. */
+export async function getAllBatchCounts(rolloutId: string, shardCount: number): Promise<Map<number, StatusCounts>> {
+  const byBatch = new Map<number, StatusCounts>();
+  for (let shard = 0; shard < shardCount; shard++) {
+    const result = await dynamo().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.rolloutShardPk(rolloutId, shard), ':prefix': keys.batchCountersPrefix },
+      }),
+    );
+    for (const item of result.Items ?? []) {
+      const batch = Number(String(item.sk).slice(keys.batchCountersPrefix.length));
+      byBatch.set(batch, addCounts(byBatch.get(batch) ?? emptyCounts(), countsOf(item)));
+    }
+  }
+  return byBatch;
+}
+
+/**
+ * Recounts one shard of a batch from its rows and stores the result, unless a transition was
+ * counted meanwhile (then it counts again). Repairs counters after a crash fell between a row's
+ * transition and its count.
+ */
+export async function reconcileBatchShard(rolloutId: string, shard: number, batch: number, firstSeq: number, size: number): Promise<StatusCounts> {
+  const key = keys.batchCounters(rolloutId, shard, batch);
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }));
+    const revision = Number(Item?.revision ?? 0);
+    const counts = emptyCounts();
+    for await (const row of rowsInRange(rolloutId, shard, firstSeq, size)) {
+      if (row.status !== 'pending') counts[row.status] += 1;
+    }
+    try {
+      await dynamo().send(
+        new PutCommand({
+          TableName: tableName(),
+          Item: { ...key, rollout_id: rolloutId, shard, batch, ...counts, revision: revision + 1 },
+          ConditionExpression: Item ? 'revision = :revision' : 'attribute_not_exists(pk)',
+          ...(Item ? { ExpressionAttributeValues: { ':revision': revision } } : {}),
+        }),
+      );
+      return counts;
+    } catch (error) {
+      if (!isConditionFailed(error)) throw error;
+    }
+  }
+  throw new Error(`counters of rollout ${rolloutId} batch ${batch} shard ${shard} kept changing during recount`);
+}
+
+/** A page of a rollout's devices, in shard order then sequence order. */
+export async function listRolloutDevices(
+  rolloutId: string,
+  shardCount: number,
+  limit: number,
+  cursor?: { shard: number; key?: Record<string, unknown> },
+): Promise<{ devices: RolloutDevice[]; next: { shard: number; key?: Record<string, unknown> } | null }> {
+  if (cursor) {
+    const validShard = Number.isInteger(cursor.shard) && cursor.shard >= 0 && cursor.shard < shardCount;
+    const validKey = !cursor.key || (cursor.key.pk === keys.rolloutShardPk(rolloutId, cursor.shard) && typeof cursor.key.sk === 'string');
+    if (!validShard || !validKey) throw new Invalid('cursor does not belong to this listing');
+  }
+  const devices: RolloutDevice[] = [];
+  let shard = cursor?.shard ?? 0;
+  let startKey = cursor?.key;
+  while (shard < shardCount && devices.length < limit) {
+    const result = await dynamo().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.rolloutShardPk(rolloutId, shard), ':prefix': keys.rolloutDevicesPrefix },
+        Limit: limit - devices.length,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    devices.push(...(result.Items ?? []).map((i) => entityOf<RolloutDevice>(i)));
+    if (result.LastEvaluatedKey) {
+      startKey = result.LastEvaluatedKey;
+    } else {
+      shard += 1;
+      startKey = undefined;
+    }
+  }
+  const next = shard < shardCount ? { shard, ...(startKey ? { key: startKey } : {}) } : null;
+  return { devices, next };
+}

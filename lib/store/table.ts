@@ -1,0 +1,58 @@
+/** Small helpers shared by the store modules: the table name, cursors, condition failures. */
+import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
+import { config } from '../config';
+import { Invalid } from '../errors';
+
+export const tableName = (): string => config().tableName;
+
+export function isConditionFailed(error: unknown): boolean {
+  return (
+    error instanceof ConditionalCheckFailedException ||
+    (error instanceof Error && error.name === 'ConditionalCheckFailedException')
+  );
+}
+
+/** Strips the table's key attributes, leaving the entity as the API shows it. */
+export function entityOf<T>(item: Record<string, unknown>): T {
+  const { pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, expires_at, ...entity } = item;
+  return entity as T;
+}
+
+/** An opaque page cursor: the key to continue from, base64url-encoded. */
+export function encodeCursor(value: unknown): string | null {
+  if (value === undefined || value === null) return null;
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+}
+
+export function decodeCursor<T = Record<string, unknown>>(cursor: string | undefined): T | undefined {
+  if (cursor === undefined || cursor === '') return undefined;
+  try {
+    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (value && typeof value === 'object') return value as T;
+  } catch {
+    // fall through to the error below
+  }
+  throw new Invalid('cursor is not valid: pass the next_cursor of a previous page unchanged');
+}
+
+/**
+ * A cursor holding a DynamoDB key, checked to belong to the partition being listed so that a
+ * tampered cursor is a client error rather than a failed query.
+ */
+export function decodeKeyCursor(
+  cursor: string | undefined,
+  partition: Record<string, string>,
+): Record<string, string> | undefined {
+  const key = decodeCursor(cursor);
+  if (key === undefined) return undefined;
+  const valid =
+    Object.values(key).every((v) => typeof v === 'string') &&
+    Object.entries(partition).every(([name, value]) => key[name] === value);
+  if (!valid) throw new Invalid('cursor does not belong to this listing');
+  return key as Record<string, string>;
+}
+
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
