@@ -82,6 +82,7 @@ export async function rolloutsForPush(push: ImagePushed, now: Date): Promise<Rol
         type: 'image.rollout_created',
         rollout_id: rollout.id,
         timestamp: rollout.created_at,
+        order: 1,
         details: { policy_id: policy.id, image: rollout.image, strategy: rollout.policy.update_strategy },
       });
       await sendOrchestration({ type: 'plan', rollout_id: rollout.id, seq: 0 });

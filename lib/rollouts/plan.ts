@@ -87,6 +87,7 @@ export async function recordStarted(rollout: Rollout): Promise<void> {
     type: 'image.rollout_started',
     rollout_id: rollout.id,
     timestamp: rollout.started_at ?? rollout.updated_at,
+    order: 1,
     details: {
       image: rollout.image,
       total_devices: rollout.total_devices,

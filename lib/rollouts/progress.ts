@@ -74,6 +74,7 @@ async function startBatch(rollout: Rollout, number: number, now: Date): Promise<
     type: 'image.batch_started',
     rollout_id: rollout.id,
     timestamp: at,
+    order: next.version,
     subject: `batch-${number}`,
     details: { batch: number, devices: batch.size, percentage: batch.percentage, deadline_at: batch.deadline_at },
   });
@@ -105,6 +106,7 @@ async function completeBatch(rollout: Rollout, number: number, counts: StatusCou
     type: 'image.batch_completed',
     rollout_id: rollout.id,
     timestamp: at,
+    order: next.version,
     subject: `batch-${number}`,
     details: { batch: number, counts, ...(last ? {} : { next_batch_due_at: next.next_batch_due_at }) },
   });
@@ -118,6 +120,7 @@ async function completeRollout(rollout: Rollout, now: Date): Promise<void> {
     type: 'image.rollout_completed',
     rollout_id: rollout.id,
     timestamp: at,
+    order: next.version,
     details: { total_devices: rollout.total_devices, batches: rollout.batches.length },
   });
 }

@@ -1,6 +1,7 @@
 /**
- * The append-only event log of each rollout. An event's id is its time plus a digest of what it
- * is about, so recording the same fact again (a retried message) finds the earlier write.
+ * The append-only event log of each rollout. An event's id is its time, the rollout version it
+ * came with (ordering facts of the same millisecond) and a digest of what it is about, so
+ * recording the same fact again (a retried message) finds the earlier write.
  */
 import { createHash } from 'node:crypto';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
@@ -10,10 +11,10 @@ import { Invalid } from '../errors';
 import { keys } from './keys';
 import { entityOf, isConditionFailed, tableName } from './table';
 
-export function eventId(timestamp: string, type: EventType, subject: string): string {
+export function eventId(timestamp: string, order: number, type: EventType, subject: string): string {
   const ms = String(Date.parse(timestamp)).padStart(13, '0');
   const digest = createHash('sha256').update(`${type}|${subject}`).digest('hex').slice(0, 12);
-  return `${ms}-${digest}`;
+  return `${ms}-${String(order).padStart(6, '0')}-${digest}`;
 }
 
 export interface NewEvent {
@@ -25,10 +26,12 @@ export interface NewEvent {
   /** What makes this fact unique within its rollout and type besides its time (batch, device…). */
   subject?: string;
   shard?: number;
+  /** The rollout version that recorded a rollout-level fact; orders facts of one millisecond. */
+  order?: number;
 }
 
 export async function appendEvent(event: NewEvent): Promise<void> {
-  const id = eventId(event.timestamp, event.type, `${event.subject ?? ''}|${event.device_uuid ?? ''}`);
+  const id = eventId(event.timestamp, event.order ?? 0, event.type, `${event.subject ?? ''}|${event.device_uuid ?? ''}`);
   const stored: RolloutEvent = {
     id,
     type: event.type,
@@ -50,7 +53,7 @@ export async function appendEvent(event: NewEvent): Promise<void> {
   }
 }
 
-const eventIdPattern = /^\d{13}-[0-9a-f]{12}$/;
+const eventIdPattern = /^\d{13}-\d{6}-[0-9a-f]{12}$/;
 
 /**
  * Events in time order, merged across the rollout's shards. The cursor is the id of the last

@@ -87,7 +87,7 @@ export async function transitionRolloutDevice(
 ): Promise<DeviceRolloutStatus | undefined> {
   const values: Record<string, unknown> = { ':to': to, ':at': fields.at, ':batch': fields.batch };
   from.forEach((status, i) => (values[`:from${i}`] = status));
-  let update = '#status = :to, updated_at = :at, batch = :batch';
+  let update = '#status = :to, updated_at = :at, #batch = :batch';
   if (fields.error !== undefined) {
     update += ', #error = :error';
     values[':error'] = fields.error;
@@ -104,7 +104,7 @@ export async function transitionRolloutDevice(
         Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq),
         UpdateExpression: `SET ${update}`,
         ConditionExpression: `#status IN (${from.map((_, i) => `:from${i}`).join(', ')})`,
-        ExpressionAttributeNames: { '#status': 'status', ...(fields.error !== undefined ? { '#error': 'error' } : {}) },
+        ExpressionAttributeNames: { '#status': 'status', '#batch': 'batch', ...(fields.error !== undefined ? { '#error': 'error' } : {}) },
         ExpressionAttributeValues: values,
         ReturnValues: 'UPDATED_OLD',
       }),

@@ -69,7 +69,7 @@ export async function listRollouts(filter: RolloutFilter, limit: number, cursor?
   const values: Record<string, unknown> = { ':pk': partition };
   let filterExpression: string | undefined;
   if (filter.image_name) {
-    filterExpression = 'repository = :image OR image = :image';
+    filterExpression = '#repository = :image OR #image = :image';
     values[':image'] = filter.image_name;
   }
   const result = await dynamo().send(
@@ -77,7 +77,7 @@ export async function listRollouts(filter: RolloutFilter, limit: number, cursor?
       TableName: tableName(),
       IndexName: index.name,
       KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': index.pk },
+      ExpressionAttributeNames: { '#pk': index.pk, ...(filterExpression ? { '#repository': 'repository', '#image': 'image' } : {}) },
       ExpressionAttributeValues: values,
       FilterExpression: filterExpression,
       ScanIndexForward: false,

@@ -1,0 +1,143 @@
+/**
+ * A simulated fleet: devices that register through the admin API, poll their target state with
+ * ETags, "pull" and "restart" when it changes, and report what they run, over real HTTP. Used by
+ * the end-to-end tests and the demo; each device can be told to misbehave.
+ */
+
+export interface AppState {
+  name: string;
+  image: string;
+}
+
+export interface DeviceBehaviour {
+  /** Reports an error instead of running a new image. */
+  failUpdate?: boolean;
+  /** Never reports anything (an update timeout). */
+  silent?: boolean;
+  /** Time to pull and restart, in milliseconds. */
+  updateDelayMs?: number;
+}
+
+export interface SimulatedDeviceOptions {
+  apiUrl: string;
+  uuid: string;
+  token: string;
+  apps: AppState[];
+  ipAddress: string;
+  behaviour?: DeviceBehaviour;
+}
+
+export class SimulatedDevice {
+  readonly uuid: string;
+  running: AppState[];
+  etag: string | undefined;
+  polls = 0;
+  notModified = 0;
+  reports = 0;
+  behaviour: DeviceBehaviour;
+
+  constructor(private readonly options: SimulatedDeviceOptions) {
+    this.uuid = options.uuid;
+    this.running = options.apps.map((a) => ({ ...a }));
+    this.behaviour = options.behaviour ?? {};
+  }
+
+  private headers(extra: Record<string, string> = {}): Record<string, string> {
+    return { authorization: `Bearer ${this.options.token}`, ...extra };
+  }
+
+  /** One poll: fetch the target state and, when it changed, apply it and report. */
+  async poll(): Promise<void> {
+    this.polls++;
+    const response = await fetch(`${this.options.apiUrl}/api/v1/devices/${this.uuid}/state`, {
+      headers: this.headers(this.etag ? { 'if-none-match': this.etag } : {}),
+    });
+    if (response.status === 304) {
+      this.notModified++;
+      return;
+    }
+    if (response.status !== 200) throw new Error(`device ${this.uuid}: state poll answered ${response.status}: ${await response.text()}`);
+    const target = (await response.json()) as { apps: AppState[] };
+    this.etag = response.headers.get('etag') ?? undefined;
+    const changed = target.apps.filter((app) => this.running.find((r) => r.name === app.name)?.image !== app.image);
+    if (changed.length === 0 || this.behaviour.silent) return;
+    if (this.behaviour.updateDelayMs) await new Promise((r) => setTimeout(r, this.behaviour.updateDelayMs));
+    if (this.behaviour.failUpdate) {
+      await this.report(
+        target.apps.map((app) => ({ ...app, status: changed.includes(app) ? 'error' : 'running' })),
+        `failed to start ${changed.map((a) => a.image).join(', ')}`,
+      );
+      return;
+    }
+    this.running = target.apps.map((a) => ({ ...a }));
+    await this.report(this.running.map((app) => ({ ...app, status: 'running' })));
+  }
+
+  async report(apps: (AppState & { status: string })[], error?: string): Promise<void> {
+    this.reports++;
+    const response = await fetch(`${this.options.apiUrl}/api/v1/devices/${this.uuid}/state`, {
+      method: 'PATCH',
+      headers: this.headers({ 'content-type': 'application/json' }),
+      body: JSON.stringify({ apps, ip_address: this.options.ipAddress, ...(error ? { error } : {}) }),
+    });
+    if (response.status !== 200) throw new Error(`device ${this.uuid}: report answered ${response.status}: ${await response.text()}`);
+  }
+}
+
+export interface FleetOptions {
+  apiUrl: string;
+  adminKey: string;
+  size: number;
+  image: string;
+  appName?: string;
+  namePrefix?: string;
+  behaviour?: (index: number) => DeviceBehaviour;
+}
+
+/** Registers `size` devices running `image` and returns them, ready to poll. */
+export async function registerFleet(options: FleetOptions): Promise<SimulatedDevice[]> {
+  const devices: SimulatedDevice[] = [];
+  const appName = options.appName ?? 'main';
+  for (let i = 0; i < options.size; i++) {
+    // Each device gets its own loopback address, so health checks can reach it individually.
+    const ipAddress = `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+    const response = await fetch(`${options.apiUrl}/api/v1/devices`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${options.adminKey}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: `${options.namePrefix ?? 'device'}-${i + 1}`, ip_address: ipAddress, apps: [{ name: appName, image: options.image }] }),
+    });
+    if (response.status !== 201) throw new Error(`registering device ${i + 1} answered ${response.status}: ${await response.text()}`);
+    const { device, device_token } = (await response.json()) as { device: { uuid: string }; device_token: string };
+    devices.push(
+      new SimulatedDevice({
+        apiUrl: options.apiUrl,
+        uuid: device.uuid,
+        token: device_token,
+        apps: [{ name: appName, image: options.image }],
+        ipAddress,
+        behaviour: options.behaviour?.(i) ?? {},
+      }),
+    );
+  }
+  return devices;
+}
+
+/** Polls every device every `intervalMs` until stopped; a failed poll is retried on the next round. */
+export function startPolling(devices: SimulatedDevice[], intervalMs: number, onError?: (error: unknown) => void): () => Promise<void> {
+  let stopped = false;
+  const loops = devices.map(async (device, i) => {
+    await new Promise((r) => setTimeout(r, (i * intervalMs) / devices.length));
+    while (!stopped) {
+      try {
+        await device.poll();
+      } catch (error) {
+        onError?.(error);
+      }
+      await new Promise((r) => setTimeout(r, intervalMs));
+    }
+  });
+  return async () => {
+    stopped = true;
+    await Promise.all(loops);
+  };
+}
