@@ -1,9 +1,9 @@
 /** Structured JSON log lines, the shape CloudWatch Logs Insights queries well. */
 type Level = 'debug' | 'info' | 'warn' | 'error';
-const order: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
+const order: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
 
 function threshold(): number {
-  const configured = (process.env.LOG_LEVEL ?? 'info').toLowerCase() as Level;
+  const configured = (process.env.LOG_LEVEL ?? 'info').toLowerCase() as Level | 'silent';
   return order[configured] ?? order.info;
 }
 

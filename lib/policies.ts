@@ -8,7 +8,13 @@ import { NotFound } from './errors';
 import { deletePolicy, getPolicy, listPolicies, putPolicy } from './store/policies';
 import type { Page } from './store/table';
 
-const seconds = z.number().positive().max(3600);
+/**
+ * A fractional number the table can hold: DynamoDB refuses a write with a number closer to zero
+ * than 1e-130, which would otherwise turn a client's value into a failed request.
+ */
+const number = () => z.number().refine((value) => value === 0 || Math.abs(value) >= 1e-130, 'must be 0 or at least 1e-130');
+
+const seconds = number().positive().max(3600);
 
 export const healthCheckConfigSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -45,18 +51,18 @@ export const policyInputSchema = z
     update_strategy: z.enum(updateStrategies).default('staged'),
     staged_batches: z.number().int().min(1).max(maxStagedBatches).optional(),
     batch_percentages: z
-      .array(z.number())
+      .array(number())
       .optional()
       .superRefine((value, ctx) => {
         const problem = value && validatePercentages(value);
         if (problem) ctx.addIssue({ code: 'custom', message: problem });
       }),
-    batch_delay_minutes: z.number().min(0).max(10080).default(30),
-    update_timeout_minutes: z.number().positive().max(10080).default(30),
+    batch_delay_minutes: number().min(0).max(10080).default(30),
+    update_timeout_minutes: number().positive().max(10080).default(30),
     health_check_enabled: z.boolean().default(false),
     health_check_config: healthCheckConfigSchema.nullable().default(null),
     auto_rollback_enabled: z.boolean().default(true),
-    max_failure_rate: z.number().min(0).max(1).default(0.2),
+    max_failure_rate: number().min(0).max(1).default(0.2),
   })
   .superRefine((input, ctx) => {
     if (input.staged_batches !== undefined && input.batch_percentages !== undefined) {

@@ -43,6 +43,22 @@ function lowerCaseHeaders(headers: APIGatewayProxyEvent['headers'] | null): Reco
   return result;
 }
 
+/**
+ * Path parameters are ids, and no id is this long; DynamoDB would refuse such a key (2 KB at
+ * most) with an error, so it is answered as what it is: a path that names nothing.
+ */
+const maxPathParameterBytes = 256;
+
+function pathParameters(event: APIGatewayProxyEvent): Record<string, string> {
+  const params = Object.fromEntries(Object.entries(event.pathParameters ?? {}).map(([k, v]) => [k, v ?? '']));
+  for (const [name, value] of Object.entries(params)) {
+    if (Buffer.byteLength(value, 'utf8') > maxPathParameterBytes) {
+      throw new NotFound(`${name} is longer than ${maxPathParameterBytes} bytes, so nothing has it as its id`);
+    }
+  }
+  return params;
+}
+
 function toRequest(event: APIGatewayProxyEvent, options: ApiOptions): ApiRequest {
   const rawBody = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
   if (Buffer.byteLength(rawBody, 'utf8') > options.maxBodyBytes) {
@@ -53,7 +69,7 @@ function toRequest(event: APIGatewayProxyEvent, options: ApiOptions): ApiRequest
     method: event.httpMethod,
     resource: event.resource,
     path: event.path,
-    params: Object.fromEntries(Object.entries(event.pathParameters ?? {}).map(([k, v]) => [k, v ?? ''])),
+    params: pathParameters(event),
     query: { ...(event.queryStringParameters ?? {}) },
     headers,
     rawBody,

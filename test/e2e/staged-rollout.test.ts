@@ -6,52 +6,22 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { registerFleet, startPolling, type SimulatedDevice } from '../../infra/simulator/fleet';
-import { apiClient, waitFor } from '../support/api';
+import { flow } from '../support/flow';
 
 let host: Host;
-let api: ReturnType<typeof apiClient>;
+let api: ReturnType<typeof flow>['api'];
+let push: ReturnType<typeof flow>['push'];
+let waitForStatus: ReturnType<typeof flow>['waitForStatus'];
+let allEvents: ReturnType<typeof flow>['events'];
 
 beforeAll(async () => {
   host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true });
-  api = apiClient(host.url, host.adminApiKey);
+  ({ api, push, waitForStatus, events: allEvents } = flow(host));
 });
 
 afterAll(async () => {
   await host?.stop();
 });
-
-function dockerHubPush(repository: string, tag: string, pushedAt: number) {
-  return { push_data: { tag, pushed_at: pushedAt, pusher: 'ci' }, repository: { repo_name: repository } };
-}
-
-async function push(repository: string, tag: string, pushedAt = Math.floor(Date.now() / 1000)) {
-  return api('POST', `/api/v1/webhooks/docker-registry?token=${encodeURIComponent(host.webhookSecret)}`, {
-    token: null,
-    body: dockerHubPush(repository, tag, pushedAt),
-  });
-}
-
-async function waitForStatus(id: string, status: string, timeoutMs = 60_000) {
-  return waitFor(
-    async () => {
-      const { body } = await api('GET', `/api/v1/rollouts/${id}`);
-      return body.rollout?.status === status ? body : undefined;
-    },
-    timeoutMs,
-    `rollout ${id} to be ${status}`,
-  );
-}
-
-async function allEvents(id: string) {
-  const events: any[] = [];
-  let cursor: string | null = null;
-  do {
-    const { body } = await api('GET', `/api/v1/rollouts/${id}/events?limit=50${cursor ? `&cursor=${cursor}` : ''}`);
-    events.push(...body.events);
-    cursor = body.next_cursor;
-  } while (cursor);
-  return events;
-}
 
 describe('a staged rollout on a simulated fleet', () => {
   let fleet: SimulatedDevice[];

@@ -1,0 +1,107 @@
+/**
+ * SQS delivers at least once. Every command a handler takes, delivered again (in the same batch or
+ * later), must change nothing: no second target-state change, no recount, no repeated event.
+ * The handlers run here exactly as the host runs them, against the real emulators; only the
+ * message delivery is done by hand so that the same message can be delivered twice.
+ */
+import { randomUUID } from 'node:crypto';
+import type { SQSEvent } from 'aws-lambda';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHost, type Host } from '../../infra/embedded/host';
+import { registerFleet, type SimulatedDevice } from '../../infra/simulator/fleet';
+import { flow } from '../support/flow';
+
+let host: Host;
+let f: ReturnType<typeof flow>;
+
+beforeAll(async () => {
+  host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true });
+  f = flow(host);
+});
+
+afterAll(async () => {
+  await host?.stop();
+});
+
+function sqsEvent(bodies: unknown[], groupId?: string): SQSEvent {
+  return {
+    Records: bodies.map((body) => ({
+      messageId: randomUUID(),
+      receiptHandle: randomUUID(),
+      body: JSON.stringify(body),
+      attributes: {
+        ApproximateReceiveCount: '2',
+        SentTimestamp: String(Date.now()),
+        SenderId: 'test',
+        ApproximateFirstReceiveTimestamp: String(Date.now()),
+        ...(groupId ? { MessageGroupId: groupId, MessageDeduplicationId: randomUUID() } : {}),
+      },
+      messageAttributes: {},
+      md5OfBody: '',
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:redelivered',
+      awsRegion: 'us-east-1',
+    })),
+  };
+}
+
+/** Everything a repeated command could wrongly change. */
+async function snapshot(id: string, devices: SimulatedDevice[]) {
+  const detail = await f.rollout(id);
+  const targets = await Promise.all(
+    devices.map(async (d) => {
+      const { body } = await f.api('GET', `/api/v1/devices/${d.uuid}`);
+      return [body.device.target_version, body.device.target_apps[0].image];
+    }),
+  );
+  const { version, updated_at, ...rollout } = detail.rollout;
+  return { rollout, statistics: detail.statistics, devices: detail.devices, events: await f.events(id), targets };
+}
+
+describe('a command delivered twice changes nothing the second time', () => {
+  it('plan, schedule and evaluate commands, replayed mid-batch and after completion', async () => {
+    const batchAdvance = (await import('../../functions/batch-advance')).handler;
+    const scheduleDevices = (await import('../../functions/schedule-devices')).handler;
+
+    await f.createPolicy({ image_pattern: 'replay/app:*', batch_percentages: [50, 100], batch_delay_minutes: 0, update_timeout_minutes: 30 });
+    // Devices that never poll: the first batch stays scheduled, so the state is still while we replay.
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 6, image: 'replay/app:1' });
+    const { body } = await f.push('replay/app', '2');
+    const id = body.rollouts[0].id;
+    await f.waitForRollout(id, (d) => d.rollout.current_batch === 1 && d.statistics.scheduled === 3, 'first batch scheduled');
+    const events = await f.events(id);
+    expect(events.filter((e) => e.type === 'image.device_scheduled')).toHaveLength(3);
+
+    const before = await snapshot(id, devices);
+    const plan = { type: 'plan', rollout_id: id, seq: 0 };
+    const evaluate = { type: 'evaluate', rollout_id: id, reason: 'replay' };
+    const schedule = { type: 'schedule_shard', rollout_id: id, batch: 1, shard: 0 };
+    const replays = [
+      await batchAdvance(sqsEvent([plan, evaluate, plan, evaluate], id)),
+      await scheduleDevices(sqsEvent([schedule, schedule])),
+      await scheduleDevices(sqsEvent([schedule])),
+    ];
+    for (const result of replays) expect(result.batchItemFailures).toEqual([]);
+    expect(await snapshot(id, devices)).toEqual(before);
+
+    // Let the devices update; the rollout completes. Then replay everything once more.
+    await Promise.all(devices.map((d) => d.poll()));
+    await f.waitForRollout(id, (d) => d.rollout.current_batch === 2 && d.statistics.scheduled === 3, 'second batch scheduled');
+    await Promise.all(devices.map((d) => d.poll()));
+    await f.waitForStatus(id, 'completed');
+    const after = await snapshot(id, devices);
+    await batchAdvance(sqsEvent([plan, evaluate], id));
+    await scheduleDevices(sqsEvent([schedule, { ...schedule, batch: 2 }]));
+    // A device repeating its last report is also a redelivery of sorts.
+    await Promise.all(devices.map((d) => d.report(d.running.map((a) => ({ ...a, status: 'running' })))));
+    expect(await snapshot(id, devices)).toEqual(after);
+    expect(after.statistics).toMatchObject({ updated: 6, scheduled: 0, failed: 0 });
+  });
+
+  it('fails only the malformed message of a batch, leaving the others processed', async () => {
+    const batchAdvance = (await import('../../functions/batch-advance')).handler;
+    const event = sqsEvent([{ type: 'evaluate', rollout_id: 'ro-unknown', reason: 'x' }, { type: 'bogus' }, { nonsense: true }]);
+    const result = await batchAdvance(event);
+    expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([event.Records[1]!.messageId, event.Records[2]!.messageId]);
+  });
+});
