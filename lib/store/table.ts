@@ -2,6 +2,7 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { config } from '../config';
 import { Invalid } from '../errors';
+import { indexes } from './keys';
 
 export const tableName = (): string => config().tableName;
 
@@ -35,9 +36,13 @@ export function decodeCursor<T = Record<string, unknown>>(cursor: string | undef
   throw new Invalid('cursor is not valid: pass the next_cursor of a previous page unchanged');
 }
 
+/** DynamoDB's size limits for key attributes: 2048 bytes for a partition key, 1024 for a sort key. */
+const maxKeyBytes = (name: string) => (name.endsWith('pk') ? 2048 : 1024);
+
 /**
- * A cursor holding a DynamoDB key, checked to belong to the partition being listed so that a
- * tampered cursor is a client error rather than a failed query.
+ * A cursor holding a DynamoDB key, checked to be a whole key of the index being listed (the
+ * table's key plus the index's, nothing else) in the partition being listed, so that a tampered
+ * cursor is a client error rather than a failed query.
  */
 export function decodeKeyCursor(
   cursor: string | undefined,
@@ -45,8 +50,14 @@ export function decodeKeyCursor(
 ): Record<string, string> | undefined {
   const key = decodeCursor(cursor);
   if (key === undefined) return undefined;
+  const index = Object.values(indexes).find((candidate) => Object.hasOwn(partition, candidate.pk));
+  const expected = ['pk', 'sk', ...(index ? [index.pk, index.sk] : [])];
   const valid =
-    Object.values(key).every((v) => typeof v === 'string') &&
+    Object.keys(key).length === expected.length &&
+    expected.every((name) => {
+      const value = key[name];
+      return typeof value === 'string' && value !== '' && Buffer.byteLength(value, 'utf8') <= maxKeyBytes(name);
+    }) &&
     Object.entries(partition).every(([name, value]) => key[name] === value);
   if (!valid) throw new Invalid('cursor does not belong to this listing');
   return key as Record<string, string>;

@@ -1,0 +1,220 @@
+/**
+ * The embedded host: the whole system on one machine, no cloud and no Docker. It reads the same
+ * manifest as the CDK stack and starts its twin of each AWS piece: dynalite for the table,
+ * local-aws-sqs for the queues, an HTTP server for API Gateway, a poller per queue trigger for
+ * the event source mappings, and a timer for the EventBridge rule.
+ *
+ * Handlers reach the emulators through the standard `AWS_ENDPOINT_URL_*` variables, so the code
+ * they run is the code that runs on AWS. Because those variables, and the SDK clients and config
+ * that lib/ builds from them once per process, are process-wide, only one host runs in a process
+ * at a time; a test that starts a second host after stopping the first must give it a fresh
+ * module registry (vitest: `vi.resetModules()`), as a new Lambda sandbox would have.
+ */
+import { mkdir } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { SQSClient } from '@aws-sdk/client-sqs';
+import * as manifest from '../manifest';
+import { queueUrlEnv, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { newAdminKey, randomSecret } from '../../lib/secrets';
+import { region } from './aws-identity';
+import { lockDataDir, persistentSecret } from './data-dir';
+import { emulatorClientConfig, startEmulators, type Emulators } from './emulators';
+import { startHttpGateway, type HttpGateway, type HttpRoute } from './http-gateway';
+import { loadFunction, type LoadedFunction } from './lambda-runtime';
+import { createLogger, type LogLevel } from './logger';
+import { startSchedule, type Schedule } from './schedule';
+import { startSqsPoller, type SqsPoller } from './sqs-poller';
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
+
+/** Physical names, as the CDK stack would give them. */
+const resourcePrefix = 'fleet';
+const tableName = 'fleet';
+
+export interface HostManifest {
+  functions: Readonly<Record<string, FunctionSpec>>;
+  queues: Readonly<Record<QueueName, QueueSpec>>;
+}
+
+export interface HostOptions {
+  /** HTTP port; 0 picks a free one. Default 3001. */
+  port?: number;
+  /** Interface to listen on. Default 127.0.0.1. */
+  host?: string;
+  /** Where the table, the admin key and the webhook secret are kept; ':memory:' keeps nothing. */
+  dataDir: string;
+  /** Seconds between the ticker's two ticks. Default 30, as on AWS. */
+  tickSeconds?: number;
+  /** Default: read from `<dataDir>/admin-api-key`, else generated and saved there. */
+  adminApiKey?: string;
+  /** Default: read from `<dataDir>/webhook-secret`, else generated and saved there. */
+  webhookSecret?: string;
+  /** Batches in flight at once per standard-queue trigger. Default 4. */
+  standardQueueConcurrency?: number;
+  logLevel?: LogLevel;
+  /** No log output at all (tests). */
+  quiet?: boolean;
+  /** The wiring to run. Default: infra/manifest.ts; tests pass fixture functions here. */
+  manifest?: HostManifest;
+}
+
+export interface Host {
+  /** Base URL of the API, e.g. http://127.0.0.1:3001 */
+  url: string;
+  port: number;
+  adminApiKey: string;
+  webhookSecret: string;
+  dataDir: string;
+  tableName: string;
+  queueUrls: Record<QueueName, string>;
+  deadLetterQueueUrls: Record<QueueName, string>;
+  /** Emulator endpoints, for tools and tests that talk to DynamoDB or SQS directly. */
+  endpoints: { dynamodb: string; sqs: string };
+  /** Stops taking work, lets work in flight finish, then stops the emulators. Idempotent. */
+  stop(): Promise<void>;
+}
+
+let running = false;
+
+function check(condition: boolean, message: string): void {
+  if (!condition) throw new Error(`startHost: ${message}`);
+}
+
+/** Sets variables and returns a function that puts the previous values back. */
+function setEnvironment(values: Record<string, string | undefined>): () => void {
+  const previous = Object.fromEntries(Object.keys(values).map((name) => [name, process.env[name]]));
+  const apply = (entries: Record<string, string | undefined>) => {
+    for (const [name, value] of Object.entries(entries)) {
+      if (value === undefined) delete process.env[name];
+      else process.env[name] = value;
+    }
+  };
+  apply(values);
+  return () => apply(previous);
+}
+
+export async function startHost(options: HostOptions): Promise<Host> {
+  const port = options.port ?? 3001;
+  const tickSeconds = options.tickSeconds ?? 30;
+  const concurrency = options.standardQueueConcurrency ?? 4;
+  const wiring = options.manifest ?? { functions: manifest.functions, queues: manifest.queues };
+  check(Number.isInteger(port) && port >= 0 && port <= 65535, `port must be 0..65535, got ${port}`);
+  check(Number.isFinite(tickSeconds) && tickSeconds > 0, `tickSeconds must be positive, got ${tickSeconds}`);
+  check(Number.isInteger(concurrency) && concurrency > 0, `standardQueueConcurrency must be a positive integer`);
+  check(options.dataDir !== '', 'dataDir is required');
+  check(!running, 'a host is already running in this process (handlers share process.env)');
+  running = true;
+
+  const logger = createLogger(options.quiet ? 'silent' : (options.logLevel ?? 'info'));
+  const dataDir = options.dataDir === ':memory:' ? ':memory:' : resolve(options.dataDir);
+  const cleanups: (() => Promise<void> | void)[] = [() => void (running = false)];
+  const cleanUp = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        logger.error('stopping part of the host failed', { error });
+      }
+    }
+  };
+
+  try {
+    if (dataDir !== ':memory:') {
+      await mkdir(dataDir, { recursive: true });
+      cleanups.push(await lockDataDir(dataDir));
+    }
+    const emulators: Emulators = await startEmulators({ dataDir, prefix: resourcePrefix, tableName, queues: wiring.queues });
+    cleanups.push(() => emulators.close());
+
+    const adminApiKey = await persistentSecret(dataDir, 'admin-api-key', options.adminApiKey, newAdminKey);
+    const webhookSecret = await persistentSecret(dataDir, 'webhook-secret', options.webhookSecret, randomSecret);
+    const queueNames = Object.keys(wiring.queues) as QueueName[];
+
+    // Before any handler module loads, as Lambda sets the environment before a cold start.
+    cleanups.push(
+      setEnvironment({
+        AWS_REGION: region,
+        AWS_DEFAULT_REGION: region,
+        AWS_ACCESS_KEY_ID: emulatorClientConfig.credentials.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: emulatorClientConfig.credentials.secretAccessKey,
+        AWS_SESSION_TOKEN: undefined,
+        // Would make the SDK ignore the endpoints below and send requests to AWS.
+        AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: undefined,
+        AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
+        AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
+        TABLE_NAME: tableName,
+        TICK_SECONDS: String(tickSeconds),
+        WEBHOOK_SECRET: webhookSecret,
+        ...Object.fromEntries(queueNames.map((queue) => [queueUrlEnv(queue), emulators.queues[queue].url])),
+      }),
+    );
+
+    // Imported only now, so that lib's clients and config are built from the environment above.
+    const { ensureAdminKey } = await import('../../lib/store/admin-keys');
+    await ensureAdminKey(adminApiKey);
+
+    const functions: LoadedFunction[] = [];
+    for (const [name, spec] of Object.entries(wiring.functions)) {
+      functions.push(await loadFunction(repoRoot, name, spec));
+    }
+
+    const sqs = new SQSClient({ ...emulatorClientConfig, endpoint: emulators.sqsEndpoint });
+    cleanups.push(() => sqs.destroy());
+    const pollers: SqsPoller[] = [];
+    cleanups.push(() => Promise.all(pollers.map((poller) => poller.stop())).then(() => undefined));
+    for (const fn of functions) {
+      for (const trigger of fn.spec.queues ?? []) {
+        const queue = emulators.queues[trigger.queue];
+        pollers.push(startSqsPoller({ fn, trigger, queue, concurrency, sqs, logger: logger.child('sqs') }));
+      }
+    }
+
+    const scheduled = functions.filter((fn) => fn.spec.schedule === true);
+    if (scheduled.length > 0) {
+      const schedule: Schedule = startSchedule({
+        functions: scheduled,
+        intervalSeconds: 2 * tickSeconds,
+        prefix: resourcePrefix,
+        logger: logger.child('schedule'),
+      });
+      cleanups.push(() => schedule.stop());
+    }
+
+    // Last, so that requests arrive only once everything they may trigger is running; and first
+    // to stop (cleanups run in reverse), so that no new work arrives while the rest drains.
+    const routes: HttpRoute[] = functions.flatMap((fn) =>
+      (fn.spec.routes ?? []).map((route) => ({ method: route.method, path: route.path, fn })),
+    );
+    const gateway: HttpGateway = await startHttpGateway({
+      routes,
+      port,
+      host: options.host ?? '127.0.0.1',
+      logger: logger.child('http'),
+    });
+    cleanups.push(() => gateway.close());
+
+    logger.info('embedded host ready', { url: gateway.url, dataDir, functions: functions.length });
+    const urlsOf = (queues: Record<QueueName, { url: string }>) =>
+      Object.fromEntries(queueNames.map((queue) => [queue, queues[queue].url])) as Record<QueueName, string>;
+    let stopped: Promise<void> | undefined;
+    return {
+      url: gateway.url,
+      port: gateway.port,
+      adminApiKey,
+      webhookSecret,
+      dataDir,
+      tableName,
+      queueUrls: urlsOf(emulators.queues),
+      deadLetterQueueUrls: urlsOf(emulators.deadLetterQueues),
+      endpoints: { dynamodb: emulators.dynamodbEndpoint, sqs: emulators.sqsEndpoint },
+      stop() {
+        stopped ??= cleanUp().then(() => logger.info('embedded host stopped'));
+        return stopped;
+      },
+    };
+  } catch (error) {
+    await cleanUp();
+    throw error;
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * `npm start`: the embedded host with its settings from the environment.
+ *
+ *   PORT           HTTP port (default 3001; 0 picks a free one)
+ *   DATA_DIR       where the table and credentials are kept (default .data; ':memory:' keeps nothing)
+ *   TICK_SECONDS   seconds between ticks (default 30)
+ *   ADMIN_API_KEY  admin key to use (default: the saved one, else a new one)
+ *   WEBHOOK_SECRET registry webhook secret (default: the saved one, else a new one)
+ *   LOG_LEVEL      debug | info | warn | error (default info)
+ */
+import { isLogLevel, type LogLevel } from './logger';
+import { startHost, type HostOptions } from './host';
+
+// Deployed functions run on nodejs22.x; the SDK's notice about Node.js 20 concerns only this
+// local process, and the lockfile pins the SDK version it runs.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+
+function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
+  const problems: string[] = [];
+  const number = (name: string, fallback: number, valid: (n: number) => boolean, rule: string) => {
+    const raw = env[name]?.trim();
+    if (!raw) return fallback;
+    const value = Number(raw);
+    if (!valid(value)) problems.push(`${name} must be ${rule}, got "${raw}"`);
+    return value;
+  };
+  const secret = (name: string) => {
+    const raw = env[name];
+    if (raw === undefined) return undefined;
+    if (raw.trim().length < 16) problems.push(`${name} must be at least 16 characters when set`);
+    return raw.trim();
+  };
+
+  const port = number('PORT', 3001, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535');
+  const tickSeconds = number('TICK_SECONDS', 30, (n) => Number.isFinite(n) && n > 0, 'a positive number');
+  const logLevel = env.LOG_LEVEL?.trim() || 'info';
+  if (!isLogLevel(logLevel)) problems.push(`LOG_LEVEL must be debug, info, warn or error, got "${logLevel}"`);
+  const options: HostOptions = {
+    port,
+    tickSeconds,
+    dataDir: env.DATA_DIR?.trim() || '.data',
+    adminApiKey: secret('ADMIN_API_KEY'),
+    webhookSecret: secret('WEBHOOK_SECRET'),
+    logLevel: logLevel as LogLevel,
+  };
+  if (problems.length > 0) {
+    process.stderr.write(`Cannot start the embedded host:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+    process.exit(1);
+  }
+  return options;
+}
+
+const host = await startHost(settingsFromEnvironment(process.env)).catch((error: unknown) => {
+  process.stderr.write(`Cannot start the embedded host: ${error instanceof Error ? error.message : String(error)}\n`);
+  if (error instanceof Error && error.cause) process.stderr.write(`  cause: ${String(error.cause)}\n`);
+  process.exit(1);
+});
+
+process.stdout.write(
+  [
+    '',
+    'Fleet rollouts: embedded host running',
+    '',
+    `  API             ${host.url}/api/v1`,
+    `  Admin API key   ${host.adminApiKey}`,
+    `  Webhook secret  ${host.webhookSecret}`,
+    `  Data            ${host.dataDir === ':memory:' ? 'in memory (nothing is kept)' : host.dataDir}`,
+    '',
+    'Try:',
+    `  curl -H "Authorization: Bearer ${host.adminApiKey}" ${host.url}/api/v1/rollouts`,
+    '',
+    'Ctrl-C stops (a second Ctrl-C forces it).',
+    '',
+  ].join('\n'),
+);
+
+let stopping = false;
+const onSignal = (signal: NodeJS.Signals) => {
+  if (stopping) {
+    process.stderr.write(`${signal} again: exiting without waiting\n`);
+    process.exit(130);
+  }
+  stopping = true;
+  process.stderr.write(`${signal}: stopping (waiting for work in flight)\n`);
+  host.stop().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      process.stderr.write(`stopping failed: ${String(error)}\n`);
+      process.exit(1);
+    },
+  );
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);

@@ -1,0 +1,322 @@
+/**
+ * The embedded host against fixture handlers: that it behaves like API Gateway, SQS event source
+ * mappings and the EventBridge schedule where the real handlers depend on it.
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { promisify } from 'node:util';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-sdk/client-sqs';
+import type { APIGatewayProxyEvent, ScheduledEvent, SQSEvent, SQSRecord } from 'aws-lambda';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { startHost, type Host, type HostOptions } from '../../infra/embedded/host';
+import { keys } from '../../lib/store/keys';
+import { sha256Hex } from '../../lib/secrets';
+import { fixtureManifest } from '../fixtures/host/manifest';
+import { invocationsOf, maxConcurrency, resetRecorder } from '../fixtures/host/recorder';
+
+const clientConfig = { region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' } };
+
+let host: Host | undefined;
+const clients: { destroy(): void }[] = [];
+
+async function start(options: Partial<HostOptions> = {}): Promise<Host> {
+  // A fresh module registry per host, as a new Lambda sandbox has: lib/ builds its clients and
+  // config once per module instance, from the environment of the host that loaded it.
+  vi.resetModules();
+  host = await startHost({ port: 0, dataDir: ':memory:', quiet: true, manifest: fixtureManifest, ...options });
+  return host;
+}
+
+function sqsOf(h: Host): SQSClient {
+  const client = new SQSClient({ ...clientConfig, endpoint: h.endpoints.sqs });
+  clients.push(client);
+  return client;
+}
+
+afterEach(async () => {
+  clients.splice(0).forEach((client) => client.destroy());
+  await host?.stop();
+  host = undefined;
+  resetRecorder();
+});
+
+const waitUntil = (check: () => unknown, timeout = 10_000) => vi.waitFor(check, { timeout, interval: 50 });
+
+describe('HTTP routes', () => {
+  it('turn a request into an API Gateway v1 proxy event and write the result back', async () => {
+    const h = await start();
+    const response = await fetch(`${h.url}/items/a%20b?x=1&x=2&q=hello+world`, {
+      method: 'POST',
+      headers: { 'X-Custom': 'one', 'content-type': 'application/json' },
+      body: '{"hi":"there"}',
+    });
+
+    expect(response.status).toBe(201);
+    expect(response.headers.get('x-fixture')).toBe('echo');
+    expect(response.headers.get('x-count')).toBe('2');
+    expect(response.headers.getSetCookie()).toEqual(['a=1', 'b=2']);
+    expect(response.headers.get('content-type')).toBe('application/json');
+    const { event, functionName, remainingMs } = (await response.json()) as {
+      event: APIGatewayProxyEvent;
+      functionName: string;
+      remainingMs: number;
+    };
+    expect(event).toMatchObject({
+      resource: '/items/{itemId}',
+      path: '/items/a%20b',
+      httpMethod: 'POST',
+      pathParameters: { itemId: 'a b' },
+      queryStringParameters: { x: '2', q: 'hello world' },
+      multiValueQueryStringParameters: { x: ['1', '2'], q: ['hello world'] },
+      body: '{"hi":"there"}',
+      isBase64Encoded: false,
+      requestContext: {
+        stage: 'local',
+        resourcePath: '/items/{itemId}',
+        httpMethod: 'POST',
+        path: '/local/items/a%20b',
+        identity: { sourceIp: '127.0.0.1' },
+      },
+    });
+    expect(event.headers['x-custom']).toBe('one');
+    expect(event.multiValueHeaders['x-custom']).toEqual(['one']);
+    expect(event.headers['x-forwarded-for']).toBe('127.0.0.1');
+    expect(response.headers.get('x-amzn-requestid')).toBe(event.requestContext.requestId);
+    expect(Math.abs(event.requestContext.requestTimeEpoch - Date.now())).toBeLessThan(5000);
+    expect(functionName).toBe('api');
+    expect(remainingMs).toBeGreaterThan(0);
+    expect(remainingMs).toBeLessThanOrEqual(5000);
+  });
+
+  it('prefer a literal path segment over a parameter and pass null for what the request lacks', async () => {
+    const h = await start();
+    const { event } = (await (await fetch(`${h.url}/items/special`)).json()) as { event: APIGatewayProxyEvent };
+    expect(event).toMatchObject({
+      resource: '/items/special',
+      pathParameters: null,
+      queryStringParameters: null,
+      multiValueQueryStringParameters: null,
+      body: null,
+    });
+  });
+
+  it('decode a base64 result body', async () => {
+    const h = await start();
+    const response = await fetch(`${h.url}/binary`);
+    expect(Buffer.from(await response.arrayBuffer())).toEqual(Buffer.from([0, 1, 254, 255]));
+  });
+
+  it('answer 404 and 405 with a JSON error when no route matches', async () => {
+    const h = await start();
+    const missing = await fetch(`${h.url}/nowhere`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: { code: 'not_found', message: 'no route for GET /nowhere' } });
+
+    const wrongMethod = await fetch(`${h.url}/boom`, { method: 'DELETE' });
+    expect(wrongMethod.status).toBe(405);
+    expect(wrongMethod.headers.get('allow')).toBe('GET');
+    expect(await wrongMethod.json()).toMatchObject({ error: { code: 'method_not_allowed' } });
+  });
+
+  it('refuse a body over 10 MiB with 413 without invoking the handler', async () => {
+    const h = await start();
+    const tooLarge = Buffer.alloc(10 * 1024 * 1024 + 1, 'a');
+    const declared = await fetch(`${h.url}/items/big`, { method: 'POST', body: tooLarge });
+    expect(declared.status).toBe(413);
+    expect(await declared.json()).toMatchObject({ error: { code: 'payload_too_large' } });
+
+    // Without a Content-Length the limit is enforced while the body streams in.
+    const chunked = await fetch(`${h.url}/items/big`, {
+      method: 'POST',
+      body: new Blob([tooLarge]).stream(),
+      duplex: 'half',
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+
+    const fits = await fetch(`${h.url}/items/big`, { method: 'POST', body: tooLarge.subarray(1) });
+    expect(fits.status).toBe(201);
+  });
+
+  it('answer 502 like API Gateway when the function throws, times out or returns a malformed result', async () => {
+    const h = await start();
+    for (const path of ['/boom', '/malformed', '/slow']) {
+      const response = await fetch(`${h.url}${path}`);
+      expect(response.status, path).toBe(502);
+      expect(await response.json()).toEqual({ message: 'Internal server error' });
+    }
+  });
+});
+
+describe('SQS triggers', () => {
+  type Delivery = SQSRecord & { id: string };
+  const deliveries = (): Delivery[] =>
+    (invocationsOf('consumer') as SQSEvent[])
+      .flatMap((event) => event.Records)
+      .map((record) => ({ ...record, id: (JSON.parse(record.body) as { id: string }).id }));
+  const deliveriesOf = (id: string) => deliveries().filter((delivery) => delivery.id === id);
+
+  it('deliver messages as an SQS event and redeliver only the records reported as failed', async () => {
+    const h = await start({ standardQueueConcurrency: 1 });
+    await sqsOf(h).send(
+      new SendMessageBatchCommand({
+        QueueUrl: h.queueUrls.schedule,
+        Entries: [
+          {
+            Id: 'ok',
+            MessageBody: JSON.stringify({ id: 'ok' }),
+            MessageAttributes: { kind: { DataType: 'String', StringValue: 'fixture' } },
+          },
+          { Id: 'retry', MessageBody: JSON.stringify({ id: 'retry', fail: 'once' }) },
+        ],
+      }),
+    );
+
+    await waitUntil(() => expect(deliveriesOf('retry')).toHaveLength(2));
+    // Longer than the visibility timeout: a record that was not deleted would be back by now.
+    await sleep(1500);
+    expect(deliveriesOf('ok')).toHaveLength(1);
+    expect(deliveriesOf('retry').map((d) => d.attributes.ApproximateReceiveCount)).toEqual(['1', '2']);
+
+    const [ok] = deliveriesOf('ok');
+    expect(ok).toMatchObject({
+      eventSource: 'aws:sqs',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:fleet-schedule',
+      awsRegion: 'us-east-1',
+      md5OfBody: createHash('md5').update(JSON.stringify({ id: 'ok' })).digest('hex'),
+      messageAttributes: {
+        kind: { dataType: 'String', stringValue: 'fixture', stringListValues: [], binaryListValues: [] },
+      },
+      attributes: { ApproximateReceiveCount: '1' },
+    });
+    expect(ok?.attributes.SentTimestamp).toMatch(/^\d+$/);
+    expect(ok?.attributes.ApproximateFirstReceiveTimestamp).toMatch(/^\d+$/);
+  });
+
+  it('move a message that keeps failing to the dead-letter queue after maxReceiveCount receives', async () => {
+    const h = await start();
+    const sqs = sqsOf(h);
+    await sqs.send(
+      new SendMessageBatchCommand({
+        QueueUrl: h.queueUrls.schedule,
+        Entries: [{ Id: 'poison', MessageBody: JSON.stringify({ id: 'poison', fail: 'always' }) }],
+      }),
+    );
+
+    const dead: string[] = [];
+    await waitUntil(async () => {
+      const { Messages = [] } = await sqs.send(
+        new ReceiveMessageCommand({ QueueUrl: h.deadLetterQueueUrls.schedule, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }),
+      );
+      dead.push(...Messages.map((m) => m.Body ?? ''));
+      expect(dead).toHaveLength(1);
+    });
+    expect(JSON.parse(dead[0] ?? '{}')).toEqual({ id: 'poison', fail: 'always' });
+    expect(deliveriesOf('poison')).toHaveLength(fixtureManifest.queues.schedule.maxReceiveCount);
+  });
+
+  it('never process two batches of one FIFO message group at once, and keep the group in order', async () => {
+    const h = await start();
+    const sqs = sqsOf(h);
+    const sent: Record<string, string[]> = { g1: [], g2: [] };
+    for (const round of [0, 1]) {
+      await sqs.send(
+        new SendMessageBatchCommand({
+          QueueUrl: h.queueUrls.orchestration,
+          Entries: Array.from({ length: 6 }, (_, i) => {
+            const group = i % 3 === 2 ? 'g2' : 'g1';
+            const body = `${group}-${round}-${i}`;
+            sent[group]?.push(body);
+            return { Id: `m${i}`, MessageBody: body, MessageGroupId: group, MessageDeduplicationId: body };
+          }),
+        }),
+      );
+    }
+
+    const received = () => (invocationsOf('sequencer') as SQSEvent[]).flatMap((event) => event.Records);
+    await waitUntil(() => expect(received()).toHaveLength(12));
+    const order = (group: string) =>
+      received()
+        .filter((record) => record.attributes.MessageGroupId === group)
+        .map((record) => record.body);
+    expect(order('g1')).toEqual(sent.g1);
+    expect(order('g2')).toEqual(sent.g2);
+    expect(maxConcurrency('group:g1')).toBe(1);
+    expect(maxConcurrency('group:g2')).toBe(1);
+    expect(Math.max(...(invocationsOf('sequencer') as SQSEvent[]).map((e) => e.Records.length))).toBeLessThanOrEqual(2);
+  });
+});
+
+describe('the schedule', () => {
+  it('invokes the scheduled function at start and then every two ticks', async () => {
+    await start({ tickSeconds: 0.2 });
+    await waitUntil(() => expect(invocationsOf('ticker').length).toBeGreaterThanOrEqual(3), 5000);
+    const [first] = invocationsOf('ticker') as { event: ScheduledEvent; tickSeconds: number }[];
+    expect(first?.tickSeconds).toBe(0.2);
+    expect(first?.event).toMatchObject({
+      'detail-type': 'Scheduled Event',
+      source: 'aws.events',
+      region: 'us-east-1',
+      resources: ['arn:aws:events:us-east-1:123456789012:rule/fleet-ticker-schedule'],
+      detail: {},
+    });
+  });
+});
+
+describe('the data dir', () => {
+  it('keeps the table, the admin key and the webhook secret across a restart', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'embedded-host-'));
+    try {
+      const first = await start({ dataDir });
+      const put = await fetch(`${first.url}/kv/greeting`, { method: 'PUT', body: 'hello' });
+      expect(put.status).toBe(204);
+      const { adminApiKey, webhookSecret } = first;
+      await first.stop();
+      expect((await stat(join(dataDir, 'admin-api-key'))).mode & 0o777).toBe(0o600);
+
+      const second = await start({ dataDir });
+      expect(second.adminApiKey).toBe(adminApiKey);
+      expect(second.webhookSecret).toBe(webhookSecret);
+      const got = await fetch(`${second.url}/kv/greeting`);
+      expect(await got.json()).toEqual({ value: 'hello' });
+
+      const dynamo = DynamoDBDocumentClient.from(new DynamoDBClient({ ...clientConfig, endpoint: second.endpoints.dynamodb }));
+      clients.push(dynamo);
+      const { Item } = await dynamo.send(
+        new GetCommand({ TableName: second.tableName, Key: keys.adminKey(sha256Hex(adminApiKey)) }),
+      );
+      expect(Item).toBeDefined();
+    } finally {
+      await host?.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('stop()', () => {
+  it('lets a request in flight finish, then refuses connections; a second call is harmless', async () => {
+    const h = await start();
+    const inFlight = fetch(`${h.url}/slow`);
+    await sleep(200);
+    await h.stop();
+    expect((await inFlight).status).toBe(502);
+    await h.stop();
+    await expect(fetch(`${h.url}/items/x`)).rejects.toThrow();
+    expect(existsSync(':memory:')).toBe(false);
+  });
+
+  it('leaves nothing behind that keeps the process alive', async () => {
+    const { stdout } = await promisify(execFile)(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, '../fixtures/host/start-stop.ts')],
+      { timeout: 15_000 },
+    );
+    expect(stdout.trim()).toBe('stopped');
+  });
+});
