@@ -49,6 +49,10 @@ export const queues = {
   orchestration: { fifo: true, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
   /** Device fan-out: setting the target state of one shard of a batch's devices, page by page. */
   schedule: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
+  /** Health checks of a batch's updated devices, one shard (then one page) per message. */
+  health: { fifo: false, visibilityTimeoutSeconds: 360, maxReceiveCount: 3 },
+  /** Rollbacks: devices put back on the image they ran before, one shard (then one page) per message. */
+  rollback: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
   /** The 30-second safety net: tick messages sent by the ticker (delays 0 s and 30 s). */
   tick: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 3 },
 } as const satisfies Record<string, QueueSpec>;
@@ -64,9 +68,9 @@ export const functions = {
     routes: [{ method: 'POST', path: '/api/v1/webhooks/{registry}' }],
     sendsTo: ['orchestration'],
   },
-  adminApi: {
-    entry: 'functions/admin-api.ts',
-    description: 'Admin read models and control: policies, devices, rollouts',
+  adminPolicies: {
+    entry: 'functions/admin-policies.ts',
+    description: 'Admin API: update policies',
     timeoutSeconds: 15,
     memoryMb: 512,
     routes: [
@@ -75,15 +79,38 @@ export const functions = {
       { method: 'GET', path: '/api/v1/policies/{policyId}' },
       { method: 'PUT', path: '/api/v1/policies/{policyId}' },
       { method: 'DELETE', path: '/api/v1/policies/{policyId}' },
+    ],
+  },
+  adminDevices: {
+    entry: 'functions/admin-devices.ts',
+    description: 'Admin API: registering and reading devices',
+    timeoutSeconds: 15,
+    memoryMb: 512,
+    routes: [
       { method: 'GET', path: '/api/v1/devices' },
       { method: 'POST', path: '/api/v1/devices' },
       { method: 'GET', path: '/api/v1/devices/{uuid}' },
+    ],
+  },
+  adminRollouts: {
+    entry: 'functions/admin-rollouts.ts',
+    description: 'Admin API: watching and steering rollouts',
+    timeoutSeconds: 15,
+    memoryMb: 1024,
+    routes: [
       { method: 'GET', path: '/api/v1/rollouts' },
+      { method: 'GET', path: '/api/v1/rollouts/active' },
       { method: 'GET', path: '/api/v1/rollouts/{rolloutId}' },
+      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}/devices' },
       { method: 'GET', path: '/api/v1/rollouts/{rolloutId}/events' },
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/start' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/pause' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/resume' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/cancel' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/rollback-all' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback' },
     ],
-    sendsTo: ['orchestration'],
+    sendsTo: ['orchestration', 'schedule', 'rollback'],
   },
   deviceApi: {
     entry: 'functions/device-api.ts',
@@ -102,7 +129,7 @@ export const functions = {
     timeoutSeconds: 30,
     memoryMb: 1024,
     queues: [{ queue: 'orchestration', batchSize: 10 }],
-    sendsTo: ['orchestration', 'schedule'],
+    sendsTo: ['orchestration', 'schedule', 'health', 'rollback'],
   },
   scheduleDevices: {
     entry: 'functions/schedule-devices.ts',
@@ -111,6 +138,23 @@ export const functions = {
     memoryMb: 512,
     queues: [{ queue: 'schedule', batchSize: 5 }],
     sendsTo: ['schedule', 'orchestration'],
+  },
+  healthCheck: {
+    entry: 'functions/health-check.ts',
+    description: "Probes a shard of a batch's updated devices and records healthy or unhealthy",
+    // One round of probes: up to 4 attempts of at most 60 s each (lib/policies.ts).
+    timeoutSeconds: 300,
+    memoryMb: 512,
+    queues: [{ queue: 'health', batchSize: 1 }],
+    sendsTo: ['health', 'orchestration'],
+  },
+  rollback: {
+    entry: 'functions/rollback.ts',
+    description: 'Puts devices back on the image they ran before',
+    timeoutSeconds: 30,
+    memoryMb: 512,
+    queues: [{ queue: 'rollback', batchSize: 5 }],
+    sendsTo: ['rollback', 'orchestration'],
   },
   monitor: {
     entry: 'functions/monitor.ts',

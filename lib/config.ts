@@ -2,7 +2,8 @@
  * Configuration, read from the environment once and validated, so a missing setting fails at
  * start with a message that names it. Handlers never read `process.env` themselves.
  */
-import { queueUrlEnv, type QueueName } from '../infra/manifest';
+import { queues, queueUrlEnv, type QueueName } from '../infra/manifest';
+import { addressPolicy, parseAllowedCidrs, privateRanges, type AddressPolicy } from './health/address-policy';
 
 export interface Config {
   tableName: string;
@@ -11,6 +12,10 @@ export interface Config {
   webhookSecret: string;
   /** Seconds between the two ticks the ticker sends per schedule firing. */
   tickSeconds: number;
+  /** Health probes one invocation runs at once. */
+  healthCheckConcurrency: number;
+  /** Which addresses health checks may reach (HEALTH_CHECK_ALLOWED_CIDRS; private ranges by default). */
+  healthCheckPolicy: AddressPolicy;
 }
 
 let cached: Config | undefined;
@@ -39,7 +44,7 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const queueUrls: Partial<Record<QueueName, string>> = {};
-  for (const queue of ['orchestration', 'schedule', 'tick'] as const) {
+  for (const queue of Object.keys(queues) as QueueName[]) {
     const url = env[queueUrlEnv(queue)];
     if (url) queueUrls[queue] = url;
   }
@@ -48,7 +53,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     queueUrls,
     webhookSecret: env.WEBHOOK_SECRET ?? '',
     tickSeconds: positiveNumber(env, 'TICK_SECONDS', 30),
+    healthCheckConcurrency: Math.floor(positiveNumber(env, 'HEALTH_CHECK_CONCURRENCY', 50)),
+    healthCheckPolicy: healthCheckPolicyFrom(env),
   };
+}
+
+function healthCheckPolicyFrom(env: NodeJS.ProcessEnv): AddressPolicy {
+  try {
+    return addressPolicy(parseAllowedCidrs(env.HEALTH_CHECK_ALLOWED_CIDRS, privateRanges));
+  } catch (error) {
+    throw new ConfigError(`environment variable HEALTH_CHECK_ALLOWED_CIDRS is invalid: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }
 
 /** The configuration of this process, read on first use. */

@@ -14,7 +14,12 @@ import type { Page } from './store/table';
  */
 const number = () => z.number().refine((value) => value === 0 || Math.abs(value) >= 1e-130, 'must be 0 or at least 1e-130');
 
-const seconds = number().positive().max(3600);
+/**
+ * One probe attempt waits at most a minute and is tried at most four times, so a health-check
+ * invocation (one round of probes, see lib/rollouts/health-checks.ts) fits its function timeout.
+ */
+const seconds = number().positive().max(60);
+const retries = z.number().int().min(0).max(3);
 
 export const healthCheckConfigSchema = z.discriminatedUnion('type', [
   z.strictObject({
@@ -23,20 +28,20 @@ export const healthCheckConfigSchema = z.discriminatedUnion('type', [
     expectedStatusCode: z.number().int().min(100).max(599).optional(),
     expectedBody: z.string().max(1024).optional(),
     timeout: seconds.optional(),
-    retries: z.number().int().min(0).max(10).optional(),
+    retries: retries.optional(),
   }),
   z.strictObject({
     type: z.literal('tcp'),
     host: z.string().min(1).max(253),
     port: z.number().int().min(1).max(65535),
     timeout: seconds.optional(),
-    retries: z.number().int().min(0).max(10).optional(),
+    retries: retries.optional(),
   }),
   z.strictObject({
     type: z.literal('container'),
     containerName: z.string().min(1).max(128),
     timeout: seconds.optional(),
-    retries: z.number().int().min(0).max(10).optional(),
+    retries: retries.optional(),
   }),
 ]);
 

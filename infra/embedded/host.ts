@@ -16,6 +16,7 @@ import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as manifest from '../manifest';
 import { queueUrlEnv, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
 import { newAdminKey, randomSecret } from '../../lib/secrets';
 import { region } from './aws-identity';
 import { lockDataDir, persistentSecret } from './data-dir';
@@ -55,6 +56,8 @@ export interface HostOptions {
   logLevel?: LogLevel;
   /** No log output at all (tests). */
   quiet?: boolean;
+  /** Addresses health checks may reach. Default: loopback and the private ranges. */
+  healthCheckAllowedCidrs?: readonly string[];
   /** The wiring to run. Default: infra/manifest.ts; tests pass fixture functions here. */
   manifest?: HostManifest;
 }
@@ -146,6 +149,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
         TABLE_NAME: tableName,
         TICK_SECONDS: String(tickSeconds),
         WEBHOOK_SECRET: webhookSecret,
+        // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
+        HEALTH_CHECK_ALLOWED_CIDRS: (options.healthCheckAllowedCidrs ?? [...loopbackRanges, ...privateRanges]).join(','),
         ...Object.fromEntries(queueNames.map((queue) => [queueUrlEnv(queue), emulators.queues[queue].url])),
       }),
     );

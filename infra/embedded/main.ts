@@ -7,7 +7,10 @@
  *   ADMIN_API_KEY  admin key to use (default: the saved one, else a new one)
  *   WEBHOOK_SECRET registry webhook secret (default: the saved one, else a new one)
  *   LOG_LEVEL      debug | info | warn | error (default info)
+ *   HEALTH_CHECK_ALLOWED_CIDRS  comma-separated ranges health checks may reach
+ *                  (default: loopback and private ranges; link-local and metadata never)
  */
+import { addressPolicy, parseAllowedCidrs } from '../../lib/health/address-policy';
 import { isLogLevel, type LogLevel } from './logger';
 import { startHost, type HostOptions } from './host';
 
@@ -31,6 +34,19 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
     return raw.trim();
   };
 
+  const allowedCidrs = () => {
+    const raw = env.HEALTH_CHECK_ALLOWED_CIDRS;
+    if (!raw?.trim()) return undefined;
+    try {
+      const cidrs = parseAllowedCidrs(raw, []);
+      addressPolicy(cidrs);
+      return cidrs;
+    } catch (error) {
+      problems.push(`HEALTH_CHECK_ALLOWED_CIDRS: ${error instanceof Error ? error.message : String(error)}`);
+      return undefined;
+    }
+  };
+
   const port = number('PORT', 3001, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535');
   const tickSeconds = number('TICK_SECONDS', 30, (n) => Number.isFinite(n) && n > 0, 'a positive number');
   const logLevel = env.LOG_LEVEL?.trim() || 'info';
@@ -41,6 +57,7 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
     dataDir: env.DATA_DIR?.trim() || '.data',
     adminApiKey: secret('ADMIN_API_KEY'),
     webhookSecret: secret('WEBHOOK_SECRET'),
+    healthCheckAllowedCidrs: allowedCidrs(),
     logLevel: logLevel as LogLevel,
   };
   if (problems.length > 0) {

@@ -1,6 +1,6 @@
 /**
- * The rules of a rollout's life, as pure functions: which transitions are allowed, when a batch
- * is settled, and what the next step of an in-progress rollout is.
+ * The rules of a rollout's life, as pure functions: which transitions are allowed, how far a batch
+ * has come, the failure rate, and what the next step of an in-progress rollout is.
  */
 import type { Batch, DeviceRolloutStatus, Rollout, RolloutStatus, StatusCounts } from './types';
 import { deviceRolloutStatuses } from './types';
@@ -19,23 +19,37 @@ export function canTransitionRollout(from: RolloutStatus, to: RolloutStatus): bo
   return rolloutTransitions[from].includes(to);
 }
 
+/** Why `from → to` is not allowed, in words an operator understands; undefined when it is. */
+export function transitionRefusal(id: string, from: RolloutStatus, to: RolloutStatus, action: string): string | undefined {
+  if (canTransitionRollout(from, to)) return undefined;
+  const allowed = (Object.keys(rolloutTransitions) as RolloutStatus[]).filter((s) => rolloutTransitions[s].includes(to));
+  return `cannot ${action} rollout ${id}: it is ${from}; only a rollout that is ${allowed.join(' or ')} can be`;
+}
+
 const deviceTransitions: Record<DeviceRolloutStatus, readonly DeviceRolloutStatus[]> = {
   // A device may report the new image before its row is marked scheduled (it polled quickly).
-  pending: ['scheduled', 'updated', 'failed'],
-  scheduled: ['updated', 'failed'],
+  pending: ['scheduled', 'updated', 'failed', 'skipped'],
+  scheduled: ['updated', 'failed', 'rolled_back', 'skipped'],
   updated: ['healthy', 'unhealthy', 'failed', 'rolled_back'],
   healthy: ['rolled_back'],
   unhealthy: ['rolled_back'],
   failed: ['rolled_back'],
   rolled_back: [],
+  skipped: [],
 };
 
 export function deviceStatusesLeadingTo(to: DeviceRolloutStatus): DeviceRolloutStatus[] {
   return deviceRolloutStatuses.filter((from) => deviceTransitions[from].includes(to));
 }
 
+/** Statuses in which a device runs (or may run) the rollout's image, so a rollback has work to do. */
+export const rollbackableStatuses: readonly DeviceRolloutStatus[] = deviceStatusesLeadingTo('rolled_back');
+
+/** Statuses a device may still leave on its own; once the rollout ends, none may remain in them. */
+export const unfinishedStatuses: readonly DeviceRolloutStatus[] = ['pending', 'scheduled'];
+
 export function emptyCounts(): StatusCounts {
-  return { pending: 0, scheduled: 0, updated: 0, healthy: 0, unhealthy: 0, failed: 0, rolled_back: 0 };
+  return { pending: 0, scheduled: 0, updated: 0, healthy: 0, unhealthy: 0, failed: 0, rolled_back: 0, skipped: 0 };
 }
 
 export function addCounts(a: StatusCounts, b: Partial<StatusCounts>): StatusCounts {
@@ -48,24 +62,44 @@ export function totalOf(counts: StatusCounts): number {
   return deviceRolloutStatuses.reduce((n, status) => n + counts[status], 0);
 }
 
-/** A batch is settled once all of its devices are scheduled and none is still on its way. */
-export function isBatchSettled(batch: Batch, counts: StatusCounts): boolean {
+/** Every device of the batch has been reached and none is still on its way to the new image. */
+export function isUpdatePhaseOver(batch: Batch, counts: StatusCounts): boolean {
   return totalOf(counts) >= batch.size && counts.pending === 0 && counts.scheduled === 0;
+}
+
+/**
+ * (failed + rolled back) / devices processed so far, over all batches. A processed device is one
+ * that got past `scheduled`; skipped devices never ran the image and do not count.
+ */
+export function failureRate(counts: StatusCounts): number {
+  const processed = counts.updated + counts.healthy + counts.unhealthy + counts.failed + counts.rolled_back;
+  return processed === 0 ? 0 : (counts.failed + counts.rolled_back) / processed;
 }
 
 export type NextStep =
   | { type: 'start_batch'; batch: number }
-  | { type: 'complete_batch'; batch: number }
   | { type: 'time_out_batch'; batch: number }
+  | { type: 'start_health_checks'; batch: number }
+  | { type: 'roll_back_failures'; batch: number }
+  | { type: 'complete_batch'; batch: number }
+  | { type: 'pause_for_failures'; batch: number; failure_rate: number }
   | { type: 'complete_rollout' }
-  | { type: 'wait'; until?: string }
+  | { type: 'wait'; until?: string; resend?: 'schedule' | 'health' | 'rollback' }
   | { type: 'none'; reason: string };
 
+/** How long a fan-out may take before the step that requested it is taken to have lost a message. */
+export const fanOutGraceMs = 120_000;
+
+function overdue(since: string | undefined, now: Date): boolean {
+  return since !== undefined && now.getTime() - Date.parse(since) >= fanOutGraceMs;
+}
+
 /**
- * What an in-progress rollout should do now, given the counts of its current batch. Applying the
- * step and asking again walks the rollout forward; `wait` and `none` mean nothing is due.
+ * What an in-progress rollout should do now, given the counts of each batch. Applying the step and
+ * asking again walks the rollout forward; `wait` and `none` mean nothing is due (a `wait` may ask
+ * to resend a fan-out that has taken too long).
  */
-export function nextStep(rollout: Rollout, currentCounts: StatusCounts | undefined, now: Date): NextStep {
+export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, StatusCounts>, now: Date): NextStep {
   if (rollout.status !== 'in_progress') return { type: 'none', reason: `rollout is ${rollout.status}` };
   if (!rollout.planning.done) return { type: 'none', reason: 'rollout is still being planned' };
   if (rollout.batches.length === 0) return { type: 'complete_rollout' };
@@ -73,21 +107,39 @@ export function nextStep(rollout: Rollout, currentCounts: StatusCounts | undefin
 
   const batch = rollout.batches[rollout.current_batch - 1];
   if (!batch) return { type: 'none', reason: `batch ${rollout.current_batch} does not exist` };
-
-  if (batch.status === 'in_progress') {
-    if (currentCounts && isBatchSettled(batch, currentCounts)) return { type: 'complete_batch', batch: batch.number };
-    if (batch.deadline_at && Date.parse(batch.deadline_at) <= now.getTime()) {
-      return { type: 'time_out_batch', batch: batch.number };
-    }
-    return { type: 'wait', ...(batch.deadline_at ? { until: batch.deadline_at } : {}) };
-  }
+  if (batch.status === 'pending') return { type: 'start_batch', batch: batch.number };
   if (batch.status === 'completed') {
     if (batch.number === rollout.batches.length) return { type: 'complete_rollout' };
     const due = rollout.next_batch_due_at;
     if (!due || Date.parse(due) <= now.getTime()) return { type: 'start_batch', batch: batch.number + 1 };
     return { type: 'wait', until: due };
   }
-  return { type: 'start_batch', batch: batch.number };
+
+  const counts = countsByBatch.get(batch.number) ?? emptyCounts();
+  const policy = rollout.policy;
+  if (!isUpdatePhaseOver(batch, counts)) {
+    if (batch.deadline_at && Date.parse(batch.deadline_at) <= now.getTime()) return { type: 'time_out_batch', batch: batch.number };
+    const reached = totalOf(counts);
+    return {
+      type: 'wait',
+      ...(batch.deadline_at ? { until: batch.deadline_at } : {}),
+      ...(reached < batch.size && overdue(batch.schedule_requested_at ?? batch.started_at, now) ? { resend: 'schedule' as const } : {}),
+    };
+  }
+  if (policy.health_check_enabled && counts.updated > 0) {
+    if (!batch.health_checks_requested_at) return { type: 'start_health_checks', batch: batch.number };
+    return { type: 'wait', ...(overdue(batch.health_checks_requested_at, now) ? { resend: 'health' as const } : {}) };
+  }
+  if (policy.auto_rollback_enabled && counts.failed + counts.unhealthy > 0) {
+    if (!batch.rollbacks_requested_at) return { type: 'roll_back_failures', batch: batch.number };
+    return { type: 'wait', ...(overdue(batch.rollbacks_requested_at, now) ? { resend: 'rollback' as const } : {}) };
+  }
+
+  let all = emptyCounts();
+  for (const c of countsByBatch.values()) all = addCounts(all, c);
+  const rate = failureRate(all);
+  if (rate > policy.max_failure_rate) return { type: 'pause_for_failures', batch: batch.number, failure_rate: rate };
+  return { type: 'complete_batch', batch: batch.number };
 }
 
 export function minutesLater(from: Date, minutes: number): string {

@@ -58,6 +58,8 @@ export const deviceRolloutStatuses = [
   'unhealthy',
   'failed',
   'rolled_back',
+  /** Never reached: the rollout ended (cancelled, rolled back, failed) before the device updated. */
+  'skipped',
 ] as const;
 export type DeviceRolloutStatus = (typeof deviceRolloutStatuses)[number];
 
@@ -78,6 +80,12 @@ export interface Batch {
   started_at?: string;
   /** Devices still not updated at this time are failed with an update timeout. */
   deadline_at?: string;
+  /** When the batch's devices were (last) handed to the schedule queue. */
+  schedule_requested_at?: string;
+  /** When the batch's updated devices were handed to the health queue. */
+  health_checks_requested_at?: string;
+  /** When the batch's failed and unhealthy devices were handed to the rollback queue. */
+  rollbacks_requested_at?: string;
   completed_at?: string;
 }
 
@@ -173,9 +181,17 @@ export const eventTypes = [
   'image.device_scheduled',
   'image.device_updated',
   'image.device_failed',
+  'image.health_check_passed',
+  'image.health_check_failed',
+  'image.device_rolled_back',
   'image.batch_started',
   'image.batch_completed',
+  'image.rollout_paused',
+  'image.rollout_resumed',
+  'image.rollout_cancelled',
+  'image.rollout_rolled_back',
   'image.rollout_completed',
+  'image.rollout_failed',
 ] as const;
 export type EventType = (typeof eventTypes)[number];
 

@@ -7,7 +7,7 @@ import { Forbidden, Unauthorized } from '../errors';
 import { constantTimeEqual, randomSecret, sha256Hex } from '../secrets';
 import { isAdminKey } from '../store/admin-keys';
 import { getStoredDevice, type StoredDevice } from '../store/devices';
-import type { ApiRequest } from './api';
+import type { ApiRequest, RouteHandler } from './api';
 
 const deviceTokenPattern = /^dt_([0-9a-zA-Z-]{1,64})\.([A-Za-z0-9_-]{20,})$/;
 
@@ -52,3 +52,11 @@ export async function requireDevice(request: ApiRequest, uuid: string): Promise<
   if (device.uuid !== uuid) throw new Forbidden('a device may only read and report its own state');
   return device;
 }
+
+/** Wraps a route so that it runs only for an admin. */
+export const adminOnly =
+  (route: RouteHandler): RouteHandler =>
+  async (request) => {
+    await requireAdmin(request);
+    return route(request);
+  };

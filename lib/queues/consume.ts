@@ -35,3 +35,8 @@ export async function consumeRecords<T>(
   }
   return { batchItemFailures: failures };
 }
+
+/** Whether this is the last delivery before the queue moves the message to its dead-letter queue. */
+export function isFinalDelivery(record: SQSRecord, maxReceiveCount: number): boolean {
+  return Number(record.attributes?.ApproximateReceiveCount ?? 1) >= maxReceiveCount;
+}

@@ -4,6 +4,7 @@ import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs
 import { z } from 'zod';
 import { sqs } from '../aws-clients';
 import { queueUrl } from '../config';
+import { deviceRolloutStatuses } from '../domain/types';
 
 const startKey = z.record(z.string(), z.unknown()).optional();
 
@@ -23,6 +24,30 @@ export const scheduleCommand = z.object({
   start_key: startKey,
 });
 export type ScheduleCommand = z.infer<typeof scheduleCommand>;
+
+export const healthCommand = z.object({
+  type: z.literal('check_health'),
+  rollout_id: z.string(),
+  batch: z.number().int().min(1),
+  shard: z.number().int().min(0),
+  start_key: startKey,
+});
+export type HealthCommand = z.infer<typeof healthCommand>;
+
+export const revertCommand = z.object({
+  type: z.literal('revert_devices'),
+  rollout_id: z.string(),
+  shard: z.number().int().min(0),
+  /** Only this batch's devices; all of the rollout's when absent. */
+  batch: z.number().int().min(1).optional(),
+  /** Devices in these statuses are put back on their previous image. */
+  from: z.array(z.enum(deviceRolloutStatuses)).min(1),
+  /** What a device that had been given the new image becomes; one never reached becomes `skipped`. */
+  to: z.enum(['rolled_back', 'skipped']),
+  reason: z.string(),
+  start_key: startKey,
+});
+export type RevertCommand = z.infer<typeof revertCommand>;
 
 export const tickMessage = z.object({ type: z.literal('tick'), sent_at: z.string() });
 export type TickMessage = z.infer<typeof tickMessage>;
@@ -51,17 +76,21 @@ export async function sendOrchestration(command: OrchestrationCommand, dedupeKey
   );
 }
 
-export async function sendScheduleCommands(commands: ScheduleCommand[]): Promise<void> {
+export const sendScheduleCommands = (commands: ScheduleCommand[]) => sendAll('schedule', commands);
+export const sendHealthCommands = (commands: HealthCommand[]) => sendAll('health', commands);
+export const sendRevertCommands = (commands: RevertCommand[]) => sendAll('rollback', commands);
+
+async function sendAll(queue: 'schedule' | 'health' | 'rollback', commands: { type: string }[]): Promise<void> {
   for (let i = 0; i < commands.length; i += 10) {
     const chunk = commands.slice(i, i + 10);
     const result = await sqs().send(
       new SendMessageBatchCommand({
-        QueueUrl: queueUrl('schedule'),
+        QueueUrl: queueUrl(queue),
         Entries: chunk.map((command, n) => ({ Id: String(n), MessageBody: JSON.stringify(command) })),
       }),
     );
     if (result.Failed && result.Failed.length > 0) {
-      throw new Error(`could not queue ${result.Failed.length} schedule commands: ${result.Failed[0]!.Message}`);
+      throw new Error(`could not queue ${result.Failed.length} ${queue} commands: ${result.Failed[0]!.Message}`);
     }
   }
 }

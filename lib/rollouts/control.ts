@@ -1,30 +1,136 @@
 /**
- * Admin commands on a rollout. Each checks the transition against the rules (409 naming why when
- * it is not allowed), writes it conditioned on the version it read, and hands the follow-up work
- * to batch-advance.
+ * Admin commands on a rollout. Each checks the transition against the rules (409 saying why when
+ * it is not allowed), writes it conditioned on the version it read, records the event, and hands
+ * follow-up work to the queues. Device work is never done under the rollout's version: it is
+ * idempotent on its own, so a retry of the command finishes it.
  */
-import { canTransitionRollout } from '../domain/rollout-progress';
-import type { Rollout } from '../domain/types';
-import { Conflict } from '../errors';
-import { sendOrchestration } from '../queues/messages';
+import { transitionRefusal } from '../domain/rollout-progress';
+import type { DeviceRolloutStatus, EventType, Rollout, RolloutStatus } from '../domain/types';
+import { Conflict, NotFound } from '../errors';
+import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
+import { appendEvent } from '../store/events';
+import { shardOf } from '../store/keys';
+import { findRolloutDevice } from '../store/rollout-devices';
 import { saveRollout } from '../store/rollouts';
 import { recordStarted } from './plan';
+import { fanOutSchedule } from './progress';
+import { cancelFrom, revertCommands, revertDevice, revertPage, rollbackAllFrom } from './rollbacks';
 import { readRollout } from './views';
 
-export async function startRollout(id: string, now: Date): Promise<Rollout> {
-  for (let attempt = 0; attempt < 3; attempt++) {
+/**
+ * Applies a status change at the version read, retrying on a concurrent change (batch-advance may
+ * have moved the rollout meanwhile) as long as the change is still allowed.
+ */
+async function transition(
+  id: string,
+  to: RolloutStatus,
+  action: string,
+  now: Date,
+  change: (rollout: Rollout) => Partial<Rollout> = () => ({}),
+  extraCheck?: (rollout: Rollout) => string | undefined,
+): Promise<Rollout> {
+  for (let attempt = 0; attempt < 5; attempt++) {
     const rollout = await readRollout(id);
-    if (!canTransitionRollout(rollout.status, 'in_progress') || rollout.status !== 'pending') {
-      throw new Conflict(`rollout ${id} is ${rollout.status}; only a pending rollout can be started`);
-    }
-    if (!rollout.planning.done) throw new Conflict(`rollout ${id} is still being planned; start it once "planned" is true`);
+    const refusal = transitionRefusal(id, rollout.status, to, action) ?? extraCheck?.(rollout);
+    if (refusal) throw new Conflict(refusal);
     const at = now.toISOString();
-    const next: Rollout = { ...rollout, status: 'in_progress', started_at: at, version: rollout.version + 1, updated_at: at };
-    if (await saveRollout(next)) {
-      await recordStarted(next);
-      await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'started by admin' }, `start-${at}`);
-      return next;
+    const next: Rollout = { ...rollout, ...change(rollout), status: to, version: rollout.version + 1, updated_at: at };
+    if (await saveRollout(next)) return next;
+  }
+  throw new Conflict(`rollout ${id} kept changing; try again`);
+}
+
+async function record(rollout: Rollout, type: EventType, now: Date, details: Record<string, unknown>): Promise<void> {
+  await appendEvent({ type, rollout_id: rollout.id, timestamp: now.toISOString(), order: rollout.version, details });
+}
+
+export async function startRollout(id: string, now: Date): Promise<Rollout> {
+  const next = await transition(id, 'in_progress', 'start', now, () => ({ started_at: now.toISOString() }), (r) =>
+    r.status !== 'pending'
+      ? `cannot start rollout ${id}: it is ${r.status}; only a pending rollout can be started`
+      : !r.planning.done
+        ? `rollout ${id} is still being planned; start it once "planned" is true`
+        : undefined,
+  );
+  await recordStarted(next);
+  await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'started by admin' }, `start-${now.toISOString()}`);
+  return next;
+}
+
+export async function pauseRollout(id: string, reason: string | undefined, now: Date): Promise<Rollout> {
+  const why = reason ?? 'paused by an admin';
+  const next = await transition(id, 'paused', 'pause', now, () => ({ status_reason: why }));
+  await record(next, 'image.rollout_paused', now, { reason: why, automatic: false });
+  return next;
+}
+
+export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
+  const next = await transition(id, 'in_progress', 'resume', now, () => ({}), (r) =>
+    r.status !== 'paused' ? `cannot resume rollout ${id}: it is ${r.status}; only a paused rollout can be resumed` : undefined,
+  );
+  delete next.status_reason;
+  await record(next, 'image.rollout_resumed', now, {});
+  // Scheduling stopped at the pause; pages already done are skipped when it starts again.
+  const batch = next.batches[next.current_batch - 1];
+  if (batch?.status === 'in_progress') await fanOutSchedule(next, batch.number);
+  await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'resumed by admin' }, `resume-${now.toISOString()}`);
+  return next;
+}
+
+export async function cancelRollout(id: string, reason: string | undefined, now: Date): Promise<Rollout> {
+  const why = reason ?? 'cancelled by an admin';
+  const next = await transition(id, 'cancelled', 'cancel', now, () => ({ status_reason: why, completed_at: now.toISOString() }));
+  await record(next, 'image.rollout_cancelled', now, { reason: why });
+  // Devices not yet updated keep (or get back) the image they ran: the rollout will not reach them.
+  await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: `rollout cancelled: ${why}` }));
+  return next;
+}
+
+/** How long rollback-all works inside the request before handing the rest to the rollback queue. */
+const rollbackAllBudgetMs = 8_000;
+
+export async function rollbackAll(id: string, reason: string | undefined, now: Date) {
+  const why = reason ?? 'rolled back by an admin';
+  const next = await transition(id, 'rolled_back', 'roll back', now, () => ({ status_reason: why, completed_at: now.toISOString() }));
+  const deadline = Date.now() + rollbackAllBudgetMs;
+  let rolledBack = 0;
+  let failed = 0;
+  const leftover: RevertCommand[] = [];
+  for (let command of revertCommands(next, { from: rollbackAllFrom, to: 'rolled_back', reason: `rollout rolled back: ${why}` })) {
+    for (;;) {
+      if (Date.now() > deadline) {
+        leftover.push(command);
+        break;
+      }
+      const { counts, next: more } = await revertPage(command, now, 100);
+      rolledBack += counts.rolled_back;
+      failed += counts.failed;
+      if (!more) break;
+      command = more;
     }
   }
-  throw new Conflict(`rollout ${id} is changing; try again`);
+  if (leftover.length > 0) await sendRevertCommands(leftover);
+  await record(next, 'image.rollout_rolled_back', now, { reason: why, devices_rolled_back: rolledBack, devices_failed: failed, finishing_in_background: leftover.length > 0 });
+  return { rollout: next, devices_rolled_back: rolledBack, devices_failed: failed, finishing_in_background: leftover.length > 0 };
+}
+
+const adminRollbackFrom: readonly DeviceRolloutStatus[] = ['updated', 'healthy', 'unhealthy', 'failed'];
+
+export async function rollbackDevice(id: string, uuid: string, reason: string | undefined, now: Date) {
+  const rollout = await readRollout(id);
+  if (rollout.status === 'pending') throw new Conflict(`rollout ${id} has not started; no device has updated`);
+  const rows = rollout.shard_count > 0 ? await findRolloutDevice(rollout.id, shardOf(uuid, rollout.shard_count), uuid) : [];
+  if (rows.length === 0) throw new NotFound(`device ${uuid} is not part of rollout ${id}`);
+  const why = reason ?? 'rolled back by an admin';
+  const results = [];
+  for (const row of rows) {
+    if (row.status === 'rolled_back') throw new Conflict(`device ${uuid} is already rolled back in rollout ${id}`);
+    if (!adminRollbackFrom.includes(row.status)) {
+      throw new Conflict(`device ${uuid} has not updated in rollout ${id} (status ${row.status}); there is nothing to roll back`);
+    }
+    const outcome = await revertDevice(row, 'rolled_back', why, now);
+    results.push({ app: row.app, from_image: row.new_image, to_image: row.previous_image, outcome });
+  }
+  await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'device rolled back' }, `device-rollback-${uuid}-${now.toISOString()}`);
+  return { rollout_id: id, device_uuid: uuid, status: 'rolled_back', apps: results };
 }

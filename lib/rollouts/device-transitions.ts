@@ -5,15 +5,45 @@
  * an event; a repeat finds the row already moved and changes nothing.
  */
 import { deviceStatusesLeadingTo } from '../domain/rollout-progress';
-import type { Batch, DeviceRolloutStatus, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
+import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
 import { sendOrchestration, sendScheduleCommands, type ScheduleCommand } from '../queues/messages';
-import { clearRolloutPointer, getDevicesByUuid, setTargetImage, type StoredDevice } from '../store/devices';
+import { clearRolloutPointer, getDevicesByUuid, moveTargetImage, type StoredDevice } from '../store/devices';
 import { appendEvent } from '../store/events';
-import { countTransition, queryRowsInRange, reconcileBatchShard, rowsInRange, transitionRolloutDevice } from '../store/rollout-devices';
+import { countTransition, getRolloutDevice, queryRowsInRange, reconcileBatchShard, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { getRollout } from '../store/rollouts';
 
 const schedulePageSize = 50;
+
+/**
+ * Moves a row and counts the move; returns the status it left, or undefined if it had moved on.
+ * When the row's shard has no device left on its way to the new image, batch-advance is asked to
+ * look: this may have been the last device of the batch (the tick would notice too, later).
+ */
+export async function moveRow(
+  row: RowRef,
+  batch: number,
+  to: DeviceRolloutStatus,
+  at: string,
+  details: { error?: string; extra?: Record<string, unknown> } = {},
+): Promise<DeviceRolloutStatus | undefined> {
+  const from = await transitionRolloutDevice(row, deviceStatusesLeadingTo(to), to, { batch, at, ...details });
+  if (!from) return undefined;
+  const shardCounts = await countTransition(row, batch, from, to);
+  if (shardCounts.scheduled === 0 && (from === 'scheduled' || from === 'pending')) {
+    await sendOrchestration({ type: 'evaluate', rollout_id: row.rollout_id, reason: `device ${to}` }, `shard-${row.shard}-batch-${batch}-${to}-${at}`);
+  }
+  return from;
+}
+
+export async function deviceEvent(
+  type: EventType,
+  row: Pick<RolloutDevice, 'rollout_id' | 'device_uuid' | 'shard' | 'app'>,
+  at: string,
+  details: Record<string, unknown>,
+): Promise<void> {
+  await appendEvent({ type, rollout_id: row.rollout_id, device_uuid: row.device_uuid, shard: row.shard, timestamp: at, details: { app: row.app, ...details } });
+}
 
 /**
  * Schedules one page of a shard's devices for a batch, then queues the next page. A rollout that
@@ -28,71 +58,38 @@ export async function scheduleShard(command: ScheduleCommand, now: Date): Promis
   const page = await queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, schedulePageSize, command.start_key);
   const waiting = page.rows.filter((row) => row.status === 'pending' || row.status === 'scheduled');
   const devices = new Map((await getDevicesByUuid(waiting.map((r) => r.device_uuid))).map((d) => [d.uuid, d]));
-  for (const row of waiting) {
-    const device = devices.get(row.device_uuid);
-    if (device) await scheduleDevice(rollout, batch, row, device, now);
-    else await failDevice(row, batch.number, 'device no longer exists', now);
-  }
-  if (page.lastKey) {
-    const next: ScheduleCommand = { ...command, start_key: page.lastKey };
-    await sendScheduleCommands([next]);
-  }
+  for (const row of waiting) await scheduleDevice(rollout, batch, row, devices.get(row.device_uuid), now);
+  if (page.lastKey) await sendScheduleCommands([{ ...command, start_key: page.lastKey }]);
 }
 
-async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice, device: StoredDevice, now: Date): Promise<void> {
-  const appIndex = device.target_apps.findIndex((a) => a.name === row.app);
-  if (appIndex === -1) {
-    await failDevice(row, batch.number, `device no longer has an app named ${row.app}`, now);
+/**
+ * The row moves to `scheduled` first, then the device's target: a rollback or cancel that reverts
+ * the row in between therefore sees it, and the re-read after the target write undoes a target
+ * set for a row that was reverted meanwhile.
+ */
+async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice, device: StoredDevice | undefined, now: Date): Promise<void> {
+  const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
+  const target = device?.target_apps[appIndex]?.image;
+  if (!device || appIndex === -1 || (target !== row.previous_image && target !== row.new_image)) {
+    const reason = !device ? 'device no longer exists' : appIndex === -1 ? `device no longer has an app named ${row.app}` : `target changed to ${target} since the rollout was planned`;
+    if (await moveRow(row, batch.number, 'skipped', now.toISOString(), { error: reason })) {
+      await deviceEvent('image.device_failed', row, now.toISOString(), { batch: batch.number, reason, skipped: true });
+    }
     return;
   }
-  const pointer: RolloutPointer = { rollout_id: rollout.id, shard: row.shard, seq: row.seq, batch: batch.number, image: row.new_image };
   const at = row.scheduled_at ?? now.toISOString();
-  await setTargetImage(device.uuid, appIndex, { name: row.app, image: row.new_image }, pointer, at);
   if (row.status === 'pending') {
-    const from = await transitionRolloutDevice(row, ['pending'], 'scheduled', { batch: batch.number, at, extra: { scheduled_at: at } });
-    if (from) await countTransition(row, batch.number, from, 'scheduled');
-    else return; // the device reported before its row was marked: it has moved on already
+    const moved = await moveRow(row, batch.number, 'scheduled', at, { extra: { scheduled_at: at } });
+    if (!moved) return; // it moved on already: the device reported, or the rollout was reverted
   }
-  await appendEvent({
-    type: 'image.device_scheduled',
-    rollout_id: rollout.id,
-    device_uuid: device.uuid,
-    shard: row.shard,
-    timestamp: at,
-    details: { batch: batch.number, app: row.app, from_image: row.previous_image, to_image: row.new_image },
-  });
-}
-
-/** Moves a row and counts the move; returns the status it left, or undefined if it had moved on. */
-async function moveRow(
-  row: Pick<RolloutDevice, 'rollout_id' | 'shard' | 'seq'>,
-  batch: number,
-  to: DeviceRolloutStatus,
-  at: string,
-  error?: string,
-): Promise<DeviceRolloutStatus | undefined> {
-  const from = await transitionRolloutDevice(row, deviceStatusesLeadingTo(to), to, { batch, at, ...(error ? { error } : {}) });
-  if (!from) return undefined;
-  const shardCounts = await countTransition(row, batch, from, to);
-  if (shardCounts.scheduled === 0) {
-    // Possibly the last device of the batch: ask batch-advance to look (the tick would, later).
-    await sendOrchestration({ type: 'evaluate', rollout_id: row.rollout_id, reason: `device ${to}` }, `shard-${row.shard}-batch-${batch}-${to}-${at}`);
+  const pointer: RolloutPointer = { rollout_id: rollout.id, shard: row.shard, seq: row.seq, batch: batch.number, image: row.new_image };
+  await moveTargetImage(device.uuid, appIndex, { app: row.app, from: row.previous_image, to: row.new_image }, pointer, at);
+  const current = await getRolloutDevice(row);
+  if (current && (current.status === 'rolled_back' || current.status === 'skipped')) {
+    await moveTargetImage(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, null, now.toISOString());
+    return;
   }
-  return from;
-}
-
-async function failDevice(row: RolloutDevice, batch: number, reason: string, now: Date): Promise<void> {
-  const at = now.toISOString();
-  if (!(await moveRow(row, batch, 'failed', at, reason))) return;
-  await clearRolloutPointer(row.device_uuid, row.app, row.rollout_id);
-  await appendEvent({
-    type: 'image.device_failed',
-    rollout_id: row.rollout_id,
-    device_uuid: row.device_uuid,
-    shard: row.shard,
-    timestamp: at,
-    details: { batch, app: row.app, image: row.new_image, reason },
-  });
+  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: row.previous_image, to_image: row.new_image });
 }
 
 const failedStatuses = new Set(['error', 'failed', 'crashed', 'dead']);
@@ -110,16 +107,14 @@ export async function applyReport(device: StoredDevice, report: { apps: Reported
     else if (report.error) outcome = { to: 'failed', reason: report.error };
     if (!outcome) continue;
 
-    const from = await moveRow(pointer, pointer.batch, outcome.to, at, outcome.reason);
+    const row = { rollout_id: pointer.rollout_id, device_uuid: device.uuid, shard: pointer.shard, seq: pointer.seq, app: appName };
+    const from = await moveRow(row, pointer.batch, outcome.to, at, outcome.reason ? { error: outcome.reason } : {});
     await clearRolloutPointer(device.uuid, appName, pointer.rollout_id);
     if (!from) continue;
-    await appendEvent({
-      type: outcome.to === 'updated' ? 'image.device_updated' : 'image.device_failed',
-      rollout_id: pointer.rollout_id,
-      device_uuid: device.uuid,
-      shard: pointer.shard,
-      timestamp: at,
-      details: { batch: pointer.batch, app: appName, image: pointer.image, ...(outcome.reason ? { reason: outcome.reason } : {}) },
+    await deviceEvent(outcome.to === 'updated' ? 'image.device_updated' : 'image.device_failed', row, at, {
+      batch: pointer.batch,
+      image: pointer.image,
+      ...(outcome.reason ? { reason: outcome.reason } : {}),
     });
   }
 }
@@ -130,15 +125,18 @@ export async function applyReport(device: StoredDevice, report: { apps: Reported
  */
 export async function timeOutBatch(rollout: Rollout, batch: Batch, now: Date): Promise<void> {
   const reason = `no update reported within ${rollout.policy.update_timeout_minutes} minutes`;
+  const at = now.toISOString();
   let timedOut = 0;
   for (let shard = 0; shard < rollout.shard_count; shard++) {
     for await (const row of rowsInRange(rollout.id, shard, batch.first_seq, batch.size)) {
-      if (row.status === 'pending' || row.status === 'scheduled') {
-        await failDevice(row, batch.number, reason, now);
-        timedOut++;
-      }
+      if (row.status !== 'pending' && row.status !== 'scheduled') continue;
+      if (!(await moveRow(row, batch.number, 'failed', at, { error: reason }))) continue;
+      await clearRolloutPointer(row.device_uuid, row.app, row.rollout_id);
+      await deviceEvent('image.device_failed', row, at, { batch: batch.number, image: row.new_image, reason });
+      timedOut++;
     }
     await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size);
   }
   if (timedOut > 0) logger.info('batch timed out', { rolloutId: rollout.id, batch: batch.number, timedOut });
 }
+

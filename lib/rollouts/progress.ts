@@ -1,49 +1,121 @@
 /**
- * Moves an in-progress rollout forward: starts batches, completes them, times out silent devices
- * and completes the rollout. Runs in batch-advance, one rollout at a time (FIFO group); every
- * write is conditioned on the version it read, so a late or repeated evaluation is harmless.
+ * Moves an in-progress rollout forward: starts batches, times out silent devices, hands updated
+ * devices to the health checks and failed ones to the rollbacks, pauses on too many failures,
+ * completes batches and the rollout. Runs in batch-advance, one rollout at a time (FIFO group);
+ * every write is conditioned on the version it read, so a late or repeated evaluation is harmless.
  */
-import { minutesLater, nextStep } from '../domain/rollout-progress';
+import { canTransitionRollout, minutesLater, nextStep, type NextStep } from '../domain/rollout-progress';
 import type { Batch, Rollout, StatusCounts } from '../domain/types';
 import { logger } from '../logger';
-import { sendScheduleCommands } from '../queues/messages';
+import { sendHealthCommands, sendRevertCommands, sendScheduleCommands } from '../queues/messages';
 import { appendEvent } from '../store/events';
-import { getBatchCounts } from '../store/rollout-devices';
+import { getAllBatchCounts } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
-import { recordStarted } from './plan';
 import { timeOutBatch } from './device-transitions';
+import { recordStarted } from './plan';
+import { cancelFrom, revertCommands } from './rollbacks';
 
-/** A batch whose devices are not all reached this long after it started has lost a fan-out message. */
-const fanOutGraceMs = 120_000;
 const maxStepsPerEvaluation = 20;
 
 export async function evaluateRollout(rolloutId: string, now: Date): Promise<void> {
   for (let step = 0; step < maxStepsPerEvaluation; step++) {
     const rollout = await getRollout(rolloutId);
-    if (!rollout) return;
-    const current = rollout.batches[rollout.current_batch - 1];
-    const counts = current?.status === 'in_progress' ? await getBatchCounts(rollout.id, rollout.shard_count, current.number) : undefined;
+    if (!rollout || rollout.status !== 'in_progress') return;
+    const counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
     const decision = nextStep(rollout, counts, now);
     logger.debug('evaluate', { rolloutId, decision });
+    if (decision.type === 'none') return;
+    if (decision.type === 'wait') {
+      if (decision.resend) await resend(rollout, decision.resend, now);
+      return;
+    }
+    await take(rollout, decision, counts, now);
+    if (decision.type === 'complete_rollout' || decision.type === 'pause_for_failures') return;
+  }
+}
 
-    switch (decision.type) {
-      case 'start_batch':
-        await startBatch(rollout, decision.batch, now);
-        break;
-      case 'complete_batch':
-        await completeBatch(rollout, decision.batch, counts!, now);
-        break;
-      case 'time_out_batch':
-        await timeOutBatch(rollout, rollout.batches[decision.batch - 1]!, now);
-        break;
-      case 'complete_rollout':
-        await completeRollout(rollout, now);
-        return;
-      case 'wait':
-        if (current && counts) await resendLostFanOut(rollout, current, counts, now);
-        return;
-      case 'none':
-        return;
+type Action = Exclude<NextStep, { type: 'none' } | { type: 'wait' }>;
+
+async function take(rollout: Rollout, decision: Action, counts: Map<number, StatusCounts>, now: Date): Promise<void> {
+  const at = now.toISOString();
+  switch (decision.type) {
+    case 'start_batch': {
+      if (decision.batch === 1) await recordStarted(rollout);
+      const batch: Batch = {
+        ...rollout.batches[decision.batch - 1]!,
+        status: 'in_progress',
+        started_at: at,
+        schedule_requested_at: at,
+        deadline_at: minutesLater(now, rollout.policy.update_timeout_minutes),
+      };
+      const next = withBatch(rollout, batch, now, { current_batch: decision.batch });
+      delete next.next_batch_due_at;
+      if (!(await saveRollout(next))) return;
+      await appendEvent({
+        type: 'image.batch_started',
+        rollout_id: rollout.id,
+        timestamp: at,
+        order: next.version,
+        subject: `batch-${decision.batch}`,
+        details: { batch: decision.batch, devices: batch.size, percentage: batch.percentage, deadline_at: batch.deadline_at },
+      });
+      await fanOutSchedule(next, decision.batch);
+      return;
+    }
+    case 'time_out_batch':
+      await timeOutBatch(rollout, rollout.batches[decision.batch - 1]!, now);
+      return;
+    case 'start_health_checks': {
+      const batch = { ...rollout.batches[decision.batch - 1]!, health_checks_requested_at: at };
+      if (await saveRollout(withBatch(rollout, batch, now))) await fanOutHealthChecks(rollout, decision.batch);
+      return;
+    }
+    case 'roll_back_failures': {
+      const batch = { ...rollout.batches[decision.batch - 1]!, rollbacks_requested_at: at };
+      if (await saveRollout(withBatch(rollout, batch, now))) await fanOutAutoRollback(rollout, decision.batch);
+      return;
+    }
+    case 'complete_batch':
+    case 'pause_for_failures': {
+      const batch: Batch = { ...rollout.batches[decision.batch - 1]!, status: 'completed', completed_at: at };
+      const last = decision.batch === rollout.batches.length;
+      const changes: Partial<Rollout> = last ? {} : { next_batch_due_at: minutesLater(now, rollout.policy.batch_delay_minutes) };
+      const reason =
+        decision.type === 'pause_for_failures'
+          ? `failure rate ${(decision.failure_rate * 100).toFixed(1)}% exceeds the policy's maximum of ${(rollout.policy.max_failure_rate * 100).toFixed(1)}%`
+          : undefined;
+      if (reason) Object.assign(changes, { status: 'paused', status_reason: reason });
+      const next = withBatch(rollout, batch, now, changes);
+      if (!(await saveRollout(next))) return;
+      await appendEvent({
+        type: 'image.batch_completed',
+        rollout_id: rollout.id,
+        timestamp: at,
+        order: next.version,
+        subject: `batch-${decision.batch}`,
+        details: { batch: decision.batch, counts: counts.get(decision.batch), ...(next.next_batch_due_at ? { next_batch_due_at: next.next_batch_due_at } : {}) },
+      });
+      if (decision.type === 'pause_for_failures') {
+        await appendEvent({
+          type: 'image.rollout_paused',
+          rollout_id: rollout.id,
+          timestamp: at,
+          order: next.version,
+          details: { reason, automatic: true, failure_rate: decision.failure_rate, max_failure_rate: rollout.policy.max_failure_rate, after_batch: decision.batch },
+        });
+      }
+      return;
+    }
+    case 'complete_rollout': {
+      const next: Rollout = { ...rollout, status: 'completed', completed_at: at, version: rollout.version + 1, updated_at: at };
+      if (!(await saveRollout(next))) return;
+      await appendEvent({
+        type: 'image.rollout_completed',
+        rollout_id: rollout.id,
+        timestamp: at,
+        order: next.version,
+        details: { total_devices: rollout.total_devices, batches: rollout.batches.length },
+      });
     }
   }
 }
@@ -58,69 +130,48 @@ function withBatch(rollout: Rollout, batch: Batch, now: Date, changes: Partial<R
   };
 }
 
-async function startBatch(rollout: Rollout, number: number, now: Date): Promise<void> {
-  if (number === 1) await recordStarted(rollout);
-  const at = now.toISOString();
-  const batch: Batch = {
-    ...rollout.batches[number - 1]!,
-    status: 'in_progress',
-    started_at: at,
-    deadline_at: minutesLater(now, rollout.policy.update_timeout_minutes),
-  };
-  const next = withBatch(rollout, batch, now, { current_batch: number });
-  delete next.next_batch_due_at;
-  if (!(await saveRollout(next))) return;
-  await appendEvent({
-    type: 'image.batch_started',
-    rollout_id: rollout.id,
-    timestamp: at,
-    order: next.version,
-    subject: `batch-${number}`,
-    details: { batch: number, devices: batch.size, percentage: batch.percentage, deadline_at: batch.deadline_at },
-  });
-  await fanOut(next, number);
+const shardsOf = (rollout: Rollout) => Array.from({ length: rollout.shard_count }, (_, shard) => shard);
+
+export async function fanOutSchedule(rollout: Rollout, batch: number): Promise<void> {
+  await sendScheduleCommands(shardsOf(rollout).map((shard) => ({ type: 'schedule_shard' as const, rollout_id: rollout.id, batch, shard })));
 }
 
-async function fanOut(rollout: Rollout, batch: number): Promise<void> {
-  await sendScheduleCommands(
-    Array.from({ length: rollout.shard_count }, (_, shard) => ({ type: 'schedule_shard' as const, rollout_id: rollout.id, batch, shard })),
+async function fanOutHealthChecks(rollout: Rollout, batch: number): Promise<void> {
+  await sendHealthCommands(shardsOf(rollout).map((shard) => ({ type: 'check_health' as const, rollout_id: rollout.id, batch, shard })));
+}
+
+async function fanOutAutoRollback(rollout: Rollout, batch: number): Promise<void> {
+  await sendRevertCommands(
+    revertCommands(rollout, { batch, from: ['failed', 'unhealthy'], to: 'rolled_back', reason: 'automatic rollback: the device failed its update or health check' }),
   );
 }
 
-/** The safety net for a schedule message lost after the batch started (a crash, a restart of the embedded host). */
-async function resendLostFanOut(rollout: Rollout, batch: Batch, counts: StatusCounts, now: Date): Promise<void> {
-  const reached = Object.values(counts).reduce((a, b) => a + b, 0);
-  if (batch.status !== 'in_progress' || reached >= batch.size || !batch.started_at) return;
-  if (now.getTime() - Date.parse(batch.started_at) < fanOutGraceMs) return;
-  logger.warn('re-sending schedule fan-out', { rolloutId: rollout.id, batch: batch.number, reached, size: batch.size });
-  await fanOut(rollout, batch.number);
+/**
+ * A fan-out that has not finished well after it was requested lost a message (a crash, a restart
+ * of the embedded host). Sending it again is safe: every page skips what is already done.
+ */
+async function resend(rollout: Rollout, what: 'schedule' | 'health' | 'rollback', now: Date): Promise<void> {
+  const current = rollout.batches[rollout.current_batch - 1]!;
+  const at = now.toISOString();
+  const field = ({ schedule: 'schedule_requested_at', health: 'health_checks_requested_at', rollback: 'rollbacks_requested_at' } as const)[what];
+  if (!(await saveRollout(withBatch(rollout, { ...current, [field]: at }, now)))) return;
+  logger.warn('re-sending a fan-out that has not finished', { rolloutId: rollout.id, batch: current.number, what });
+  if (what === 'schedule') await fanOutSchedule(rollout, current.number);
+  else if (what === 'health') await fanOutHealthChecks(rollout, current.number);
+  else await fanOutAutoRollback(rollout, current.number);
 }
 
-async function completeBatch(rollout: Rollout, number: number, counts: StatusCounts, now: Date): Promise<void> {
+/**
+ * The rollout's processing failed for good (its command's last delivery failed): it is marked
+ * failed with the error, and devices it had not yet updated keep the image they run.
+ */
+export async function failRollout(rolloutId: string, error: unknown, now: Date): Promise<void> {
+  const rollout = await getRollout(rolloutId);
+  if (!rollout || !canTransitionRollout(rollout.status, 'failed')) return;
   const at = now.toISOString();
-  const batch: Batch = { ...rollout.batches[number - 1]!, status: 'completed', completed_at: at };
-  const last = number === rollout.batches.length;
-  const next = withBatch(rollout, batch, now, last ? {} : { next_batch_due_at: minutesLater(now, rollout.policy.batch_delay_minutes) });
+  const reason = `processing failed: ${error instanceof Error ? error.message : String(error)}`;
+  const next: Rollout = { ...rollout, status: 'failed', status_reason: reason, completed_at: at, version: rollout.version + 1, updated_at: at };
   if (!(await saveRollout(next))) return;
-  await appendEvent({
-    type: 'image.batch_completed',
-    rollout_id: rollout.id,
-    timestamp: at,
-    order: next.version,
-    subject: `batch-${number}`,
-    details: { batch: number, counts, ...(last ? {} : { next_batch_due_at: next.next_batch_due_at }) },
-  });
-}
-
-async function completeRollout(rollout: Rollout, now: Date): Promise<void> {
-  const at = now.toISOString();
-  const next: Rollout = { ...rollout, status: 'completed', completed_at: at, version: rollout.version + 1, updated_at: at };
-  if (!(await saveRollout(next))) return;
-  await appendEvent({
-    type: 'image.rollout_completed',
-    rollout_id: rollout.id,
-    timestamp: at,
-    order: next.version,
-    details: { total_devices: rollout.total_devices, batches: rollout.batches.length },
-  });
+  await appendEvent({ type: 'image.rollout_failed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { reason } });
+  await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: 'rollout failed' }));
 }

@@ -1,6 +1,6 @@
 /** What admins read about rollouts: the rollout with its batches' progress, devices, events, statistics. */
 import { addCounts, emptyCounts, totalOf } from '../domain/rollout-progress';
-import type { Rollout, RolloutDevice, StatusCounts } from '../domain/types';
+import { activeRolloutStatuses, type Rollout, type RolloutDevice, type StatusCounts } from '../domain/types';
 import { NotFound } from '../errors';
 import { listEvents } from '../store/events';
 import { getAllBatchCounts, listRolloutDevices } from '../store/rollout-devices';
@@ -81,10 +81,24 @@ export async function rolloutEvents(id: string, limit: number, cursor?: string) 
   return { events: page.events, next_cursor: page.next_cursor };
 }
 
-export async function rolloutDevices(id: string, limit: number, cursor?: string) {
+/** A page of the rollout's devices, grouped by the batch each belongs to. */
+export async function rolloutDevicesByBatch(id: string, limit: number, cursor?: string) {
   const rollout = await readRollout(id);
   const position = decodeCursor<{ shard: number; key?: Record<string, unknown> }>(cursor);
   const page = await listRolloutDevices(rollout.id, rollout.shard_count, limit, position);
-  return { devices: page.devices.map(deviceView), next_cursor: page.next ? encodeCursor(page.next) : null };
+  const batchOf = (seq: number) => rollout.batches.find((b) => seq >= b.first_seq && seq < b.first_seq + b.size);
+  const groups = rollout.batches.map((batch) => ({ number: batch.number, status: batch.status, devices: [] as ReturnType<typeof deviceView>[] }));
+  for (const row of page.devices) {
+    const batch = batchOf(row.seq);
+    if (batch) groups[batch.number - 1]!.devices.push({ ...deviceView(row), batch: batch.number });
+  }
+  return { batches: groups.filter((g) => g.devices.length > 0), next_cursor: page.next ? encodeCursor(page.next) : null };
+}
+
+/** Rollouts that are not finished: pending, in progress or paused, newest first. */
+export async function activeRollouts(limit: number) {
+  const pages = await Promise.all(activeRolloutStatuses.map((status) => rolloutSummaries({ status }, limit)));
+  const rollouts = pages.flatMap((p) => p.rollouts).sort((a, b) => b.created_at.localeCompare(a.created_at));
+  return { rollouts: rollouts.slice(0, limit), next_cursor: null };
 }
 

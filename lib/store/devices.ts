@@ -1,7 +1,7 @@
 /** Devices: registration, target state, reported current state, and rollout membership. */
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
-import type { Device, DeviceApp, ReportedApp, RolloutPointer } from '../domain/types';
+import type { Device, ReportedApp, RolloutPointer } from '../domain/types';
 import { Conflict } from '../errors';
 import { indexes, keys } from './keys';
 import { decodeKeyCursor, encodeCursor, entityOf, isConditionFailed, tableName, type Page } from './table';
@@ -153,20 +153,20 @@ export async function recordCurrentState(
 }
 
 /**
- * Points one app of the device at a new image and records the rollout it belongs to. The version
- * (the ETag the device polls with) only moves when the target really changes, so repeating this
- * write is harmless.
+ * Moves one app of the device from image `from` to image `to`, setting or removing the rollout
+ * pointer in the same write. The version (the ETag the device polls with) moves with it. Returns
+ * false, changing nothing, when the app's target is not `from` (already moved, or changed by
+ * someone else): the caller reads the device to tell which.
  */
-export async function setTargetImage(
+export async function moveTargetImage(
   uuid: string,
   appIndex: number,
-  app: DeviceApp,
+  change: { app: string; from: string; to: string },
   pointer: RolloutPointer | null,
   at: string,
-): Promise<'changed' | 'unchanged'> {
-  const values: Record<string, unknown> = { ':image': app.image, ':name': app.name, ':one': 1, ':at': at };
-  let update = `SET target_apps[${appIndex}].image = :image, target_version = target_version + :one, updated_at = :at`;
-  const names: Record<string, string> = { '#app': app.name };
+): Promise<boolean> {
+  const values: Record<string, unknown> = { ':from': change.from, ':to': change.to, ':name': change.app, ':one': 1, ':at': at };
+  let update = `SET target_apps[${appIndex}].image = :to, target_version = target_version + :one, updated_at = :at`;
   if (pointer) {
     update += ', rollouts.#app = :pointer';
     values[':pointer'] = pointer;
@@ -179,14 +179,14 @@ export async function setTargetImage(
         TableName: tableName(),
         Key: keys.device(uuid),
         UpdateExpression: update,
-        ConditionExpression: `attribute_exists(pk) AND target_apps[${appIndex}].#name = :name AND target_apps[${appIndex}].image <> :image`,
-        ExpressionAttributeNames: { ...names, '#name': 'name' },
+        ConditionExpression: `attribute_exists(pk) AND target_apps[${appIndex}].#name = :name AND target_apps[${appIndex}].image = :from`,
+        ExpressionAttributeNames: { '#app': change.app, '#name': 'name' },
         ExpressionAttributeValues: values,
       }),
     );
-    return 'changed';
+    return true;
   } catch (error) {
-    if (isConditionFailed(error)) return 'unchanged';
+    if (isConditionFailed(error)) return false;
     throw error;
   }
 }

@@ -82,7 +82,9 @@ export async function listEvents(
           KeyConditionExpression: 'pk = :pk AND sk BETWEEN :low AND :high',
           ExpressionAttributeValues: { ':pk': pk, ':low': low, ':high': high },
           ScanIndexForward: !newestFirst,
-          Limit: limit + 1,
+          // The bound is inclusive, so the cursor's own event may come back and is dropped below;
+          // one more than the page must remain to tell whether another page follows.
+          Limit: limit + (bound ? 2 : 1),
         }),
       );
       return (result.Items ?? []).map((i) => entityOf<RolloutEvent>(i)).filter((e) => e.id !== options.after);

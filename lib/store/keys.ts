@@ -14,6 +14,7 @@
  * rollout                      ROLLOUT#<id>                    ROLLOUT
  * batch counters (per shard)   ROLLOUT#<id>#S#<shard>          BATCH#<nnn>
  * device in rollout            ROLLOUT#<id>#S#<shard>          DEVICE#<seq, 9 digits>
+ * device in rollout, by uuid   ROLLOUT#<id>#S#<shard>          UUID#<uuid>#<app>   (holds seq)
  * event                        ROLLOUT#<id>#S#<shard>          EVENT#<event id>
  * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
  * admin key                    ADMINKEY#<sha256 of key>        ADMINKEY
@@ -38,6 +39,7 @@
  * batch progress                          Query each shard, sk begins_with BATCH#
  * devices of a batch                      Query each shard, sk BETWEEN DEVICE#<first> AND DEVICE#<last>
  * devices of a rollout                    Query each shard, sk begins_with DEVICE#
+ * one device in a rollout                 Query its shard, sk begins_with UUID#<uuid>#, then GetItem
  * rollout events, time-ordered            Query each shard, sk begins_with EVENT#, merged by id
  * de-duplicate a webhook delivery         conditional PutItem DELIVERY#..., TTL 7 days
  * authenticate an admin                   GetItem ADMINKEY#<hash>
@@ -95,6 +97,11 @@ export const keys = {
     sk: seqKey(seq),
   }),
   rolloutDevicesPrefix: 'DEVICE#',
+  rolloutDeviceLookup: (rolloutId: string, shard: number, uuid: string, app: string): Key => ({
+    pk: `ROLLOUT#${rolloutId}#S#${shard}`,
+    sk: `UUID#${uuid}#${app}`,
+  }),
+  rolloutDeviceLookupPrefix: (uuid: string) => `UUID#${uuid}#`,
   /** Sort-key bounds (inclusive) of the device rows with sequence numbers in [first, first + size). */
   seqRange: (first: number, size: number) => ({ from: seqKey(first), to: seqKey(first + size - 1) }),
   event: (rolloutId: string, shard: number, eventId: string): Key => ({

@@ -18,12 +18,15 @@ export interface RowRef {
   seq: number;
 }
 
+/** Records planned rows, each with a lookup item that finds it by device uuid. */
 export async function putRolloutDevices(rows: RolloutDevice[]): Promise<void> {
-  for (let i = 0; i < rows.length; i += 25) {
+  const items = rows.flatMap((row) => [
+    { ...keys.rolloutDevice(row.rollout_id, row.shard, row.seq), ...row },
+    { ...keys.rolloutDeviceLookup(row.rollout_id, row.shard, row.device_uuid, row.app), seq: row.seq },
+  ]);
+  for (let i = 0; i < items.length; i += 25) {
     let request: Record<string, unknown[]> | undefined = {
-      [tableName()]: rows.slice(i, i + 25).map((row) => ({
-        PutRequest: { Item: { ...keys.rolloutDevice(row.rollout_id, row.shard, row.seq), ...row } },
-      })),
+      [tableName()]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
     };
     while (request && Object.keys(request).length > 0) {
       const result = await dynamo().send(new BatchWriteCommand({ RequestItems: request as never }));
@@ -37,6 +40,20 @@ export async function getRolloutDevice(ref: RowRef): Promise<RolloutDevice | und
     new GetCommand({ TableName: tableName(), Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq), ConsistentRead: true }),
   );
   return Item ? entityOf<RolloutDevice>(Item) : undefined;
+}
+
+/** The rows of one device in a rollout (one per app of the rollout's repository). */
+export async function findRolloutDevice(rolloutId: string, shard: number, uuid: string): Promise<RolloutDevice[]> {
+  const result = await dynamo().send(
+    new QueryCommand({
+      TableName: tableName(),
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+      ExpressionAttributeValues: { ':pk': keys.rolloutShardPk(rolloutId, shard), ':prefix': keys.rolloutDeviceLookupPrefix(uuid) },
+      ConsistentRead: true,
+    }),
+  );
+  const rows = await Promise.all((result.Items ?? []).map((item) => getRolloutDevice({ rollout_id: rolloutId, shard, seq: Number(item.seq) })));
+  return rows.filter((row): row is RolloutDevice => row !== undefined);
 }
 
 /** One page of a shard's rows with sequence numbers in [firstSeq, firstSeq + size). */

@@ -75,6 +75,9 @@ describe('rollout strategies', () => {
       batch_percentages: [50, 100],
       batch_delay_minutes: 0,
       update_timeout_minutes: 0.05,
+      // Failed devices stay failed and the rollout goes on: rollback and pausing have tests of their own.
+      auto_rollback_enabled: false,
+      max_failure_rate: 1,
     });
     const devices = await fleetOf(6, 'fleet/flaky-app:1.0', (i) => (i === 0 ? { silent: true } : i === 1 ? { failUpdate: true } : {}));
     const { body } = await f.push('fleet/flaky-app', '1.1');

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { planBatches } from '../../lib/domain/batch-plan';
-import { canTransitionRollout, deviceStatusesLeadingTo, emptyCounts, isBatchSettled, nextStep } from '../../lib/domain/rollout-progress';
+import { canTransitionRollout, deviceStatusesLeadingTo, emptyCounts, failureRate, fanOutGraceMs, isUpdatePhaseOver, nextStep, transitionRefusal } from '../../lib/domain/rollout-progress';
 import type { Rollout, StatusCounts } from '../../lib/domain/types';
 
 const now = new Date('2026-01-01T12:00:00Z');
@@ -41,70 +41,120 @@ function rollout(overrides: Partial<Rollout> = {}): Rollout {
 }
 
 const counts = (c: Partial<StatusCounts>): StatusCounts => ({ ...emptyCounts(), ...c });
+/** Counts of the current batch (and optionally earlier ones), as evaluate reads them. */
+const byBatch = (current: number, c: Partial<StatusCounts>, earlier: Record<number, Partial<StatusCounts>> = {}) =>
+  new Map<number, StatusCounts>([...Object.entries(earlier).map(([n, e]) => [Number(n), counts(e)] as const), [current, counts(c)]]);
+const none = new Map<number, StatusCounts>();
 
-function inBatch(n: number, extra: Partial<Rollout> = {}): Rollout {
+function inBatch(n: number, extra: Partial<Rollout> = {}, batchFields: Partial<Rollout['batches'][number]> = {}): Rollout {
   const r = rollout(extra);
   r.current_batch = n;
   r.batches = r.batches.map((b) =>
-    b.number < n ? { ...b, status: 'completed' } : b.number === n ? { ...b, status: 'in_progress', started_at: now.toISOString(), deadline_at: later(30) } : b,
+    b.number < n
+      ? { ...b, status: 'completed' }
+      : b.number === n
+        ? { ...b, status: 'in_progress', started_at: now.toISOString(), deadline_at: later(30), ...batchFields }
+        : b,
   );
   return r;
 }
 
+const withHealth = (auto = true) => ({
+  policy: { ...rollout().policy, health_check_enabled: true, health_check_config: { type: 'container' as const, containerName: 'main' }, auto_rollback_enabled: auto },
+});
+
 describe('nextStep', () => {
   it('starts the first batch of a rollout that has just started', () => {
-    expect(nextStep(rollout(), undefined, now)).toEqual({ type: 'start_batch', batch: 1 });
+    expect(nextStep(rollout(), none, now)).toEqual({ type: 'start_batch', batch: 1 });
   });
 
   it('does nothing while planning or when not in progress', () => {
-    expect(nextStep(rollout({ planning: { done: false, assigned: 3 } }), undefined, now).type).toBe('none');
-    for (const status of ['pending', 'paused', 'completed', 'cancelled'] as const) {
-      expect(nextStep(rollout({ status }), undefined, now).type).toBe('none');
+    expect(nextStep(rollout({ planning: { done: false, assigned: 3 } }), none, now).type).toBe('none');
+    for (const status of ['pending', 'paused', 'completed', 'cancelled', 'rolled_back'] as const) {
+      expect(nextStep(rollout({ status }), none, now).type).toBe('none');
     }
   });
 
   it('completes a rollout with no devices at once', () => {
-    expect(nextStep(rollout({ batches: [], total_devices: 0 }), undefined, now)).toEqual({ type: 'complete_rollout' });
+    expect(nextStep(rollout({ batches: [], total_devices: 0 }), none, now)).toEqual({ type: 'complete_rollout' });
   });
 
   it('waits while devices of the batch are still updating', () => {
-    const step = nextStep(inBatch(1), counts({ scheduled: 1, updated: 1 }), now);
-    expect(step).toEqual({ type: 'wait', until: later(30) });
+    expect(nextStep(inBatch(1), byBatch(1, { scheduled: 1, updated: 1 }), now)).toEqual({ type: 'wait', until: later(30) });
   });
 
   it('waits until every device of the batch has been reached', () => {
-    expect(nextStep(inBatch(2), counts({ updated: 5 }), now).type).toBe('wait');
+    expect(nextStep(inBatch(2), byBatch(2, { updated: 5 }), now).type).toBe('wait');
   });
 
-  it('completes a batch once every device is updated or failed', () => {
-    expect(nextStep(inBatch(2), counts({ updated: 6, failed: 2 }), now)).toEqual({ type: 'complete_batch', batch: 2 });
+  it('resends the schedule fan-out when devices are still unreached long after the batch started', () => {
+    const step = nextStep(inBatch(2), byBatch(2, { updated: 5 }), new Date(now.getTime() + fanOutGraceMs));
+    expect(step).toMatchObject({ type: 'wait', resend: 'schedule' });
+  });
+
+  it('completes a batch once every device is updated (no health checks, no failures)', () => {
+    expect(nextStep(inBatch(2), byBatch(2, { updated: 8 }), now)).toEqual({ type: 'complete_batch', batch: 2 });
   });
 
   it('times out a batch past its deadline', () => {
-    expect(nextStep(inBatch(1), counts({ scheduled: 2 }), new Date(later(31)))).toEqual({ type: 'time_out_batch', batch: 1 });
+    expect(nextStep(inBatch(1), byBatch(1, { scheduled: 2 }), new Date(later(31)))).toEqual({ type: 'time_out_batch', batch: 1 });
+  });
+
+  it('health-checks updated devices once the update phase is over, then waits for the results', () => {
+    const r = inBatch(2, withHealth());
+    expect(nextStep(r, byBatch(2, { updated: 7, failed: 1 }), now)).toEqual({ type: 'start_health_checks', batch: 2 });
+    const requested = inBatch(2, withHealth(), { health_checks_requested_at: now.toISOString() });
+    expect(nextStep(requested, byBatch(2, { updated: 3, healthy: 4, failed: 1 }), now)).toEqual({ type: 'wait' });
+    expect(nextStep(requested, byBatch(2, { updated: 3, healthy: 4, failed: 1 }), new Date(now.getTime() + fanOutGraceMs))).toEqual({ type: 'wait', resend: 'health' });
+  });
+
+  it('rolls back failed and unhealthy devices when auto-rollback is on, then completes', () => {
+    const checked = inBatch(2, withHealth(), { health_checks_requested_at: now.toISOString() });
+    expect(nextStep(checked, byBatch(2, { healthy: 7, unhealthy: 1 }), now)).toEqual({ type: 'roll_back_failures', batch: 2 });
+    const rolling = inBatch(2, withHealth(), { health_checks_requested_at: now.toISOString(), rollbacks_requested_at: now.toISOString() });
+    expect(nextStep(rolling, byBatch(2, { healthy: 7, unhealthy: 1 }), now)).toEqual({ type: 'wait' });
+    expect(nextStep(rolling, byBatch(2, { healthy: 7, rolled_back: 1 }), now)).toEqual({ type: 'complete_batch', batch: 2 });
+  });
+
+  it('leaves unhealthy devices alone when auto-rollback is off', () => {
+    const checked = inBatch(2, withHealth(false), { health_checks_requested_at: now.toISOString() });
+    expect(nextStep(checked, byBatch(2, { healthy: 7, unhealthy: 1 }), now)).toEqual({ type: 'complete_batch', batch: 2 });
+  });
+
+  it('pauses when the failure rate over all batches so far exceeds the maximum', () => {
+    // 2 of 10 processed devices failed: 20% is not above the 20% maximum.
+    expect(nextStep(inBatch(2), byBatch(2, { updated: 6, rolled_back: 2 }, { 1: { updated: 2 } }), now).type).toBe('complete_batch');
+    // 3 of 10: 30% is.
+    const step = nextStep(inBatch(2), byBatch(2, { updated: 5, rolled_back: 3 }, { 1: { updated: 2 } }), now);
+    expect(step).toEqual({ type: 'pause_for_failures', batch: 2, failure_rate: 0.3 });
   });
 
   it('waits for the batch delay, then starts the next batch', () => {
     const r = inBatch(1);
     r.batches[0]!.status = 'completed';
     r.next_batch_due_at = later(5);
-    expect(nextStep(r, undefined, now)).toEqual({ type: 'wait', until: later(5) });
-    expect(nextStep(r, undefined, new Date(later(5)))).toEqual({ type: 'start_batch', batch: 2 });
+    expect(nextStep(r, none, now)).toEqual({ type: 'wait', until: later(5) });
+    expect(nextStep(r, none, new Date(later(5)))).toEqual({ type: 'start_batch', batch: 2 });
   });
 
   it('completes the rollout after the last batch', () => {
     const r = inBatch(3);
     r.batches[2]!.status = 'completed';
-    expect(nextStep(r, undefined, now)).toEqual({ type: 'complete_rollout' });
+    expect(nextStep(r, none, now)).toEqual({ type: 'complete_rollout' });
   });
 });
 
-describe('isBatchSettled', () => {
+describe('isUpdatePhaseOver and failureRate', () => {
   it('needs every device counted and none pending or scheduled', () => {
     const batch = planBatches(20, [10, 50, 100])[1]!;
-    expect(isBatchSettled(batch, counts({ updated: 8 }))).toBe(true);
-    expect(isBatchSettled(batch, counts({ updated: 7, scheduled: 1 }))).toBe(false);
-    expect(isBatchSettled(batch, counts({ updated: 7 }))).toBe(false);
+    expect(isUpdatePhaseOver(batch, counts({ updated: 8 }))).toBe(true);
+    expect(isUpdatePhaseOver(batch, counts({ updated: 7, scheduled: 1 }))).toBe(false);
+    expect(isUpdatePhaseOver(batch, counts({ updated: 7 }))).toBe(false);
+  });
+
+  it('counts failed and rolled-back devices over the devices processed, ignoring skipped ones', () => {
+    expect(failureRate(counts({}))).toBe(0);
+    expect(failureRate(counts({ healthy: 6, failed: 1, rolled_back: 1, skipped: 10, scheduled: 5 }))).toBe(0.25);
   });
 });
 
@@ -116,6 +166,11 @@ describe('transitions', () => {
     expect(canTransitionRollout('completed', 'rolled_back')).toBe(true);
     expect(canTransitionRollout('completed', 'in_progress')).toBe(false);
     expect(canTransitionRollout('cancelled', 'in_progress')).toBe(false);
+  });
+
+  it('explains a refused transition', () => {
+    expect(transitionRefusal('ro-1', 'completed', 'in_progress', 'resume')).toMatch(/cannot resume rollout ro-1: it is completed/);
+    expect(transitionRefusal('ro-1', 'paused', 'in_progress', 'resume')).toBeUndefined();
   });
 
   it('lets a device become updated from pending or scheduled only', () => {

@@ -1,0 +1,23 @@
+/** Admin API: registering and reading devices. */
+import { deviceRegistrationSchema, pageOfDevices, readDevice, registerDevice } from '../lib/devices';
+import { apiHandler, pageParams } from '../lib/http/api';
+import { adminOnly } from '../lib/http/auth';
+
+export const handler = apiHandler(
+  {
+    'GET /api/v1/devices': adminOnly(async (request) => {
+      const { limit, cursor } = pageParams(request);
+      const page = await pageOfDevices(limit, cursor);
+      return { status: 200, body: { devices: page.items, next_cursor: page.next_cursor } };
+    }),
+    'POST /api/v1/devices': adminOnly(async (request) => ({
+      status: 201,
+      body: await registerDevice(request.json(deviceRegistrationSchema), new Date()),
+    })),
+    'GET /api/v1/devices/{uuid}': adminOnly(async (request) => ({
+      status: 200,
+      body: { device: await readDevice(request.params.uuid!) },
+    })),
+  },
+  { maxBodyBytes: 64 * 1024 },
+);

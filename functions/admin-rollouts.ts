@@ -1,0 +1,61 @@
+/** Admin API: watching rollouts and steering them. */
+import { z } from 'zod';
+import { rolloutStatuses } from '../lib/domain/types';
+import { apiHandler, pageParams } from '../lib/http/api';
+import { adminOnly } from '../lib/http/auth';
+import { validate } from '../lib/http/validation';
+import { cancelRollout, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
+import { activeRollouts, rolloutDetail, rolloutDevicesByBatch, rolloutEvents, rolloutSummaries } from '../lib/rollouts/views';
+
+const listQuery = z.strictObject({
+  status: z.enum(rolloutStatuses).optional(),
+  image_name: z.string().min(1).max(512).optional(),
+  limit: z.string().optional(),
+  cursor: z.string().optional(),
+});
+const reasonBody = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+
+export const handler = apiHandler(
+  {
+    'GET /api/v1/rollouts': adminOnly(async (request) => {
+      const { limit, cursor } = pageParams(request);
+      const { status, image_name } = validate(listQuery, request.query, 'query');
+      return { status: 200, body: await rolloutSummaries({ ...(status ? { status } : {}), ...(image_name ? { image_name } : {}) }, limit, cursor) };
+    }),
+    'GET /api/v1/rollouts/active': adminOnly(async (request) => ({ status: 200, body: await activeRollouts(pageParams(request).limit) })),
+    'GET /api/v1/rollouts/{rolloutId}': adminOnly(async (request) => ({ status: 200, body: await rolloutDetail(request.params.rolloutId!) })),
+    'GET /api/v1/rollouts/{rolloutId}/devices': adminOnly(async (request) => {
+      const { limit, cursor } = pageParams(request, 100, 500);
+      return { status: 200, body: await rolloutDevicesByBatch(request.params.rolloutId!, limit, cursor) };
+    }),
+    'GET /api/v1/rollouts/{rolloutId}/events': adminOnly(async (request) => {
+      const { limit, cursor } = pageParams(request, 100, 500);
+      return { status: 200, body: await rolloutEvents(request.params.rolloutId!, limit, cursor) };
+    }),
+    'POST /api/v1/rollouts/{rolloutId}/start': adminOnly(async (request) => ({
+      status: 200,
+      body: { rollout: await startRollout(request.params.rolloutId!, new Date()) },
+    })),
+    'POST /api/v1/rollouts/{rolloutId}/pause': adminOnly(async (request) => ({
+      status: 200,
+      body: { rollout: await pauseRollout(request.params.rolloutId!, request.json(reasonBody).reason, new Date()) },
+    })),
+    'POST /api/v1/rollouts/{rolloutId}/resume': adminOnly(async (request) => ({
+      status: 200,
+      body: { rollout: await resumeRollout(request.params.rolloutId!, new Date()) },
+    })),
+    'POST /api/v1/rollouts/{rolloutId}/cancel': adminOnly(async (request) => ({
+      status: 200,
+      body: { rollout: await cancelRollout(request.params.rolloutId!, request.json(reasonBody).reason, new Date()) },
+    })),
+    'POST /api/v1/rollouts/{rolloutId}/rollback-all': adminOnly(async (request) => ({
+      status: 200,
+      body: await rollbackAll(request.params.rolloutId!, request.json(reasonBody).reason, new Date()),
+    })),
+    'POST /api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback': adminOnly(async (request) => ({
+      status: 200,
+      body: await rollbackDevice(request.params.rolloutId!, request.params.uuid!, request.json(reasonBody).reason, new Date()),
+    })),
+  },
+  { maxBodyBytes: 64 * 1024 },
+);

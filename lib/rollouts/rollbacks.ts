@@ -1,0 +1,87 @@
+/**
+ * Putting devices back on the image they ran before. Used by auto-rollback (a batch's failed and
+ * unhealthy devices), by an admin (one device, or the whole rollout) and by cancel (devices not yet
+ * updated are skipped). The row moves first, then the target: a schedule racing with a rollback
+ * sees the reverted row and undoes its own target write.
+ */
+import { rollbackableStatuses } from '../domain/rollout-progress';
+import type { DeviceRolloutStatus, Rollout, RolloutDevice } from '../domain/types';
+import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
+import { getStoredDevice, moveTargetImage } from '../store/devices';
+import { queryRowsInRange } from '../store/rollout-devices';
+import { getRollout } from '../store/rollouts';
+import { deviceEvent, moveRow } from './device-transitions';
+
+export type RevertOutcome = 'rolled_back' | 'skipped' | 'unchanged' | 'failed';
+
+/** The statuses a sweep takes back, by what ended the rollout. */
+export const rollbackAllFrom: DeviceRolloutStatus[] = ['pending', ...rollbackableStatuses];
+export const cancelFrom: DeviceRolloutStatus[] = ['pending', 'scheduled'];
+
+/**
+ * Reverts one device of the rollout. `to` is what a device that was given the new image becomes;
+ * one never given it (pending) is skipped. Returns what happened.
+ */
+export async function revertDevice(row: RolloutDevice, to: 'rolled_back' | 'skipped', reason: string, now: Date): Promise<RevertOutcome> {
+  const at = now.toISOString();
+  const status = row.status === 'pending' ? 'skipped' : to;
+  const batch = row.batch ?? 0;
+  const from = await moveRow(row, batch, status, at, { extra: { rollback_reason: reason } });
+  if (!from) return 'unchanged';
+  if (from === 'pending') return 'skipped';
+  const restored = await restoreTarget(row, at);
+  if (status === 'rolled_back') {
+    await deviceEvent('image.device_rolled_back', row, at, {
+      batch,
+      from_image: row.new_image,
+      to_image: row.previous_image,
+      reason,
+      ...(restored ? {} : { note: 'device no longer exists or its app changed; its target was left alone' }),
+    });
+  }
+  return restored ? status : 'failed';
+}
+
+/** Points the device's app back at its previous image if it still targets this rollout's image. */
+async function restoreTarget(row: RolloutDevice, at: string): Promise<boolean> {
+  const device = await getStoredDevice(row.device_uuid);
+  const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
+  if (!device || appIndex === -1) return false;
+  if (device.target_apps[appIndex]!.image !== row.new_image) return true;
+  await moveTargetImage(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, null, at);
+  return true;
+}
+
+/**
+ * One page of a sweep over a shard: reverts the rows in `command.from`, and makes sure rows already
+ * reverted (by an earlier delivery that crashed half-way) no longer target the new image.
+ */
+export async function revertPage(
+  command: RevertCommand,
+  now: Date,
+  pageSize = 50,
+): Promise<{ counts: Record<RevertOutcome, number>; next?: RevertCommand }> {
+  const counts: Record<RevertOutcome, number> = { rolled_back: 0, skipped: 0, unchanged: 0, failed: 0 };
+  const rollout = await getRollout(command.rollout_id);
+  if (!rollout) return { counts };
+  const range = command.batch ? rollout.batches[command.batch - 1] : { first_seq: 0, size: rollout.planning.assigned };
+  if (!range || range.size === 0) return { counts };
+  const page = await queryRowsInRange(rollout.id, command.shard, range.first_seq, range.size, pageSize, command.start_key);
+  for (const row of page.rows) {
+    if (command.from.includes(row.status)) counts[await revertDevice(row, command.to, command.reason, now)]++;
+    else if (row.status === 'rolled_back' || row.status === 'skipped') await restoreTarget(row, now.toISOString());
+  }
+  return { counts, ...(page.lastKey ? { next: { ...command, start_key: page.lastKey } } : {}) };
+}
+
+/** Runs a sweep message: one page, then the next page as a new message, then asks batch-advance to look. */
+export async function runRevertCommand(command: RevertCommand, now: Date): Promise<void> {
+  const { next } = await revertPage(command, now);
+  if (next) await sendRevertCommands([next]);
+  else await sendOrchestration({ type: 'evaluate', rollout_id: command.rollout_id, reason: 'rollbacks done' }, `reverted-${command.shard}-${command.batch ?? 'all'}-${now.toISOString()}`);
+}
+
+/** Sweep messages for every shard of the rollout. */
+export function revertCommands(rollout: Rollout, spec: Omit<RevertCommand, 'type' | 'rollout_id' | 'shard' | 'start_key'>): RevertCommand[] {
+  return Array.from({ length: Math.max(1, rollout.shard_count) }, (_, shard) => ({ type: 'revert_devices' as const, rollout_id: rollout.id, shard, ...spec }));
+}
