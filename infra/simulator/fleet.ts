@@ -4,6 +4,9 @@
  * the end-to-end tests and the demo; each device can be told to misbehave.
  */
 
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
 export interface AppState {
   name: string;
   image: string;
@@ -16,6 +19,8 @@ export interface DeviceBehaviour {
   silent?: boolean;
   /** Time to pull and restart, in milliseconds. */
   updateDelayMs?: number;
+  /** Its health endpoint answers 503 while it runs any image but the one it started with. */
+  unhealthyOnNewImage?: boolean;
 }
 
 export interface SimulatedDeviceOptions {
@@ -29,6 +34,9 @@ export interface SimulatedDeviceOptions {
 
 export class SimulatedDevice {
   readonly uuid: string;
+  readonly ipAddress: string;
+  readonly initialApps: AppState[];
+  private healthServer: Server | undefined;
   running: AppState[];
   etag: string | undefined;
   polls = 0;
@@ -38,6 +46,8 @@ export class SimulatedDevice {
 
   constructor(private readonly options: SimulatedDeviceOptions) {
     this.uuid = options.uuid;
+    this.ipAddress = options.ipAddress;
+    this.initialApps = options.apps.map((a) => ({ ...a }));
     this.running = options.apps.map((a) => ({ ...a }));
     this.behaviour = options.behaviour ?? {};
   }
@@ -71,6 +81,31 @@ export class SimulatedDevice {
     }
     this.running = target.apps.map((a) => ({ ...a }));
     await this.report(this.running.map((app) => ({ ...app, status: 'running' })));
+  }
+
+  get healthy(): boolean {
+    const onInitialImage = this.running.every((app, i) => app.image === this.initialApps[i]?.image);
+    return onInitialImage || !this.behaviour.unhealthyOnNewImage;
+  }
+
+  /** Serves `GET /health` on the device's own loopback address: 200 while healthy, 503 otherwise. */
+  async startHealthServer(port: number): Promise<number> {
+    const server = createServer((request, response) => {
+      const ok = request.url === '/health' && this.healthy;
+      response.writeHead(ok ? 200 : 503, { 'content-type': 'text/plain' }).end(ok ? 'ok' : 'unhealthy');
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, this.ipAddress, () => resolve());
+    });
+    this.healthServer = server;
+    return (server.address() as AddressInfo).port;
+  }
+
+  async stopHealthServer(): Promise<void> {
+    const server = this.healthServer;
+    this.healthServer = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
   async report(apps: (AppState & { status: string })[], error?: string): Promise<void> {
@@ -120,6 +155,17 @@ export async function registerFleet(options: FleetOptions): Promise<SimulatedDev
     );
   }
   return devices;
+}
+
+/**
+ * Starts every device's health endpoint, all on one port (each device has its own address), and
+ * returns that port and a function that stops them.
+ */
+export async function startHealthServers(devices: SimulatedDevice[]): Promise<{ port: number; stop: () => Promise<void> }> {
+  if (devices.length === 0) return { port: 0, stop: async () => {} };
+  const port = await devices[0]!.startHealthServer(0);
+  await Promise.all(devices.slice(1).map((d) => d.startHealthServer(port)));
+  return { port, stop: async () => void (await Promise.all(devices.map((d) => d.stopHealthServer()))) };
 }
 
 /** Polls every device every `intervalMs` until stopped; a failed poll is retried on the next round. */
