@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { SQSEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { registerFleet, type SimulatedDevice } from '../../infra/simulator/fleet';
 import { flow } from '../support/flow';
@@ -98,10 +98,48 @@ describe('a command delivered twice changes nothing the second time', () => {
     expect(after.statistics).toMatchObject({ updated: 6, scheduled: 0, failed: 0 });
   });
 
+  it('health-check and rollback commands, replayed after they ran', async () => {
+    const healthCheck = (await import('../../functions/health-check')).handler;
+    const rollback = (await import('../../functions/rollback')).handler;
+
+    await f.createPolicy({
+      image_pattern: 'replay/checked:*',
+      update_strategy: 'auto',
+      health_check_enabled: true,
+      health_check_config: { type: 'container', containerName: 'main' },
+      auto_rollback_enabled: true,
+      max_failure_rate: 1,
+    });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4, image: 'replay/checked:1' });
+    const { body } = await f.push('replay/checked', '2');
+    const id = body.rollouts[0].id;
+    await f.waitForRollout(id, (d) => d.statistics.scheduled === 4, 'all scheduled');
+    await Promise.all(devices.map((d) => d.poll()));
+    // One device's container stops right after it reported the new image: its check fails.
+    await devices[0]!.report([{ name: 'main', image: 'replay/checked:2', status: 'exited' }]);
+    const done = await f.waitForStatus(id, 'completed');
+    expect(done.statistics).toMatchObject({ healthy: 3, rolled_back: 1 });
+
+    const before = await snapshot(id, devices);
+    const check = { type: 'check_health', rollout_id: id, batch: 1, shard: 0 };
+    const revert = { type: 'revert_devices', rollout_id: id, shard: 0, batch: 1, from: ['failed', 'unhealthy'], to: 'rolled_back', reason: 'automatic rollback' };
+    for (const result of [
+      await healthCheck(sqsEvent([check, check])),
+      await rollback(sqsEvent([revert, revert])),
+      await rollback(sqsEvent([revert])),
+    ]) {
+      expect(result.batchItemFailures).toEqual([]);
+    }
+    expect(await snapshot(id, devices)).toEqual(before);
+  });
+
   it('fails only the malformed message of a batch, leaving the others processed', async () => {
     const batchAdvance = (await import('../../functions/batch-advance')).handler;
     const event = sqsEvent([{ type: 'evaluate', rollout_id: 'ro-unknown', reason: 'x' }, { type: 'bogus' }, { nonsense: true }]);
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
     const result = await batchAdvance(event);
+    expect(logged.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringContaining('malformed message'), expect.stringContaining('malformed message')]);
+    logged.mockRestore();
     expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([event.Records[1]!.messageId, event.Records[2]!.messageId]);
   });
 });
