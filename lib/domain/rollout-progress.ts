@@ -76,6 +76,9 @@ export function failureRate(counts: StatusCounts): number {
   return processed === 0 ? 0 : (counts.failed + counts.rolled_back) / processed;
 }
 
+/** Work to redo when a fan-out has taken too long: send it again, or only recount the batch. */
+export type Resend = 'schedule' | 'health' | 'rollback' | 'recount';
+
 export type NextStep =
   | { type: 'start_batch'; batch: number }
   | { type: 'time_out_batch'; batch: number }
@@ -84,7 +87,7 @@ export type NextStep =
   | { type: 'complete_batch'; batch: number }
   | { type: 'pause_for_failures'; batch: number; failure_rate: number }
   | { type: 'complete_rollout' }
-  | { type: 'wait'; until?: string; resend?: 'schedule' | 'health' | 'rollback' }
+  | { type: 'wait'; until?: string; resend?: Resend }
   | { type: 'none'; reason: string };
 
 /** How long a fan-out may take before the step that requested it is taken to have lost a message. */
@@ -119,12 +122,17 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, St
   const policy = rollout.policy;
   if (!isUpdatePhaseOver(batch, counts)) {
     if (batch.deadline_at && Date.parse(batch.deadline_at) <= now.getTime()) return { type: 'time_out_batch', batch: batch.number };
+    // Long after the fan-out: devices never reached mean a lost message; all reached but still
+    // counted as on their way may mean a count lost to a crash, worth a recount now and then.
     const reached = totalOf(counts);
-    return {
-      type: 'wait',
-      ...(batch.deadline_at ? { until: batch.deadline_at } : {}),
-      ...(reached < batch.size && overdue(batch.schedule_requested_at ?? batch.started_at, now) ? { resend: 'schedule' as const } : {}),
-    };
+    const sinceFanOut = batch.schedule_requested_at ?? batch.started_at;
+    const resend =
+      reached < batch.size && overdue(sinceFanOut, now)
+        ? ('schedule' as const)
+        : overdue(batch.recounted_at ?? sinceFanOut, now)
+          ? ('recount' as const)
+          : undefined;
+    return { type: 'wait', ...(batch.deadline_at ? { until: batch.deadline_at } : {}), ...(resend ? { resend } : {}) };
   }
   if (policy.health_check_enabled && counts.updated > 0) {
     if (!batch.health_checks_requested_at) return { type: 'start_health_checks', batch: batch.number };

@@ -82,6 +82,8 @@ export interface Batch {
   deadline_at?: string;
   /** When the batch's devices were (last) handed to the schedule queue. */
   schedule_requested_at?: string;
+  /** When the batch's counters were last recounted from its rows. */
+  recounted_at?: string;
   /** When the batch's updated devices were handed to the health queue. */
   health_checks_requested_at?: string;
   /** When the batch's failed and unhealthy devices were handed to the rollback queue. */

@@ -4,12 +4,12 @@
  * completes batches and the rollout. Runs in batch-advance, one rollout at a time (FIFO group);
  * every write is conditioned on the version it read, so a late or repeated evaluation is harmless.
  */
-import { canTransitionRollout, minutesLater, nextStep, type NextStep } from '../domain/rollout-progress';
+import { canTransitionRollout, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
 import type { Batch, Rollout, StatusCounts } from '../domain/types';
 import { logger } from '../logger';
 import { sendHealthCommands, sendRevertCommands, sendScheduleCommands } from '../queues/messages';
 import { appendEvent } from '../store/events';
-import { getAllBatchCounts } from '../store/rollout-devices';
+import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { timeOutBatch } from './device-transitions';
 import { recordStarted } from './plan';
@@ -26,8 +26,9 @@ export async function evaluateRollout(rolloutId: string, now: Date): Promise<voi
     logger.debug('evaluate', { rolloutId, decision });
     if (decision.type === 'none') return;
     if (decision.type === 'wait') {
-      if (decision.resend) await resend(rollout, decision.resend, now);
-      return;
+      if (!decision.resend) return;
+      await resend(rollout, decision.resend, now);
+      continue; // the recount may have settled the batch
     }
     await take(rollout, decision, counts, now);
     if (decision.type === 'complete_rollout' || decision.type === 'pause_for_failures') return;
@@ -147,14 +148,18 @@ async function fanOutAutoRollback(rollout: Rollout, batch: number): Promise<void
 }
 
 /**
- * A fan-out that has not finished well after it was requested lost a message (a crash, a restart
- * of the embedded host). Sending it again is safe: every page skips what is already done.
+ * A fan-out that has not finished well after it was requested either lost a message (a crash, a
+ * restart of the embedded host) or finished with a count lost to a crash between a device's move
+ * and its count. The counters are recounted from the rows, then the fan-out is sent again, which
+ * is safe: every page skips what is already done.
  */
-async function resend(rollout: Rollout, what: 'schedule' | 'health' | 'rollback', now: Date): Promise<void> {
+async function resend(rollout: Rollout, what: Resend, now: Date): Promise<void> {
   const current = rollout.batches[rollout.current_batch - 1]!;
+  for (const shard of shardsOf(rollout)) await reconcileBatchShard(rollout.id, shard, current.number, current.first_seq, current.size);
   const at = now.toISOString();
-  const field = ({ schedule: 'schedule_requested_at', health: 'health_checks_requested_at', rollback: 'rollbacks_requested_at' } as const)[what];
+  const field = ({ schedule: 'schedule_requested_at', health: 'health_checks_requested_at', rollback: 'rollbacks_requested_at', recount: 'recounted_at' } as const)[what];
   if (!(await saveRollout(withBatch(rollout, { ...current, [field]: at }, now)))) return;
+  if (what === 'recount') return;
   logger.warn('re-sending a fan-out that has not finished', { rolloutId: rollout.id, batch: current.number, what });
   if (what === 'schedule') await fanOutSchedule(rollout, current.number);
   else if (what === 'health') await fanOutHealthChecks(rollout, current.number);

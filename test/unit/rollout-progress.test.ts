@@ -92,6 +92,14 @@ describe('nextStep', () => {
     expect(step).toMatchObject({ type: 'wait', resend: 'schedule' });
   });
 
+  it('recounts a batch that has reached every device but still counts some on their way, long after the fan-out', () => {
+    expect(nextStep(inBatch(2), byBatch(2, { updated: 7, scheduled: 1 }), now)).toEqual({ type: 'wait', until: later(30) });
+    const step = nextStep(inBatch(2), byBatch(2, { updated: 7, scheduled: 1 }), new Date(now.getTime() + fanOutGraceMs));
+    expect(step).toMatchObject({ type: 'wait', resend: 'recount' });
+    const recounted = inBatch(2, {}, { recounted_at: new Date(now.getTime() + fanOutGraceMs).toISOString() });
+    expect(nextStep(recounted, byBatch(2, { updated: 7, scheduled: 1 }), new Date(now.getTime() + fanOutGraceMs + 1000))).not.toHaveProperty('resend');
+  });
+
   it('completes a batch once every device is updated (no health checks, no failures)', () => {
     expect(nextStep(inBatch(2), byBatch(2, { updated: 8 }), now)).toEqual({ type: 'complete_batch', batch: 2 });
   });

@@ -1,0 +1,53 @@
+/**
+ * The tick is the safety net: when a crash lost a count between a device's move and its counter
+ * update, the batch would wait for its deadline; the evaluation after the fan-out grace period
+ * recounts from the rows and the rollout moves on.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHost, type Host } from '../../infra/embedded/host';
+import { registerFleet } from '../../infra/simulator/fleet';
+import { fanOutGraceMs } from '../../lib/domain/rollout-progress';
+import { flow } from '../support/flow';
+
+let host: Host;
+let f: ReturnType<typeof flow>;
+
+beforeAll(async () => {
+  host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true });
+  f = flow(host);
+});
+
+afterAll(async () => {
+  await host?.stop();
+});
+
+describe('recovery', () => {
+  it('recounts a batch whose count was lost to a crash, and completes it', async () => {
+    const { evaluateRollout } = await import('../../lib/rollouts/progress');
+    const { transitionRolloutDevice } = await import('../../lib/store/rollout-devices');
+
+    await f.createPolicy({ image_pattern: 'recover/app:*', update_strategy: 'auto', update_timeout_minutes: 60 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 3, image: 'recover/app:1' });
+    const { body } = await f.push('recover/app', '2');
+    const id = body.rollouts[0].id;
+    await f.waitForRollout(id, (d) => d.statistics.scheduled === 3, 'all scheduled');
+
+    // One device's move is written, but the process dies before counting it.
+    const { rollout } = await f.rollout(id);
+    const rows = (await f.rollout(id)).devices;
+    const lost = rows.find((r: any) => r.device_uuid === devices[0]!.uuid);
+    const seq = rollout.batches[0].first_seq + rows.indexOf(lost);
+    expect(await transitionRolloutDevice({ rollout_id: id, shard: 0, seq }, ['scheduled'], 'updated', { batch: 1, at: new Date().toISOString() })).toBe('scheduled');
+    await Promise.all(devices.slice(1).map((d) => d.poll()));
+    await f.waitForRollout(id, (d) => d.statistics.updated === 2 && d.statistics.scheduled === 1, 'the other two counted');
+
+    // Within the grace period nothing is due; after it, the counters are rebuilt from the rows.
+    await evaluateRollout(id, new Date());
+    expect((await f.rollout(id)).rollout.status).toBe('in_progress');
+    const later = new Date(Date.now() + fanOutGraceMs + 1000);
+    await evaluateRollout(id, later);
+    const done = await f.rollout(id);
+    expect(done.rollout.status).toBe('completed');
+    expect(done.statistics).toMatchObject({ updated: 3, scheduled: 0 });
+  });
+});
