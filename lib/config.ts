@@ -8,8 +8,12 @@ import { addressPolicy, parseAllowedCidrs, privateRanges, type AddressPolicy } f
 export interface Config {
   tableName: string;
   queueUrls: Partial<Record<QueueName, string>>;
-  /** Secret that registries present (HMAC key or shared token). */
+  /** Secret that registries present, given directly (embedded host) … */
   webhookSecret: string;
+  /** … or as a Secrets Manager secret (AWS). */
+  webhookSecretArn?: string;
+  /** A Secrets Manager secret holding an admin key that works without being stored in the table. */
+  adminKeySecretArn?: string;
   /** Seconds between the two ticks the ticker sends per schedule firing. */
   tickSeconds: number;
   /** Health probes one invocation runs at once. */
@@ -52,6 +56,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     tableName: required(env, 'TABLE_NAME'),
     queueUrls,
     webhookSecret: env.WEBHOOK_SECRET ?? '',
+    ...(env.WEBHOOK_SECRET_ARN ? { webhookSecretArn: env.WEBHOOK_SECRET_ARN } : {}),
+    ...(env.ADMIN_API_KEY_SECRET_ARN ? { adminKeySecretArn: env.ADMIN_API_KEY_SECRET_ARN } : {}),
     tickSeconds: positiveNumber(env, 'TICK_SECONDS', 30),
     healthCheckConcurrency: Math.floor(positiveNumber(env, 'HEALTH_CHECK_CONCURRENCY', 50)),
     healthCheckPolicy: healthCheckPolicyFrom(env),
