@@ -9,7 +9,6 @@ import { normaliseRepository, parseImageReference } from './registry';
 import { applyReport } from './rollouts/device-transitions';
 import { sha256Hex } from './secrets';
 import { getStoredDevice, listDevices, publicDevice, putNewDevice, recordCurrentState, type StoredDevice } from './store/devices';
-import type { Page } from './store/table';
 
 const imageSchema = z
   .string()
@@ -50,7 +49,16 @@ export const stateReportSchema = z.object({
 });
 export type StateReport = z.infer<typeof stateReportSchema>;
 
-export async function registerDevice(input: DeviceRegistration, now: Date): Promise<{ device: Device; device_token: string }> {
+/** A device as the admin API shows it: where it stands in each rollout, without storage details. */
+export function deviceView(device: Device) {
+  const { rollouts, ...rest } = device;
+  const active_rollouts = Object.fromEntries(
+    Object.entries(rollouts ?? {}).map(([app, pointer]) => [app, { rollout_id: pointer.rollout_id, batch: pointer.batch, image: pointer.image }]),
+  );
+  return { ...rest, active_rollouts };
+}
+
+export async function registerDevice(input: DeviceRegistration, now: Date) {
   const uuid = input.uuid ?? randomUUID();
   const token = newDeviceToken(uuid);
   const at = now.toISOString();
@@ -70,17 +78,18 @@ export async function registerDevice(input: DeviceRegistration, now: Date): Prom
   };
   const repositories = input.apps.map((app) => ({ repository: normaliseRepository(app.image), app: app.name }));
   await putNewDevice(device, repositories);
-  return { device: publicDevice(device), device_token: token };
+  return { device: deviceView(publicDevice(device)), device_token: token };
 }
 
-export async function readDevice(uuid: string): Promise<Device> {
+export async function readDevice(uuid: string) {
   const device = await getStoredDevice(uuid);
   if (!device) throw new NotFound(`device ${uuid} not found`);
-  return publicDevice(device);
+  return deviceView(publicDevice(device));
 }
 
-export function pageOfDevices(limit: number, cursor?: string): Promise<Page<Device>> {
-  return listDevices(limit, cursor);
+export async function pageOfDevices(limit: number, cursor?: string) {
+  const page = await listDevices(limit, cursor);
+  return { items: page.items.map(deviceView), next_cursor: page.next_cursor };
 }
 
 export function etagOf(device: Pick<Device, 'target_version'>): string {
