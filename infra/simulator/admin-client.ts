@@ -1,0 +1,150 @@
+/** The few admin API calls the demo makes, over HTTP as any client would. */
+
+// What the API answers, as far as the demo reads it.
+
+export const deviceStatuses = ['pending', 'scheduled', 'updated', 'healthy', 'unhealthy', 'failed', 'rolled_back', 'skipped'] as const;
+export type DeviceStatus = (typeof deviceStatuses)[number];
+export type StatusCounts = Record<DeviceStatus, number>;
+
+export interface BatchView {
+  number: number;
+  size: number;
+  percentage: number;
+  status: 'pending' | 'in_progress' | 'completed';
+  counts: StatusCounts;
+}
+
+export interface RolloutView {
+  id: string;
+  image: string;
+  status: string;
+  status_reason?: string;
+  batches: BatchView[];
+  current_batch: number;
+  total_devices: number;
+  planned: boolean;
+  next_batch_due_at?: string;
+  created_at: string;
+  completed_at?: string;
+  updated_at: string;
+  policy: { health_check_enabled: boolean; auto_rollback_enabled: boolean; max_failure_rate: number };
+}
+
+export interface Statistics extends StatusCounts {
+  total_devices: number;
+  progress_percent: number;
+  failure_rate: number;
+}
+
+export interface RolloutEventView {
+  id: string;
+  type: string;
+  device_uuid?: string;
+  timestamp: string;
+  details: Record<string, unknown>;
+}
+
+export interface RolloutDetail {
+  rollout: RolloutView;
+  statistics: Statistics;
+  events: RolloutEventView[];
+}
+
+export const endedStatuses = ['completed', 'paused', 'cancelled', 'rolled_back', 'failed'];
+
+export interface PolicyView {
+  update_strategy: string;
+  batch_percentages: number[];
+  batch_delay_minutes: number;
+  health_check_enabled: boolean;
+  health_check_config: { type: string } | null;
+  auto_rollback_enabled: boolean;
+  max_failure_rate: number;
+}
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+}
+
+export interface RolloutDeviceRow {
+  device_uuid: string;
+  status: DeviceStatus;
+  batch: number;
+}
+
+export function adminClient(baseUrl: string, adminKey: string) {
+  async function call<T>(method: string, path: string, options: { body?: unknown; expect?: number; auth?: boolean } = {}): Promise<T> {
+    const headers: Record<string, string> = {};
+    if (options.auth !== false) headers.authorization = `Bearer ${adminKey}`;
+    if (options.body !== undefined) headers['content-type'] = 'application/json';
+    const response = await fetch(`${baseUrl}${path}`, {
+      method,
+      headers,
+      ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
+    });
+    const text = await response.text();
+    if (response.status !== (options.expect ?? 200)) {
+      // The path without its query: the webhook's query carries the secret.
+      throw new ApiError(`${method} ${path.split('?')[0]} answered ${response.status}: ${text.slice(0, 500)}`);
+    }
+    return (text ? JSON.parse(text) : undefined) as T;
+  }
+
+  /** Follows `next_cursor` through every page of a list. */
+  async function all<T>(path: string, key: string): Promise<T[]> {
+    const items: T[] = [];
+    let cursor: string | null = null;
+    do {
+      const separator = path.includes('?') ? '&' : '?';
+      const page: Record<string, unknown> = await call('GET', `${path}${cursor ? `${separator}cursor=${encodeURIComponent(cursor)}` : ''}`);
+      items.push(...(page[key] as T[]));
+      cursor = page.next_cursor as string | null;
+    } while (cursor);
+    return items;
+  }
+
+  return {
+    call,
+    rollout: (id: string) => call<RolloutDetail>('GET', `/api/v1/rollouts/${id}`),
+    events: (id: string) => all<RolloutEventView>(`/api/v1/rollouts/${id}/events?limit=500`, 'events'),
+
+    /** The rollout's devices in batch order, each with its batch and status. */
+    async rolloutDevices(id: string): Promise<RolloutDeviceRow[]> {
+      const groups = await all<{ number: number; devices: RolloutDeviceRow[] }>(`/api/v1/rollouts/${id}/devices?limit=500`, 'batches');
+      return groups.flatMap((group) => group.devices.map((d) => ({ ...d, batch: group.number }))).sort((a, b) => a.batch - b.batch);
+    },
+
+    /** Each device's target image for one app, by uuid. */
+    async targetImages(app: string): Promise<Map<string, string | undefined>> {
+      const devices = await all<{ uuid: string; target_apps: { name: string; image: string }[] }>('/api/v1/devices?limit=200', 'devices');
+      return new Map(devices.map((d) => [d.uuid, d.target_apps.find((a) => a.name === app)?.image]));
+    },
+  };
+}
+
+export type AdminClient = ReturnType<typeof adminClient>;
+
+/**
+ * The rollout's events as the demo has seen them. The rollout's detail carries only its newest
+ * events; when all of those are new, more may have happened since the last look, so the whole
+ * log is read once.
+ */
+const endings = new Set(['completed', 'paused', 'cancelled', 'rolled_back', 'failed'].map((status) => `image.rollout_${status}`));
+
+export class EventLog {
+  private readonly byId = new Map<string, RolloutEventView>();
+
+  constructor(private readonly readAll: () => Promise<RolloutEventView[]>) {}
+
+  async absorb(newest: RolloutEventView[]): Promise<void> {
+    const unseen = newest.filter((e) => !this.byId.has(e.id));
+    const events = unseen.length > 0 && unseen.length === newest.length ? await this.readAll() : unseen;
+    for (const event of events) this.byId.set(event.id, event);
+  }
+
+  /** Oldest first; of facts recorded at the same time, the one that ends the rollout comes last. */
+  list(filter: (event: RolloutEventView) => boolean = () => true): RolloutEventView[] {
+    const last = (e: RolloutEventView) => (endings.has(e.type) ? 1 : 0);
+    return [...this.byId.values()].filter(filter).sort((a, b) => a.timestamp.localeCompare(b.timestamp) || last(a) - last(b) || a.id.localeCompare(b.id));
+  }
+}
