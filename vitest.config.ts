@@ -1,13 +1,22 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Needs a running LocalStack with the stack deployed: `npm run test:localstack` (vitest.localstack.config.ts).
+    exclude: [...configDefaults.exclude, 'test/localstack/**'],
     // Integration and e2e tests start emulators and wait for queues and ticks.
     testTimeout: 60_000,
     hookTimeout: 60_000,
     // Each test file in its own process: the embedded host sets process.env and allows one host per process.
     pool: 'forks',
+    server: {
+      deps: {
+        // The Lambda bundles synthesis writes (test/infra/bundles.test.ts) load as Node loads them
+        // on Lambda, untouched by Vite's transforms and resolver.
+        external: [/\/asset\.[0-9a-f]{64}\/index\.mjs$/],
+      },
+    },
     env: {
       // Handlers log warnings and errors only, so a failing test's output shows what matters.
       LOG_LEVEL: 'warn',

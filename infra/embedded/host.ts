@@ -60,6 +60,12 @@ export interface HostOptions {
   healthCheckAllowedCidrs?: readonly string[];
   /** The wiring to run. Default: infra/manifest.ts; tests pass fixture functions here. */
   manifest?: HostManifest;
+  /**
+   * Function name → absolute path of a module to load instead of the function's `entry` source,
+   * e.g. the bundles in a cloud assembly written by `cdk synth` (test/infra/bundles.test.ts).
+   * Functions not listed load from source.
+   */
+  functionsFrom?: Readonly<Record<string, string>>;
 }
 
 export interface Host {
@@ -106,6 +112,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
   check(Number.isFinite(tickSeconds) && tickSeconds > 0, `tickSeconds must be positive, got ${tickSeconds}`);
   check(Number.isInteger(concurrency) && concurrency > 0, `standardQueueConcurrency must be a positive integer`);
   check(options.dataDir !== '', 'dataDir is required');
+  const unknown = Object.keys(options.functionsFrom ?? {}).filter((name) => !(name in wiring.functions));
+  check(unknown.length === 0, `functionsFrom names functions the wiring does not have: ${unknown.join(', ')}`);
   check(!running, 'a host is already running in this process (handlers share process.env)');
   running = true;
 
@@ -161,7 +169,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
 
     const functions: LoadedFunction[] = [];
     for (const [name, spec] of Object.entries(wiring.functions)) {
-      functions.push(await loadFunction(repoRoot, name, spec));
+      functions.push(await loadFunction(repoRoot, name, spec, options.functionsFrom?.[name]));
     }
 
     const sqs = new SQSClient({ ...emulatorClientConfig, endpoint: emulators.sqsEndpoint });

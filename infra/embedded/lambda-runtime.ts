@@ -26,11 +26,16 @@ export interface LoadedFunction {
   handler: LambdaHandler;
 }
 
-/** Imports `spec.entry` (relative to the repository root) and takes its `handler` export. */
-export async function loadFunction(repoRoot: string, name: string, spec: FunctionSpec): Promise<LoadedFunction> {
-  const module: { handler?: unknown } = await import(pathToFileURL(resolve(repoRoot, spec.entry)).href);
+/**
+ * Imports `spec.entry` (relative to the repository root) and takes its `handler` export; or, when
+ * `modulePath` is given, that file instead: the bundle `cdk synth` built for the function, so a
+ * test can run the very artifact that deploys.
+ */
+export async function loadFunction(repoRoot: string, name: string, spec: FunctionSpec, modulePath?: string): Promise<LoadedFunction> {
+  const file = modulePath ?? resolve(repoRoot, spec.entry);
+  const module: { handler?: unknown } = await import(pathToFileURL(file).href);
   if (typeof module.handler !== 'function') {
-    throw new Error(`function ${name}: ${spec.entry} does not export a handler function`);
+    throw new Error(`function ${name}: ${file} does not export a handler function`);
   }
   return { name, spec, handler: module.handler as LambdaHandler };
 }

@@ -1,0 +1,123 @@
+/**
+ * The deployment's parameters, read from CDK context and checked once. Defaults live in cdk.json
+ * (`context`); override one with `-c name=value`, e.g. `npx cdk deploy -c alarmEmail=ops@example.com`.
+ * Values given with `-c` arrive as strings, so numbers and booleans are parsed here.
+ */
+import type { Node } from 'constructs';
+import { addressPolicy, loopbackRanges, parseAllowedCidrs, privateRanges } from '../../lib/health/address-policy';
+
+export interface Settings {
+  /** CloudFormation stack name; also the prefix of physical queue and schedule-group names. */
+  stackName: string;
+  /** What happens to the table, secrets and log groups when the stack is deleted. */
+  removalPolicy: 'retain' | 'destroy';
+  /** Requests per second the API stage admits on average, and in a burst. */
+  apiThrottlingRateLimit: number;
+  apiThrottlingBurstLimit: number;
+  /** Subscribes this address to the alarms (an SNS topic is created only when it is set). */
+  alarmEmail?: string;
+  /** A WAF web ACL in front of the API that refuses large bodies before a function runs. Costs money when idle. */
+  waf: boolean;
+  /** LOG_LEVEL of every function. */
+  logLevel: 'debug' | 'info' | 'warn' | 'error';
+  /** The addresses health checks may reach (HEALTH_CHECK_ALLOWED_CIDRS). */
+  healthCheckAllowedCidrs: string[];
+}
+
+export class SettingsError extends Error {
+  override name = 'SettingsError';
+}
+
+function raw(node: Node, name: string): unknown {
+  return node.tryGetContext(name);
+}
+
+function requiredString(node: Node, name: string): string {
+  const value = raw(node, name);
+  if (typeof value !== 'string' || value.trim() === '') {
+    throw new SettingsError(`context value "${name}" is required (cdk.json sets its default; override with -c ${name}=…)`);
+  }
+  return value.trim();
+}
+
+function oneOf<T extends string>(node: Node, name: string, allowed: readonly T[]): T {
+  const value = requiredString(node, name);
+  if (!allowed.includes(value as T)) {
+    throw new SettingsError(`context value "${name}" must be one of ${allowed.join(', ')}, got "${value}"`);
+  }
+  return value as T;
+}
+
+function positiveInteger(node: Node, name: string): number {
+  const value = raw(node, name);
+  const number = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof number !== 'number' || !Number.isInteger(number) || number <= 0) {
+    throw new SettingsError(`context value "${name}" must be a positive integer, got ${JSON.stringify(value)}`);
+  }
+  return number;
+}
+
+function flag(node: Node, name: string): boolean {
+  const value = raw(node, name);
+  if (value === undefined || value === false || value === 'false') return false;
+  if (value === true || value === 'true') return true;
+  throw new SettingsError(`context value "${name}" must be true or false, got ${JSON.stringify(value)}`);
+}
+
+function optionalString(node: Node, name: string): string | undefined {
+  const value = raw(node, name);
+  if (value === undefined || value === null || value === '') return undefined;
+  if (typeof value !== 'string') throw new SettingsError(`context value "${name}" must be a string, got ${JSON.stringify(value)}`);
+  return value.trim();
+}
+
+/**
+ * Health checks run inside Lambda, where loopback is the Lambda runtime's own API: a device that
+ * reported 127.0.0.1 must never steer the prober there, whatever an operator lists.
+ */
+function healthCheckCidrs(node: Node): string[] {
+  const configured = optionalString(node, 'healthCheckAllowedCidrs');
+  let cidrs: string[];
+  try {
+    cidrs = parseAllowedCidrs(configured, privateRanges);
+  } catch (error) {
+    throw new SettingsError(`context value "healthCheckAllowedCidrs" is invalid: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  // A range overlaps loopback if it contains all of it (then it allows 127.0.0.1 or ::1) or lies
+  // inside it (then its network address is a loopback address).
+  const policy = addressPolicy(cidrs);
+  const loopback = addressPolicy(loopbackRanges);
+  const offending = cidrs.filter((cidr) => loopback.allows(cidr.split('/')[0]!));
+  if (policy.allows('127.0.0.1')) offending.push('127.0.0.1');
+  if (policy.allows('::1')) offending.push('::1');
+  if (offending.length > 0) {
+    throw new SettingsError(`context value "healthCheckAllowedCidrs" must not allow loopback (${offending.join(', ')}): on Lambda it reaches the runtime API`);
+  }
+  return cidrs;
+}
+
+export function readSettings(node: Node): Settings {
+  const stackName = requiredString(node, 'stackName');
+  if (!/^[a-z][a-z0-9-]{0,39}$/.test(stackName)) {
+    // Lower case and short: it prefixes queue names (80 characters at most, ".fifo" included).
+    throw new SettingsError(`context value "stackName" must be lower-case letters, digits and hyphens, at most 40, got "${stackName}"`);
+  }
+  const alarmEmail = optionalString(node, 'alarmEmail');
+  if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
+    throw new SettingsError(`context value "alarmEmail" is not an email address: "${alarmEmail}"`);
+  }
+  const settings: Settings = {
+    stackName,
+    removalPolicy: oneOf(node, 'removalPolicy', ['retain', 'destroy'] as const),
+    apiThrottlingRateLimit: positiveInteger(node, 'apiThrottlingRateLimit'),
+    apiThrottlingBurstLimit: positiveInteger(node, 'apiThrottlingBurstLimit'),
+    ...(alarmEmail ? { alarmEmail } : {}),
+    waf: flag(node, 'waf'),
+    logLevel: oneOf(node, 'logLevel', ['debug', 'info', 'warn', 'error'] as const),
+    healthCheckAllowedCidrs: healthCheckCidrs(node),
+  };
+  if (settings.apiThrottlingBurstLimit < settings.apiThrottlingRateLimit) {
+    throw new SettingsError('context value "apiThrottlingBurstLimit" must be at least "apiThrottlingRateLimit"');
+  }
+  return settings;
+}

@@ -1,0 +1,127 @@
+/**
+ * What the CDK stack derives from the manifest, as plain data: which secrets and permissions each
+ * function needs, which queue one-time schedules target, and the checks that make a wiring
+ * deployable. Kept apart from the constructs so that it reads, and is tested, without synthesis.
+ *
+ * Nothing here names a function, route or queue: each rule follows from what the manifest
+ * declares, so a function added to the manifest gets its wiring without touching the stack.
+ */
+import type { FunctionSpec, QueueName, QueueSpec } from '../manifest';
+
+export interface Wiring {
+  functions: Readonly<Record<string, FunctionSpec>>;
+  queues: Readonly<Record<QueueName, QueueSpec>>;
+}
+
+/** Routes under this prefix are registry webhooks, authenticated by the webhook secret. */
+export const webhookRoutePrefix = '/api/v1/webhooks/';
+
+/** API Gateway ends an integration after 29 seconds, whatever the function's own timeout. */
+export const apiGatewayIntegrationTimeoutSeconds = 29;
+
+/** SQS event source mappings on FIFO queues take at most 10 records per batch. */
+const maxFifoBatchSize = 10;
+
+/** The function verifies the registries' webhook secret. */
+export function readsWebhookSecret(spec: FunctionSpec): boolean {
+  return (spec.routes ?? []).some((route) => route.path.startsWith(webhookRoutePrefix));
+}
+
+/**
+ * The function authenticates bearer keys, so it must know the bootstrap admin key: admin routes
+ * accept it, and device routes must recognise it to answer 403 ("not a device token") instead of 401.
+ */
+export function readsAdminKey(spec: FunctionSpec): boolean {
+  return (spec.routes ?? []).some((route) => !route.path.startsWith(webhookRoutePrefix));
+}
+
+/**
+ * Only a function that the schedule alone triggers (the ticker) stays away from the table: it
+ * turns the rule's firing into tick messages, and the tick queue's consumer does the reading.
+ */
+export function usesTable(spec: FunctionSpec): boolean {
+  const onlyScheduled = spec.schedule === true && !spec.routes?.length && !spec.queues?.length;
+  return !onlyScheduled;
+}
+
+/**
+ * The queues one-time schedules (EventBridge Scheduler, `at()`) send to: a scheduled rollout start
+ * is a rollout command, and rollout commands travel on the rollout-grouped FIFO queue.
+ */
+export function scheduleTargetQueues(wiring: Wiring): QueueName[] {
+  return (Object.entries(wiring.queues) as [QueueName, QueueSpec][]).filter(([, spec]) => spec.fifo).map(([name]) => name);
+}
+
+/** The functions that create one-time schedules: the consumers of the queues those schedules feed. */
+export function createsSchedules(spec: FunctionSpec, wiring: Wiring): boolean {
+  const targets = scheduleTargetQueues(wiring);
+  return (spec.queues ?? []).some((trigger) => targets.includes(trigger.queue));
+}
+
+/**
+ * Everything that would make the wiring fail to deploy or misbehave once deployed, in one error
+ * that lists every problem and where to fix it. Thrown at synthesis, before anything is built.
+ */
+export function checkWiring(wiring: Wiring): void {
+  const problems: string[] = [];
+  const consumers = new Map<QueueName, string[]>();
+  const routes = new Map<string, string>();
+
+  for (const [name, spec] of Object.entries(wiring.functions)) {
+    for (const trigger of spec.queues ?? []) {
+      const queue: QueueSpec | undefined = wiring.queues[trigger.queue];
+      if (!queue) {
+        problems.push(`function ${name} consumes queue "${trigger.queue}", which is not declared`);
+        continue;
+      }
+      consumers.set(trigger.queue, [...(consumers.get(trigger.queue) ?? []), name]);
+      if (queue.visibilityTimeoutSeconds < spec.timeoutSeconds) {
+        problems.push(
+          `queue ${trigger.queue}: visibility timeout ${queue.visibilityTimeoutSeconds} s is shorter than the ${spec.timeoutSeconds} s timeout ` +
+            `of its consumer ${name}, so SQS would hand a message to a second invocation while the first still runs ` +
+            `(raise visibilityTimeoutSeconds to at least ${spec.timeoutSeconds}; AWS recommends six times the function timeout)`,
+        );
+      }
+      if (!Number.isInteger(trigger.batchSize) || trigger.batchSize < 1) {
+        problems.push(`function ${name}: batch size ${trigger.batchSize} on queue ${trigger.queue} must be a positive integer`);
+      }
+      if (queue.fifo && trigger.batchSize > maxFifoBatchSize) {
+        problems.push(`function ${name}: batch size ${trigger.batchSize} on FIFO queue ${trigger.queue} exceeds ${maxFifoBatchSize}`);
+      }
+      if (queue.fifo && trigger.maxBatchingWindowSeconds !== undefined) {
+        problems.push(`function ${name}: FIFO queue ${trigger.queue} takes no batching window`);
+      }
+      if (!queue.fifo && trigger.batchSize > 10 && !trigger.maxBatchingWindowSeconds) {
+        problems.push(`function ${name}: a batch size above 10 on queue ${trigger.queue} needs a batching window`);
+      }
+    }
+    for (const queue of spec.sendsTo ?? []) {
+      if (!wiring.queues[queue]) problems.push(`function ${name} sends to queue "${queue}", which is not declared`);
+    }
+    if (spec.routes?.length && spec.timeoutSeconds > apiGatewayIntegrationTimeoutSeconds) {
+      problems.push(
+        `function ${name} serves HTTP routes but its timeout ${spec.timeoutSeconds} s exceeds API Gateway's ${apiGatewayIntegrationTimeoutSeconds} s integration timeout`,
+      );
+    }
+    for (const route of spec.routes ?? []) {
+      const key = `${route.method} ${route.path}`;
+      const other = routes.get(key);
+      if (other) problems.push(`route ${key} is declared by both ${other} and ${name}`);
+      routes.set(key, name);
+    }
+  }
+
+  for (const queue of Object.keys(wiring.queues) as QueueName[]) {
+    const names = consumers.get(queue) ?? [];
+    if (names.length !== 1) {
+      problems.push(`queue ${queue} must have exactly one consumer, has ${names.length === 0 ? 'none' : names.join(', ')}`);
+    }
+  }
+  if (scheduleTargetQueues(wiring).length > 1) {
+    problems.push('more than one FIFO queue: one-time schedules would not know which one carries rollout commands');
+  }
+
+  if (problems.length > 0) {
+    throw new Error(`The wiring in infra/manifest.ts cannot be deployed:\n- ${problems.join('\n- ')}`);
+  }
+}

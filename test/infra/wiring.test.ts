@@ -1,0 +1,133 @@
+/**
+ * The checks the stack runs on the manifest before it builds anything, and the context
+ * parameters it accepts: mistakes fail synthesis with a message that says what to change.
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { App } from 'aws-cdk-lib';
+import { Construct, type Node } from 'constructs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as manifest from '../../infra/manifest';
+import type { FunctionSpec, QueueSpec } from '../../infra/manifest';
+import { readSettings } from '../../infra/cdk/settings';
+import { FleetRolloutStack } from '../../infra/cdk/stack';
+import { checkWiring, createsSchedules, readsAdminKey, readsWebhookSecret, usesTable, type Wiring } from '../../infra/cdk/wiring';
+import { cdkJsonContext } from './synth';
+
+const consumer = (overrides: Partial<FunctionSpec> = {}): FunctionSpec => ({
+  entry: 'functions/monitor.ts',
+  description: 'consumer',
+  timeoutSeconds: 30,
+  memoryMb: 128,
+  queues: [{ queue: 'tick', batchSize: 1 }],
+  ...overrides,
+});
+
+/** The manifest with one queue or function replaced. */
+function wiringWith(change: { queue?: Partial<QueueSpec>; consumer?: Partial<FunctionSpec>; extra?: Record<string, FunctionSpec> }): Wiring {
+  return {
+    queues: { ...manifest.queues, tick: { ...manifest.queues.tick, ...change.queue } },
+    functions: { ...manifest.functions, monitor: consumer(change.consumer), ...change.extra },
+  };
+}
+
+// An App without an outdir makes a temporary directory of its own and leaves it behind.
+let outdir: string;
+beforeAll(async () => {
+  outdir = await mkdtemp(join(tmpdir(), 'fleet-rollout-cdk-'));
+});
+afterAll(async () => {
+  await rm(outdir, { recursive: true, force: true });
+});
+
+/** A construct tree holding only context, as `cdk -c` would give the app. */
+function contextNode(context: Record<string, unknown>): Node {
+  const root = new Construct(undefined as unknown as Construct, '');
+  for (const [key, value] of Object.entries(context)) root.node.setContext(key, value);
+  return root.node;
+}
+
+describe('checkWiring', () => {
+  it('accepts the manifest', () => {
+    expect(() => checkWiring({ functions: manifest.functions, queues: manifest.queues })).not.toThrow();
+  });
+
+  it('refuses a visibility timeout shorter than the consumer function timeout', () => {
+    expect(() => checkWiring(wiringWith({ queue: { visibilityTimeoutSeconds: 20 } }))).toThrow(
+      /queue tick: visibility timeout 20 s is shorter than the 30 s timeout of its consumer monitor/,
+    );
+  });
+
+  it('refuses FIFO batches over 10, batching windows on FIFO queues, and a queue without exactly one consumer', () => {
+    expect(() => checkWiring(wiringWith({ queue: { fifo: true }, consumer: { queues: [{ queue: 'tick', batchSize: 11, maxBatchingWindowSeconds: 1 }] } }))).toThrow(
+      /batch size 11 on FIFO queue tick exceeds 10[\s\S]*FIFO queue tick takes no batching window/,
+    );
+    expect(() => checkWiring(wiringWith({ consumer: { queues: [] } }))).toThrow(/queue tick must have exactly one consumer, has none/);
+  });
+
+  it('refuses routed functions slower than API Gateway waits, and a route declared twice', () => {
+    const route = { method: 'GET' as const, path: '/api/v1/policies' };
+    expect(() => checkWiring(wiringWith({ extra: { slow: { ...consumer({ queues: [] }), timeoutSeconds: 30, routes: [route] } } }))).toThrow(
+      /function slow serves HTTP routes but its timeout 30 s exceeds API Gateway's 29 s[\s\S]*route GET \/api\/v1\/policies is declared by both adminPolicies and slow/,
+    );
+  });
+
+  it('stops the stack before anything is built', async () => {
+    const app = new App({ outdir, context: await cdkJsonContext() });
+    expect(() => new FleetRolloutStack(app, 'bad', { settings: readSettings(app.node), wiring: wiringWith({ queue: { visibilityTimeoutSeconds: 1 } }) })).toThrow(
+      /cannot be deployed[\s\S]*visibility timeout 1 s/,
+    );
+  });
+});
+
+describe('what a function is given, from what the manifest declares', () => {
+  const wiring: Wiring = { functions: manifest.functions, queues: manifest.queues };
+  const pick = (predicate: (spec: FunctionSpec) => boolean) =>
+    Object.entries(manifest.functions as Record<string, FunctionSpec>).filter(([, spec]) => predicate(spec)).map(([name]) => name).sort();
+
+  it('the webhook secret to the webhook route, the admin key to every other route', () => {
+    expect(pick(readsWebhookSecret)).toEqual(['webhook']);
+    expect(pick(readsAdminKey)).toEqual(['adminDevices', 'adminPolicies', 'adminRollouts', 'deviceApi']);
+  });
+
+  it('the table to all but the ticker, one-time schedules to the orchestration consumer', () => {
+    expect(pick((spec) => !usesTable(spec))).toEqual(['ticker']);
+    expect(pick((spec) => createsSchedules(spec, wiring))).toEqual(['batchAdvance']);
+  });
+});
+
+describe('context parameters', () => {
+  const settingsWith = async (overrides: Record<string, unknown>) => readSettings(contextNode({ ...(await cdkJsonContext()), ...overrides }));
+
+  it('default from cdk.json: retained data, throttled API, no WAF, private ranges for health checks', async () => {
+    expect(await settingsWith({})).toEqual({
+      stackName: 'fleet-rollout',
+      removalPolicy: 'retain',
+      apiThrottlingRateLimit: 200,
+      apiThrottlingBurstLimit: 400,
+      waf: false,
+      logLevel: 'info',
+      healthCheckAllowedCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+    });
+  });
+
+  it('parse -c values, which arrive as strings', async () => {
+    expect(await settingsWith({ waf: 'true', apiThrottlingRateLimit: '1000', apiThrottlingBurstLimit: '2000', removalPolicy: 'destroy' })).toMatchObject({
+      waf: true,
+      apiThrottlingRateLimit: 1000,
+      apiThrottlingBurstLimit: 2000,
+      removalPolicy: 'destroy',
+    });
+  });
+
+  it('refuse what cannot be right', async () => {
+    await expect(settingsWith({ removalPolicy: 'snapshot' })).rejects.toThrow(/removalPolicy" must be one of retain, destroy/);
+    await expect(settingsWith({ apiThrottlingRateLimit: 'many' })).rejects.toThrow(/positive integer/);
+    await expect(settingsWith({ healthCheckAllowedCidrs: '10.0.0.0/8,127.0.0.0/8' })).rejects.toThrow(/must not allow loopback \(127\.0\.0\.0\/8, 127\.0\.0\.1\)/);
+    await expect(settingsWith({ healthCheckAllowedCidrs: '127.0.0.2/32' })).rejects.toThrow(/must not allow loopback \(127\.0\.0\.2\/32\)/);
+    await expect(settingsWith({ healthCheckAllowedCidrs: '0.0.0.0/0,::/0' })).rejects.toThrow(/must not allow loopback \(127\.0\.0\.1, ::1\)/);
+    await expect(settingsWith({ healthCheckAllowedCidrs: '10.0.0.1/8' })).rejects.toThrow(/host bits are set/);
+    await expect(settingsWith({ alarmEmail: 'not-an-address' })).rejects.toThrow(/not an email address/);
+  });
+});
