@@ -22,7 +22,7 @@ import { region } from './aws-identity';
 import { lockDataDir, persistentSecret } from './data-dir';
 import { emulatorClientConfig, startEmulators, type Emulators } from './emulators';
 import { startHttpGateway, type HttpGateway, type HttpRoute } from './http-gateway';
-import { loadFunction, type LoadedFunction } from './lambda-runtime';
+import { loadFunction, settleInvocations, type LoadedFunction } from './lambda-runtime';
 import { createLogger, type LogLevel } from './logger';
 import { startSchedule, type Schedule } from './schedule';
 import { startSqsPoller, type SqsPoller } from './sqs-poller';
@@ -137,6 +137,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
     }
     const emulators: Emulators = await startEmulators({ dataDir, prefix: resourcePrefix, tableName, queues: wiring.queues });
     cleanups.push(() => emulators.close());
+    // Runs past their timeout are not awaited by the pollers; they finish before the emulators go.
+    cleanups.push(() => settleInvocations(10_000));
 
     const adminApiKey = await persistentSecret(dataDir, 'admin-api-key', options.adminApiKey, newAdminKey);
     const webhookSecret = await persistentSecret(dataDir, 'webhook-secret', options.webhookSecret, randomSecret);

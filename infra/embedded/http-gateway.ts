@@ -8,9 +8,9 @@
  * - Header names reach the handler lowercased (Node.js lowercases them; API Gateway keeps the
  *   case the client sent). Handlers must read headers case-insensitively, which they have to on
  *   AWS anyway because clients differ.
- * - No route: 404 and no method on a matching path: 405, each with a JSON error. A bare REST API
- *   answers both with 403 "Missing Authentication Token"; the CDK stack is expected to map that
- *   gateway response, so the hosts agree on what a client sees.
+ * - No route, or no such method on a path: 404 with a JSON error. A bare REST API answers both
+ *   with 403 "Missing Authentication Token"; the CDK stack maps that gateway response to the same
+ *   404, and its 5xx gateway responses to the same JSON error as here, so the hosts agree.
  * - No binary media types are configured, so every request body is passed as UTF-8 text
  *   (`isBase64Encoded: false`), as API Gateway does for text content types.
  * - Greedy path parameters (`{proxy+}`) are not supported; the manifest does not use them.
@@ -126,9 +126,9 @@ function jsonResponse(statusCode: number, payload: unknown, extraHeaders: [strin
 const errorResponse = (statusCode: number, code: string, message: string, extra?: [string, string[]][]) =>
   jsonResponse(statusCode, { error: { code, message } }, extra);
 
-/** What API Gateway answers when the function fails, times out or returns a malformed result. */
+/** What the deployed API answers when the function fails, times out or returns a malformed result. */
 const internalServerError = () =>
-  jsonResponse(502, { message: 'Internal server error' }, [['x-amzn-ErrorType', ['InternalServerErrorException']]]);
+  jsonResponse(502, { error: { code: 'internal_error', message: 'Internal server error' } }, [['x-amzn-ErrorType', ['InternalServerErrorException']]]);
 
 type BodyResult = { kind: 'body'; body: Buffer } | { kind: 'too-large' };
 
@@ -339,12 +339,7 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
       .reduce<Resource | undefined>((best, candidate) => (best ? moreSpecific(best, candidate) : candidate), undefined);
     if (!resource) return errorResponse(404, 'not_found', `no route for ${method} ${rawPath}`);
     const fn = resource.methods.get(method);
-    if (!fn) {
-      const allowed = [...resource.methods.keys()];
-      return errorResponse(405, 'method_not_allowed', `${method} is not allowed on ${rawPath}; allowed: ${allowed.join(', ')}`, [
-        ['allow', [allowed.join(', ')]],
-      ]);
-    }
+    if (!fn) return errorResponse(404, 'not_found', `no route for ${method} ${rawPath}`);
 
     const body = await readBody(req);
     if (body.kind === 'too-large') {

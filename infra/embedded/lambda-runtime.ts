@@ -40,6 +40,20 @@ export async function loadFunction(repoRoot: string, name: string, spec: Functio
   return { name, spec, handler: module.handler as LambdaHandler };
 }
 
+/** Handler runs not finished yet, including those past their timeout (see the deviations above). */
+const unfinished = new Set<Promise<unknown>>();
+
+/**
+ * Waits for every handler run still going, at most `maxMs`: the host calls this before it closes
+ * the emulators, so that work past its timeout does not write to a closed database.
+ */
+export async function settleInvocations(maxMs: number): Promise<void> {
+  if (unfinished.size === 0) return;
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([Promise.allSettled([...unfinished]), new Promise((resolve) => (timer = setTimeout(resolve, maxMs)))]);
+  clearTimeout(timer);
+}
+
 class FunctionTimeout extends Error {
   override name = 'FunctionTimeout';
 }
@@ -80,11 +94,11 @@ export async function invoke(fn: LoadedFunction, event: unknown, logger: Logger)
       timeoutMs,
     );
   });
+  const run = (async () => fn.handler(event, lambdaContext(fn, requestId, started + timeoutMs)))();
+  unfinished.add(run);
+  void run.catch(() => undefined).finally(() => unfinished.delete(run));
   try {
-    const result = await Promise.race([
-      (async () => fn.handler(event, lambdaContext(fn, requestId, started + timeoutMs)))(),
-      timedOut,
-    ]);
+    const result = await Promise.race([run, timedOut]);
     logger.debug(`invoked ${fn.name}`, { requestId, durationMs: Date.now() - started });
     return result;
   } catch (error) {

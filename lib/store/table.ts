@@ -1,10 +1,14 @@
 /** Small helpers shared by the store modules: the table name, cursors, condition failures. */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
-import { config } from '../config';
+import { config, ConfigError } from '../config';
 import { Invalid } from '../errors';
 import { indexes } from './keys';
 
-export const tableName = (): string => config().tableName;
+export function tableName(): string {
+  const name = config().tableName;
+  if (!name) throw new ConfigError('environment variable TABLE_NAME is required but not set');
+  return name;
+}
 
 export function isConditionFailed(error: unknown): boolean {
   return (
