@@ -4,7 +4,7 @@ import { dynamo } from '../aws-clients';
 import type { Device, ReportedApp, RolloutPointer } from '../domain/types';
 import { Conflict } from '../errors';
 import { indexes, keys } from './keys';
-import { decodeKeyCursor, encodeCursor, entityOf, isConditionFailed, tableName, type Page } from './table';
+import { entityOf, isConditionFailed, queryIndexPage, tableName, type Page } from './table';
 
 export interface StoredDevice extends Device {
   token_hash: string;
@@ -61,27 +61,16 @@ export async function getDevicesByUuid(uuids: string[]): Promise<StoredDevice[]>
 }
 
 export async function listDevices(limit: number, cursor?: string): Promise<Page<Device>> {
-  const index = indexes.deviceList;
-  const result = await dynamo().send(
-    new QueryCommand({
-      TableName: tableName(),
-      IndexName: index.name,
-      KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': index.pk },
-      ExpressionAttributeValues: { ':pk': keys.deviceListPk },
-      Limit: limit,
-      ExclusiveStartKey: decodeKeyCursor(cursor, { [index.pk]: keys.deviceListPk }),
-    }),
-  );
-  const uuids = (result.Items ?? []).map((item) => String(item[index.sk]));
-  const devices = await getDevicesByUuid(uuids);
-  const byUuid = new Map(devices.map((d) => [d.uuid, d]));
+  const page = await queryIndexPage(indexes.deviceList, keys.deviceListPk, { limit, ...(cursor ? { cursor } : {}) });
+  // The index holds keys only, so that the devices' frequent writes do not land on its one partition.
+  const uuids = page.items.map((item) => String(item[indexes.deviceList.sk]));
+  const byUuid = new Map((await getDevicesByUuid(uuids)).map((d) => [d.uuid, d]));
   return {
     items: uuids.flatMap((uuid) => {
       const device = byUuid.get(uuid);
       return device ? [publicDevice(device)] : [];
     }),
-    next_cursor: encodeCursor(result.LastEvaluatedKey),
+    next_cursor: page.next_cursor,
   };
 }
 

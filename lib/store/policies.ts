@@ -1,9 +1,9 @@
 /** Update policies. Few per installation, so matching a push lists them all. */
-import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Policy } from '../domain/types';
 import { indexes, keys } from './keys';
-import { decodeKeyCursor, encodeCursor, entityOf, isConditionFailed, tableName, type Page } from './table';
+import { entityOf, isConditionFailed, queryIndexPage, tableName, type Page } from './table';
 
 function item(policy: Policy) {
   return { ...keys.policy(policy.id), ...keys.policyListing(policy.created_at, policy.id), ...policy };
@@ -38,22 +38,8 @@ export async function deletePolicy(id: string): Promise<boolean> {
 }
 
 export async function listPolicies(limit: number, cursor?: string): Promise<Page<Policy>> {
-  const index = indexes.byKind;
-  const result = await dynamo().send(
-    new QueryCommand({
-      TableName: tableName(),
-      IndexName: index.name,
-      KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': index.pk },
-      ExpressionAttributeValues: { ':pk': keys.policyListPk },
-      Limit: limit,
-      ExclusiveStartKey: decodeKeyCursor(cursor, { [index.pk]: keys.policyListPk }),
-    }),
-  );
-  return {
-    items: (result.Items ?? []).map((i) => entityOf<Policy>(i)),
-    next_cursor: encodeCursor(result.LastEvaluatedKey),
-  };
+  const page = await queryIndexPage(indexes.byKind, keys.policyListPk, { limit, ...(cursor ? { cursor } : {}) });
+  return { items: page.items.map((i) => entityOf<Policy>(i)), next_cursor: page.next_cursor };
 }
 
 export async function allPolicies(): Promise<Policy[]> {

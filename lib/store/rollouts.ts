@@ -1,9 +1,9 @@
 /** Rollout items. Every change is a whole-item write conditioned on the version it was read at. */
-import { GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Rollout, RolloutStatus } from '../domain/types';
 import { indexes, keys } from './keys';
-import { decodeKeyCursor, encodeCursor, entityOf, isConditionFailed, tableName, type Page } from './table';
+import { entityOf, isConditionFailed, queryIndexPage, tableName, type Page } from './table';
 
 function item(rollout: Rollout) {
   return {
@@ -64,49 +64,26 @@ export interface RolloutFilter {
 
 /** Newest first. `image_name` matches the repository or the full image. */
 export async function listRollouts(filter: RolloutFilter, limit: number, cursor?: string): Promise<Page<Rollout>> {
-  const index = filter.status ? indexes.byStatus : indexes.byKind;
-  const partition = filter.status ? keys.rolloutStatusPk(filter.status) : keys.rolloutListPk;
-  const values: Record<string, unknown> = { ':pk': partition };
-  let filterExpression: string | undefined;
-  if (filter.image_name) {
-    filterExpression = '#repository = :image OR #image = :image';
-    values[':image'] = filter.image_name;
-  }
-  const result = await dynamo().send(
-    new QueryCommand({
-      TableName: tableName(),
-      IndexName: index.name,
-      KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': index.pk, ...(filterExpression ? { '#repository': 'repository', '#image': 'image' } : {}) },
-      ExpressionAttributeValues: values,
-      FilterExpression: filterExpression,
-      ScanIndexForward: false,
-      Limit: limit,
-      ExclusiveStartKey: decodeKeyCursor(cursor, { [index.pk]: partition }),
-    }),
-  );
-  return {
-    items: (result.Items ?? []).map((i) => entityOf<Rollout>(i)),
-    next_cursor: encodeCursor(result.LastEvaluatedKey),
-  };
+  const [index, partition] = filter.status
+    ? [indexes.byStatus, keys.rolloutStatusPk(filter.status)]
+    : [indexes.byKind, keys.rolloutListPk];
+  const page = await queryIndexPage(index, partition, {
+    limit,
+    newestFirst: true,
+    ...(cursor ? { cursor } : {}),
+    ...(filter.image_name
+      ? { filter: { expression: '#repository = :image OR #image = :image', names: { '#repository': 'repository', '#image': 'image' }, values: { ':image': filter.image_name } } }
+      : {}),
+  });
+  return { items: page.items.map((i) => entityOf<Rollout>(i)), next_cursor: page.next_cursor };
 }
 
 /** Every rollout in one status, oldest first (the tick walks these). */
 export async function* rolloutsWithStatus(status: RolloutStatus): AsyncGenerator<Rollout> {
-  const index = indexes.byStatus;
   let startKey: Record<string, unknown> | undefined;
   do {
-    const result = await dynamo().send(
-      new QueryCommand({
-        TableName: tableName(),
-        IndexName: index.name,
-        KeyConditionExpression: '#pk = :pk',
-        ExpressionAttributeNames: { '#pk': index.pk },
-        ExpressionAttributeValues: { ':pk': keys.rolloutStatusPk(status) },
-        ExclusiveStartKey: startKey,
-      }),
-    );
-    for (const i of result.Items ?? []) yield entityOf<Rollout>(i);
-    startKey = result.LastEvaluatedKey;
+    const page = await queryIndexPage(indexes.byStatus, keys.rolloutStatusPk(status), startKey ? { startKey } : {});
+    for (const item of page.items) yield entityOf<Rollout>(item);
+    startKey = page.lastKey;
   } while (startKey);
 }

@@ -2,7 +2,9 @@
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { config, ConfigError } from '../config';
 import { Invalid } from '../errors';
-import { indexes } from './keys';
+import { QueryCommand } from '@aws-sdk/lib-dynamodb';
+import { dynamo } from '../aws-clients';
+import type { indexes } from './keys';
 
 export function tableName(): string {
   const name = config().tableName;
@@ -43,28 +45,62 @@ export function decodeCursor<T = Record<string, unknown>>(cursor: string | undef
 /** DynamoDB's size limits for key attributes: 2048 bytes for a partition key, 1024 for a sort key. */
 const maxKeyBytes = (name: string) => (name.endsWith('pk') ? 2048 : 1024);
 
+export type Index = (typeof indexes)[keyof typeof indexes];
+
 /**
- * A cursor holding a DynamoDB key, checked to be a whole key of the index being listed (the
- * table's key plus the index's, nothing else) in the partition being listed, so that a tampered
- * cursor is a client error rather than a failed query.
+ * A cursor holding a key of `index`, checked to be a whole key of that index (the table's key
+ * plus the index's, nothing else) in the partition being listed, so that a tampered cursor is a
+ * client error rather than a failed query.
  */
-export function decodeKeyCursor(
-  cursor: string | undefined,
-  partition: Record<string, string>,
-): Record<string, string> | undefined {
+function decodeIndexCursor(cursor: string | undefined, index: Index, partition: string): Record<string, string> | undefined {
   const key = decodeCursor(cursor);
   if (key === undefined) return undefined;
-  const index = Object.values(indexes).find((candidate) => Object.hasOwn(partition, candidate.pk));
-  const expected = ['pk', 'sk', ...(index ? [index.pk, index.sk] : [])];
+  const expected = ['pk', 'sk', index.pk, index.sk];
   const valid =
     Object.keys(key).length === expected.length &&
     expected.every((name) => {
       const value = key[name];
       return typeof value === 'string' && value !== '' && Buffer.byteLength(value, 'utf8') <= maxKeyBytes(name);
     }) &&
-    Object.entries(partition).every(([name, value]) => key[name] === value);
+    key[index.pk] === partition;
   if (!valid) throw new Invalid('cursor does not belong to this listing');
   return key as Record<string, string>;
+}
+
+export interface IndexPageOptions {
+  limit?: number;
+  /** An opaque cursor from a previous page, as a client passes it back. */
+  cursor?: string;
+  /** Where to go on from, for internal walks that never hand the key to a client. */
+  startKey?: Record<string, unknown>;
+  newestFirst?: boolean;
+  filter?: { expression: string; names: Record<string, string>; values: Record<string, unknown> };
+}
+
+/** One page of one partition of an index, with the cursor of the next page. */
+export async function queryIndexPage(
+  index: Index,
+  partition: string,
+  options: IndexPageOptions = {},
+): Promise<{ items: Record<string, unknown>[]; next_cursor: string | null; lastKey?: Record<string, unknown> }> {
+  const result = await dynamo().send(
+    new QueryCommand({
+      TableName: tableName(),
+      IndexName: index.name,
+      KeyConditionExpression: '#pk = :pk',
+      ExpressionAttributeNames: { '#pk': index.pk, ...options.filter?.names },
+      ExpressionAttributeValues: { ':pk': partition, ...options.filter?.values },
+      ...(options.filter ? { FilterExpression: options.filter.expression } : {}),
+      ScanIndexForward: !options.newestFirst,
+      Limit: options.limit,
+      ExclusiveStartKey: options.startKey ?? decodeIndexCursor(options.cursor, index, partition),
+    }),
+  );
+  return {
+    items: result.Items ?? [],
+    next_cursor: encodeCursor(result.LastEvaluatedKey),
+    ...(result.LastEvaluatedKey ? { lastKey: result.LastEvaluatedKey } : {}),
+  };
 }
 
 export interface Page<T> {
