@@ -7,12 +7,14 @@
 import { transitionRefusal } from '../domain/rollout-progress';
 import type { DeviceRolloutStatus, EventType, Rollout, RolloutStatus } from '../domain/types';
 import { Conflict, NotFound } from '../errors';
+import { logger } from '../logger';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
+import { normaliseRepository } from '../registry';
 import { appendEvent } from '../store/events';
 import { shardOf } from '../store/keys';
 import { findRolloutDevice } from '../store/rollout-devices';
-import { saveRollout } from '../store/rollouts';
-import { recordStarted } from './plan';
+import { rolloutsWithStatus, saveRollout } from '../store/rollouts';
+import { recordStarted } from './rollout-events';
 import { fanOutSchedule } from './progress';
 import { cancelFrom, revertCommands, revertDevice, revertPage, rollbackAllFrom } from './rollbacks';
 import { readRollout } from './views';
@@ -53,6 +55,7 @@ export async function startRollout(id: string, now: Date): Promise<Rollout> {
         : undefined,
   );
   await recordStarted(next);
+  await supersedeOlderRollouts(next, now);
   await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'started by admin' }, `start-${now.toISOString()}`);
   return next;
 }
@@ -133,4 +136,27 @@ export async function rollbackDevice(id: string, uuid: string, reason: string | 
   }
   await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'device rolled back' }, `device-rollback-${uuid}-${now.toISOString()}`);
   return { rollout_id: id, device_uuid: uuid, status: 'rolled_back', apps: results };
+}
+
+/**
+ * A newer push of a repository supersedes the rollouts of that repository still under way: when
+ * a rollout starts, older pending, in-progress or paused rollouts of the same repository are
+ * cancelled, so two rollouts never fight over the same devices' target state. Devices the older
+ * rollout had updated simply move on from their image to the newer one.
+ */
+export async function supersedeOlderRollouts(rollout: Rollout, now: Date): Promise<void> {
+  const repository = normaliseRepository(rollout.repository);
+  for (const status of ['pending', 'in_progress', 'paused'] as const) {
+    for await (const older of rolloutsWithStatus(status)) {
+      if (older.id === rollout.id || older.created_at > rollout.created_at) continue;
+      if (normaliseRepository(older.repository) !== repository) continue;
+      try {
+        await cancelRollout(older.id, `superseded by rollout ${rollout.id} (${rollout.image})`, now);
+      } catch (error) {
+        // It ended by itself meanwhile: nothing to supersede.
+        if (!(error instanceof Conflict)) throw error;
+      }
+      logger.info('rollout superseded', { rolloutId: older.id, by: rollout.id });
+    }
+  }
 }

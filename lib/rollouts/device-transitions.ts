@@ -8,9 +8,10 @@ import { deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
 import { sendOrchestration, sendScheduleCommands, type ScheduleCommand } from '../queues/messages';
-import { clearRolloutPointer, getDevicesByUuid, moveTargetImage, type StoredDevice } from '../store/devices';
+import { normaliseRepository } from '../registry';
+import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, moveTargetImage, type StoredDevice } from '../store/devices';
 import { appendEvent } from '../store/events';
-import { countTransition, getRolloutDevice, queryRowsInRange, reconcileBatchShard, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
+import { countTransition, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { getRollout } from '../store/rollouts';
 
 const schedulePageSize = 50;
@@ -70,8 +71,8 @@ export async function scheduleShard(command: ScheduleCommand, now: Date): Promis
 async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice, device: StoredDevice | undefined, now: Date): Promise<void> {
   const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
   const target = device?.target_apps[appIndex]?.image;
-  if (!device || appIndex === -1 || (target !== row.previous_image && target !== row.new_image)) {
-    const reason = !device ? 'device no longer exists' : appIndex === -1 ? `device no longer has an app named ${row.app}` : `target changed to ${target} since the rollout was planned`;
+  if (!device || !target || normaliseRepository(target) !== normaliseRepository(row.new_image)) {
+    const reason = !device ? 'device no longer exists' : !target ? `device no longer has an app named ${row.app}` : `its app ${row.app} now runs another repository (${target})`;
     if (await moveRow(row, batch.number, 'skipped', now.toISOString(), { error: reason })) {
       await deviceEvent('image.device_failed', row, now.toISOString(), { batch: batch.number, reason, skipped: true });
     }
@@ -83,13 +84,40 @@ async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice
     if (!moved) return; // it moved on already: the device reported, or the rollout was reverted
   }
   const pointer: RolloutPointer = { rollout_id: rollout.id, shard: row.shard, seq: row.seq, batch: batch.number, image: row.new_image };
-  await moveTargetImage(device.uuid, appIndex, { app: row.app, from: row.previous_image, to: row.new_image }, pointer, at);
-  const current = await getRolloutDevice(row);
-  if (current && (current.status === 'rolled_back' || current.status === 'skipped')) {
-    await moveTargetImage(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, null, now.toISOString());
+  const previous = await moveToNewImage(device, appIndex, row, pointer, at);
+  if (previous === undefined) {
+    const reason = `the target of app ${row.app} left the repository while it was being scheduled`;
+    if (await moveRow(row, batch.number, 'skipped', now.toISOString(), { error: reason })) {
+      await deviceEvent('image.device_failed', row, now.toISOString(), { batch: batch.number, reason, skipped: true });
+    }
     return;
   }
-  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: row.previous_image, to_image: row.new_image });
+  const current = await getRolloutDevice(row);
+  if (current && (current.status === 'rolled_back' || current.status === 'skipped')) {
+    await moveTargetImage(device.uuid, appIndex, { app: row.app, from: row.new_image, to: current.previous_image }, null, now.toISOString());
+    return;
+  }
+  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: previous, to_image: row.new_image });
+}
+
+/**
+ * Sets the new image as the app's target, from whatever tag of the repository it targets now: a
+ * superseded rollout or an admin may have moved it since planning. The row then remembers that
+ * image as the one to roll back to. Returns it, or undefined when the target left the repository.
+ */
+async function moveToNewImage(device: StoredDevice, appIndex: number, row: RolloutDevice, pointer: RolloutPointer, at: string): Promise<string | undefined> {
+  let from: string | undefined = device.target_apps[appIndex]!.image;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    if (from === row.new_image) return row.previous_image; // set already, by an earlier delivery of this command
+    if (await moveTargetImage(device.uuid, appIndex, { app: row.app, from, to: row.new_image }, pointer, at)) {
+      if (from !== row.previous_image) await recordPreviousImage(row, from);
+      return from;
+    }
+    const latest = await getStoredDevice(device.uuid, true);
+    from = latest?.target_apps[appIndex]?.name === row.app ? latest.target_apps[appIndex]!.image : undefined;
+    if (!from || normaliseRepository(from) !== normaliseRepository(row.new_image)) return undefined;
+  }
+  return undefined;
 }
 
 const failedStatuses = new Set(['error', 'failed', 'crashed', 'dead']);

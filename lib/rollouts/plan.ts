@@ -9,10 +9,11 @@ import { logger } from '../logger';
 import { sendOrchestration } from '../queues/messages';
 import { normaliseRepository } from '../registry';
 import { countRepositoryMembers, getDevicesByUuid, listRepositoryMembers } from '../store/devices';
-import { appendEvent } from '../store/events';
 import { shardOf } from '../store/keys';
 import { putRolloutDevices } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
+import { recordStarted } from './rollout-events';
+import { supersedeOlderRollouts } from './control';
 
 const pageSize = 200;
 
@@ -77,21 +78,10 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
     await sendOrchestration({ type: 'plan', rollout_id: rolloutId, seq: assigned });
   } else {
     logger.info('rollout planned', { rolloutId, devices: assigned, batches: next.batches.length });
-    if (next.status === 'in_progress') await recordStarted(next);
+    if (next.status === 'in_progress') {
+      await recordStarted(next);
+      await supersedeOlderRollouts(next, now);
+    }
   }
   return next;
-}
-
-export async function recordStarted(rollout: Rollout): Promise<void> {
-  await appendEvent({
-    type: 'image.rollout_started',
-    rollout_id: rollout.id,
-    timestamp: rollout.started_at ?? rollout.updated_at,
-    order: 1,
-    details: {
-      image: rollout.image,
-      total_devices: rollout.total_devices,
-      batches: rollout.batches.map((b) => ({ number: b.number, size: b.size, percentage: b.percentage })),
-    },
-  });
 }

@@ -12,7 +12,7 @@ import { appendEvent } from '../store/events';
 import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { timeOutBatch } from './device-transitions';
-import { recordStarted } from './plan';
+import { recordStarted } from './rollout-events';
 import { cancelFrom, revertCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;

@@ -134,6 +134,18 @@ export async function transitionRolloutDevice(
   return previous;
 }
 
+/** The image a device ran when it was scheduled, where it differs from what planning saw. */
+export async function recordPreviousImage(ref: RowRef, image: string): Promise<void> {
+  await dynamo().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq),
+      UpdateExpression: 'SET previous_image = :image',
+      ExpressionAttributeValues: { ':image': image },
+    }),
+  );
+}
+
 /**
  * Counts one transition in the batch's counters of the row's shard. Rows waiting in `pending` are
  * not counted: a batch's counters hold only the devices it has reached. Returns the shard's counts.

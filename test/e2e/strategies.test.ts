@@ -69,6 +69,29 @@ describe('rollout strategies', () => {
     expect(types.filter((t) => t === 'image.rollout_started')).toHaveLength(1);
   });
 
+  it('a newer push supersedes a rollout still under way, and every device ends on the newest image', async () => {
+    const policy = await f.createPolicy({ image_pattern: 'fleet/busy-app:*', batch_percentages: [20, 100], batch_delay_minutes: 10 });
+    const devices = await fleetOf(10, 'fleet/busy-app:1');
+    const older = (await f.push('fleet/busy-app', '2')).body.rollouts[0].id;
+    // Two devices are on :2, the other eight wait ten minutes for the second batch.
+    await f.waitForRollout(older, (d) => d.rollout.batches[0].status === 'completed', 'first batch of :2 completed');
+
+    // The next release goes out at once (a rollout keeps the settings of its policy when it was made).
+    const updated = await f.api('PUT', `/api/v1/policies/${policy.id}`, { body: { image_pattern: 'fleet/busy-app:*', update_strategy: 'auto', batch_delay_minutes: 0 } });
+    expect(updated.status).toBe(200);
+    const newer = (await f.push('fleet/busy-app', '3')).body.rollouts[0].id;
+    const superseded = await f.waitForRollout(older, (d) => d.rollout.status === 'cancelled' && d.statistics.skipped === 8, 'the :2 rollout superseded');
+    expect(superseded.rollout.status_reason).toBe(`superseded by rollout ${newer} (fleet/busy-app:3)`);
+    expect(superseded.statistics).toMatchObject({ updated: 2, scheduled: 0, pending: 0 });
+
+    const done = await f.waitForStatus(newer, 'completed');
+    expect(done.statistics).toMatchObject({ total_devices: 10, updated: 10 });
+    await f.waitForRollout(newer, () => devices.every((d) => d.running[0]!.image === 'fleet/busy-app:3'), 'the whole fleet on :3');
+    // Rolling back goes to the image each device ran: :2 for the two that had it, :1 for the rest.
+    expect(done.devices.filter((r: any) => r.previous_image === 'fleet/busy-app:2')).toHaveLength(2);
+    expect(done.devices.filter((r: any) => r.previous_image === 'fleet/busy-app:1')).toHaveLength(8);
+  });
+
   it('fails a device that reports an error and one that stays silent past the update timeout', async () => {
     await f.createPolicy({
       image_pattern: 'fleet/flaky-app:*',
