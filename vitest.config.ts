@@ -3,7 +3,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Needs a running LocalStack with the stack deployed: `npm run test:localstack` (vitest.localstack.config.ts).
+    // Needs a running LocalStack with the stack deployed: `npm run test:localstack` (test/localstack/vitest.config.ts).
     exclude: [...configDefaults.exclude, 'test/localstack/**'],
     // Integration and e2e tests start emulators and wait for queues and ticks.
     testTimeout: 60_000,

@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
 /**
@@ -5,6 +6,7 @@ import { defineConfig } from 'vitest/config';
  * (`npm run localstack:deploy`). Not part of `npm test`; skips, saying so, when LocalStack is not running.
  */
 export default defineConfig({
+  root: fileURLToPath(new URL('../..', import.meta.url)),
   test: {
     include: ['test/localstack/**/*.test.ts'],
     // Cold starts pull runtime images and start a container per function.
