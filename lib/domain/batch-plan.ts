@@ -62,3 +62,8 @@ export function planBatches(total: number, percentages: number[]): Batch[] {
 export function shardCountFor(candidates: number): number {
   return Math.min(32, Math.max(1, Math.ceil(candidates / 5000)));
 }
+
+/** The batch a device belongs to, by its sequence number in the rollout. */
+export function batchContaining(batches: readonly Batch[], seq: number): Batch | undefined {
+  return batches.find((b) => seq >= b.first_seq && seq < b.first_seq + b.size);
+}

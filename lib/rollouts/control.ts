@@ -16,7 +16,7 @@ import { findRolloutDevice } from '../store/rollout-devices';
 import { rolloutsWithStatus, saveRollout } from '../store/rollouts';
 import { recordStarted } from './rollout-events';
 import { fanOutSchedule } from './progress';
-import { cancelFrom, revertCommands, revertDevice, revertPage, rollbackAllFrom } from './rollbacks';
+import { batchOf, cancelFrom, revertCommands, revertDevice, revertPage, rollbackAllFrom } from './rollbacks';
 import { readRollout } from './views';
 
 /**
@@ -131,7 +131,7 @@ export async function rollbackDevice(id: string, uuid: string, reason: string | 
     if (!adminRollbackFrom.includes(row.status)) {
       throw new Conflict(`device ${uuid} has not updated in rollout ${id} (status ${row.status}); there is nothing to roll back`);
     }
-    const outcome = await revertDevice(row, 'rolled_back', why, now);
+    const outcome = await revertDevice(row, batchOf(rollout, row.seq), 'rolled_back', why, now);
     results.push({ app: row.app, from_image: row.new_image, to_image: row.previous_image, outcome });
   }
   await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'device rolled back' }, `device-rollback-${uuid}-${now.toISOString()}`);

@@ -4,6 +4,7 @@
  * updated are skipped). The row moves first, then the target: a schedule racing with a rollback
  * sees the reverted row and undoes its own target write.
  */
+import { batchContaining } from '../domain/batch-plan';
 import { rollbackableStatuses } from '../domain/rollout-progress';
 import type { DeviceRolloutStatus, Rollout, RolloutDevice } from '../domain/types';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
@@ -20,12 +21,12 @@ export const cancelFrom: DeviceRolloutStatus[] = ['pending', 'scheduled'];
 
 /**
  * Reverts one device of the rollout. `to` is what a device that was given the new image becomes;
- * one never given it (pending) is skipped. Returns what happened.
+ * one never given it (pending) is skipped. `batch` is the batch the device belongs to (a row gets
+ * its batch number only once scheduled). Returns what happened.
  */
-export async function revertDevice(row: RolloutDevice, to: 'rolled_back' | 'skipped', reason: string, now: Date): Promise<RevertOutcome> {
+export async function revertDevice(row: RolloutDevice, batch: number, to: 'rolled_back' | 'skipped', reason: string, now: Date): Promise<RevertOutcome> {
   const at = now.toISOString();
   const status = row.status === 'pending' ? 'skipped' : to;
-  const batch = row.batch ?? 0;
   const from = await moveRow(row, batch, status, at, { extra: { rollback_reason: reason } });
   if (!from) return 'unchanged';
   if (from === 'pending') return 'skipped';
@@ -40,6 +41,10 @@ export async function revertDevice(row: RolloutDevice, to: 'rolled_back' | 'skip
     });
   }
   return restored ? status : 'failed';
+}
+
+export function batchOf(rollout: Rollout, seq: number): number {
+  return batchContaining(rollout.batches, seq)?.number ?? 0;
 }
 
 /** Points the device's app back at its previous image if it still targets this rollout's image. */
@@ -68,7 +73,7 @@ export async function revertPage(
   if (!range || range.size === 0) return { counts };
   const page = await queryRowsInRange(rollout.id, command.shard, range.first_seq, range.size, pageSize, command.start_key);
   for (const row of page.rows) {
-    if (command.from.includes(row.status)) counts[await revertDevice(row, command.to, command.reason, now)]++;
+    if (command.from.includes(row.status)) counts[await revertDevice(row, batchOf(rollout, row.seq), command.to, command.reason, now)]++;
     else if (row.status === 'rolled_back' || row.status === 'skipped') await restoreTarget(row, now.toISOString());
   }
   return { counts, ...(page.lastKey ? { next: { ...command, start_key: page.lastKey } } : {}) };

@@ -1,4 +1,5 @@
 /** What admins read about rollouts: the rollout with its batches' progress, devices, events, statistics. */
+import { batchContaining } from '../domain/batch-plan';
 import { addCounts, emptyCounts, totalOf } from '../domain/rollout-progress';
 import { activeRolloutStatuses, type Rollout, type RolloutDevice, type StatusCounts } from '../domain/types';
 import { NotFound } from '../errors';
@@ -86,10 +87,9 @@ export async function rolloutDevicesByBatch(id: string, limit: number, cursor?: 
   const rollout = await readRollout(id);
   const position = decodeCursor<{ shard: number; key?: Record<string, unknown> }>(cursor);
   const page = await listRolloutDevices(rollout.id, rollout.shard_count, limit, position);
-  const batchOf = (seq: number) => rollout.batches.find((b) => seq >= b.first_seq && seq < b.first_seq + b.size);
   const groups = rollout.batches.map((batch) => ({ number: batch.number, status: batch.status, devices: [] as ReturnType<typeof deviceView>[] }));
   for (const row of page.devices) {
-    const batch = batchOf(row.seq);
+    const batch = batchContaining(rollout.batches, row.seq);
     if (batch) groups[batch.number - 1]!.devices.push({ ...deviceView(row), batch: batch.number });
   }
   return { batches: groups.filter((g) => g.devices.length > 0), next_cursor: page.next ? encodeCursor(page.next) : null };

@@ -220,7 +220,12 @@ describe('admin control', () => {
     expect(cancelled.body.rollout.status).toBe('cancelled');
 
     await f.waitForRollout(id, (d) => d.statistics.skipped === 7, 'the rest skipped');
-    const { rows } = await expectInvariants(id);
+    const { rows, detail } = await expectInvariants(id);
+    // Skipped devices count in the batch they belonged to.
+    expect(detail.rollout.batches.map((b: any) => [b.counts.updated, b.counts.skipped, b.counts.pending])).toEqual([
+      [3, 0, 0],
+      [0, 7, 0],
+    ]);
     expect(rows.filter((r) => r.status === 'updated')).toHaveLength(3);
     expect(await eventsOf(id, 'image.device_scheduled')).toHaveLength(3);
     const untouched = devices.filter((d) => rows.find((r) => r.device_uuid === d.uuid).status === 'skipped');
