@@ -45,9 +45,6 @@ export function deviceStatusesLeadingTo(to: DeviceRolloutStatus): DeviceRolloutS
 /** Statuses in which a device runs (or may run) the rollout's image, so a rollback has work to do. */
 export const rollbackableStatuses: readonly DeviceRolloutStatus[] = deviceStatusesLeadingTo('rolled_back');
 
-/** Statuses a device may still leave on its own; once the rollout ends, none may remain in them. */
-export const unfinishedStatuses: readonly DeviceRolloutStatus[] = ['pending', 'scheduled'];
-
 export function emptyCounts(): StatusCounts {
   return { pending: 0, scheduled: 0, updated: 0, healthy: 0, unhealthy: 0, failed: 0, rolled_back: 0, skipped: 0 };
 }

@@ -3,7 +3,7 @@
  * on the statuses it may come from; only a transition that happened adds to the counters, and the
  * counters carry a revision so that a recount never overwrites a concurrent transition.
  */
-import { BatchGetCommand, BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import { addCounts, emptyCounts } from '../domain/rollout-progress';
 import type { DeviceRolloutStatus, RolloutDevice, StatusCounts } from '../domain/types';
@@ -183,23 +183,6 @@ function countsOf(item: Record<string, unknown>): StatusCounts {
   return counts;
 }
 
-/** A batch's counts, summed over the rollout's shards. */
-export async function getBatchCounts(rolloutId: string, shardCount: number, batch: number): Promise<StatusCounts> {
-  let total = emptyCounts();
-  const shardKeys = Array.from({ length: shardCount }, (_, shard) => keys.batchCounters(rolloutId, shard, batch));
-  for (let i = 0; i < shardKeys.length; i += 100) {
-    let request: Record<string, { Keys: Record<string, unknown>[]; ConsistentRead: boolean }> | undefined = {
-      [tableName()]: { Keys: shardKeys.slice(i, i + 100), ConsistentRead: true },
-    };
-    while (request && Object.keys(request).length > 0) {
-      const result = await dynamo().send(new BatchGetCommand({ RequestItems: request }));
-      for (const item of result.Responses?.[tableName()] ?? []) total = addCounts(total, countsOf(item));
-      request = result.UnprocessedKeys as typeof request;
-    }
-  }
-  return total;
-}
-
 /** Counts of every batch of the rollout, keyed by batch number. */
 export async function getAllBatchCounts(rolloutId: string, shardCount: number): Promise<Map<number, StatusCounts>> {
   const byBatch = new Map<number, StatusCounts>();
@@ -209,6 +192,8 @@ export async function getAllBatchCounts(rolloutId: string, shardCount: number): 
         TableName: tableName(),
         KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
         ExpressionAttributeValues: { ':pk': keys.rolloutShardPk(rolloutId, shard), ':prefix': keys.batchCountersPrefix },
+        // Decisions are taken on these counts: read what the last transition wrote.
+        ConsistentRead: true,
       }),
     );
     for (const item of result.Items ?? []) {

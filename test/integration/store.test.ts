@@ -40,7 +40,6 @@ import {
   countTransition,
   findRolloutDevice,
   getAllBatchCounts,
-  getBatchCounts,
   getRolloutDevice,
   listRolloutDevices,
   putRolloutDevices,
@@ -66,6 +65,9 @@ afterEach(() => {
 
 // ---------------------------------------------------------------------------------------------
 // Fixtures
+
+/** One batch's counts, summed over the shards, as batch-advance reads them. */
+const batchCounts = async (id: string, shards: number, batch: number) => (await getAllBatchCounts(id, shards)).get(batch) ?? emptyCounts();
 
 const SHARDS = 3;
 
@@ -269,9 +271,9 @@ describe('rollout devices over several shards', () => {
     const now1 = await currentRows(batch1);
     const now2 = await currentRows(batch2);
     expect(countsOfRows(now1)).toEqual({ ...emptyCounts(), scheduled: 3, updated: 3, healthy: 2, unhealthy: 1, failed: 1 });
-    expect(await getBatchCounts(id, SHARDS, 1)).toEqual(countsOfRows(now1));
-    expect(await getBatchCounts(id, SHARDS, 2)).toEqual(countsOfRows(now2));
-    expect(await getBatchCounts(id, SHARDS, 3)).toEqual(emptyCounts());
+    expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(now1));
+    expect(await batchCounts(id, SHARDS, 2)).toEqual(countsOfRows(now2));
+    expect(await batchCounts(id, SHARDS, 3)).toEqual(emptyCounts());
 
     const all = await getAllBatchCounts(id, SHARDS);
     expect([...all.keys()].sort()).toEqual([1, 2]);
@@ -287,17 +289,17 @@ describe('rollout devices over several shards', () => {
     // Crashes: the rows moved, the counters never heard of it.
     const lost = batch.slice(0, 4);
     for (const r of lost) expect(await transitionRolloutDevice(r, ['scheduled'], 'updated', { batch: 1, at: at(2) })).toBe('scheduled');
-    expect(await getBatchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 12 });
+    expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 12 });
 
     for (let shard = 0; shard < SHARDS; shard++) {
       const expected = countsOfRows((await currentRows(batch)).filter((r) => r.shard === shard));
       expect(await reconcileBatchShard(id, shard, 1, 0, 12)).toEqual(expected);
     }
-    expect(await getBatchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 8, updated: 4 });
+    expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 8, updated: 4 });
 
     // Counting continues from the repaired values.
     await move(lost[0]!, 1, ['updated'], 'healthy');
-    expect(await getBatchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 8, updated: 3, healthy: 1 });
+    expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 8, updated: 3, healthy: 1 });
   });
 
   it('a recount creates the counters of a shard that has none yet', async () => {
@@ -306,7 +308,7 @@ describe('rollout devices over several shards', () => {
     const r = rows.find((x) => x.seq < 10)!;
     await transitionRolloutDevice(r, ['pending'], 'scheduled', { batch: 1, at: at(1) });
     expect(await reconcileBatchShard(id, r.shard, 1, 0, 10)).toEqual({ ...emptyCounts(), scheduled: 1 });
-    expect(await getBatchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 1 });
+    expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 1 });
   });
 
   it('a recount does not overwrite a transition counted while it was recounting', async () => {
@@ -342,7 +344,7 @@ describe('rollout devices over several shards', () => {
     const expected = { ...emptyCounts(), scheduled: inShard.length - 1, updated: 1 };
     expect(recounted).toEqual(expected);
     expect(countsOfRows(await currentRows(inShard))).toEqual(expected);
-    expect(await getBatchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 9, updated: 1 });
+    expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 9, updated: 1 });
   });
 
   it('lists a rollout\'s devices a page at a time across shards, without loss or repeats', async () => {
