@@ -87,19 +87,22 @@ export type NextStep =
   | { type: 'wait'; until?: string; resend?: Resend }
   | { type: 'none'; reason: string };
 
-/** How long a fan-out may take before the step that requested it is taken to have lost a message. */
-export const fanOutGraceMs = 120_000;
-
-function overdue(since: string | undefined, now: Date): boolean {
-  return since !== undefined && now.getTime() - Date.parse(since) >= fanOutGraceMs;
+/**
+ * How long a fan-out may take before the step that requested it is taken to have lost a message:
+ * four ticks (two minutes with the 30-second tick).
+ */
+export function fanOutGraceFor(tickSeconds: number): number {
+  return 4 * tickSeconds * 1000;
 }
+export const fanOutGraceMs = fanOutGraceFor(30);
 
 /**
  * What an in-progress rollout should do now, given the counts of each batch. Applying the step and
  * asking again walks the rollout forward; `wait` and `none` mean nothing is due (a `wait` may ask
  * to resend a fan-out that has taken too long).
  */
-export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, StatusCounts>, now: Date): NextStep {
+export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, StatusCounts>, now: Date, graceMs = fanOutGraceMs): NextStep {
+  const overdue = (since: string | undefined) => since !== undefined && now.getTime() - Date.parse(since) >= graceMs;
   if (rollout.status !== 'in_progress') return { type: 'none', reason: `rollout is ${rollout.status}` };
   if (!rollout.planning.done) return { type: 'none', reason: 'rollout is still being planned' };
   if (rollout.batches.length === 0) return { type: 'complete_rollout' };
@@ -124,20 +127,20 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, St
     const reached = totalOf(counts);
     const sinceFanOut = batch.schedule_requested_at ?? batch.started_at;
     const resend =
-      reached < batch.size && overdue(sinceFanOut, now)
+      reached < batch.size && overdue(sinceFanOut)
         ? ('schedule' as const)
-        : overdue(batch.recounted_at ?? sinceFanOut, now)
+        : overdue(batch.recounted_at ?? sinceFanOut)
           ? ('recount' as const)
           : undefined;
     return { type: 'wait', ...(batch.deadline_at ? { until: batch.deadline_at } : {}), ...(resend ? { resend } : {}) };
   }
   if (policy.health_check_enabled && counts.updated > 0) {
     if (!batch.health_checks_requested_at) return { type: 'start_health_checks', batch: batch.number };
-    return { type: 'wait', ...(overdue(batch.health_checks_requested_at, now) ? { resend: 'health' as const } : {}) };
+    return { type: 'wait', ...(overdue(batch.health_checks_requested_at) ? { resend: 'health' as const } : {}) };
   }
   if (policy.auto_rollback_enabled && counts.failed + counts.unhealthy > 0) {
     if (!batch.rollbacks_requested_at) return { type: 'roll_back_failures', batch: batch.number };
-    return { type: 'wait', ...(overdue(batch.rollbacks_requested_at, now) ? { resend: 'rollback' as const } : {}) };
+    return { type: 'wait', ...(overdue(batch.rollbacks_requested_at) ? { resend: 'rollback' as const } : {}) };
   }
 
   let all = emptyCounts();

@@ -4,7 +4,8 @@
  * completes batches and the rollout. Runs in batch-advance, one rollout at a time (FIFO group);
  * every write is conditioned on the version it read, so a late or repeated evaluation is harmless.
  */
-import { canTransitionRollout, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
+import { config } from '../config';
+import { canTransitionRollout, fanOutGraceFor, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
 import type { Batch, Rollout, StatusCounts } from '../domain/types';
 import { logger } from '../logger';
 import { sendHealthCommands, sendRevertCommands, sendScheduleCommands } from '../queues/messages';
@@ -22,7 +23,7 @@ export async function evaluateRollout(rolloutId: string, now: Date): Promise<voi
     const rollout = await getRollout(rolloutId);
     if (!rollout || rollout.status !== 'in_progress') return;
     const counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
-    const decision = nextStep(rollout, counts, now);
+    const decision = nextStep(rollout, counts, now, fanOutGraceFor(config().tickSeconds));
     logger.debug('evaluate', { rolloutId, decision });
     if (decision.type === 'none') return;
     if (decision.type === 'wait') {
