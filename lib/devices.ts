@@ -4,10 +4,9 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Device, ReportedApp } from './domain/types';
 import { NotFound } from './errors';
-import { newDeviceToken } from './http/auth';
 import { normaliseRepository, parseImageReference } from './registry';
 import { applyReport } from './rollouts/device-transitions';
-import { sha256Hex } from './secrets';
+import { newDeviceToken, sha256Hex } from './secrets';
 import { getStoredDevice, listDevices, publicDevice, putNewDevice, recordCurrentState, type StoredDevice } from './store/devices';
 
 const imageSchema = z

@@ -20,3 +20,15 @@ export function randomSecret(bytes = 32): string {
 export function newAdminKey(): string {
   return `fra_${randomSecret()}`;
 }
+
+const deviceTokenPattern = /^dt_([0-9a-zA-Z-]{1,64})\.([A-Za-z0-9_-]{20,})$/;
+
+/** A device's token names the device, so checking it is one read of that device. */
+export function newDeviceToken(uuid: string): string {
+  return `dt_${uuid}.${randomSecret()}`;
+}
+
+/** The uuid a device token names, or undefined when it is not shaped like one. */
+export function deviceOfToken(token: string): string | undefined {
+  return deviceTokenPattern.exec(token)?.[1];
+}

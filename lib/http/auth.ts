@@ -4,16 +4,10 @@
  * device, which the device routes then reuse.
  */
 import { Forbidden, Unauthorized } from '../errors';
-import { constantTimeEqual, randomSecret, sha256Hex } from '../secrets';
+import { constantTimeEqual, deviceOfToken, sha256Hex } from '../secrets';
 import { isAdminKey } from '../store/admin-keys';
 import { getStoredDevice, type StoredDevice } from '../store/devices';
 import type { ApiRequest, RouteHandler } from './api';
-
-const deviceTokenPattern = /^dt_([0-9a-zA-Z-]{1,64})\.([A-Za-z0-9_-]{20,})$/;
-
-export function newDeviceToken(uuid: string): string {
-  return `dt_${uuid}.${randomSecret()}`;
-}
 
 function bearerToken(request: ApiRequest): string {
   const header = request.headers.authorization;
@@ -24,15 +18,15 @@ function bearerToken(request: ApiRequest): string {
 }
 
 async function deviceForToken(token: string): Promise<StoredDevice | undefined> {
-  const match = deviceTokenPattern.exec(token);
-  if (!match) return undefined;
-  const device = await getStoredDevice(match[1]!);
+  const uuid = deviceOfToken(token);
+  if (!uuid) return undefined;
+  const device = await getStoredDevice(uuid);
   return device && constantTimeEqual(device.token_hash, sha256Hex(token)) ? device : undefined;
 }
 
 export async function requireAdmin(request: ApiRequest): Promise<void> {
   const token = bearerToken(request);
-  if (deviceTokenPattern.test(token)) {
+  if (deviceOfToken(token)) {
     if (await deviceForToken(token)) throw new Forbidden('a device token cannot use admin routes');
     throw new Unauthorized('invalid credentials');
   }
@@ -44,7 +38,7 @@ export async function requireDevice(request: ApiRequest, uuid: string): Promise<
   const token = bearerToken(request);
   const device = await deviceForToken(token);
   if (!device) {
-    if (!deviceTokenPattern.test(token) && (await isAdminKey(token))) {
+    if (!deviceOfToken(token) && (await isAdminKey(token))) {
       throw new Forbidden('device routes take the device token, not an admin key');
     }
     throw new Unauthorized('invalid credentials');
