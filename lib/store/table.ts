@@ -77,30 +77,40 @@ export interface IndexPageOptions {
   filter?: { expression: string; names: Record<string, string>; values: Record<string, unknown> };
 }
 
-/** One page of one partition of an index, with the cursor of the next page. */
+/** Filtered listings read on past items the filter drops, up to this many queries a page. */
+const maxQueriesPerFilteredPage = 10;
+
+/**
+ * One page of one partition of an index, with the cursor of the next page. With a filter, it
+ * reads on until the page is full (DynamoDB's Limit counts items before the filter), so that a
+ * client does not get empty pages that still have a next cursor.
+ */
 export async function queryIndexPage(
   index: Index,
   partition: string,
   options: IndexPageOptions = {},
 ): Promise<{ items: Record<string, unknown>[]; next_cursor: string | null; lastKey?: Record<string, unknown> }> {
-  const result = await dynamo().send(
-    new QueryCommand({
-      TableName: tableName(),
-      IndexName: index.name,
-      KeyConditionExpression: '#pk = :pk',
-      ExpressionAttributeNames: { '#pk': index.pk, ...options.filter?.names },
-      ExpressionAttributeValues: { ':pk': partition, ...options.filter?.values },
-      ...(options.filter ? { FilterExpression: options.filter.expression } : {}),
-      ScanIndexForward: !options.newestFirst,
-      Limit: options.limit,
-      ExclusiveStartKey: options.startKey ?? decodeIndexCursor(options.cursor, index, partition),
-    }),
-  );
-  return {
-    items: result.Items ?? [],
-    next_cursor: encodeCursor(result.LastEvaluatedKey),
-    ...(result.LastEvaluatedKey ? { lastKey: result.LastEvaluatedKey } : {}),
-  };
+  const items: Record<string, unknown>[] = [];
+  let startKey: Record<string, unknown> | undefined = options.startKey ?? decodeIndexCursor(options.cursor, index, partition);
+  for (let query = 0; query < (options.filter ? maxQueriesPerFilteredPage : 1); query++) {
+    const result = await dynamo().send(
+      new QueryCommand({
+        TableName: tableName(),
+        IndexName: index.name,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': index.pk, ...options.filter?.names },
+        ExpressionAttributeValues: { ':pk': partition, ...options.filter?.values },
+        ...(options.filter ? { FilterExpression: options.filter.expression } : {}),
+        ScanIndexForward: !options.newestFirst,
+        Limit: options.limit === undefined ? undefined : options.limit - items.length,
+        ExclusiveStartKey: startKey,
+      }),
+    );
+    items.push(...(result.Items ?? []));
+    startKey = result.LastEvaluatedKey;
+    if (!startKey || (options.limit !== undefined && items.length >= options.limit)) break;
+  }
+  return { items, next_cursor: encodeCursor(startKey), ...(startKey ? { lastKey: startKey } : {}) };
 }
 
 export interface Page<T> {

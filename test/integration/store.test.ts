@@ -624,6 +624,18 @@ describe('rollouts', () => {
     expect(await everyRollout({ image_name: `${repository}:v9` }, 50)).toEqual([]);
   });
 
+  it('fills a filtered page past the items the filter drops', async () => {
+    const repository = `acme/buried-${randomUUID().slice(0, 8)}`;
+    const wanted = [1, 2, 3].map((i) => rollout({ repository, tag: `v${i}`, created_at: `2032-01-0${i}T00:00:00.000Z` }));
+    for (const r of wanted) await createRollout(r);
+    // Newer rollouts of other images come first in the listing.
+    for (let i = 0; i < 6; i++) await createRollout(rollout({ created_at: `2032-02-0${i + 1}T00:00:00.000Z` }));
+    const first = await listRollouts({ image_name: repository }, 2);
+    expect(first.items.map((r) => r.id)).toEqual([wanted[2]!.id, wanted[1]!.id]);
+    const second = await listRollouts({ image_name: repository }, 2, first.next_cursor!);
+    expect(second.items.map((r) => r.id)).toEqual([wanted[0]!.id]);
+  });
+
   it('rejects a cursor of another listing', async () => {
     for (let i = 0; i < 3; i++) await createRollout(rollout());
     const page = await listRollouts({}, 1);
