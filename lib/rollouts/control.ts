@@ -68,11 +68,19 @@ export async function pauseRollout(id: string, reason: string | undefined, now: 
 }
 
 export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
-  const next = await transition(id, 'in_progress', 'resume', now, () => ({}), (r) =>
-    r.status !== 'paused' ? `cannot resume rollout ${id}: it is ${r.status}; only a paused rollout can be resumed` : undefined,
+  let pausedFor: string | undefined;
+  const next = await transition(
+    id,
+    'in_progress',
+    'resume',
+    now,
+    (r) => {
+      pausedFor = r.status_reason;
+      return { status_reason: undefined };
+    },
+    (r) => (r.status !== 'paused' ? `cannot resume rollout ${id}: it is ${r.status}; only a paused rollout can be resumed` : undefined),
   );
-  delete next.status_reason;
-  await record(next, 'image.rollout_resumed', now, {});
+  await record(next, 'image.rollout_resumed', now, pausedFor ? { paused_for: pausedFor } : {});
   // Scheduling stopped at the pause; pages already done are skipped when it starts again.
   const batch = next.batches[next.current_batch - 1];
   if (batch?.status === 'in_progress') await fanOutSchedule(next, batch.number);

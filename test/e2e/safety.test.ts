@@ -152,10 +152,14 @@ describe('health-gated rollouts', () => {
 
     const resumed = await f.api('POST', `/api/v1/rollouts/${id}/resume`);
     expect(resumed.status).toBe(200);
+    expect(resumed.body.rollout.status).toBe('in_progress');
+    expect((await f.rollout(id)).rollout).not.toHaveProperty('status_reason');
     // 2 failures of 10 processed devices: 20% is not above the threshold, so it completes.
     const done = await f.waitForStatus(id, 'completed');
     expect(done.statistics).toMatchObject({ healthy: 8, rolled_back: 2 });
-    expect(await eventsOf(id, 'image.rollout_resumed')).toHaveLength(1);
+    const resumedEvents = await eventsOf(id, 'image.rollout_resumed');
+    expect(resumedEvents).toHaveLength(1);
+    expect(resumedEvents[0].details.paused_for).toMatch(/failure rate 40\.0%/);
     await expectInvariants(id);
 
     const again = await f.api('POST', `/api/v1/rollouts/${id}/resume`);
