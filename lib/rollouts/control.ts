@@ -4,7 +4,7 @@
  * follow-up work to the queues. Device work is never done under the rollout's version: it is
  * idempotent on its own, so a retry of the command finishes it.
  */
-import { transitionRefusal } from '../domain/rollout-progress';
+import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
 import type { DeviceRolloutStatus, EventType, Rollout, RolloutStatus } from '../domain/types';
 import { Conflict, NotFound } from '../errors';
 import { logger } from '../logger';
@@ -76,7 +76,10 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
     now,
     (r) => {
       pausedFor = r.status_reason;
-      return { status_reason: undefined };
+      // The batch under way gets its whole update timeout again: time paused is not the devices' fault.
+      const deadline_at = minutesLater(now, r.policy.update_timeout_minutes);
+      const batches = r.batches.map((b) => (b.number === r.current_batch && b.status === 'in_progress' ? { ...b, deadline_at } : b));
+      return { status_reason: undefined, batches };
     },
     (r) => (r.status !== 'paused' ? `cannot resume rollout ${id}: it is ${r.status}; only a paused rollout can be resumed` : undefined),
   );

@@ -246,6 +246,20 @@ describe('admin control', () => {
     expect((await f.api('POST', `/api/v1/rollouts/${id}/resume`)).status).toBe(409);
   });
 
+  it('gives a batch paused mid-way its whole update timeout again on resume', async () => {
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4, image: 'ctl/midway:1' });
+    await f.createPolicy({ image_pattern: 'ctl/midway:*', update_strategy: 'auto', update_timeout_minutes: 0.05 });
+    const id = (await f.push('ctl/midway', '2')).body.rollouts[0].id;
+    await f.waitForRollout(id, (d) => d.statistics.scheduled === 4, 'all scheduled');
+    expect((await f.api('POST', `/api/v1/rollouts/${id}/pause`, { body: { reason: 'maintenance window closed' } })).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 4000)); // past the 3 s deadline, while paused
+
+    expect((await f.api('POST', `/api/v1/rollouts/${id}/resume`)).status).toBe(200);
+    cleanups.push(startPolling(devices, 100));
+    const done = await f.waitForStatus(id, 'completed');
+    expect(done.statistics).toMatchObject({ updated: 4, failed: 0, rolled_back: 0 });
+  });
+
   it('pauses by hand, and rolls back a single device', async () => {
     const { devices } = await fleet(6, 'ctl/one:1');
     await f.createPolicy({ image_pattern: 'ctl/one:*', batch_percentages: [50, 100], batch_delay_minutes: 0.05 });
