@@ -32,10 +32,11 @@ export const handler = apiHandler(
       const { limit, cursor } = pageParams(request, 100, 500);
       return { status: 200, body: await rolloutEvents(request.params.rolloutId!, limit, cursor) };
     }),
-    'POST /api/v1/rollouts/{rolloutId}/start': adminOnly(async (request) => ({
-      status: 200,
-      body: { rollout: await startRollout(request.params.rolloutId!, new Date()) },
-    })),
+    'POST /api/v1/rollouts/{rolloutId}/start': adminOnly(async (request) => {
+      const { rollout, started } = await startRollout(request.params.rolloutId!, new Date());
+      if (started) return { status: 200, body: { rollout } };
+      return { status: 202, body: { rollout, message: `rollout ${rollout.id} is still being planned; it starts as soon as planning ends` } };
+    }),
     'POST /api/v1/rollouts/{rolloutId}/pause': adminOnly(async (request) => ({
       status: 200,
       body: { rollout: await pauseRollout(request.params.rolloutId!, request.json(reasonBody).reason, new Date()) },

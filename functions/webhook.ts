@@ -1,7 +1,7 @@
 /** POST /api/v1/webhooks/{registry}: a registry says an image was pushed. */
 import { apiHandler } from '../lib/http/api';
 import { parseWebhook } from '../lib/registry';
-import { rolloutsForPush, type RolloutSummary } from '../lib/rollouts/create-rollouts';
+import { rolloutForPush, type PushOutcome, type RolloutSummary } from '../lib/rollouts/create-rollouts';
 import { webhookSecret } from '../lib/secret-values';
 
 export const handler = apiHandler(
@@ -11,8 +11,13 @@ export const handler = apiHandler(
       const { headers, query, rawBody } = request;
       const pushes = parseWebhook(request.params.registry!, { headers, query, body: rawBody }, await webhookSecret(), now);
       const rollouts: RolloutSummary[] = [];
-      for (const push of pushes) rollouts.push(...(await rolloutsForPush(push, now)));
-      return { status: 202, body: { rollouts } };
+      const outcomes: PushOutcome[] = [];
+      for (const push of pushes) {
+        const { outcome, rollout } = await rolloutForPush(push, now);
+        outcomes.push(outcome);
+        if (rollout) rollouts.push(rollout);
+      }
+      return { status: 202, body: { rollouts, pushes: outcomes } };
     },
   },
   { maxBodyBytes: 1024 * 1024 },

@@ -4,7 +4,7 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import type { Device, ReportedApp } from './domain/types';
 import { NotFound } from './errors';
-import { normaliseRepository, parseImageReference } from './registry';
+import { isDigest, normaliseRepository, parseImageReference } from './registry';
 import { applyReport } from './rollouts/device-transitions';
 import { newDeviceToken, sha256Hex } from './secrets';
 import { getStoredDevice, listDevices, publicDevice, putNewDevice, recordCurrentState, type StoredDevice } from './store/devices';
@@ -42,15 +42,20 @@ export type DeviceRegistration = z.infer<typeof deviceRegistrationSchema>;
 
 /** Devices send more than we read (agent versions, metrics); what we do not know is ignored. */
 export const stateReportSchema = z.object({
-  apps: z.array(z.object({ name: appName, image: imageSchema, status: z.string().min(1).max(64) })).max(32).superRefine(uniqueNames),
+  apps: z
+    .array(z.object({ name: appName, image: imageSchema, status: z.string().min(1).max(64), digest: z.string().max(256).refine(isDigest, 'must be a digest such as sha256:<64 hex digits>').optional() }))
+    .max(32)
+    .superRefine(uniqueNames),
   ip_address: ipAddress.optional(),
   error: z.string().max(2048).nullable().optional(),
+  /** The target version the agent has applied: the `version` (ETag) of the target state it acted on. */
+  target_version: z.number().int().min(1).optional(),
 });
 export type StateReport = z.infer<typeof stateReportSchema>;
 
 /** A device as the admin API shows it: where it stands in each rollout, without storage details. */
 export function deviceView(device: Device) {
-  const { rollouts, ...rest } = device;
+  const { rollouts, target_set_by, ...rest } = device;
   const active_rollouts = Object.fromEntries(
     Object.entries(rollouts ?? {}).map(([app, pointer]) => [app, { rollout_id: pointer.rollout_id, batch: pointer.batch, image: pointer.image }]),
   );
@@ -71,6 +76,7 @@ export async function registerDevice(input: DeviceRegistration, now: Date) {
     current_error: null,
     reported_at: null,
     rollouts: {},
+    target_set_by: {},
     created_at: at,
     updated_at: at,
     token_hash: sha256Hex(token),
@@ -111,6 +117,6 @@ export function targetStateOf(device: Device) {
 export async function reportCurrentState(device: StoredDevice, report: StateReport, now: Date) {
   const apps: ReportedApp[] = report.apps;
   const updated = await recordCurrentState(device.uuid, { apps, ...(report.ip_address ? { ip_address: report.ip_address } : {}), error: report.error ?? null }, now.toISOString());
-  await applyReport(updated, { apps, error: report.error ?? null }, now);
+  await applyReport(updated, { apps, error: report.error ?? null, ...(report.target_version !== undefined ? { target_version: report.target_version } : {}) }, now);
   return { uuid: updated.uuid, apps: updated.current_apps, error: updated.current_error, reported_at: updated.reported_at };
 }

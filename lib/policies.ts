@@ -49,6 +49,7 @@ export const policyInputSchema = z
   .strictObject({
     name: z.string().min(1).max(128).nullable().optional(),
     enabled: z.boolean().default(true),
+    priority: z.number().int().min(-1000).max(1000).default(0),
     image_pattern: z.string().superRefine((value, ctx) => {
       const problem = validateImagePattern(value);
       if (problem) ctx.addIssue({ code: 'custom', message: problem });
@@ -95,12 +96,12 @@ function settingsFrom(input: PolicyInput): PolicySettings {
 
 /** The policy as the API shows it: with `staged_batches` alongside the cumulative percentages. */
 export function policyView(policy: Policy) {
-  return { ...policy, staged_batches: policy.batch_percentages.length };
+  return { ...policy, priority: policy.priority ?? 0, staged_batches: policy.batch_percentages.length };
 }
 
 export async function createPolicy(input: PolicyInput, now: Date): Promise<Policy> {
   const at = now.toISOString();
-  const policy: Policy = { id: `pol_${ulid(now.getTime()).toLowerCase()}`, name: input.name ?? null, enabled: input.enabled, ...settingsFrom(input), created_at: at, updated_at: at };
+  const policy: Policy = { id: `pol_${ulid(now.getTime()).toLowerCase()}`, name: input.name ?? null, enabled: input.enabled, priority: input.priority, ...settingsFrom(input), created_at: at, updated_at: at };
   await putPolicy(policy, 'create');
   return policy;
 }
@@ -114,7 +115,7 @@ export async function readPolicy(id: string): Promise<Policy> {
 /** Replaces a policy's settings. Running rollouts keep the settings they started with. */
 export async function replacePolicy(id: string, input: PolicyInput, now: Date): Promise<Policy> {
   const existing = await readPolicy(id);
-  const policy: Policy = { ...existing, name: input.name ?? null, enabled: input.enabled, ...settingsFrom(input), updated_at: now.toISOString() };
+  const policy: Policy = { ...existing, name: input.name ?? null, enabled: input.enabled, priority: input.priority, ...settingsFrom(input), updated_at: now.toISOString() };
   if (!(await putPolicy(policy, 'replace'))) throw new NotFound(`policy ${id} not found`);
   return policy;
 }

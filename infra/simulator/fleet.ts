@@ -4,12 +4,38 @@
  * the end-to-end tests and the demo; each device can be told to misbehave.
  */
 
+import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface AppState {
   name: string;
   image: string;
+  /** The content the app runs, when the fleet pulls from a simulated registry. */
+  digest?: string;
+}
+
+/**
+ * What a registry serves under each tag: pushing a tag again gives it new content (a new
+ * digest), as a real registry does. Devices that pull from it report the digest they run.
+ */
+export class SimulatedRegistry {
+  private readonly tags = new Map<string, string>();
+  private pushes = 0;
+
+  /** Publishes new content under `repository:tag` and returns its digest. */
+  push(image: string): string {
+    const digest = `sha256:${createHash('sha256').update(`${image}#${++this.pushes}`).digest('hex')}`;
+    this.tags.set(image, digest);
+    return digest;
+  }
+
+  /** The digest a pull of `image` gets: the one it names, else what the tag points at now. */
+  resolve(image: string): string {
+    const at = image.indexOf('@');
+    if (at !== -1) return image.slice(at + 1);
+    return this.tags.get(image) ?? this.push(image);
+  }
 }
 
 export interface DeviceBehaviour {
@@ -30,6 +56,7 @@ export interface SimulatedDeviceOptions {
   apps: AppState[];
   ipAddress: string;
   behaviour?: DeviceBehaviour;
+  registry?: SimulatedRegistry;
 }
 
 export class SimulatedDevice {
@@ -48,8 +75,14 @@ export class SimulatedDevice {
     this.uuid = options.uuid;
     this.ipAddress = options.ipAddress;
     this.initialApps = options.apps.map((a) => ({ ...a }));
-    this.running = options.apps.map((a) => ({ ...a }));
+    this.running = options.apps.map((a) => this.pulled(a));
     this.behaviour = options.behaviour ?? {};
+  }
+
+  /** The app as a pull of its image gives it: with the digest, when there is a registry. */
+  private pulled(app: AppState): AppState {
+    const registry = this.options.registry;
+    return registry ? { name: app.name, image: app.image, digest: registry.resolve(app.image) } : { name: app.name, image: app.image };
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
@@ -69,18 +102,34 @@ export class SimulatedDevice {
     if (response.status !== 200) throw new Error(`device ${this.uuid}: state poll answered ${response.status}: ${await response.text()}`);
     const target = (await response.json()) as { apps: AppState[] };
     this.etag = response.headers.get('etag') ?? undefined;
-    const changed = target.apps.filter((app) => this.running.find((r) => r.name === app.name)?.image !== app.image);
-    if (changed.length === 0 || this.behaviour.silent) return;
+    // A new target state means a pull of every app: a tag pushed again brings new content under the same name.
+    const wanted = target.apps.map((app) => this.pulled(app));
+    const changed = wanted.filter((app) => {
+      const running = this.running.find((r) => r.name === app.name);
+      return running?.image !== app.image || running.digest !== app.digest;
+    });
+    if (this.behaviour.silent) return;
+    // Every new target state is acknowledged with what runs, even when the pull brought nothing new.
+    if (changed.length === 0) {
+      await this.report(this.running.map((app) => ({ ...app, status: 'running' })));
+      return;
+    }
     if (this.behaviour.updateDelayMs) await new Promise((r) => setTimeout(r, this.behaviour.updateDelayMs));
     if (this.behaviour.failUpdate) {
       await this.report(
-        target.apps.map((app) => ({ ...app, status: changed.includes(app) ? 'error' : 'running' })),
+        wanted.map((app) => ({ ...app, status: changed.includes(app) ? 'error' : 'running' })),
         `failed to start ${changed.map((a) => a.image).join(', ')}`,
       );
       return;
     }
-    this.running = target.apps.map((a) => ({ ...a }));
+    this.running = wanted;
     await this.report(this.running.map((app) => ({ ...app, status: 'running' })));
+  }
+
+  /** The target version the device acted on last: its ETag, `"7"` → 7. */
+  private get appliedVersion(): number | undefined {
+    const version = Number(this.etag?.replace(/^W\//, '').replaceAll('"', ''));
+    return Number.isInteger(version) && version > 0 ? version : undefined;
   }
 
   get healthy(): boolean {
@@ -113,7 +162,7 @@ export class SimulatedDevice {
     const response = await fetch(`${this.options.apiUrl}/api/v1/devices/${this.uuid}/state`, {
       method: 'PATCH',
       headers: this.headers({ 'content-type': 'application/json' }),
-      body: JSON.stringify({ apps, ip_address: this.options.ipAddress, ...(error ? { error } : {}) }),
+      body: JSON.stringify({ apps, ip_address: this.options.ipAddress, ...(this.appliedVersion ? { target_version: this.appliedVersion } : {}), ...(error ? { error } : {}) }),
     });
     if (response.status !== 200) throw new Error(`device ${this.uuid}: report answered ${response.status}: ${await response.text()}`);
   }
@@ -127,6 +176,8 @@ export interface FleetOptions {
   appName?: string;
   namePrefix?: string;
   behaviour?: (index: number) => DeviceBehaviour;
+  /** Devices pull from it and report digests; without one they report image names only. */
+  registry?: SimulatedRegistry;
 }
 
 /** Registers `size` devices running `image` and returns them, ready to poll. */
@@ -151,6 +202,7 @@ export async function registerFleet(options: FleetOptions): Promise<SimulatedDev
         apps: [{ name: appName, image: options.image }],
         ipAddress,
         behaviour: options.behaviour?.(i) ?? {},
+        ...(options.registry ? { registry: options.registry } : {}),
       }),
     );
   }

@@ -67,3 +67,8 @@ export function shardCountFor(candidates: number): number {
 export function batchContaining(batches: readonly Batch[], seq: number): Batch | undefined {
   return batches.find((b) => seq >= b.first_seq && seq < b.first_seq + b.size);
 }
+
+/** A rollout that ended early (cancelled, rolled back, failed) leaves no batch pending or in progress. */
+export function stopUnfinishedBatches(batches: readonly Batch[], at: string): Batch[] {
+  return batches.map((b) => (b.status === 'pending' || b.status === 'in_progress' ? { ...b, status: 'stopped', stopped_at: at } : b));
+}

@@ -44,3 +44,42 @@ export function validateImagePattern(pattern: string): string | undefined {
   if (pattern.length > 256) return 'must be at most 256 characters';
   return undefined;
 }
+
+/**
+ * How specific a pattern is: the characters it fixes (everything but wildcards). `acme/app:v1.*`
+ * is more specific than `acme/app:*`, which is more specific than `acme/**`.
+ */
+export function patternSpecificity(pattern: string): number {
+  return pattern.replace(/\*+|\?/g, '').length;
+}
+
+export interface PolicyCandidate {
+  id: string;
+  image_pattern: string;
+  enabled: boolean;
+  priority?: number;
+  created_at: string;
+}
+
+/**
+ * The one policy a push rolls out with, when several match: the highest `priority`; on a tie the
+ * more specific pattern; then the older policy (then the smaller id, so the choice never depends
+ * on listing order). A push gives each device at most one rollout, so the others are passed over.
+ */
+export function choosePolicy<P extends PolicyCandidate>(
+  policies: readonly P[],
+  repository: string,
+  tag: string,
+): { winner?: P; passedOver: P[] } {
+  const ranked = policies
+    .filter((p) => p.enabled && imagePatternMatches(p.image_pattern, repository, tag))
+    .sort(
+      (a, b) =>
+        (b.priority ?? 0) - (a.priority ?? 0) ||
+        patternSpecificity(b.image_pattern) - patternSpecificity(a.image_pattern) ||
+        a.created_at.localeCompare(b.created_at) ||
+        a.id.localeCompare(b.id),
+    );
+  const [winner, ...passedOver] = ranked;
+  return winner ? { winner, passedOver } : { passedOver: [] };
+}

@@ -33,6 +33,8 @@ export interface Policy extends PolicySettings {
   id: string;
   name: string | null;
   enabled: boolean;
+  /** When several enabled policies match a push, the highest priority wins (default 0). */
+  priority: number;
   created_at: string;
   updated_at: string;
 }
@@ -66,7 +68,8 @@ export type DeviceRolloutStatus = (typeof deviceRolloutStatuses)[number];
 /** How many of a batch's devices are in each status (summed over shards). */
 export type StatusCounts = Record<DeviceRolloutStatus, number>;
 
-export type BatchStatus = 'pending' | 'in_progress' | 'completed';
+/** `stopped`: the rollout ended (cancelled, rolled back, failed) before the batch finished. */
+export type BatchStatus = 'pending' | 'in_progress' | 'completed' | 'stopped';
 
 export interface Batch {
   number: number;
@@ -89,6 +92,7 @@ export interface Batch {
   /** When the batch's failed and unhealthy devices were handed to the rollback queue. */
   rollbacks_requested_at?: string;
   completed_at?: string;
+  stopped_at?: string;
 }
 
 export interface Planning {
@@ -106,7 +110,10 @@ export interface Rollout {
   repository: string;
   tag: string;
   digest?: string;
-  /** The image devices are moved to: `repository:tag`. */
+  /**
+   * The image devices are moved to: `repository:tag@digest` when the registry named the digest,
+   * else `repository:tag` (a moving tag: devices on it are moved again and pull it anew).
+   */
   image: string;
   pushed_at: string;
   delivery_id: string;
@@ -118,6 +125,8 @@ export interface Rollout {
   current_batch: number;
   next_batch_due_at?: string;
   planning: Planning;
+  /** A manual rollout an admin started while it was still being planned: it starts once planned. */
+  start_requested_at?: string;
   total_devices: number;
   shard_count: number;
   version: number;
@@ -134,6 +143,8 @@ export interface DeviceApp {
 
 export interface ReportedApp extends DeviceApp {
   status: string;
+  /** The content digest the device runs (`sha256:…`), when its agent knows it. */
+  digest?: string;
 }
 
 /** A device's membership in a rollout that has not finished for it, kept on the device item. */
@@ -143,6 +154,12 @@ export interface RolloutPointer {
   seq: number;
   batch: number;
   image: string;
+  /** The digest the rollout moves the app to, when the registry named it. */
+  digest?: string;
+  /** The digest the device reported running before it was scheduled, if it reported one. */
+  previous_digest?: string;
+  /** The device's target version once this rollout set the app's target. */
+  target_version?: number;
 }
 
 export interface Device {
@@ -156,6 +173,11 @@ export interface Device {
   reported_at: string | null;
   /** Active rollouts by app name. */
   rollouts: Record<string, RolloutPointer>;
+  /**
+   * By app name, the rank (see `rolloutRank`) of the rollout that last set the app's target.
+   * A rollout never overwrites a target set by a newer one, and only undoes what it set itself.
+   */
+  target_set_by: Record<string, string>;
   created_at: string;
   updated_at: string;
 }
@@ -170,6 +192,8 @@ export interface RolloutDevice {
   batch: number | null;
   status: DeviceRolloutStatus;
   previous_image: string;
+  /** The digest the device reported running when it was scheduled, if any. */
+  previous_digest?: string;
   new_image: string;
   error?: string;
   scheduled_at?: string;

@@ -45,6 +45,8 @@ export const revertCommand = z.object({
   /** What a device that had been given the new image becomes; one never reached becomes `skipped`. */
   to: z.enum(['rolled_back', 'skipped']),
   reason: z.string(),
+  /** A newer push superseded the rollout: rows end, but targets stay for the newer rollout to move on. */
+  hand_over: z.boolean().optional(),
   start_key: startKey,
 });
 export type RevertCommand = z.infer<typeof revertCommand>;

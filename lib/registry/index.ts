@@ -10,7 +10,7 @@ import { DOCKER_HUB, dockerHub } from './docker-hub';
 import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
 
 export type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
-export { normaliseRepository, parseImageReference, type ImageReference } from './image-reference';
+export { isDigest, normaliseRepository, parseImageReference, type ImageReference } from './image-reference';
 
 /** Route name (the `{registry}` path parameter) → its parser. */
 export const registries = {

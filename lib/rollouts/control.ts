@@ -5,7 +5,9 @@
  * idempotent on its own, so a retry of the command finishes it.
  */
 import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
-import type { DeviceRolloutStatus, EventType, Rollout, RolloutStatus } from '../domain/types';
+import { stopUnfinishedBatches } from '../domain/batch-plan';
+import { isNewerPush } from '../domain/push-order';
+import { activeRolloutStatuses, type DeviceRolloutStatus, type EventType, type Rollout, type RolloutStatus } from '../domain/types';
 import { Conflict, NotFound } from '../errors';
 import { logger } from '../logger';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
@@ -46,18 +48,36 @@ async function record(rollout: Rollout, type: EventType, now: Date, details: Rec
   await appendEvent({ type, rollout_id: rollout.id, timestamp: now.toISOString(), order: rollout.version, details });
 }
 
-export async function startRollout(id: string, now: Date): Promise<Rollout> {
-  const next = await transition(id, 'in_progress', 'start', now, () => ({ started_at: now.toISOString() }), (r) =>
+/**
+ * Starts a manual rollout. One still being planned is marked to start, and planning starts it
+ * as soon as it has recorded every device (`started: false` then).
+ */
+export async function startRollout(id: string, now: Date): Promise<{ rollout: Rollout; started: boolean }> {
+  const refusal = (r: Rollout) =>
     r.status !== 'pending'
       ? `cannot start rollout ${id}: it is ${r.status}; only a pending rollout can be started`
-      : !r.planning.done
-        ? `rollout ${id} is still being planned; start it once "planned" is true`
-        : undefined,
-  );
-  await recordStarted(next);
-  await supersedeOlderRollouts(next, now);
-  await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'started by admin' }, `start-${now.toISOString()}`);
-  return next;
+      : r.policy.update_strategy !== 'manual'
+        ? `rollout ${id} follows the ${r.policy.update_strategy} strategy: it starts by itself once planned`
+        : undefined;
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const rollout = await readRollout(id);
+    const refused = refusal(rollout);
+    if (refused) throw new Conflict(refused);
+    if (rollout.planning.done) break;
+    if (rollout.start_requested_at) return { rollout, started: false };
+    const marked: Rollout = { ...rollout, start_requested_at: now.toISOString(), version: rollout.version + 1, updated_at: now.toISOString() };
+    if (await saveRollout(marked)) return { rollout: marked, started: false };
+  }
+  const next = await transition(id, 'in_progress', 'start', now, () => ({ started_at: now.toISOString() }), refusal);
+  await beginRollout(next, now, 'started by admin');
+  return { rollout: next, started: true };
+}
+
+/** What follows a rollout's start, whoever started it: its event, superseding older pushes, its first step. */
+export async function beginRollout(rollout: Rollout, now: Date, reason: string): Promise<void> {
+  await recordStarted(rollout);
+  await supersedeOlderRollouts(rollout, now);
+  await sendOrchestration({ type: 'evaluate', rollout_id: rollout.id, reason }, `start-${rollout.started_at ?? now.toISOString()}`);
 }
 
 export async function pauseRollout(id: string, reason: string | undefined, now: Date): Promise<Rollout> {
@@ -91,12 +111,18 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
   return next;
 }
 
-export async function cancelRollout(id: string, reason: string | undefined, now: Date): Promise<Rollout> {
+/**
+ * Cancels a rollout. Devices not yet updated keep (or get back) the image they ran: the rollout
+ * will not reach them. When a newer push supersedes it (`supersededBy`), they are handed over
+ * instead: their targets stay, and the newer rollout moves them on from there.
+ */
+export async function cancelRollout(id: string, reason: string | undefined, now: Date, supersededBy?: Rollout): Promise<Rollout> {
   const why = reason ?? 'cancelled by an admin';
-  const next = await transition(id, 'cancelled', 'cancel', now, () => ({ status_reason: why, completed_at: now.toISOString() }));
-  await record(next, 'image.rollout_cancelled', now, { reason: why });
-  // Devices not yet updated keep (or get back) the image they ran: the rollout will not reach them.
-  await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: `rollout cancelled: ${why}` }));
+  const at = now.toISOString();
+  const next = await transition(id, 'cancelled', 'cancel', now, (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at) }));
+  await record(next, 'image.rollout_cancelled', now, { reason: why, ...(supersededBy ? { superseded_by: supersededBy.id } : {}) });
+  const handOver = supersededBy !== undefined;
+  await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: `rollout cancelled: ${why}`, ...(handOver ? { hand_over: true } : {}) }));
   return next;
 }
 
@@ -105,7 +131,8 @@ const rollbackAllBudgetMs = 8_000;
 
 export async function rollbackAll(id: string, reason: string | undefined, now: Date) {
   const why = reason ?? 'rolled back by an admin';
-  const next = await transition(id, 'rolled_back', 'roll back', now, () => ({ status_reason: why, completed_at: now.toISOString() }));
+  const at = now.toISOString();
+  const next = await transition(id, 'rolled_back', 'roll back', now, (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at) }));
   const deadline = Date.now() + rollbackAllBudgetMs;
   let rolledBack = 0;
   let failed = 0;
@@ -142,7 +169,7 @@ export async function rollbackDevice(id: string, uuid: string, reason: string | 
     if (!adminRollbackFrom.includes(row.status)) {
       throw new Conflict(`device ${uuid} has not updated in rollout ${id} (status ${row.status}); there is nothing to roll back`);
     }
-    const outcome = await revertDevice(row, batchOf(rollout, row.seq), 'rolled_back', why, now);
+    const outcome = await revertDevice(rollout, row, batchOf(rollout, row.seq), 'rolled_back', why, now);
     results.push({ app: row.app, from_image: row.new_image, to_image: row.previous_image, outcome });
   }
   await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'device rolled back' }, `device-rollback-${uuid}-${now.toISOString()}`);
@@ -151,23 +178,25 @@ export async function rollbackDevice(id: string, uuid: string, reason: string | 
 
 /**
  * A newer push of a repository supersedes the rollouts of that repository still under way: when
- * a rollout starts, older pending, in-progress or paused rollouts of the same repository are
- * cancelled, so two rollouts never fight over the same devices' target state. Devices the older
- * rollout had updated simply move on from their image to the newer one.
+ * a rollout starts, pending, in-progress or paused rollouts of older pushes of the repository
+ * are cancelled and hand their devices over, so two rollouts never fight over a device's target.
+ * Pushes are ordered by push time, not by arrival: if a newer push's rollout is already under
+ * way, this one is the superseded one.
  */
 export async function supersedeOlderRollouts(rollout: Rollout, now: Date): Promise<void> {
   const repository = normaliseRepository(rollout.repository);
-  for (const status of ['pending', 'in_progress', 'paused'] as const) {
-    for await (const older of rolloutsWithStatus(status)) {
-      if (older.id === rollout.id || older.created_at > rollout.created_at) continue;
-      if (normaliseRepository(older.repository) !== repository) continue;
+  for (const status of activeRolloutStatuses) {
+    for await (const other of rolloutsWithStatus(status)) {
+      if (other.id === rollout.id || normaliseRepository(other.repository) !== repository) continue;
+      const [older, newer] = isNewerPush(rollout, other) ? [other, rollout] : [rollout, other];
       try {
-        await cancelRollout(older.id, `superseded by rollout ${rollout.id} (${rollout.image})`, now);
+        await cancelRollout(older.id, `superseded by rollout ${newer.id} (${newer.image})`, now, newer);
+        logger.info('rollout superseded', { rollout_id: older.id, superseded_by: newer.id });
       } catch (error) {
         // It ended by itself meanwhile: nothing to supersede.
         if (!(error instanceof Conflict)) throw error;
       }
-      logger.info('rollout superseded', { rolloutId: older.id, by: rollout.id });
+      if (older.id === rollout.id) return;
     }
   }
 }

@@ -1,13 +1,16 @@
 /**
- * From a registry push to rollouts: one per enabled policy whose image pattern matches. Ids are
- * derived from the push and the policy, so a redelivered webhook finds the rollouts it created.
+ * From a registry push to its rollout. The delivery is claimed first, so copies of one webhook
+ * racing each other agree on the push; then one policy is chosen (a push gives each device at
+ * most one rollout) and the rollout is created with an id derived from the push, so any copy, or
+ * a retry after a crash, finds the same rollout instead of making another.
  */
 import { createHash } from 'node:crypto';
-import { imagePatternMatches } from '../domain/policy-match';
+import { choosePolicy } from '../domain/policy-match';
 import type { Policy, PolicySettings, Rollout } from '../domain/types';
+import { logger } from '../logger';
 import { sendOrchestration } from '../queues/messages';
-import type { ImagePushed } from '../registry';
-import { getDelivery, recordDelivery } from '../store/deliveries';
+import { normaliseRepository, type ImagePushed } from '../registry';
+import { claimDelivery, recordDeliveryOutcome } from '../store/deliveries';
 import { appendEvent } from '../store/events';
 import { allPolicies } from '../store/policies';
 import { createRollout, getRollout } from '../store/rollouts';
@@ -19,29 +22,58 @@ export interface RolloutSummary {
   image: string;
 }
 
-const summary = (r: Rollout): RolloutSummary => ({ id: r.id, status: r.status, policy_id: r.policy_id, image: r.image });
+export interface PolicyRef {
+  id: string;
+  name: string | null;
+  priority: number;
+  image_pattern: string;
+}
 
-export function rolloutIdFor(push: ImagePushed, policyId: string): string {
-  // A digest names the content; without one (Docker Hub) the push time tells two pushes of a tag apart.
-  const identity = [push.registry, push.repository, push.tag, push.digest ?? push.pushed_at, policyId].join('|');
+/** What one push led to, as the webhook answers it and the delivery remembers it. */
+export interface PushOutcome {
+  /** The image as understood: normalised repository, tag, and digest when the registry sent one. */
+  repository: string;
+  tag: string;
+  digest: string | null;
+  rollout_id: string | null;
+  policy: PolicyRef | null;
+  /** Enabled policies that matched too but lost to `policy` (priority, then specificity, then age). */
+  passed_over_policies: PolicyRef[];
+  message: string;
+}
+
+const summary = (r: Rollout): RolloutSummary => ({ id: r.id, status: r.status, policy_id: r.policy_id, image: r.image });
+const policyRef = (p: Policy): PolicyRef => ({ id: p.id, name: p.name, priority: p.priority ?? 0, image_pattern: p.image_pattern });
+
+/**
+ * A digest names the content, so every notification of it is one rollout; without one (Docker
+ * Hub) the delivery id tells two pushes of a tag apart.
+ */
+export function rolloutIdFor(push: ImagePushed): string {
+  const identity = [push.registry, push.repository, push.tag, push.digest ?? `delivery:${push.delivery_id}`].join('|');
   return `ro-${createHash('sha256').update(identity).digest('hex').slice(0, 24)}`;
 }
 
+/** `repository:tag@digest` when the digest is known, so devices pull exactly what was pushed. */
+export function rolloutImageOf(push: Pick<ImagePushed, 'repository' | 'tag' | 'digest'>): string {
+  return `${push.repository}:${push.tag}${push.digest ? `@${push.digest}` : ''}`;
+}
+
 function settingsOf(policy: Policy): PolicySettings {
-  const { id, name, enabled, created_at, updated_at, ...settings } = policy;
+  const { id, name, enabled, priority, created_at, updated_at, ...settings } = policy;
   return settings;
 }
 
 export function newRollout(push: ImagePushed, policy: Policy, now: Date): Rollout {
   const at = now.toISOString();
   return {
-    id: rolloutIdFor(push, policy.id),
+    id: rolloutIdFor(push),
     policy_id: policy.id,
     registry: push.registry,
     repository: push.repository,
     tag: push.tag,
     ...(push.digest ? { digest: push.digest } : {}),
-    image: `${push.repository}:${push.tag}`,
+    image: rolloutImageOf(push),
     pushed_at: push.pushed_at,
     delivery_id: push.delivery_id,
     status: 'pending',
@@ -57,43 +89,62 @@ export function newRollout(push: ImagePushed, policy: Policy, now: Date): Rollou
   };
 }
 
-/** Handles one push; answers with the rollouts it made, or made before when it is a redelivery. */
-export async function rolloutsForPush(push: ImagePushed, now: Date): Promise<RolloutSummary[]> {
-  const seen = await getDelivery(push.registry, push.delivery_id);
-  if (seen) {
-    const rollouts = await Promise.all(seen.rollout_ids.map((id) => getRollout(id)));
-    return rollouts.flatMap((r) => (r ? [summary(r)] : []));
+/** Handles one push: its rollout, or why there is none. A copy of a handled delivery answers the same. */
+export async function rolloutForPush(received: ImagePushed, now: Date): Promise<{ outcome: PushOutcome; rollout?: RolloutSummary }> {
+  const claim = await claimDelivery<PushOutcome>({ registry: received.registry, delivery_id: received.delivery_id, push: received, received_at: now.toISOString() });
+  const push = claim.delivery.push;
+  const done = claim.delivery.outcome;
+  if (done) {
+    const existing = done.rollout_id ? await getRollout(done.rollout_id) : undefined;
+    return { outcome: done, ...(existing ? { rollout: summary(existing) } : {}) };
   }
 
-  const policies = (await allPolicies()).filter(
-    (p) => p.enabled && imagePatternMatches(p.image_pattern, push.repository, push.tag),
-  );
-  const created: Rollout[] = [];
-  for (const policy of policies) {
-    const { rollout, created: isNew } = await createRollout(newRollout(push, policy, now));
-    if (isNew || !rollout.planning.done) {
-      await appendEvent({
-        type: 'image.webhook_received',
-        rollout_id: rollout.id,
-        timestamp: rollout.created_at,
-        details: { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest ?? null, delivery_id: push.delivery_id, pushed_at: push.pushed_at },
-      });
-      await appendEvent({
-        type: 'image.rollout_created',
-        rollout_id: rollout.id,
-        timestamp: rollout.created_at,
-        order: 1,
-        details: { policy_id: policy.id, image: rollout.image, strategy: rollout.policy.update_strategy },
-      });
-      await sendOrchestration({ type: 'plan', rollout_id: rollout.id, seq: 0 });
-    }
-    created.push(rollout);
+  const image = { repository: normaliseRepository(push.repository), tag: push.tag, digest: push.digest ?? null };
+  const { winner, passedOver } = choosePolicy(await allPolicies(), push.repository, push.tag);
+  if (!winner) {
+    const outcome: PushOutcome = {
+      ...image,
+      rollout_id: null,
+      policy: null,
+      passed_over_policies: [],
+      message: `no enabled policy matches ${image.repository}:${push.tag}; nothing rolls out`,
+    };
+    logger.info('push ignored: no enabled policy matches', { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest, delivery_id: push.delivery_id });
+    await recordDeliveryOutcome(push.registry, push.delivery_id, outcome);
+    return { outcome };
   }
-  await recordDelivery({
-    registry: push.registry,
-    delivery_id: push.delivery_id,
-    rollout_ids: created.map((r) => r.id),
-    received_at: now.toISOString(),
+
+  const { rollout, created } = await createRollout(newRollout(push, winner, now));
+  const passed = passedOver.map(policyRef);
+  if (created || !rollout.planning.done) await announce(rollout, push, winner, passed);
+  const outcome: PushOutcome = {
+    ...image,
+    rollout_id: rollout.id,
+    policy: policyRef(winner),
+    passed_over_policies: passed,
+    message:
+      `rollout ${rollout.id} of ${rollout.image} under policy ${winner.name ?? winner.id}` +
+      (passed.length > 0 ? `; passed over ${passed.map((p) => p.name ?? p.id).join(', ')}` : ''),
+  };
+  logger.info('push received: rollout created', { rollout_id: rollout.id, image: rollout.image, policy_id: winner.id, passed_over: passed.map((p) => p.id), delivery_id: push.delivery_id });
+  await recordDeliveryOutcome(push.registry, push.delivery_id, outcome);
+  return { outcome, rollout: summary(rollout) };
+}
+
+/** The rollout's first events and its planning command; each is idempotent, so a retry repeats them harmlessly. */
+async function announce(rollout: Rollout, push: ImagePushed, policy: Policy, passedOver: PolicyRef[]): Promise<void> {
+  await appendEvent({
+    type: 'image.webhook_received',
+    rollout_id: rollout.id,
+    timestamp: rollout.created_at,
+    details: { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest ?? null, delivery_id: push.delivery_id, pushed_at: push.pushed_at },
   });
-  return created.map(summary);
+  await appendEvent({
+    type: 'image.rollout_created',
+    rollout_id: rollout.id,
+    timestamp: rollout.created_at,
+    order: 1,
+    details: { policy: policyRef(policy), policy_id: policy.id, passed_over_policies: passedOver, image: rollout.image, strategy: rollout.policy.update_strategy },
+  });
+  await sendOrchestration({ type: 'plan', rollout_id: rollout.id, seq: 0 });
 }

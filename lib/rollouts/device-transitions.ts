@@ -2,14 +2,18 @@
  * What happens to one device in a rollout: it is scheduled (its target state gets the new image),
  * it reports the new image running (updated) or an error (failed), or it stays silent past the
  * batch deadline (failed). Each move is a conditional transition of its row, then a count, then
- * an event; a repeat finds the row already moved and changes nothing.
+ * an event; a repeat finds the row already moved, counts nothing, and records the event again
+ * under the same id (derived from the transition's time), so a crash between a move and its
+ * event never loses the event (DESIGN §6, invariant 9).
  */
+import { reportedDigest, reportOutcome, splitDigest, type StateReportFacts } from '../domain/device-report';
+import { rolloutRank } from '../domain/push-order';
 import { deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
 import { sendOrchestration, sendScheduleCommands, type ScheduleCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
-import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, moveTargetImage, type StoredDevice } from '../store/devices';
+import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type StoredDevice } from '../store/devices';
 import { appendEvent } from '../store/events';
 import { countTransition, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { getRollout } from '../store/rollouts';
@@ -17,33 +21,48 @@ import { getRollout } from '../store/rollouts';
 const schedulePageSize = 50;
 
 /**
- * Moves a row and counts the move; returns the status it left, or undefined if it had moved on.
+ * A row's move: `moved` when this call made it (`from` is where it came from); not moved when the
+ * row was already in the target status, which a retry after a crash sees: `at` is then the time
+ * of the earlier move, for recording its event again under the same id.
+ */
+export interface Move {
+  moved: boolean;
+  from?: DeviceRolloutStatus;
+  at: string;
+}
+
+/**
+ * Moves a row and counts the move; undefined when the row is neither movable nor already there.
  * When the row's shard has no device left on its way to the new image, batch-advance is asked to
  * look: this may have been the last device of the batch (the tick would notice too, later).
  */
 export async function moveRow(
-  row: RowRef,
+  row: RowRef & { app?: string },
   batch: number,
   to: DeviceRolloutStatus,
   at: string,
   details: { error?: string; extra?: Record<string, unknown> } = {},
-): Promise<DeviceRolloutStatus | undefined> {
+): Promise<Move | undefined> {
   const from = await transitionRolloutDevice(row, deviceStatusesLeadingTo(to), to, { batch, at, ...details });
-  if (!from) return undefined;
+  if (!from) {
+    const current = await getRolloutDevice(row);
+    return current?.status === to ? { moved: false, at: current.updated_at } : undefined;
+  }
   const shardCounts = await countTransition(row, batch, from, to);
   if (shardCounts.scheduled === 0 && (from === 'scheduled' || from === 'pending')) {
     await sendOrchestration({ type: 'evaluate', rollout_id: row.rollout_id, reason: `device ${to}` }, `shard-${row.shard}-batch-${batch}-${to}-${at}`);
   }
-  return from;
+  return { moved: true, from, at };
 }
 
+/** A device fact in the rollout's log; its id comes from the device, the app, the type and `at`. */
 export async function deviceEvent(
   type: EventType,
   row: Pick<RolloutDevice, 'rollout_id' | 'device_uuid' | 'shard' | 'app'>,
   at: string,
   details: Record<string, unknown>,
 ): Promise<void> {
-  await appendEvent({ type, rollout_id: row.rollout_id, device_uuid: row.device_uuid, shard: row.shard, timestamp: at, details: { app: row.app, ...details } });
+  await appendEvent({ type, rollout_id: row.rollout_id, device_uuid: row.device_uuid, shard: row.shard, subject: row.app, timestamp: at, details: { app: row.app, ...details } });
 }
 
 /**
@@ -63,6 +82,11 @@ export async function scheduleShard(command: ScheduleCommand, now: Date): Promis
   if (page.lastKey) await sendScheduleCommands([{ ...command, start_key: page.lastKey }]);
 }
 
+async function skip(row: RolloutDevice, batch: number, reason: string, now: Date): Promise<void> {
+  const move = await moveRow(row, batch, 'skipped', now.toISOString(), { error: reason });
+  if (move) await deviceEvent('image.device_failed', row, move.at, { batch, reason, skipped: true });
+}
+
 /**
  * The row moves to `scheduled` first, then the device's target: a rollback or cancel that reverts
  * the row in between therefore sees it, and the re-read after the target write undoes a target
@@ -73,77 +97,101 @@ async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice
   const target = device?.target_apps[appIndex]?.image;
   if (!device || !target || normaliseRepository(target) !== normaliseRepository(row.new_image)) {
     const reason = !device ? 'device no longer exists' : !target ? `device no longer has an app named ${row.app}` : `its app ${row.app} now runs another repository (${target})`;
-    if (await moveRow(row, batch.number, 'skipped', now.toISOString(), { error: reason })) {
-      await deviceEvent('image.device_failed', row, now.toISOString(), { batch: batch.number, reason, skipped: true });
-    }
-    return;
+    return skip(row, batch.number, reason, now);
   }
+  const rank = rolloutRank(rollout);
   const at = row.scheduled_at ?? now.toISOString();
   if (row.status === 'pending') {
-    const moved = await moveRow(row, batch.number, 'scheduled', at, { extra: { scheduled_at: at } });
-    if (!moved) return; // it moved on already: the device reported, or the rollout was reverted
+    const move = await moveRow(row, batch.number, 'scheduled', at, { extra: { scheduled_at: at } });
+    if (!move?.moved) return; // it moved on already: the device reported, or the rollout was reverted
   }
-  const pointer: RolloutPointer = { rollout_id: rollout.id, shard: row.shard, seq: row.seq, batch: batch.number, image: row.new_image };
-  const previous = await moveToNewImage(device, appIndex, row, pointer, at);
-  if (previous === undefined) {
-    const reason = `the target of app ${row.app} left the repository while it was being scheduled`;
-    if (await moveRow(row, batch.number, 'skipped', now.toISOString(), { error: reason })) {
-      await deviceEvent('image.device_failed', row, now.toISOString(), { batch: batch.number, reason, skipped: true });
-    }
-    return;
+  const result = await moveToNewImage(device, appIndex, row, rollout, batch.number, rank, at);
+  if (result.outcome !== 'set') {
+    const reason =
+      result.outcome === 'taken_over'
+        ? `a newer push of ${rollout.repository} has taken the device over`
+        : `the target of app ${row.app} left the repository while it was being scheduled`;
+    return skip(row, batch.number, reason, now);
   }
   const current = await getRolloutDevice(row);
   if (current && (current.status === 'rolled_back' || current.status === 'skipped')) {
-    await moveTargetImage(device.uuid, appIndex, { app: row.app, from: row.new_image, to: current.previous_image }, null, now.toISOString());
+    await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: current.previous_image }, rank, now.toISOString());
     return;
   }
-  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: previous, to_image: row.new_image });
+  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: result.previous, to_image: row.new_image });
 }
 
 /**
- * Sets the new image as the app's target, from whatever tag of the repository it targets now: a
- * superseded rollout or an admin may have moved it since planning. The row then remembers that
- * image as the one to roll back to. Returns it, or undefined when the target left the repository.
+ * The image to return to on rollback: what the app targeted, pinned to the digest the device
+ * reported running it at, so that rolling back a moving tag brings back the old content.
  */
-async function moveToNewImage(device: StoredDevice, appIndex: number, row: RolloutDevice, pointer: RolloutPointer, at: string): Promise<string | undefined> {
-  let from: string | undefined = device.target_apps[appIndex]!.image;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    if (from === row.new_image) return row.previous_image; // set already, by an earlier delivery of this command
-    if (await moveTargetImage(device.uuid, appIndex, { app: row.app, from, to: row.new_image }, pointer, at)) {
-      if (from !== row.previous_image) await recordPreviousImage(row, from);
-      return from;
-    }
-    const latest = await getStoredDevice(device.uuid, true);
-    from = latest?.target_apps[appIndex]?.name === row.app ? latest.target_apps[appIndex]!.image : undefined;
-    if (!from || normaliseRepository(from) !== normaliseRepository(row.new_image)) return undefined;
-  }
-  return undefined;
+function pinnedImage(target: string, reported: ReportedApp | undefined): { image: string; digest?: string } {
+  const running = reported && splitDigest(reported.image).name === splitDigest(target).name ? reportedDigest(reported) : undefined;
+  if (splitDigest(target).digest || !running) return { image: target, ...(running ? { digest: running } : {}) };
+  return { image: `${target}@${running}`, digest: running };
 }
 
-const failedStatuses = new Set(['error', 'failed', 'crashed', 'dead']);
+type NewImageResult = { outcome: 'set'; previous: string } | { outcome: 'taken_over' | 'left_repository' };
+
+/**
+ * Sets the new image as the app's target, from whatever image of the repository it targets now:
+ * an older rollout or an admin may have moved it since planning. The row then remembers that
+ * image as the one to roll back to. A target a newer push's rollout set is never overwritten.
+ */
+async function moveToNewImage(
+  device: StoredDevice,
+  appIndex: number,
+  row: RolloutDevice,
+  rollout: Rollout,
+  batch: number,
+  rank: string,
+  at: string,
+): Promise<NewImageResult> {
+  let latest: StoredDevice | undefined = device;
+  for (let attempt = 0; attempt < 3 && latest; attempt++) {
+    const app = latest.target_apps[appIndex];
+    const setBy = latest.target_set_by?.[row.app];
+    if (setBy === rank) return { outcome: 'set', previous: row.previous_image }; // by an earlier delivery of this command
+    if (setBy !== undefined && setBy > rank) return { outcome: 'taken_over' };
+    if (app?.name !== row.app || normaliseRepository(app.image) !== normaliseRepository(row.new_image)) return { outcome: 'left_repository' };
+    const previous = pinnedImage(app.image, latest.current_apps.find((a) => a.name === row.app));
+    const pointer: Omit<RolloutPointer, 'target_version'> = {
+      rollout_id: rollout.id,
+      shard: row.shard,
+      seq: row.seq,
+      batch,
+      image: row.new_image,
+      ...(rollout.digest ? { digest: rollout.digest } : {}),
+      ...(previous.digest ? { previous_digest: previous.digest } : {}),
+    };
+    const change = { app: row.app, from: app.image, to: row.new_image, version: latest.target_version };
+    if (await setRolloutTarget(device.uuid, appIndex, change, rank, pointer, at)) {
+      if (previous.image !== row.previous_image || previous.digest !== row.previous_digest) await recordPreviousImage(row, previous.image, previous.digest);
+      return { outcome: 'set', previous: previous.image };
+    }
+    latest = await getStoredDevice(device.uuid, true);
+  }
+  return { outcome: 'left_repository' };
+}
 
 /** What a device's report means for each rollout it is part of. */
-export async function applyReport(device: StoredDevice, report: { apps: ReportedApp[]; error?: string | null }, now: Date): Promise<void> {
+export async function applyReport(device: StoredDevice, report: StateReportFacts, now: Date): Promise<void> {
   const at = now.toISOString();
   for (const [appName, pointer] of Object.entries(device.rollouts ?? {})) {
-    const reported = report.apps.find((a) => a.name === appName);
-    const onNewImage = reported?.image === pointer.image;
-    const status = reported?.status.toLowerCase();
-    let outcome: { to: 'updated' | 'failed'; reason?: string } | undefined;
-    if (onNewImage && status === 'running') outcome = { to: 'updated' };
-    else if (onNewImage && status && failedStatuses.has(status)) outcome = { to: 'failed', reason: report.error ?? `app ${appName} reported ${reported!.status}` };
-    else if (report.error) outcome = { to: 'failed', reason: report.error };
+    const outcome = reportOutcome(appName, pointer, report);
     if (!outcome) continue;
-
     const row = { rollout_id: pointer.rollout_id, device_uuid: device.uuid, shard: pointer.shard, seq: pointer.seq, app: appName };
-    const from = await moveRow(row, pointer.batch, outcome.to, at, outcome.reason ? { error: outcome.reason } : {});
+    const reason = outcome.to === 'failed' ? outcome.reason : undefined;
+    const move = await moveRow(row, pointer.batch, outcome.to, at, reason ? { error: reason } : {});
+    // The event before the pointer goes: a crash in between leaves the pointer, so the device's next report records it.
+    if (move) {
+      await deviceEvent(outcome.to === 'updated' ? 'image.device_updated' : 'image.device_failed', row, move.at, {
+        batch: pointer.batch,
+        image: pointer.image,
+        ...(reason ? { reason } : {}),
+      });
+    }
     await clearRolloutPointer(device.uuid, appName, pointer.rollout_id);
-    if (!from) continue;
-    await deviceEvent(outcome.to === 'updated' ? 'image.device_updated' : 'image.device_failed', row, at, {
-      batch: pointer.batch,
-      image: pointer.image,
-      ...(outcome.reason ? { reason: outcome.reason } : {}),
-    });
   }
 }
 
@@ -158,10 +206,11 @@ export async function timeOutBatch(rollout: Rollout, batch: Batch, now: Date): P
   for (let shard = 0; shard < rollout.shard_count; shard++) {
     for await (const row of rowsInRange(rollout.id, shard, batch.first_seq, batch.size)) {
       if (row.status !== 'pending' && row.status !== 'scheduled') continue;
-      if (!(await moveRow(row, batch.number, 'failed', at, { error: reason }))) continue;
+      const move = await moveRow(row, batch.number, 'failed', at, { error: reason });
+      if (!move) continue;
+      await deviceEvent('image.device_failed', row, move.at, { batch: batch.number, image: row.new_image, reason });
       await clearRolloutPointer(row.device_uuid, row.app, row.rollout_id);
-      await deviceEvent('image.device_failed', row, at, { batch: batch.number, image: row.new_image, reason });
-      timedOut++;
+      if (move.moved) timedOut++;
     }
     await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size);
   }

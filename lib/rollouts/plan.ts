@@ -36,7 +36,9 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
   for (const member of page.members) {
     const device = devices.get(member.device_uuid);
     const app = device?.target_apps.find((a) => a.name === member.app);
-    if (!device || !app || app.image === rollout.image) continue;
+    // A device already on the pushed digest has nothing to pull; under a tag alone (no digest) it
+    // may run older content of the same tag, so it is moved again and pulls the tag anew.
+    if (!device || !app || (rollout.digest !== undefined && app.image === rollout.image)) continue;
     if (normaliseRepository(app.image) !== repository) continue;
     const seqNumber = rollout.planning.assigned + rows.length;
     rows.push({
@@ -67,7 +69,7 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
   if (done) {
     next.total_devices = assigned;
     next.batches = planBatches(assigned, effectivePercentages(rollout.policy));
-    if (rollout.policy.update_strategy !== 'manual') {
+    if (rollout.policy.update_strategy !== 'manual' || rollout.start_requested_at) {
       next.status = 'in_progress';
       next.started_at = at;
     }

@@ -5,6 +5,7 @@
  * every write is conditioned on the version it read, so a late or repeated evaluation is harmless.
  */
 import { config } from '../config';
+import { stopUnfinishedBatches } from '../domain/batch-plan';
 import { canTransitionRollout, fanOutGraceFor, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
 import type { Batch, Rollout, StatusCounts } from '../domain/types';
 import { logger } from '../logger';
@@ -176,7 +177,7 @@ export async function failRollout(rolloutId: string, error: unknown, now: Date):
   if (!rollout || !canTransitionRollout(rollout.status, 'failed')) return;
   const at = now.toISOString();
   const reason = `processing failed: ${error instanceof Error ? error.message : String(error)}`;
-  const next: Rollout = { ...rollout, status: 'failed', status_reason: reason, completed_at: at, version: rollout.version + 1, updated_at: at };
+  const next: Rollout = { ...rollout, status: 'failed', status_reason: reason, batches: stopUnfinishedBatches(rollout.batches, at), completed_at: at, version: rollout.version + 1, updated_at: at };
   if (!(await saveRollout(next))) return;
   await appendEvent({ type: 'image.rollout_failed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { reason } });
   await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: 'rollout failed' }));

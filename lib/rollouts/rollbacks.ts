@@ -5,10 +5,11 @@
  * sees the reverted row and undoes its own target write.
  */
 import { batchContaining } from '../domain/batch-plan';
+import { rolloutRank } from '../domain/push-order';
 import { rollbackableStatuses } from '../domain/rollout-progress';
 import type { DeviceRolloutStatus, Rollout, RolloutDevice } from '../domain/types';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
-import { getStoredDevice, moveTargetImage } from '../store/devices';
+import { getStoredDevice, restoreRolloutTarget } from '../store/devices';
 import { queryRowsInRange } from '../store/rollout-devices';
 import { getRollout } from '../store/rollouts';
 import { deviceEvent, moveRow } from './device-transitions';
@@ -22,17 +23,25 @@ export const cancelFrom: DeviceRolloutStatus[] = ['pending', 'scheduled'];
 /**
  * Reverts one device of the rollout. `to` is what a device that was given the new image becomes;
  * one never given it (pending) is skipped. `batch` is the batch the device belongs to (a row gets
- * its batch number only once scheduled). Returns what happened.
+ * its batch number only once scheduled). With `handOver` (a newer push superseded the rollout)
+ * the device keeps its target: the newer rollout moves it on from there. Returns what happened.
  */
-export async function revertDevice(row: RolloutDevice, batch: number, to: 'rolled_back' | 'skipped', reason: string, now: Date): Promise<RevertOutcome> {
-  const at = now.toISOString();
+export async function revertDevice(
+  rollout: Rollout,
+  row: RolloutDevice,
+  batch: number,
+  to: 'rolled_back' | 'skipped',
+  reason: string,
+  now: Date,
+  handOver = false,
+): Promise<RevertOutcome> {
   const status = row.status === 'pending' ? 'skipped' : to;
-  const from = await moveRow(row, batch, status, at, { extra: { rollback_reason: reason } });
-  if (!from) return 'unchanged';
-  if (from === 'pending') return 'skipped';
-  const restored = await restoreTarget(row, at);
+  const move = await moveRow(row, batch, status, now.toISOString(), { extra: { rollback_reason: reason } });
+  if (!move) return 'unchanged';
+  if (move.from === 'pending') return 'skipped';
+  const restored = handOver || (await restoreTarget(rollout, row, move.at));
   if (status === 'rolled_back') {
-    await deviceEvent('image.device_rolled_back', row, at, {
+    await deviceEvent('image.device_rolled_back', row, move.at, {
       batch,
       from_image: row.new_image,
       to_image: row.previous_image,
@@ -40,6 +49,7 @@ export async function revertDevice(row: RolloutDevice, batch: number, to: 'rolle
       ...(restored ? {} : { note: 'device no longer exists or its app changed; its target was left alone' }),
     });
   }
+  if (!move.moved) return 'unchanged';
   return restored ? status : 'failed';
 }
 
@@ -47,13 +57,18 @@ export function batchOf(rollout: Rollout, seq: number): number {
   return batchContaining(rollout.batches, seq)?.number ?? 0;
 }
 
-/** Points the device's app back at its previous image if it still targets this rollout's image. */
-async function restoreTarget(row: RolloutDevice, at: string): Promise<boolean> {
-  const device = await getStoredDevice(row.device_uuid);
+/**
+ * Points the device's app back at its previous image if the target it has is still the one this
+ * rollout set; a target a newer rollout (or an admin) set since is left alone. False when the
+ * device or its app is gone.
+ */
+async function restoreTarget(rollout: Rollout, row: RolloutDevice, at: string): Promise<boolean> {
+  const device = await getStoredDevice(row.device_uuid, true);
   const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
   if (!device || appIndex === -1) return false;
-  if (device.target_apps[appIndex]!.image !== row.new_image) return true;
-  await moveTargetImage(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, null, at);
+  const rank = rolloutRank(rollout);
+  if (device.target_set_by?.[row.app] !== rank || device.target_apps[appIndex]!.image !== row.new_image) return true;
+  await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, rank, at);
   return true;
 }
 
@@ -73,8 +88,9 @@ export async function revertPage(
   if (!range || range.size === 0) return { counts };
   const page = await queryRowsInRange(rollout.id, command.shard, range.first_seq, range.size, pageSize, command.start_key);
   for (const row of page.rows) {
-    if (command.from.includes(row.status)) counts[await revertDevice(row, batchOf(rollout, row.seq), command.to, command.reason, now)]++;
-    else if (row.status === 'rolled_back' || row.status === 'skipped') await restoreTarget(row, now.toISOString());
+    const handOver = command.hand_over === true;
+    if (command.from.includes(row.status)) counts[await revertDevice(rollout, row, batchOf(rollout, row.seq), command.to, command.reason, now, handOver)]++;
+    else if (!handOver && (row.status === 'rolled_back' || row.status === 'skipped')) await restoreTarget(rollout, row, now.toISOString());
   }
   return { counts, ...(page.lastKey ? { next: { ...command, start_key: page.lastKey } } : {}) };
 }

@@ -4,7 +4,7 @@ import { dynamo } from '../aws-clients';
 import type { Device, ReportedApp, RolloutPointer } from '../domain/types';
 import { Conflict } from '../errors';
 import { indexes, keys } from './keys';
-import { entityOf, isConditionFailed, queryIndexPage, tableName, type Page } from './table';
+import { conditionally, entityOf, isConditionFailed, queryIndexPage, tableName, type Page } from './table';
 
 export interface StoredDevice extends Device {
   token_hash: string;
@@ -141,43 +141,67 @@ export async function recordCurrentState(
   return entityOf<StoredDevice>(Attributes!);
 }
 
+export interface TargetChange {
+  app: string;
+  /** The image the app must target now for the change to apply. */
+  from: string;
+  to: string;
+}
+
 /**
- * Moves one app of the device from image `from` to image `to`, setting or removing the rollout
- * pointer in the same write. The version (the ETag the device polls with) moves with it. Returns
- * false, changing nothing, when the app's target is not `from` (already moved, or changed by
- * someone else): the caller reads the device to tell which.
+ * Gives one app of the device the rollout's image, from image `from` at target version
+ * `version`, unless a newer rollout (higher `rank`) set the app's target: the rollout's rank and
+ * pointer are written with the image, and the version (the ETag the device polls with) moves
+ * even when the image string does not (a tag pushed again). The pointer records that new version,
+ * so that a report can say the agent applied it. Returns false, changing nothing, when the
+ * condition fails: the caller reads the device again to tell why.
  */
-export async function moveTargetImage(
+export async function setRolloutTarget(
   uuid: string,
   appIndex: number,
-  change: { app: string; from: string; to: string },
-  pointer: RolloutPointer | null,
+  change: TargetChange & { version: number },
+  rank: string,
+  pointer: Omit<RolloutPointer, 'target_version'>,
   at: string,
 ): Promise<boolean> {
-  const values: Record<string, unknown> = { ':from': change.from, ':to': change.to, ':name': change.app, ':one': 1, ':at': at };
-  let update = `SET target_apps[${appIndex}].image = :to, target_version = target_version + :one, updated_at = :at`;
-  if (pointer) {
-    update += ', rollouts.#app = :pointer';
-    values[':pointer'] = pointer;
-  } else {
-    update += ' REMOVE rollouts.#app';
-  }
-  try {
-    await dynamo().send(
+  return updateTarget(uuid, appIndex, change, at, {
+    update: ', target_set_by.#app = :rank, rollouts.#app = :pointer',
+    condition: ' AND target_version = :version AND (attribute_not_exists(target_set_by.#app) OR target_set_by.#app <= :rank)',
+    values: { ':rank': rank, ':pointer': { ...pointer, target_version: change.version + 1 }, ':version': change.version },
+  });
+}
+
+/**
+ * Puts one app back from the rollout's image `from` on `to`, only if the rollout ranked `rank`
+ * set the target it has now: a rollout undoes what it did, never what a newer one did since.
+ */
+export async function restoreRolloutTarget(uuid: string, appIndex: number, change: TargetChange, rank: string, at: string): Promise<boolean> {
+  return updateTarget(uuid, appIndex, change, at, {
+    update: ' REMOVE rollouts.#app',
+    condition: ' AND target_set_by.#app = :rank',
+    values: { ':rank': rank },
+  });
+}
+
+async function updateTarget(
+  uuid: string,
+  appIndex: number,
+  change: TargetChange,
+  at: string,
+  extra: { update: string; condition: string; values: Record<string, unknown> },
+): Promise<boolean> {
+  return conditionally(
+    dynamo().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.device(uuid),
-        UpdateExpression: update,
-        ConditionExpression: `attribute_exists(pk) AND target_apps[${appIndex}].#name = :name AND target_apps[${appIndex}].image = :from`,
+        UpdateExpression: `SET target_apps[${appIndex}].image = :to, target_version = target_version + :one, updated_at = :at${extra.update}`,
+        ConditionExpression: `attribute_exists(pk) AND target_apps[${appIndex}].#name = :name AND target_apps[${appIndex}].image = :from${extra.condition}`,
         ExpressionAttributeNames: { '#app': change.app, '#name': 'name' },
-        ExpressionAttributeValues: values,
+        ExpressionAttributeValues: { ':from': change.from, ':to': change.to, ':name': change.app, ':one': 1, ':at': at, ...extra.values },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailed(error)) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 /** Forgets the device's membership in a rollout once it no longer needs its reports. */

@@ -134,14 +134,14 @@ export async function transitionRolloutDevice(
   return previous;
 }
 
-/** The image a device ran when it was scheduled, where it differs from what planning saw. */
-export async function recordPreviousImage(ref: RowRef, image: string): Promise<void> {
+/** The image (and digest) a device ran when it was scheduled, where it differs from what planning saw. */
+export async function recordPreviousImage(ref: RowRef, image: string, digest?: string): Promise<void> {
   await dynamo().send(
     new UpdateCommand({
       TableName: tableName(),
       Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq),
-      UpdateExpression: 'SET previous_image = :image',
-      ExpressionAttributeValues: { ':image': image },
+      UpdateExpression: `SET previous_image = :image${digest ? ', previous_digest = :digest' : ''}`,
+      ExpressionAttributeValues: { ':image': image, ...(digest ? { ':digest': digest } : {}) },
     }),
   );
 }

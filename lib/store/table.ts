@@ -19,6 +19,20 @@ export function isConditionFailed(error: unknown): boolean {
   );
 }
 
+/**
+ * Runs a conditional write: true when it applied, false when its condition did not hold. Every
+ * transition in the store is one of these, so "someone else moved it first" is never an error.
+ */
+export async function conditionally(write: Promise<unknown>): Promise<boolean> {
+  try {
+    await write;
+    return true;
+  } catch (error) {
+    if (isConditionFailed(error)) return false;
+    throw error;
+  }
+}
+
 /** Strips the table's key attributes, leaving the entity as the API shows it. */
 export function entityOf<T>(item: Record<string, unknown>): T {
   const { pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, expires_at, ...entity } = item;

@@ -205,7 +205,7 @@ describe('credentials', () => {
     expect(viaDockerHub.body.rollouts).toMatchObject([{ policy_id: policyId, image: `${hookRepository}:v2` }]);
     const viaDistribution = await api('POST', distribution, { token: host.webhookSecret, body: distributionPush('v3') });
     expect(viaDistribution.status).toBe(202);
-    expect(viaDistribution.body.rollouts).toMatchObject([{ policy_id: policyId, image: `${hookRepository}:v3` }]);
+    expect(viaDistribution.body.rollouts).toMatchObject([{ policy_id: policyId, image: expect.stringMatching(new RegExp(`^${hookRepository}:v3@sha256:[0-9a-f]{64}$`)) }]);
     rolloutId = viaDockerHub.body.rollouts[0].id;
     const after = (await allPages('/api/v1/rollouts', 'rollouts')).map((r) => r.id).sort();
     expect(after).toEqual([...before.map((r) => r.id), rolloutId, viaDistribution.body.rollouts[0].id].sort());

@@ -5,7 +5,7 @@
  * handlers never touch them because no webhook or queue message names them.
  */
 import { randomUUID } from 'node:crypto';
-import { PutCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { dynamo } from '../../lib/aws-clients';
@@ -22,14 +22,15 @@ import type {
 } from '../../lib/domain/types';
 import { Conflict, Invalid } from '../../lib/errors';
 import { ensureAdminKey, isAdminKey } from '../../lib/store/admin-keys';
-import { getDelivery, recordDelivery } from '../../lib/store/deliveries';
+import { claimDelivery, recordDeliveryOutcome } from '../../lib/store/deliveries';
 import {
   clearRolloutPointer,
   countRepositoryMembers,
   getStoredDevice,
   listDevices,
   listRepositoryMembers,
-  moveTargetImage,
+  restoreRolloutTarget,
+  setRolloutTarget,
   publicDevice,
   putNewDevice,
   type StoredDevice,
@@ -150,6 +151,7 @@ function storedDevice(overrides: Partial<StoredDevice> = {}): StoredDevice {
     current_error: null,
     reported_at: null,
     rollouts: {},
+    target_set_by: {},
     created_at: '2030-01-01T00:00:00.000Z',
     updated_at: '2030-01-01T00:00:00.000Z',
     token_hash: 'f'.repeat(64),
@@ -667,7 +669,7 @@ describe('devices', () => {
     expect((await getStoredDevice(device.uuid, true))!.name).toBe('edge-gateway');
   });
 
-  it('moves the target version only when the target image really moves', async () => {
+  it('moves a target for a rollout unless a newer rollout set it, and restores only what that rollout set', async () => {
     const device = storedDevice({
       target_apps: [
         { name: 'proxy', image: 'acme/proxy:v1' },
@@ -676,38 +678,49 @@ describe('devices', () => {
     });
     await putNewDevice(device, []);
     const rolloutId = randomUUID();
-    const forward = { app: 'app', from: 'acme/app:v1', to: 'acme/app:v2' };
+    const older = `${at(1)}|${at(1)}|ro-older`;
+    const newer = `${at(2)}|${at(2)}|ro-newer`;
+    const forward = { app: 'app', from: 'acme/app:v1', to: 'acme/app:v2', version: 1 };
 
-    expect(await moveTargetImage(device.uuid, 1, forward, pointer(rolloutId), at(1))).toBe(true);
+    expect(await setRolloutTarget(device.uuid, 1, forward, newer, pointer(rolloutId), at(1))).toBe(true);
     let stored = (await getStoredDevice(device.uuid, true))!;
     expect(stored.target_version).toBe(2);
     expect(stored.target_apps).toEqual([
       { name: 'proxy', image: 'acme/proxy:v1' },
       { name: 'app', image: 'acme/app:v2' },
     ]);
-    expect(stored.rollouts).toEqual({ app: pointer(rolloutId) });
+    expect(stored.rollouts).toEqual({ app: { ...pointer(rolloutId), target_version: 2 } });
+    expect(stored.target_set_by).toEqual({ app: newer });
     expect(stored.updated_at).toBe(at(1));
 
-    // Repeated (a redelivered message): already moved, nothing changes.
-    expect(await moveTargetImage(device.uuid, 1, forward, pointer(rolloutId), at(2))).toBe(false);
+    // An older push's rollout, arriving late, cannot take the app back.
+    expect(await setRolloutTarget(device.uuid, 1, { app: 'app', from: 'acme/app:v2', to: 'acme/app:v1b', version: 2 }, older, pointer(randomUUID()), at(2))).toBe(false);
+    // Nor undo the newer rollout's target.
+    expect(await restoreRolloutTarget(device.uuid, 1, { app: 'app', from: 'acme/app:v2', to: 'acme/app:v1' }, older, at(2))).toBe(false);
     stored = (await getStoredDevice(device.uuid, true))!;
     expect(stored.target_version).toBe(2);
-    expect(stored.updated_at).toBe(at(1));
+    expect(stored.target_apps[1]!.image).toBe('acme/app:v2');
+
+    // The same image again (a tag pushed anew): the version, and so the ETag, still moves.
+    expect(await setRolloutTarget(device.uuid, 1, { app: 'app', from: 'acme/app:v2', to: 'acme/app:v2', version: 2 }, `${at(3)}|${at(3)}|ro-again`, pointer(rolloutId), at(3))).toBe(true);
+    // A write based on a stale read of the device does not apply.
+    expect(await setRolloutTarget(device.uuid, 1, { app: 'app', from: 'acme/app:v2', to: 'acme/app:v2', version: 2 }, `${at(3)}|${at(3)}|ro-again`, pointer(rolloutId), at(3))).toBe(false);
+    expect((await getStoredDevice(device.uuid, true))!.target_version).toBe(3);
 
     // The index must name the app: a mismatch writes nothing.
-    expect(await moveTargetImage(device.uuid, 0, { app: 'app', from: 'acme/app:v2', to: 'acme/app:v3' }, null, at(3))).toBe(false);
+    expect(await setRolloutTarget(device.uuid, 0, { app: 'app', from: 'acme/app:v2', to: 'acme/app:v3', version: 3 }, `${at(4)}|x`, pointer(rolloutId), at(4))).toBe(false);
     expect((await getStoredDevice(device.uuid, true))!.target_apps[0]).toEqual({ name: 'proxy', image: 'acme/proxy:v1' });
 
-    // Back to the previous image, leaving the rollout.
-    expect(await moveTargetImage(device.uuid, 1, { app: 'app', from: 'acme/app:v2', to: 'acme/app:v1' }, null, at(4))).toBe(true);
+    // Back to the previous image by the rollout that set it, leaving the rollout.
+    expect(await restoreRolloutTarget(device.uuid, 1, { app: 'app', from: 'acme/app:v2', to: 'acme/app:v1' }, `${at(3)}|${at(3)}|ro-again`, at(5))).toBe(true);
     stored = (await getStoredDevice(device.uuid, true))!;
-    expect(stored.target_version).toBe(3);
+    expect(stored.target_version).toBe(4);
     expect(stored.target_apps[1]).toEqual({ name: 'app', image: 'acme/app:v1' });
     expect(stored.rollouts).toEqual({});
 
     // A device that does not exist is not created.
     const ghost = randomUUID();
-    expect(await moveTargetImage(ghost, 0, forward, null, at(5))).toBe(false);
+    expect(await setRolloutTarget(ghost, 0, forward, newer, pointer(rolloutId), at(6))).toBe(false);
     expect(await getStoredDevice(ghost, true)).toBeUndefined();
   });
 
@@ -794,15 +807,23 @@ describe('devices', () => {
 // ---------------------------------------------------------------------------------------------
 
 describe('deliveries and admin keys', () => {
-  it('remembers a webhook delivery for seven days', async () => {
-    const delivery = { registry: 'dockerhub', delivery_id: randomUUID(), rollout_ids: [randomUUID(), randomUUID()], received_at: at(1) };
-    expect(await getDelivery(delivery.registry, delivery.delivery_id)).toBeUndefined();
-    await recordDelivery(delivery);
-    const stored = await getDelivery(delivery.registry, delivery.delivery_id);
-    expect(stored).toMatchObject(delivery);
-    expect((stored as unknown as Record<string, unknown>).expires_at).toBe(Date.parse(at(1)) / 1000 + 7 * 24 * 3600);
+  it('lets exactly one copy of a delivery claim it, and keeps it seven days', async () => {
+    const push = { registry: 'docker-registry', repository: 'acme/app', tag: 'v2', pushed_at: at(1), delivery_id: randomUUID() };
+    const copies = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => claimDelivery({ registry: push.registry, delivery_id: push.delivery_id, push: { ...push, pushed_at: at(i + 1) }, received_at: at(i + 1) })),
+    );
+    expect(copies.filter((c) => c.claimed)).toHaveLength(1);
+    // Every copy agrees on the winner's push.
+    const winner = copies.find((c) => c.claimed)!.delivery.push;
+    for (const copy of copies) expect(copy.delivery.push).toEqual(winner);
+
+    await recordDeliveryOutcome(push.registry, push.delivery_id, { rollout_id: 'ro-1' });
+    const again = await claimDelivery({ registry: push.registry, delivery_id: push.delivery_id, push, received_at: at(9) });
+    expect(again).toMatchObject({ claimed: false, delivery: { outcome: { rollout_id: 'ro-1' } } });
+    const { Item } = await dynamo().send(new GetCommand({ TableName: host.tableName, Key: { pk: `DELIVERY#${push.registry}#${push.delivery_id}`, sk: 'DELIVERY' } }));
+    expect(Item!.expires_at).toBe(Math.floor(Date.parse(again.delivery.received_at) / 1000) + 7 * 24 * 3600);
     // Deliveries of other registries are kept apart.
-    expect(await getDelivery('github', delivery.delivery_id)).toBeUndefined();
+    expect((await claimDelivery({ registry: 'github', delivery_id: push.delivery_id, push, received_at: at(1) })).claimed).toBe(true);
   });
 
   it('recognises stored admin keys only', async () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { imagePatternMatches, validateImagePattern } from '../../lib/domain/policy-match';
+import { choosePolicy, patternSpecificity, imagePatternMatches, validateImagePattern } from '../../lib/domain/policy-match';
 
 describe('imagePatternMatches', () => {
   it('matches every tag of a repository with repo:*', () => {
@@ -39,5 +39,35 @@ describe('validateImagePattern', () => {
     expect(validateImagePattern('')).toBeDefined();
     expect(validateImagePattern('a b:*')).toBeDefined();
     expect(validateImagePattern('iotistic/app:*')).toBeUndefined();
+  });
+});
+
+describe('choosing one policy for a push', () => {
+  const policy = (id: string, image_pattern: string, extra: { priority?: number; created_at?: string; enabled?: boolean } = {}) => ({
+    id,
+    image_pattern,
+    enabled: extra.enabled ?? true,
+    priority: extra.priority ?? 0,
+    created_at: extra.created_at ?? '2030-01-01T00:00:00.000Z',
+  });
+
+  it('takes the highest priority, then the more specific pattern, then the older policy', () => {
+    const broad = policy('broad', 'acme/**', { created_at: '2030-01-01T00:00:00.000Z' });
+    const tagged = policy('tagged', 'acme/app:v*', { created_at: '2030-01-02T00:00:00.000Z' });
+    const twin = policy('twin', 'acme/app:v?', { created_at: '2030-01-03T00:00:00.000Z' });
+    const urgent = policy('urgent', 'acme/*', { priority: 5, created_at: '2030-01-04T00:00:00.000Z' });
+    expect(choosePolicy([broad, tagged, twin, urgent], 'acme/app', 'v2')).toEqual({ winner: urgent, passedOver: [tagged, twin, broad] });
+    expect(choosePolicy([broad, twin, tagged], 'acme/app', 'v2').winner).toBe(tagged);
+    expect(choosePolicy([broad, tagged], 'acme/other', 'v2')).toEqual({ winner: broad, passedOver: [] });
+  });
+
+  it('passes over disabled and non-matching policies, and may find none', () => {
+    const off = policy('off', 'acme/app:*', { enabled: false, priority: 9 });
+    expect(choosePolicy([off, policy('x', 'other/*')], 'acme/app', 'v1')).toEqual({ passedOver: [] });
+  });
+
+  it('rates patterns by the characters they fix', () => {
+    expect(patternSpecificity('acme/app:v1.*')).toBeGreaterThan(patternSpecificity('acme/app:*'));
+    expect(patternSpecificity('acme/app:*')).toBeGreaterThan(patternSpecificity('acme/**'));
   });
 });

@@ -1,0 +1,74 @@
+/**
+ * Work cut short: a crash between a device's transition and its event (invariant 9), and an
+ * admin's start that arrives while the rollout is still being planned. The first half of the
+ * interrupted work is done here by hand, through the same store functions the handlers use.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHost, type Host } from '../../infra/embedded/host';
+import { registerFleet } from '../../infra/simulator/fleet';
+import { waitFor } from '../support/api';
+import { flow } from '../support/flow';
+
+let host: Host;
+let f: ReturnType<typeof flow>;
+
+beforeAll(async () => {
+  host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true });
+  f = flow(host);
+});
+
+afterAll(async () => {
+  await host?.stop();
+});
+
+describe('a crash between a transition and its event', () => {
+  it("records the device's event when the device reports again", async () => {
+    const { shardOf } = await import('../../lib/store/keys');
+    const { findRolloutDevice, transitionRolloutDevice } = await import('../../lib/store/rollout-devices');
+    await f.createPolicy({ image_pattern: 'crash/app:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'crash/app:1' });
+    const id = (await f.push('crash/app', '2')).body.rollouts[0].id;
+    const detail = await f.waitForRollout(id, (d) => d.devices[0]?.status === 'scheduled', 'the device scheduled');
+
+    // The report's first half: the row moved to updated, then the function died before its event.
+    const [row] = await findRolloutDevice(id, shardOf(device!.uuid, detail.rollout.shard_count), device!.uuid);
+    const movedAt = new Date().toISOString();
+    expect(await transitionRolloutDevice(row!, ['scheduled'], 'updated', { batch: 1, at: movedAt })).toBe('scheduled');
+    expect((await f.events(id)).filter((e) => e.type === 'image.device_updated')).toHaveLength(0);
+
+    // The agent's retry of its report (its first one got no answer).
+    await device!.poll();
+    await device!.poll();
+    const updated = (await f.events(id)).filter((e) => e.type === 'image.device_updated');
+    expect(updated).toHaveLength(1);
+    expect(updated[0]).toMatchObject({ device_uuid: device!.uuid, timestamp: movedAt });
+    // Reported again, it is not recorded twice.
+    await device!.report([{ name: 'main', image: 'crash/app:2', status: 'running' }]);
+    expect((await f.events(id)).filter((e) => e.type === 'image.device_updated')).toHaveLength(1);
+  });
+});
+
+describe('starting a manual rollout while it is being planned', () => {
+  it('accepts the start and starts the rollout as soon as planning ends', async () => {
+    const { newRollout } = await import('../../lib/rollouts/create-rollouts');
+    const { createRollout } = await import('../../lib/store/rollouts');
+    const policy = await f.createPolicy({ image_pattern: 'planning/app:*', update_strategy: 'manual' });
+    await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 3, image: 'planning/app:1' });
+    // A rollout whose planning has not begun yet: its plan command is still on its way (the tick resends it).
+    const push = { registry: 'docker-registry', repository: 'planning/app', tag: '2', pushed_at: new Date().toISOString(), delivery_id: 'planning-2' };
+    const { rollout } = await createRollout(newRollout(push, policy, new Date()));
+
+    const start = await f.api('POST', `/api/v1/rollouts/${rollout.id}/start`);
+    expect(start.status).toBe(202);
+    expect(start.body.message).toMatch(/still being planned; it starts as soon as planning ends/);
+    const again = await f.api('POST', `/api/v1/rollouts/${rollout.id}/start`);
+    expect(again.status).toBe(202);
+
+    const started = await waitFor(async () => {
+      const detail = await f.rollout(rollout.id);
+      return detail.rollout.status === 'in_progress' || detail.rollout.status === 'completed' ? detail : undefined;
+    }, 15_000, 'the rollout started once planned');
+    expect(started.rollout.planned).toBe(true);
+    expect((await f.events(rollout.id)).filter((e) => e.type === 'image.rollout_started')).toHaveLength(1);
+  });
+});
