@@ -8,7 +8,7 @@ import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { ImagePushed } from '../registry';
 import { keys, ttlAttribute } from './keys';
-import { isConditionFailed, tableName } from './table';
+import { conditionally, tableName } from './table';
 
 const retentionSeconds = 7 * 24 * 3600;
 
@@ -25,18 +25,12 @@ export interface Delivery<Outcome = unknown> {
 /** Claims the delivery; when another copy claimed it first, returns that claim instead. */
 export async function claimDelivery<Outcome>(delivery: Delivery<Outcome>): Promise<{ claimed: boolean; delivery: Delivery<Outcome> }> {
   const key = keys.delivery(delivery.registry, delivery.delivery_id);
-  try {
-    await dynamo().send(
-      new PutCommand({
-        TableName: tableName(),
-        Item: { ...key, ...delivery, [ttlAttribute]: Math.floor(Date.parse(delivery.received_at) / 1000) + retentionSeconds },
-        ConditionExpression: 'attribute_not_exists(pk)',
-      }),
-    );
-    return { claimed: true, delivery };
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-  }
+  const claim = new PutCommand({
+    TableName: tableName(),
+    Item: { ...key, ...delivery, [ttlAttribute]: Math.floor(Date.parse(delivery.received_at) / 1000) + retentionSeconds },
+    ConditionExpression: 'attribute_not_exists(pk)',
+  });
+  if (await conditionally(dynamo().send(claim))) return { claimed: true, delivery };
   const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }));
   if (!Item) throw new Error(`delivery ${delivery.delivery_id} of ${delivery.registry} was claimed but cannot be read`);
   const { registry, delivery_id, push, received_at, outcome } = Item as unknown as Delivery<Outcome>;

@@ -4,25 +4,23 @@ import { dynamo } from '../aws-clients';
 import type { Device, ReportedApp, RolloutPointer } from '../domain/types';
 import { Conflict } from '../errors';
 import { indexes, keys } from './keys';
-import { conditionally, entityOf, isConditionFailed, queryIndexPage, tableName, type Page } from './table';
+import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
 
 export interface StoredDevice extends Device {
   token_hash: string;
 }
 
 export async function putNewDevice(device: StoredDevice, repositories: { repository: string; app: string }[]): Promise<void> {
-  try {
-    await dynamo().send(
+  const created = await conditionally(
+    dynamo().send(
       new PutCommand({
         TableName: tableName(),
         Item: { ...keys.device(device.uuid), ...keys.deviceListing(device.uuid), ...device },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-  } catch (error) {
-    if (isConditionFailed(error)) throw new Conflict(`a device with uuid ${device.uuid} already exists`);
-    throw error;
-  }
+    ),
+  );
+  if (!created) throw new Conflict(`a device with uuid ${device.uuid} already exists`);
   for (const { repository, app } of repositories) {
     await dynamo().send(
       new PutCommand({
@@ -206,8 +204,8 @@ async function updateTarget(
 
 /** Forgets the device's membership in a rollout once it no longer needs its reports. */
 export async function clearRolloutPointer(uuid: string, app: string, rolloutId: string): Promise<void> {
-  try {
-    await dynamo().send(
+  await conditionally(
+    dynamo().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.device(uuid),
@@ -216,8 +214,6 @@ export async function clearRolloutPointer(uuid: string, app: string, rolloutId: 
         ExpressionAttributeNames: { '#app': app },
         ExpressionAttributeValues: { ':rollout': rolloutId },
       }),
-    );
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-  }
+    ),
+  );
 }

@@ -3,26 +3,22 @@ import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Policy } from '../domain/types';
 import { indexes, keys } from './keys';
-import { entityOf, isConditionFailed, queryIndexPage, tableName, type Page } from './table';
+import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
 
 function item(policy: Policy) {
   return { ...keys.policy(policy.id), ...keys.policyListing(policy.created_at, policy.id), ...policy };
 }
 
 export async function putPolicy(policy: Policy, mode: 'create' | 'replace'): Promise<boolean> {
-  try {
-    await dynamo().send(
+  return conditionally(
+    dynamo().send(
       new PutCommand({
         TableName: tableName(),
         Item: item(policy),
         ConditionExpression: mode === 'create' ? 'attribute_not_exists(pk)' : 'attribute_exists(pk)',
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailed(error)) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 export async function getPolicy(id: string): Promise<Policy | undefined> {

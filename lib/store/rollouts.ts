@@ -3,7 +3,7 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Rollout, RolloutStatus } from '../domain/types';
 import { indexes, keys } from './keys';
-import { entityOf, isConditionFailed, queryIndexPage, tableName, type Page } from './table';
+import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
 
 function item(rollout: Rollout) {
   return {
@@ -16,17 +16,11 @@ function item(rollout: Rollout) {
 
 /** Creates the rollout unless it exists already; either way returns the stored one. */
 export async function createRollout(rollout: Rollout): Promise<{ rollout: Rollout; created: boolean }> {
-  try {
-    await dynamo().send(
-      new PutCommand({ TableName: tableName(), Item: item(rollout), ConditionExpression: 'attribute_not_exists(pk)' }),
-    );
-    return { rollout, created: true };
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-    const existing = await getRollout(rollout.id);
-    if (!existing) throw error;
-    return { rollout: existing, created: false };
-  }
+  const put = new PutCommand({ TableName: tableName(), Item: item(rollout), ConditionExpression: 'attribute_not_exists(pk)' });
+  if (await conditionally(dynamo().send(put))) return { rollout, created: true };
+  const existing = await getRollout(rollout.id);
+  if (!existing) throw new Error(`rollout ${rollout.id} exists but cannot be read`);
+  return { rollout: existing, created: false };
 }
 
 export async function getRollout(id: string): Promise<Rollout | undefined> {
@@ -41,20 +35,16 @@ export async function getRollout(id: string): Promise<Rollout | undefined> {
  * else changed it first; the caller re-reads and decides again.
  */
 export async function saveRollout(next: Rollout): Promise<boolean> {
-  try {
-    await dynamo().send(
+  return conditionally(
+    dynamo().send(
       new PutCommand({
         TableName: tableName(),
         Item: item(next),
         ConditionExpression: 'version = :expected',
         ExpressionAttributeValues: { ':expected': next.version - 1 },
       }),
-    );
-    return true;
-  } catch (error) {
-    if (isConditionFailed(error)) return false;
-    throw error;
-  }
+    ),
+  );
 }
 
 export interface RolloutFilter {
