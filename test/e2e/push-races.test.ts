@@ -152,10 +152,11 @@ describe('moving tags', () => {
     const oldDigest = registry.push('tags/pin:edge');
     const devices = await fleetOf(2, 'tags/pin:edge', registry);
     await waitFor(async () => (devices.every((d) => d.reports > 0) ? true : undefined), 10_000, 'every device reporting what it runs');
-    registry.push('tags/pin:edge');
+    const newDigest = registry.push('tags/pin:edge');
     const id = (await f.push('tags/pin', 'edge')).body.rollouts[0].id;
-    const done = await f.waitForStatus(id, 'completed');
-    expect(done.devices.every((r: any) => r.previous_image === `tags/pin:edge@${oldDigest}`)).toBe(true);
+    const done = await expectFleetOn(id, devices, 'tags/pin:edge', newDigest);
+    expect(done.statistics).toMatchObject({ total_devices: 2, updated: 2 });
+    expect(done.devices.map((r: any) => r.previous_image)).toEqual([`tags/pin:edge@${oldDigest}`, `tags/pin:edge@${oldDigest}`]);
     await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: {} });
     await f.waitForRollout(id, () => devices.every((d) => d.running[0]!.digest === oldDigest), 'the fleet back on the old content');
   });
