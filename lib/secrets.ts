@@ -5,6 +5,12 @@ export function sha256Hex(value: string): string {
   return createHash('sha256').update(value, 'utf8').digest('hex');
 }
 
+/** The token of an `Authorization: Bearer <token>` header value; undefined when it is not one. */
+export function bearerTokenOf(header: string | undefined): string | undefined {
+  const match = header === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(header);
+  return match?.[1];
+}
+
 /** Equal in constant time for equal lengths; different lengths are unequal at once. */
 export function constantTimeEqual(a: string, b: string): boolean {
   const left = Buffer.from(a, 'utf8');

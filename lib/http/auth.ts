@@ -4,7 +4,7 @@
  * device, which the device routes then reuse.
  */
 import { Forbidden, Unauthorized } from '../errors';
-import { constantTimeEqual, deviceOfToken, sha256Hex } from '../secrets';
+import { bearerTokenOf, constantTimeEqual, deviceOfToken, sha256Hex } from '../secrets';
 import { isAdminKey } from '../store/admin-keys';
 import { getStoredDevice, type StoredDevice } from '../store/devices';
 import type { ApiRequest, RouteHandler } from './api';
@@ -12,9 +12,9 @@ import type { ApiRequest, RouteHandler } from './api';
 function bearerToken(request: ApiRequest): string {
   const header = request.headers.authorization;
   if (!header) throw new Unauthorized('missing Authorization header (expected "Bearer <token>")');
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match) throw new Unauthorized('Authorization header must be "Bearer <token>"');
-  return match[1]!;
+  const token = bearerTokenOf(header);
+  if (!token) throw new Unauthorized('Authorization header must be "Bearer <token>"');
+  return token;
 }
 
 async function deviceForToken(token: string): Promise<StoredDevice | undefined> {

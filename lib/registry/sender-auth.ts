@@ -7,7 +7,7 @@
  * stays closed instead of accepting anyone's pushes.
  */
 import { Unauthorized } from '../errors';
-import { constantTimeEqual } from '../secrets';
+import { bearerTokenOf, constantTimeEqual } from '../secrets';
 import type { WebhookRequest } from './types';
 
 /**
@@ -37,7 +37,5 @@ export function header(request: WebhookRequest, name: string): string | undefine
 
 /** The token of an `Authorization: Bearer <token>` header, or undefined when there is none. */
 export function bearerToken(request: WebhookRequest): string | undefined {
-  const value = header(request, 'authorization');
-  const match = value === undefined ? null : /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(value);
-  return match?.[1];
+  return bearerTokenOf(header(request, 'authorization'));
 }

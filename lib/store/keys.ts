@@ -109,7 +109,6 @@ export const keys = {
     sk: `EVENT#${eventId}`,
   }),
   eventPrefix: 'EVENT#',
-  eventIdOf: (sk: string) => sk.slice('EVENT#'.length),
 
   delivery: (registry: string, deliveryId: string): Key => ({
     pk: `DELIVERY#${registry}#${deliveryId}`,
