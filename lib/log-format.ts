@@ -6,7 +6,7 @@
  */
 import { inspect } from 'node:util';
 import { Logger, LogFormatter, LogItem } from '@aws-lambda-powertools/logger';
-import type { ConstructorOptions, LogAttributes, UnformattedAttributes } from '@aws-lambda-powertools/logger/types';
+import type { ConstructorOptions, LogAttributes, LogItemExtraInput, LogItemMessage, UnformattedAttributes } from '@aws-lambda-powertools/logger/types';
 
 export const serviceName = 'fleet-rollout';
 
@@ -138,6 +138,10 @@ export interface FleetLoggerOptions {
   sink?: (line: string) => void;
 }
 
+function defined(extraInput: LogItemExtraInput | [LogAttributes | undefined]): LogItemExtraInput {
+  return extraInput.filter((item) => item !== undefined) as LogItemExtraInput;
+}
+
 /**
  * Powertools' Logger, printing in the chosen format. With a format set, every level goes to one
  * sink (stdout), so that lines keep their order and one pipe carries them all.
@@ -155,6 +159,26 @@ export class FleetLogger extends Logger {
     };
     super(constructorOptions);
     this.sink = options.format ? (options.sink ?? ((line) => void process.stdout.write(`${line}\n`))) : undefined;
+  }
+
+  /**
+   * Powertools' methods, also taking the project's `(message, fields?)` with `fields` possibly
+   * undefined, which Powertools ignores at run time but its types refuse.
+   */
+  override debug(input: LogItemMessage, ...extraInput: LogItemExtraInput | [LogAttributes | undefined]): void {
+    super.debug(input, ...defined(extraInput));
+  }
+
+  override info(input: LogItemMessage, ...extraInput: LogItemExtraInput | [LogAttributes | undefined]): void {
+    super.info(input, ...defined(extraInput));
+  }
+
+  override warn(input: LogItemMessage, ...extraInput: LogItemExtraInput | [LogAttributes | undefined]): void {
+    super.warn(input, ...defined(extraInput));
+  }
+
+  override error(input: LogItemMessage, ...extraInput: LogItemExtraInput | [LogAttributes | undefined]): void {
+    super.error(input, ...defined(extraInput));
   }
 
   protected override printLog(logLevel: number, log: LogItem): void {

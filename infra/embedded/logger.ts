@@ -28,13 +28,11 @@ export interface HostLogOptions {
 
 export function createLogger(options: HostLogOptions, component = 'host'): Logger {
   const logger = new FleetLogger({ ...options, persistentKeys: { component } });
-  // Powertools treats an undefined extra argument as nothing; its types do not say so.
-  const fieldsOf = (fields?: LogFields) => (fields ? [fields] : []);
   return {
-    debug: (message, fields) => logger.debug(message, ...fieldsOf(fields)),
-    info: (message, fields) => logger.info(message, ...fieldsOf(fields)),
-    warn: (message, fields) => logger.warn(message, ...fieldsOf(fields)),
-    error: (message, fields) => logger.error(message, ...fieldsOf(fields)),
+    debug: (message, fields) => logger.debug(message, fields),
+    info: (message, fields) => logger.info(message, fields),
+    warn: (message, fields) => logger.warn(message, fields),
+    error: (message, fields) => logger.error(message, fields),
     child: (name) => createLogger(options, name),
   };
 }

@@ -60,6 +60,17 @@ describe('FleetLogger', () => {
     expect(failure.error.stack).toContain('boom');
   });
 
+  it("takes the project's (message, fields?) calls, fields undefined included", () => {
+    const { logger, lines } = capture('json', 'info');
+    const fields: Record<string, unknown> | undefined = undefined as Record<string, unknown> | undefined;
+    logger.info('push received', fields);
+    logger.info('push received', { registry: 'docker-hub', repository: 'acme/app', tag: '2' });
+    expect(lines.map((line) => JSON.parse(line))).toMatchObject([
+      { message: 'push received' },
+      { message: 'push received', registry: 'docker-hub', repository: 'acme/app', tag: '2' },
+    ]);
+  });
+
   it('prints nothing at silent', () => {
     const { logger, lines } = capture('json', 'silent');
     logger.error('not even this');
