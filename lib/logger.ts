@@ -3,7 +3,8 @@
  * LOG_LEVEL (debug | info | warn | error | silent, default info) sets the level; LOG_FORMAT
  * (pretty | json), set by the embedded host, sets the format (see ./log-format). On AWS neither
  * format is set and the lines are Powertools' JSON, with the function name, request id and cold
- * start that `lambdaHandler` (./lambda) adds, and the keys `withLogKeys` adds per record or request.
+ * start that `lambdaHandler` (./lambda) adds, and the rollout_id / device_uuid of the record
+ * (`withLogKeys`, in ./queues/consume) or the request's route (./http/api).
  *
  *   logger.info('push received', { registry, repository, tag });
  */
