@@ -1,7 +1,6 @@
 /** Rollback queue: puts one page of a rollout's devices back on the image they ran before. */
-import type { SQSEvent } from 'aws-lambda';
-import { consumeRecords } from '../lib/queues/consume';
+import { sqsHandler } from '../lib/queues/consume';
 import { revertCommand } from '../lib/queues/messages';
 import { runRevertCommand } from '../lib/rollouts/rollbacks';
 
-export const handler = (event: SQSEvent) => consumeRecords(event, revertCommand, (command) => runRevertCommand(command, new Date()));
+export const handler = sqsHandler(revertCommand, (command) => runRevertCommand(command, new Date()));

@@ -1,7 +1,6 @@
 /** Schedule queue: sets the new image as target state for one shard of a batch, a page at a time. */
-import type { SQSEvent } from 'aws-lambda';
-import { consumeRecords } from '../lib/queues/consume';
+import { sqsHandler } from '../lib/queues/consume';
 import { scheduleCommand } from '../lib/queues/messages';
 import { scheduleShard } from '../lib/rollouts/device-transitions';
 
-export const handler = (event: SQSEvent) => consumeRecords(event, scheduleCommand, (command) => scheduleShard(command, new Date()));
+export const handler = sqsHandler(scheduleCommand, (command) => scheduleShard(command, new Date()));

@@ -4,11 +4,12 @@
  */
 import type { ScheduledEvent } from 'aws-lambda';
 import { config } from '../lib/config';
+import { lambdaHandler } from '../lib/lambda';
 import { sendTick } from '../lib/queues/messages';
 
-export const handler = async (event: ScheduledEvent): Promise<void> => {
+export const handler = lambdaHandler<ScheduledEvent, void>().handler(async (event) => {
   const firedAt = event.time ?? new Date().toISOString();
   const period = config().tickSeconds;
   await sendTick(0, firedAt);
   await sendTick(period, new Date(Date.parse(firedAt) + period * 1000).toISOString());
-};
+});

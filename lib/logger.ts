@@ -1,29 +1,39 @@
-/** Structured JSON log lines, the shape CloudWatch Logs Insights queries well. */
-type Level = 'debug' | 'info' | 'warn' | 'error';
-const order: Record<Level | 'silent', number> = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 };
+/**
+ * The functions' log: Powertools Logger, one instance per sandbox, built when the sandbox starts.
+ * LOG_LEVEL (debug | info | warn | error | silent, default info) sets the level; LOG_FORMAT
+ * (pretty | json), set by the embedded host, sets the format (see ./log-format). On AWS neither
+ * format is set and the lines are Powertools' JSON, with the function name, request id and cold
+ * start that `lambdaHandler` (./lambda) adds, and the rollout_id / device_uuid of the record
+ * (`withLogKeys`, in ./queues/consume) or the request's route (./http/api).
+ *
+ *   logger.info('push received', { registry, repository, tag });
+ */
+import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
+import { FleetLogger, isLogFormat, isLogLevel } from './log-format';
 
-function threshold(): number {
-  const configured = (process.env.LOG_LEVEL ?? 'info').toLowerCase() as Level | 'silent';
-  return order[configured] ?? order.info;
+function fromEnvironment(env: NodeJS.ProcessEnv): FleetLogger {
+  const level = env.LOG_LEVEL?.trim().toLowerCase() ?? '';
+  const format = env.LOG_FORMAT?.trim().toLowerCase() ?? '';
+  return new FleetLogger({
+    ...(isLogLevel(level) ? { level } : {}),
+    ...(isLogFormat(format) ? { format } : {}),
+  });
 }
 
-function serialise(value: unknown): unknown {
-  if (value instanceof Error) return { name: value.name, message: value.message, stack: value.stack };
-  return value;
-}
+export const logger = fromEnvironment(process.env);
 
-function write(level: Level, message: string, fields: Record<string, unknown> = {}): void {
-  if (order[level] < threshold()) return;
-  const entry: Record<string, unknown> = { level, time: new Date().toISOString(), message };
-  for (const [key, value] of Object.entries(fields)) entry[key] = serialise(value);
-  const line = JSON.stringify(entry);
-  if (level === 'error' || level === 'warn') console.error(line);
-  else console.log(line);
+/**
+ * Runs `work` with `keys` on every line it logs, then removes them, so a record's rollout id
+ * never appears on the next record's lines. Keys without a value are left out.
+ */
+export async function withLogKeys<T>(keys: LogAttributes, work: () => Promise<T>): Promise<T> {
+  const present = Object.fromEntries(Object.entries(keys).filter(([, value]) => value !== undefined && value !== ''));
+  const names = Object.keys(present);
+  if (names.length === 0) return work();
+  logger.appendKeys(present);
+  try {
+    return await work();
+  } finally {
+    logger.removeKeys(names);
+  }
 }
-
-export const logger = {
-  debug: (message: string, fields?: Record<string, unknown>) => write('debug', message, fields),
-  info: (message: string, fields?: Record<string, unknown>) => write('info', message, fields),
-  warn: (message: string, fields?: Record<string, unknown>) => write('warn', message, fields),
-  error: (message: string, fields?: Record<string, unknown>) => write('error', message, fields),
-};

@@ -17,12 +17,13 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 import * as manifest from '../manifest';
 import { queueUrlEnv, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
 import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
+import { defaultLogFormat, type LogFormat } from '../../lib/log-format';
 import { newAdminKey, randomSecret } from '../../lib/secrets';
 import { region } from './aws-identity';
 import { lockDataDir, persistentSecret } from './data-dir';
 import { emulatorClientConfig, startEmulators, type Emulators } from './emulators';
 import { startHttpGateway, type HttpGateway, type HttpRoute } from './http-gateway';
-import { loadFunction, settleInvocations, type LoadedFunction } from './lambda-runtime';
+import { invokeStore, loadFunction, settleInvocations, type LoadedFunction } from './lambda-runtime';
 import { createLogger, type LogLevel } from './logger';
 import { startSchedule, type Schedule } from './schedule';
 import { startSqsPoller, type SqsPoller } from './sqs-poller';
@@ -53,8 +54,14 @@ export interface HostOptions {
   webhookSecret?: string;
   /** Batches in flight at once per standard-queue trigger. Default 4. */
   standardQueueConcurrency?: number;
+  /** The host's own lines; the handlers' follow LOG_LEVEL, as on AWS. Default info. */
   logLevel?: LogLevel;
-  /** No log output at all (tests). */
+  /**
+   * One format for the host's lines and the handlers', all on stdout (the handlers get it as
+   * LOG_FORMAT). Default: pretty when stdout is a terminal, JSON lines otherwise.
+   */
+  logFormat?: LogFormat;
+  /** None of the host's own lines (tests); LOG_LEVEL=silent silences the handlers too. */
   quiet?: boolean;
   /** Addresses health checks may reach. Default: loopback and the private ranges. */
   healthCheckAllowedCidrs?: readonly string[];
@@ -117,7 +124,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
   check(!running, 'a host is already running in this process (handlers share process.env)');
   running = true;
 
-  const logger = createLogger(options.quiet ? 'silent' : (options.logLevel ?? 'info'));
+  const logFormat = options.logFormat ?? defaultLogFormat(process.stdout);
+  const logger = createLogger({ level: options.quiet ? 'silent' : (options.logLevel ?? 'info'), format: logFormat });
   const dataDir = options.dataDir === ':memory:' ? ':memory:' : resolve(options.dataDir);
   const cleanups: (() => Promise<void> | void)[] = [() => void (running = false)];
   const cleanUp = async () => {
@@ -143,6 +151,9 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const adminApiKey = await persistentSecret(dataDir, 'admin-api-key', options.adminApiKey, newAdminKey);
     const webhookSecret = await persistentSecret(dataDir, 'webhook-secret', options.webhookSecret, randomSecret);
     const queueNames = Object.keys(wiring.queues) as QueueName[];
+    if (!(await invokeStore()).scoped) {
+      logger.warn('the Lambda invoke store was created single-context before the host started: concurrent invocations share their log keys');
+    }
 
     // Before any handler module loads, as Lambda sets the environment before a cold start.
     cleanups.push(
@@ -157,6 +168,10 @@ export async function startHost(options: HostOptions): Promise<Host> {
         AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
         AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
         TABLE_NAME: tableName,
+        LOG_FORMAT: logFormat,
+        // Invocations run concurrently in this one process, each in its own context (lambda-runtime.ts);
+        // what matters to Powertools is that it is set.
+        AWS_LAMBDA_MAX_CONCURRENCY: String(concurrency),
         TICK_SECONDS: String(tickSeconds),
         WEBHOOK_SECRET: webhookSecret,
         // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.

@@ -8,11 +8,16 @@
  * - A timed-out invocation is reported as failed at the deadline (as Lambda does), but its
  *   promise cannot be frozen or killed, so its remaining work still runs in the background.
  * - Invocations are not serialised per sandbox: concurrent invocations of one function run
- *   interleaved in one module instance, like Lambda instances that happen to share memory.
+ *   interleaved in one module instance, like Lambda instances that happen to share memory. As
+ *   Lambda does for a function with several invocations per instance, each runs in its own
+ *   InvokeStore context (AWS_LAMBDA_MAX_CONCURRENCY, set by the host), where Powertools keeps
+ *   its per-invocation log keys; so one invocation's request id or rollout id is never on
+ *   another's lines. Cold start is per process, not per function: only the first invocation has it.
  */
 import { randomUUID } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
 import type { Context } from 'aws-lambda';
 import type { FunctionSpec } from '../manifest';
 import type { Logger } from './logger';
@@ -52,6 +57,25 @@ export async function settleInvocations(maxMs: number): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
   await Promise.race([Promise.allSettled([...unfinished]), new Promise((resolve) => (timer = setTimeout(resolve, maxMs)))]);
   clearTimeout(timer);
+}
+
+/**
+ * The store Lambda keeps each invocation's context in when an instance runs several at once
+ * (an AsyncLocalStorage). Asked for as this module loads, before the host's first SDK call: the
+ * SDK asks for the store too, and the first to ask decides its kind for the whole process.
+ */
+const store = InvokeStore.getInstanceAsync(true);
+
+/**
+ * The store, once ready; the host awaits it before it sets AWS_LAMBDA_MAX_CONCURRENCY, with which
+ * Powertools refuses to log unless the store exists. `scoped` is false when something in this
+ * process made a single-context store first: then concurrent invocations share their log keys.
+ */
+export async function invokeStore(): Promise<{ store: InvokeStoreBase; scoped: boolean }> {
+  const ready = await store;
+  const probe = Symbol('probe');
+  ready.run({ [probe]: true }, () => undefined);
+  return { store: ready, scoped: ready.get(probe) === undefined };
 }
 
 class FunctionTimeout extends Error {
@@ -94,7 +118,9 @@ export async function invoke(fn: LoadedFunction, event: unknown, logger: Logger)
       timeoutMs,
     );
   });
-  const run = (async () => fn.handler(event, lambdaContext(fn, requestId, started + timeoutMs)))();
+  const { store } = await invokeStore();
+  const invocation = { [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: requestId };
+  const run = (async () => store.run(invocation, () => fn.handler(event, lambdaContext(fn, requestId, started + timeoutMs))))();
   unfinished.add(run);
   void run.catch(() => undefined).finally(() => unfinished.delete(run));
   try {

@@ -1,12 +1,12 @@
 /**
- * The embedded host's own log: one plain line per entry on stderr, so that stdout stays free for
- * the banner and a developer can read it while a rollout runs. Handlers log however they like;
- * this is only for what the host itself does (invocations, polls, failures).
+ * The embedded host's own log (invocations, polls, failures), written by the same Powertools
+ * logger class and formatter as the handlers' lines, so that the process prints one format on
+ * one stream (stdout): `pretty` on a terminal, `json` otherwise (see lib/log-format.ts). Each
+ * line names the part of the host that wrote it in its `component` key.
  */
-import { inspect } from 'node:util';
+import { FleetLogger, type LogFormat, type LogLevel } from '../../lib/log-format';
 
-export const logLevels = ['debug', 'info', 'warn', 'error', 'silent'] as const;
-export type LogLevel = (typeof logLevels)[number];
+export { isLogLevel, logLevels, type LogLevel } from '../../lib/log-format';
 
 export type LogFields = Record<string, unknown>;
 
@@ -19,28 +19,20 @@ export interface Logger {
   child(component: string): Logger;
 }
 
-export function isLogLevel(value: string): value is LogLevel {
-  return (logLevels as readonly string[]).includes(value);
+export interface HostLogOptions {
+  level: LogLevel;
+  format: LogFormat;
+  /** Where lines go. Default process.stdout. */
+  sink?: (line: string) => void;
 }
 
-export function createLogger(level: LogLevel, component = 'host'): Logger {
-  const threshold = logLevels.indexOf(level);
-  const write = (entryLevel: Exclude<LogLevel, 'silent'>, message: string, fields?: LogFields) => {
-    if (logLevels.indexOf(entryLevel) < threshold) return;
-    const time = new Date().toISOString().slice(11, 23);
-    const { error, ...rest } = fields ?? {};
-    const details = Object.keys(rest).length > 0 ? ` ${JSON.stringify(rest)}` : '';
-    // Errors go last and in full: a handler's stack trace is what a developer needs to see.
-    const failure = error === undefined ? '' : `\n${inspect(error, { depth: 4 })}`;
-    process.stderr.write(
-      `${time} ${entryLevel.toUpperCase().padEnd(5)} ${component.padEnd(8)} ${message}${details}${failure}\n`,
-    );
-  };
+export function createLogger(options: HostLogOptions, component = 'host'): Logger {
+  const logger = new FleetLogger({ ...options, persistentKeys: { component } });
   return {
-    debug: (message, fields) => write('debug', message, fields),
-    info: (message, fields) => write('info', message, fields),
-    warn: (message, fields) => write('warn', message, fields),
-    error: (message, fields) => write('error', message, fields),
-    child: (name) => createLogger(level, name),
+    debug: (message, fields) => logger.debug(message, fields),
+    info: (message, fields) => logger.info(message, fields),
+    warn: (message, fields) => logger.warn(message, fields),
+    error: (message, fields) => logger.error(message, fields),
+    child: (name) => createLogger(options, name),
   };
 }

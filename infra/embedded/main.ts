@@ -6,11 +6,15 @@
  *   TICK_SECONDS   seconds between ticks (default 30)
  *   ADMIN_API_KEY  admin key to use (default: the saved one, else a new one)
  *   WEBHOOK_SECRET registry webhook secret (default: the saved one, else a new one)
- *   LOG_LEVEL      debug | info | warn | error (default info)
+ *   LOG_LEVEL      debug | info | warn | error | silent (default info)
+ *   LOG_FORMAT     pretty | json: how log lines look, all on stdout (default: pretty on a
+ *                  terminal, JSON lines otherwise). The banner goes to stderr, so that
+ *                  `npm start | jq` reads nothing but log lines.
  *   HEALTH_CHECK_ALLOWED_CIDRS  comma-separated ranges health checks may reach
  *                  (default: loopback and private ranges; link-local and metadata never)
  */
 import { addressPolicy, parseAllowedCidrs } from '../../lib/health/address-policy';
+import { defaultLogFormat, isLogFormat, type LogFormat } from '../../lib/log-format';
 import { isLogLevel, type LogLevel } from './logger';
 import { startHost, type HostOptions } from './host';
 
@@ -50,7 +54,9 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
   const port = number('PORT', 3001, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535');
   const tickSeconds = number('TICK_SECONDS', 30, (n) => Number.isFinite(n) && n > 0, 'a positive number');
   const logLevel = env.LOG_LEVEL?.trim() || 'info';
-  if (!isLogLevel(logLevel)) problems.push(`LOG_LEVEL must be debug, info, warn or error, got "${logLevel}"`);
+  if (!isLogLevel(logLevel)) problems.push(`LOG_LEVEL must be debug, info, warn, error or silent, got "${logLevel}"`);
+  const logFormat = env.LOG_FORMAT?.trim() || defaultLogFormat(process.stdout);
+  if (!isLogFormat(logFormat)) problems.push(`LOG_FORMAT must be pretty or json, got "${logFormat}"`);
   const options: HostOptions = {
     port,
     tickSeconds,
@@ -59,6 +65,7 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
     webhookSecret: secret('WEBHOOK_SECRET'),
     healthCheckAllowedCidrs: allowedCidrs(),
     logLevel: logLevel as LogLevel,
+    logFormat: logFormat as LogFormat,
   };
   if (problems.length > 0) {
     process.stderr.write(`Cannot start the embedded host:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
@@ -73,7 +80,7 @@ const host = await startHost(settingsFromEnvironment(process.env)).catch((error:
   process.exit(1);
 });
 
-process.stdout.write(
+process.stderr.write(
   [
     '',
     'Fleet rollouts: embedded host running',

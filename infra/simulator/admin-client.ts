@@ -66,6 +66,16 @@ export class ApiError extends Error {
   override name = 'ApiError';
 }
 
+/**
+ * Whether `error` is fetch failing to reach the server at all (connection refused, unknown host,
+ * reset…) rather than the server answering; then the message of the network error under it.
+ */
+export function unreachableCause(error: unknown): string | undefined {
+  if (!(error instanceof TypeError) || error.message !== 'fetch failed') return undefined;
+  const cause: unknown = error.cause;
+  return cause instanceof Error ? cause.message : 'network error';
+}
+
 export interface RolloutDeviceRow {
   device_uuid: string;
   status: DeviceStatus;

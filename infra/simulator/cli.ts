@@ -10,6 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { unreachableCause } from './admin-client';
 import { registerFleet, startPolling } from './fleet';
 
 const { values } = parseArgs({
@@ -54,6 +55,10 @@ const devices = await registerFleet({
   image: values.image,
   namePrefix: values.prefix,
   behaviour: (i) => (i < failing ? { failUpdate: true } : {}),
+}).catch((error: unknown) => {
+  const cause = unreachableCause(error);
+  if (cause) fail(`cannot reach the API at ${apiUrl} (is "npm start" running?)\n  ${cause}`);
+  throw error;
 });
 process.stdout.write(`registered ${devices.length} devices running ${values.image}${failing ? ` (${failing} will fail to update)` : ''}; polling every ${intervalMs} ms, Ctrl-C stops\n`);
 

@@ -3,10 +3,10 @@
  * event into a small request object, dispatches on the route, and maps errors to JSON responses
  * once. A client's mistake is a 4xx naming the problem; anything else is a 500 without detail.
  */
-import middy from '@middy/core';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
 import { ClientError, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
+import { correlationKeys, lambdaHandler } from '../lambda';
 import { logger } from '../logger';
 import { validate } from './validation';
 
@@ -117,7 +117,10 @@ export function errorResult(error: unknown): APIGatewayProxyResult {
 
 /** A Lambda handler serving `routes`, keyed `METHOD /route/{template}`. */
 export function apiHandler(routes: Record<string, RouteHandler>, options: ApiOptions) {
-  return middy<APIGatewayProxyEvent, APIGatewayProxyResult>()
+  return lambdaHandler<APIGatewayProxyEvent, APIGatewayProxyResult>()
+    // The route's rollout and device ({rolloutId}, {uuid}) on every line of the request, including
+    // a failure's; injectLambdaContext removes them when the invocation ends.
+    .use({ before: async (request) => void logger.appendKeys(correlationKeys(request.event.pathParameters)) })
     .use({ onError: async (request) => void (request.response = errorResult(request.error)) })
     .handler(async (event) => {
       const route = routes[`${event.httpMethod} ${event.resource}`];

@@ -5,13 +5,29 @@
  */
 import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { z } from 'zod';
-import { logger } from '../logger';
+import { correlationKeys, lambdaHandler } from '../lambda';
+import { logger, withLogKeys } from '../logger';
 
-export async function consumeRecords<T>(
-  event: SQSEvent,
-  schema: z.ZodType<T>,
-  handle: (message: T, record: SQSRecord) => Promise<void>,
-): Promise<SQSBatchResponse> {
+type Handle<T> = (message: T, record: SQSRecord) => Promise<void>;
+
+/** A queue-triggered function: each record parsed with `schema` and handled by `handle`. */
+export function sqsHandler<T>(schema: z.ZodType<T>, handle: Handle<T>) {
+  return lambdaHandler<SQSEvent, SQSBatchResponse>().handler((event) => consumeRecords(event, schema, handle));
+}
+
+function parse<T>(record: SQSRecord, schema: z.ZodType<T>): { message: T } | { problem: string } {
+  let body: unknown;
+  try {
+    body = JSON.parse(record.body);
+  } catch {
+    return { problem: 'malformed message: body is not JSON' };
+  }
+  const parsed = schema.safeParse(body);
+  if (!parsed.success) return { problem: `malformed message: ${parsed.error.issues.map((i) => i.message).join('; ')}` };
+  return { message: parsed.data };
+}
+
+export async function consumeRecords<T>(event: SQSEvent, schema: z.ZodType<T>, handle: Handle<T>): Promise<SQSBatchResponse> {
   const failures: SQSBatchResponse['batchItemFailures'] = [];
   const failedGroups = new Set<string>();
   for (const record of event.Records) {
@@ -20,18 +36,20 @@ export async function consumeRecords<T>(
       failures.push({ itemIdentifier: record.messageId });
       continue;
     }
-    try {
-      const parsed = schema.safeParse(JSON.parse(record.body));
-      if (!parsed.success) {
+    const parsed = parse(record, schema);
+    // The record's rollout and device are on every line its handling logs, and on none after.
+    const keys = 'message' in parsed ? correlationKeys(parsed.message as Record<string, unknown>) : {};
+    await withLogKeys(keys, async () => {
+      try {
         // A malformed message will never succeed; let it go to the dead-letter queue.
-        throw new Error(`malformed message: ${parsed.error.issues.map((i) => i.message).join('; ')}`);
+        if ('problem' in parsed) throw new Error(parsed.problem);
+        await handle(parsed.message, record);
+      } catch (error) {
+        logger.error('message failed', { messageId: record.messageId, error });
+        failures.push({ itemIdentifier: record.messageId });
+        if (group) failedGroups.add(group);
       }
-      await handle(parsed.data, record);
-    } catch (error) {
-      logger.error('message failed', { messageId: record.messageId, error });
-      failures.push({ itemIdentifier: record.messageId });
-      if (group) failedGroups.add(group);
-    }
+    });
   }
   return { batchItemFailures: failures };
 }

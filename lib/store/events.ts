@@ -6,8 +6,10 @@
 import { createHash } from 'node:crypto';
 import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
+import { describeEvent } from '../domain/event-descriptions';
 import type { EventType, RolloutEvent } from '../domain/types';
 import { Invalid } from '../errors';
+import { logger } from '../logger';
 import { keys } from './keys';
 import { entityOf, isConditionFailed, tableName } from './table';
 
@@ -50,7 +52,12 @@ export async function appendEvent(event: NewEvent): Promise<void> {
     );
   } catch (error) {
     if (!isConditionFailed(error)) throw error;
+    // Recorded before (a retried message): it was logged then.
+    return;
   }
+  // The rollout's log, as lines an operator can follow.
+  const { level, message, fields } = describeEvent(stored);
+  logger[level](message, fields);
 }
 
 const eventIdPattern = /^\d{13}-\d{6}-[0-9a-f]{12}$/;

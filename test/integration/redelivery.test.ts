@@ -5,7 +5,7 @@
  * message delivery is done by hand so that the same message can be delivered twice.
  */
 import { randomUUID } from 'node:crypto';
-import type { SQSEvent } from 'aws-lambda';
+import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { registerFleet, type SimulatedDevice } from '../../infra/simulator/fleet';
@@ -22,6 +22,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await host?.stop();
 });
+
+/** What the Lambda runtime passes a handler besides its event. */
+const context = { functionName: 'replayed', awsRequestId: 'replayed', invokedFunctionArn: 'arn:aws:lambda:us-east-1:123456789012:function:replayed', memoryLimitInMB: '128' } as Context;
 
 function sqsEvent(bodies: unknown[], groupId?: string): SQSEvent {
   return {
@@ -77,9 +80,9 @@ describe('a command delivered twice changes nothing the second time', () => {
     const evaluate = { type: 'evaluate', rollout_id: id, reason: 'replay' };
     const schedule = { type: 'schedule_shard', rollout_id: id, batch: 1, shard: 0 };
     const replays = [
-      await batchAdvance(sqsEvent([plan, evaluate, plan, evaluate], id)),
-      await scheduleDevices(sqsEvent([schedule, schedule])),
-      await scheduleDevices(sqsEvent([schedule])),
+      await batchAdvance(sqsEvent([plan, evaluate, plan, evaluate], id), context),
+      await scheduleDevices(sqsEvent([schedule, schedule]), context),
+      await scheduleDevices(sqsEvent([schedule]), context),
     ];
     for (const result of replays) expect(result.batchItemFailures).toEqual([]);
     expect(await snapshot(id, devices)).toEqual(before);
@@ -90,8 +93,8 @@ describe('a command delivered twice changes nothing the second time', () => {
     await Promise.all(devices.map((d) => d.poll()));
     await f.waitForStatus(id, 'completed');
     const after = await snapshot(id, devices);
-    await batchAdvance(sqsEvent([plan, evaluate], id));
-    await scheduleDevices(sqsEvent([schedule, { ...schedule, batch: 2 }]));
+    await batchAdvance(sqsEvent([plan, evaluate], id), context);
+    await scheduleDevices(sqsEvent([schedule, { ...schedule, batch: 2 }]), context);
     // A device repeating its last report is also a redelivery of sorts.
     await Promise.all(devices.map((d) => d.report(d.running.map((a) => ({ ...a, status: 'running' })))));
     expect(await snapshot(id, devices)).toEqual(after);
@@ -124,9 +127,9 @@ describe('a command delivered twice changes nothing the second time', () => {
     const check = { type: 'check_health', rollout_id: id, batch: 1, shard: 0 };
     const revert = { type: 'revert_devices', rollout_id: id, shard: 0, batch: 1, from: ['failed', 'unhealthy'], to: 'rolled_back', reason: 'automatic rollback' };
     for (const result of [
-      await healthCheck(sqsEvent([check, check])),
-      await rollback(sqsEvent([revert, revert])),
-      await rollback(sqsEvent([revert])),
+      await healthCheck(sqsEvent([check, check]), context),
+      await rollback(sqsEvent([revert, revert]), context),
+      await rollback(sqsEvent([revert]), context),
     ]) {
       expect(result.batchItemFailures).toEqual([]);
     }
@@ -136,10 +139,14 @@ describe('a command delivered twice changes nothing the second time', () => {
   it('fails only the malformed message of a batch, leaving the others processed', async () => {
     const batchAdvance = (await import('../../functions/batch-advance')).handler;
     const event = sqsEvent([{ type: 'evaluate', rollout_id: 'ro-unknown', reason: 'x' }, { type: 'bogus' }, { nonsense: true }]);
-    const logged = vi.spyOn(console, 'error').mockImplementation(() => {});
-    const result = await batchAdvance(event);
-    expect(logged.mock.calls.map((call) => String(call[0]))).toEqual([expect.stringContaining('malformed message'), expect.stringContaining('malformed message')]);
-    logged.mockRestore();
+    // The host's log goes to stdout (LOG_FORMAT); Powertools' own console would write errors to stderr.
+    const written: string[] = [];
+    const spies = [process.stdout, process.stderr].map((stream) =>
+      vi.spyOn(stream, 'write').mockImplementation((chunk: string | Uint8Array) => written.push(String(chunk)) > 0),
+    );
+    const result = await batchAdvance(event, context);
+    for (const spy of spies) spy.mockRestore();
+    expect(written.filter((line) => line.includes('"level":"ERROR"'))).toEqual([expect.stringContaining('malformed message'), expect.stringContaining('malformed message')]);
     expect(result.batchItemFailures.map((f) => f.itemIdentifier)).toEqual([event.Records[1]!.messageId, event.Records[2]!.messageId]);
   });
 });
