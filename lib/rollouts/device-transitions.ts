@@ -214,6 +214,6 @@ export async function timeOutBatch(rollout: Rollout, batch: Batch, now: Date): P
     }
     await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size);
   }
-  if (timedOut > 0) logger.info('batch timed out', { rolloutId: rollout.id, batch: batch.number, timedOut });
+  if (timedOut > 0) logger.info('batch timed out', { rollout_id: rollout.id, batch: batch.number, timedOut });
 }
 

@@ -79,7 +79,7 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
   if (!done) {
     await sendOrchestration({ type: 'plan', rollout_id: rolloutId, seq: assigned });
   } else {
-    logger.info('rollout planned', { rolloutId, devices: assigned, batches: next.batches.length });
+    logger.info('rollout planned', { rollout_id: rolloutId, devices: assigned, batches: next.batches.length });
     if (next.status === 'in_progress') {
       await recordStarted(next);
       await supersedeOlderRollouts(next, now);
