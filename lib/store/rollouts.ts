@@ -1,17 +1,47 @@
-/** Rollout items. Every change is a whole-item write conditioned on the version it was read at. */
-import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+/**
+ * Rollout items. Every change is a whole-item write conditioned on the version it was read at.
+ *
+ * A change carries the events that record it in the same write (`outbox`); they are appended to
+ * the rollout's log right after, and the outbox is cleared. A crash in between leaves them on the
+ * item, and the next read appends them (their ids are fixed, so twice is once): a fact that
+ * changed the rollout never loses its event (DESIGN §6, invariant 9).
+ */
+import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Rollout, RolloutStatus } from '../domain/types';
 import { indexes, keys } from './keys';
+import { appendEvent, type NewEvent } from './events';
 import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
 
-function item(rollout: Rollout) {
+function item(rollout: Rollout, outbox: NewEvent[] = []) {
   return {
     ...keys.rollout(rollout.id),
     ...keys.rolloutListing(rollout.created_at, rollout.id),
     ...keys.rolloutStatusListing(rollout.status, rollout.created_at, rollout.id),
     ...rollout,
+    ...(outbox.length > 0 ? { outbox } : {}),
   };
+}
+
+function rolloutOf(stored: Record<string, unknown>): Rollout {
+  const { outbox, ...rest } = stored;
+  return entityOf<Rollout>(rest);
+}
+
+/** Appends the events a change carried, then clears them from the item unless it has moved on. */
+async function deliverOutbox(rolloutId: string, version: number, outbox: NewEvent[]): Promise<void> {
+  for (const event of outbox) await appendEvent(event);
+  await conditionally(
+    dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.rollout(rolloutId),
+        UpdateExpression: 'REMOVE outbox',
+        ConditionExpression: 'version = :version',
+        ExpressionAttributeValues: { ':version': version },
+      }),
+    ),
+  );
 }
 
 /** Creates the rollout unless it exists already; either way returns the stored one. */
@@ -27,24 +57,32 @@ export async function getRollout(id: string): Promise<Rollout | undefined> {
   const { Item } = await dynamo().send(
     new GetCommand({ TableName: tableName(), Key: keys.rollout(id), ConsistentRead: true }),
   );
-  return Item ? entityOf<Rollout>(Item) : undefined;
+  if (!Item) return undefined;
+  const outbox = (Item as { outbox?: NewEvent[] }).outbox;
+  const rollout = rolloutOf(Item);
+  // Left by a change whose events were not all written: write them now.
+  if (outbox?.length) await deliverOutbox(id, rollout.version, outbox);
+  return rollout;
 }
 
 /**
- * Writes `next` if the stored rollout is still at `next.version - 1`. Returns false when someone
- * else changed it first; the caller re-reads and decides again.
+ * Writes `next` if the stored rollout is still at `next.version - 1`, with the events that
+ * record the change. Returns false when someone else changed it first; the caller re-reads and
+ * decides again (and its events are not written).
  */
-export async function saveRollout(next: Rollout): Promise<boolean> {
-  return conditionally(
+export async function saveRollout(next: Rollout, events: NewEvent[] = []): Promise<boolean> {
+  const saved = await conditionally(
     dynamo().send(
       new PutCommand({
         TableName: tableName(),
-        Item: item(next),
+        Item: item(next, events),
         ConditionExpression: 'version = :expected',
         ExpressionAttributeValues: { ':expected': next.version - 1 },
       }),
     ),
   );
+  if (saved && events.length > 0) await deliverOutbox(next.id, next.version, events);
+  return saved;
 }
 
 export interface RolloutFilter {
@@ -65,7 +103,7 @@ export async function listRollouts(filter: RolloutFilter, limit: number, cursor?
       ? { filter: { expression: '#repository = :image OR #image = :image', names: { '#repository': 'repository', '#image': 'image' }, values: { ':image': filter.image_name } } }
       : {}),
   });
-  return { items: page.items.map((i) => entityOf<Rollout>(i)), next_cursor: page.next_cursor };
+  return { items: page.items.map(rolloutOf), next_cursor: page.next_cursor };
 }
 
 /** Every rollout in one status, oldest first (the tick walks these). */
@@ -73,7 +111,7 @@ export async function* rolloutsWithStatus(status: RolloutStatus): AsyncGenerator
   let startKey: Record<string, unknown> | undefined;
   do {
     const page = await queryIndexPage(indexes.byStatus, keys.rolloutStatusPk(status), startKey ? { startKey } : {});
-    for (const item of page.items) yield entityOf<Rollout>(item);
+    for (const stored of page.items) yield rolloutOf(stored);
     startKey = page.lastKey;
   } while (startKey);
 }
