@@ -1,0 +1,74 @@
+/**
+ * Input a client controls that once broke the API (issue #7): query parameter and header names
+ * that are also names on Object.prototype, tampered page cursors, health-check hosts that are not
+ * hosts. Through real HTTP on the embedded host; every answer is a 2xx or a 4xx, never a dropped
+ * connection or a 5xx.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHost, type Host } from '../../infra/embedded/host';
+import { apiClient, type ApiResult } from '../support/api';
+
+let host: Host;
+let api: ReturnType<typeof apiClient>;
+
+beforeAll(async () => {
+  host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true });
+  api = apiClient(host.url, host.adminApiKey);
+});
+
+afterAll(async () => {
+  await host?.stop();
+});
+
+function expectError(result: ApiResult, status: number, ...mentions: string[]): void {
+  expect(result.status, `${status} expected, got ${result.status}: ${JSON.stringify(result.body)}`).toBe(status);
+  expect(result.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+  for (const mention of mentions) expect(result.body.error.message).toContain(mention);
+}
+
+const encode = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+const decode = (cursor: string) => JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+
+async function registerDevice(name: string): Promise<{ uuid: string; token: string }> {
+  const { status, body } = await api('POST', '/api/v1/devices', {
+    body: { name, apps: [{ name: 'app', image: 'iotistic/untrusted-app:v1' }] },
+  });
+  expect(status).toBe(201);
+  return { uuid: body.device.uuid, token: body.device_token };
+}
+
+describe('names that are also names on Object.prototype', () => {
+  const names = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf'];
+  let device: { uuid: string; token: string };
+
+  beforeAll(async () => {
+    device = await registerDevice('untrusted-proto');
+  });
+
+  it.each(names)('answers a query parameter named %s as the route would answer any unknown parameter', async (name) => {
+    for (const query of [`${name}=1`, `${name}=1&${name}=2`, `${name}`, `limit=1&${name}=x`]) {
+      // Listings that ignore unknown parameters answer as usual.
+      for (const path of ['/api/v1/policies', '/api/v1/devices', '/api/v1/rollouts/active']) {
+        const result = await api('GET', `${path}?${query}`);
+        expect(result.status, `GET ${path}?${query}: ${JSON.stringify(result.body)}`).toBe(200);
+      }
+      const state = await api('GET', `/api/v1/devices/${device.uuid}/state?${query}`, { token: device.token });
+      expect(state.status, `device state ?${query}`).toBe(200);
+      // The rollout listing checks its query strictly, and names the stranger.
+      expectError(await api('GET', `/api/v1/rollouts?${query}`), 400, name);
+    }
+  });
+
+  it.each(names)('answers a header named %s as if it were any other header', async (name) => {
+    const headers = { [name]: 'x' };
+    for (const path of ['/api/v1/policies', '/api/v1/devices', '/api/v1/rollouts']) {
+      const result = await api('GET', path, { headers });
+      expect(result.status, `GET ${path} with header ${name}: ${JSON.stringify(result.body)}`).toBe(200);
+    }
+    expect((await api('GET', `/api/v1/devices/${device.uuid}/state`, { token: device.token, headers })).status).toBe(200);
+    expectError(await api('GET', '/api/v1/policies', { token: null, headers }), 401, 'Authorization');
+    const created = await api('POST', '/api/v1/policies', { headers, body: { image_pattern: `iotistic/proto-${name.replace(/_/g, '')}:*` } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+  });
+});
