@@ -72,3 +72,58 @@ describe('names that are also names on Object.prototype', () => {
     expect(created.status, JSON.stringify(created.body)).toBe(201);
   });
 });
+
+describe('the host of a TCP health check', () => {
+  const policyWith = (host: unknown) => ({
+    image_pattern: 'iotistic/untrusted-tcp:*',
+    health_check_enabled: true,
+    health_check_config: { type: 'tcp', host, port: 8080 },
+  });
+  const policyIds = async () => {
+    const { status, body } = await api('GET', '/api/v1/policies?limit=200');
+    expect(status).toBe(200);
+    return body.policies.map((p: { id: string }) => p.id).sort();
+  };
+
+  it.each([
+    'gopher://10.0.0.1',
+    'file:///etc/passwd',
+    'a b',
+    '',
+    ' device.local',
+    'device.local:22',
+    '10.0.0.1:22',
+    '[::1]:22',
+    'device..local',
+    '.device.local',
+    'device.local.',
+    'device.local/path',
+    'user@device.local',
+    '-device.local',
+    'device_one.local',
+    '10.0.0.300',
+    'x'.repeat(64) + '.local',
+    '{device_ip}:22',
+    '{device_ip}.local',
+    'http://{device_ip}',
+    '{device_name}/x',
+    '{device_uuid}',
+    '{device_name',
+    'device.local\n',
+  ])('refuses %j with 400 naming health_check_config.host, writing nothing', async (host) => {
+    const before = await policyIds();
+    const result = await api('POST', '/api/v1/policies', { body: policyWith(host) });
+    expectError(result, 400, 'health_check_config.host');
+    expect(result.body.error.details.issues).toEqual([{ path: 'health_check_config.host', message: expect.any(String) }]);
+    expect(await policyIds()).toEqual(before);
+  });
+
+  it.each(['{device_ip}', '[{device_ip}]', '{device_name}', '{device_name}.fleet.local', 'gateway-1.example.com', 'localhost', '10.0.0.1', '::1', '2001:db8::7', '[2001:db8::7]'])(
+    'accepts %j',
+    async (host) => {
+      const result = await api('POST', '/api/v1/policies', { body: policyWith(host) });
+      expect(result.status, JSON.stringify(result.body)).toBe(201);
+      expect(result.body.policy.health_check_config.host).toBe(host);
+    },
+  );
+});
