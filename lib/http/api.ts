@@ -8,7 +8,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
 import { ClientError, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import { logger } from '../logger';
-import { validate } from './validation';
+import { validate } from '../validation';
 
 export interface ApiRequest {
   method: string;

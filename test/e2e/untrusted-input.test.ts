@@ -127,3 +127,43 @@ describe('the host of a TCP health check', () => {
     },
   );
 });
+
+describe('the shape of a 400', () => {
+  it('lists every problem in details.issues as {path, message}, for API bodies, queries and webhooks alike', async () => {
+    const policy = await api('POST', '/api/v1/policies', { body: { image_pattern: 'iotistic/shape:*', max_failure_rate: 2, colour: 'red' } });
+    expectError(policy, 400, 'max_failure_rate', 'colour');
+    expect(policy.body.error.details).toEqual({
+      issues: expect.arrayContaining([
+        { path: 'max_failure_rate', message: expect.any(String) },
+        { path: 'colour', message: expect.any(String) },
+      ]),
+    });
+
+    const device = await api('POST', '/api/v1/devices', { body: { name: 'd', apps: [{ name: 'app', image: 'Not An Image!' }] } });
+    expectError(device, 400, 'apps[0].image');
+    expect(device.body.error.details).toEqual({ issues: [{ path: 'apps[0].image', message: expect.any(String) }] });
+
+    const query = await api('GET', '/api/v1/rollouts?status=sometimes');
+    expectError(query, 400, 'status');
+    expect(query.body.error.details).toEqual({ issues: [{ path: 'status', message: expect.any(String) }] });
+
+    const push = {
+      events: [
+        {
+          id: randomUUID(),
+          timestamp: new Date().toISOString(),
+          action: 'push',
+          target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', repository: 'iotistic/shape', tag: '-rc', digest: 'sha256:abc' },
+        },
+      ],
+    };
+    const webhook = await api('POST', '/api/v1/webhooks/distribution', { token: host.webhookSecret, body: push });
+    expectError(webhook, 400, 'events[0].target.tag', 'events[0].target.digest');
+    expect(webhook.body.error.details).toEqual({
+      issues: [
+        { path: 'events[0].target.tag', message: expect.stringMatching(/^must be a tag/) },
+        { path: 'events[0].target.digest', message: expect.stringMatching(/^must be a digest/) },
+      ],
+    });
+  });
+});
