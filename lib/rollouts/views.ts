@@ -6,7 +6,6 @@ import { NotFound } from '../errors';
 import { listEvents } from '../store/events';
 import { getAllBatchCounts, listRolloutDevices } from '../store/rollout-devices';
 import { getRollout, listRollouts, type RolloutFilter } from '../store/rollouts';
-import { decodeCursor, encodeCursor } from '../store/table';
 
 export async function readRollout(id: string): Promise<Rollout> {
   const rollout = await getRollout(id);
@@ -52,7 +51,7 @@ export async function rolloutDetail(id: string) {
   return {
     rollout: rolloutView(rollout, counts),
     devices: devices.devices.map(deviceView),
-    devices_next_cursor: devices.next ? encodeCursor(devices.next) : null,
+    devices_next_cursor: devices.next_cursor,
     events: events.events,
     statistics: statisticsOf(rollout, counts),
   };
@@ -78,21 +77,20 @@ export async function rolloutSummaries(filter: RolloutFilter, limit: number, cur
 
 export async function rolloutEvents(id: string, limit: number, cursor?: string) {
   const rollout = await readRollout(id);
-  const page = await listEvents(rollout.id, Math.max(1, rollout.shard_count), limit, cursor ? { after: cursor } : {});
+  const page = await listEvents(rollout.id, Math.max(1, rollout.shard_count), limit, cursor ? { cursor } : {});
   return { events: page.events, next_cursor: page.next_cursor };
 }
 
 /** A page of the rollout's devices, grouped by the batch each belongs to. */
 export async function rolloutDevicesByBatch(id: string, limit: number, cursor?: string) {
   const rollout = await readRollout(id);
-  const position = decodeCursor<{ shard: number; key?: Record<string, unknown> }>(cursor);
-  const page = await listRolloutDevices(rollout.id, rollout.shard_count, limit, position);
+  const page = await listRolloutDevices(rollout.id, rollout.shard_count, limit, cursor);
   const groups = rollout.batches.map((batch) => ({ number: batch.number, status: batch.status, devices: [] as ReturnType<typeof deviceView>[] }));
   for (const row of page.devices) {
     const batch = batchContaining(rollout.batches, row.seq);
     if (batch) groups[batch.number - 1]!.devices.push({ ...deviceView(row), batch: batch.number });
   }
-  return { batches: groups.filter((g) => g.devices.length > 0), next_cursor: page.next ? encodeCursor(page.next) : null };
+  return { batches: groups.filter((g) => g.devices.length > 0), next_cursor: page.next_cursor };
 }
 
 /** Rollouts that are not finished: pending, in progress or paused, newest first. */

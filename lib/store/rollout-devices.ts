@@ -8,8 +8,8 @@ import { dynamo } from '../aws-clients';
 import { addCounts, emptyCounts } from '../domain/rollout-progress';
 import type { DeviceRolloutStatus, RolloutDevice, StatusCounts } from '../domain/types';
 import { deviceRolloutStatuses } from '../domain/types';
+import { decodeCursor, encodeCursor, hasExactly, isRecord, type CursorShape } from './cursor';
 import { keys } from './keys';
-import { Invalid } from '../errors';
 import { entityOf, isConditionFailed, tableName } from './table';
 
 export interface RowRef {
@@ -235,21 +235,40 @@ export async function reconcileBatchShard(rolloutId: string, shard: number, batc
   throw new Error(`counters of rollout ${rolloutId} batch ${batch} shard ${shard} kept changing during recount`);
 }
 
+/** Where a listing of a rollout's devices goes on: a shard, and the last row read in it. */
+interface RolloutDevicesPosition {
+  shard: number;
+  key?: { pk: string; sk: string };
+}
+
+function rolloutDevicesCursor(rolloutId: string, shardCount: number): CursorShape<RolloutDevicesPosition> {
+  return (value): value is RolloutDevicesPosition => {
+    if (!isRecord(value) || !hasExactly(value, ['shard'], ['key'])) return false;
+    const shard = value.shard;
+    if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard >= shardCount) return false;
+    if (!('key' in value)) return true;
+    const key = value.key;
+    return (
+      isRecord(key) &&
+      hasExactly(key, ['pk', 'sk']) &&
+      key.pk === keys.rolloutShardPk(rolloutId, shard) &&
+      typeof key.sk === 'string' &&
+      keys.isRolloutDeviceSk(key.sk)
+    );
+  };
+}
+
 /** A page of a rollout's devices, in shard order then sequence order. */
 export async function listRolloutDevices(
   rolloutId: string,
   shardCount: number,
   limit: number,
-  cursor?: { shard: number; key?: Record<string, unknown> },
-): Promise<{ devices: RolloutDevice[]; next: { shard: number; key?: Record<string, unknown> } | null }> {
-  if (cursor) {
-    const validShard = Number.isInteger(cursor.shard) && cursor.shard >= 0 && cursor.shard < shardCount;
-    const validKey = !cursor.key || (cursor.key.pk === keys.rolloutShardPk(rolloutId, cursor.shard) && typeof cursor.key.sk === 'string');
-    if (!validShard || !validKey) throw new Invalid('cursor does not belong to this listing');
-  }
+  cursor?: string,
+): Promise<{ devices: RolloutDevice[]; next_cursor: string | null }> {
+  const position = decodeCursor(cursor, rolloutDevicesCursor(rolloutId, shardCount));
   const devices: RolloutDevice[] = [];
-  let shard = cursor?.shard ?? 0;
-  let startKey = cursor?.key;
+  let shard = position?.shard ?? 0;
+  let startKey: Record<string, unknown> | undefined = position?.key;
   while (shard < shardCount && devices.length < limit) {
     const result = await dynamo().send(
       new QueryCommand({
@@ -269,5 +288,5 @@ export async function listRolloutDevices(
     }
   }
   const next = shard < shardCount ? { shard, ...(startKey ? { key: startKey } : {}) } : null;
-  return { devices, next };
+  return { devices, next_cursor: encodeCursor(next) };
 }

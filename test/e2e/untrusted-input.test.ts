@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { apiClient, type ApiResult } from '../support/api';
+import { apiClient, waitFor, type ApiResult } from '../support/api';
 
 let host: Host;
 let api: ReturnType<typeof apiClient>;
@@ -165,5 +165,103 @@ describe('the shape of a 400', () => {
         { path: 'events[0].target.digest', message: expect.stringMatching(/^must be a digest/) },
       ],
     });
+  });
+});
+
+describe('page cursors', () => {
+  let rolloutId: string;
+
+  beforeAll(async () => {
+    // Enough of everything for every listing to have a second page at limit=1.
+    for (let i = 0; i < 3; i++) await registerDevice(`untrusted-cursor-${i}`);
+    const policy = await api('POST', '/api/v1/policies', { body: { image_pattern: 'iotistic/untrusted-app:*', update_strategy: 'manual' } });
+    expect(policy.status).toBe(201);
+    const push = { push_data: { tag: 'v2', pushed_at: Math.floor(Date.now() / 1000), pusher: 'ci' }, repository: { repo_name: 'iotistic/untrusted-app' } };
+    const hook = await api('POST', `/api/v1/webhooks/docker-registry?token=${encodeURIComponent(host.webhookSecret)}`, { token: null, body: push });
+    expect(hook.status).toBe(202);
+    rolloutId = hook.body.rollouts[0].id;
+    await waitFor(async () => ((await api('GET', `/api/v1/rollouts/${rolloutId}`)).body.rollout?.planned ? true : undefined), 20_000, 'planning');
+    // Started, so that its event log has more than one page.
+    expect((await api('POST', `/api/v1/rollouts/${rolloutId}/start`)).status).toBe(200);
+    await waitFor(async () => ((await api('GET', `/api/v1/rollouts/${rolloutId}/events?limit=1`)).body.next_cursor ? true : undefined), 20_000, 'events');
+  });
+
+  /** Variations of a real cursor's JSON that no page ever hands out (`optional` attributes may go). */
+  function tamperings(real: unknown, optional: string[] = []): [string, string][] {
+    const variations: [string, string][] = [
+      ['garbage', 'not-a-cursor!'],
+      ['not base64url JSON', encode('x').slice(1)],
+      ['with a character added', `${encode(real)}x`],
+      ['null', encode(null)],
+      ['an array', encode([real])],
+      ['a number', encode(7)],
+      ['an empty object', encode({})],
+      ['with an extra attribute', encode({ ...(real as object), extra: 'x' })],
+    ];
+    // Every attribute replaced by values of the wrong kind, and dropped.
+    const walk = (value: unknown, rebuild: (v: unknown) => unknown, at: string) => {
+      if (value === null || typeof value !== 'object') return;
+      for (const [name, inner] of Object.entries(value)) {
+        const set = (v: unknown) => rebuild({ ...(value as object), [name]: v });
+        const { [name]: _, ...without } = value as Record<string, unknown>;
+        if (!optional.includes(`${at}${name}`)) variations.push([`without ${at}${name}`, encode(rebuild(without))]);
+        for (const wrong of [null, '', 0, -1, 1.5, 99, 'x', 'x'.repeat(3000), [], {}, true]) {
+          if (JSON.stringify(wrong) !== JSON.stringify(inner)) variations.push([`${at}${name} = ${JSON.stringify(wrong).slice(0, 20)}`, encode(set(wrong))]);
+        }
+        if (typeof inner === 'string') {
+          variations.push([`${at}${name} with a suffix`, encode(set(`${inner}~`))]);
+          variations.push([`${at}${name} cut short`, encode(set(inner.slice(0, -1)))]);
+        }
+        walk(inner, set, `${at}${name}.`);
+      }
+    };
+    walk(real, (v) => v, '');
+    return variations;
+  }
+
+  it("refuses every tampered cursor of every listing with 400 'cursor …', never a 500", async () => {
+    const listings = [
+      '/api/v1/policies',
+      '/api/v1/devices',
+      '/api/v1/rollouts',
+      `/api/v1/rollouts/${rolloutId}/events`,
+      `/api/v1/rollouts/${rolloutId}/devices`,
+    ];
+    const wrong: string[] = [];
+    for (const listing of listings) {
+      const first = await api('GET', `${listing}?limit=1`);
+      expect(first.status).toBe(200);
+      expect(first.body.next_cursor, `${listing} has a second page`).toEqual(expect.any(String));
+      const second = await api('GET', `${listing}?limit=1&cursor=${encodeURIComponent(first.body.next_cursor)}`);
+      expect(second.status, `${listing} takes its own cursor`).toBe(200);
+      // A rollout's device listing goes on at the start of the next shard with no key.
+      for (const [what, cursor] of tamperings(decode(first.body.next_cursor), listing.endsWith('/devices') ? ['key'] : [])) {
+        const result = await api('GET', `${listing}?limit=1&cursor=${encodeURIComponent(cursor)}`);
+        if (result.status !== 400 || !/^cursor /.test(String(result.body?.error?.message))) {
+          wrong.push(`${listing} with a cursor ${what}: ${result.status} ${JSON.stringify(result.body).slice(0, 200)}`);
+        }
+      }
+    }
+    // All at once, so that one failure shows every cursor that gets through.
+    expect(wrong).toEqual([]);
+  });
+
+  it('refuses the rollout-device cursors of issue #7 as not belonging to the listing', async () => {
+    const otherShard = (await api('GET', `/api/v1/rollouts/${rolloutId}`)).body.rollout.shard_count;
+    const pk = `ROLLOUT#${rolloutId}#S#0`;
+    for (const cursor of [
+      { shard: 0, key: null },
+      { shard: 0, key: '' },
+      { shard: 0, key: { pk, sk: 'BATCH#001' } },
+      { shard: 0, key: { pk, sk: 'UUID#x#app' } },
+      { shard: 0, key: { pk, sk: 'DEVICE#1' } },
+      { shard: 0, key: { pk, sk: 'DEVICE#0000000001', extra: 'x' } },
+      { shard: 0, key: { pk, sk: 'DEVICE#000000001', extra: 'x' } },
+      { shard: otherShard, key: { pk: `ROLLOUT#${rolloutId}#S#${otherShard}`, sk: 'DEVICE#000000001' } },
+    ]) {
+      const result = await api('GET', `/api/v1/rollouts/${rolloutId}/devices?cursor=${encode(cursor)}`);
+      expectError(result, 400, 'cursor does not belong to this listing');
+      expect(result.body.error.code).toBe('invalid_request');
+    }
   });
 });

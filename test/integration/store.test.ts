@@ -23,6 +23,7 @@ import type {
 import { Conflict, Invalid } from '../../lib/errors';
 import { ensureAdminKey, isAdminKey } from '../../lib/store/admin-keys';
 import { getDelivery, recordDelivery } from '../../lib/store/deliveries';
+import { encodeCursor } from '../../lib/store/cursor';
 import {
   clearRolloutPointer,
   countRepositoryMembers,
@@ -352,13 +353,13 @@ describe('rollout devices over several shards', () => {
     const rows = await putRows(id, 30);
 
     const seen: RolloutDevice[] = [];
-    let cursor: Parameters<typeof listRolloutDevices>[3];
+    let cursor: string | undefined;
     let pages = 0;
     do {
       const page = await listRolloutDevices(id, SHARDS, 4, cursor);
       expect(page.devices.length).toBeLessThanOrEqual(4);
       seen.push(...page.devices);
-      cursor = page.next ?? undefined;
+      cursor = page.next_cursor ?? undefined;
       pages++;
     } while (cursor && pages < 50);
 
@@ -369,7 +370,7 @@ describe('rollout devices over several shards', () => {
     expect(seen.map((r) => r.device_uuid)).toEqual(order.map((r) => r.device_uuid));
 
     const whole = await listRolloutDevices(id, SHARDS, 100);
-    expect(whole.next).toBeNull();
+    expect(whole.next_cursor).toBeNull();
     expect(whole.devices).toEqual(seen);
   });
 
@@ -379,16 +380,16 @@ describe('rollout devices over several shards', () => {
     await putRows(id, 30);
     await putRows(other, 3);
     const first = await listRolloutDevices(id, SHARDS, 2);
-    expect(first.next?.key).toBeDefined();
+    const next = JSON.parse(Buffer.from(first.next_cursor!, 'base64url').toString('utf8'));
+    expect(next.key).toBeDefined();
+    const refused = (position: unknown) => expect(listRolloutDevices(id, SHARDS, 2, encodeCursor(position)!)).rejects.toBeInstanceOf(Invalid);
 
-    await expect(listRolloutDevices(other, SHARDS, 2, first.next!)).rejects.toBeInstanceOf(Invalid);
-    await expect(listRolloutDevices(id, SHARDS, 2, { shard: SHARDS })).rejects.toBeInstanceOf(Invalid);
-    await expect(listRolloutDevices(id, SHARDS, 2, { shard: -1 })).rejects.toBeInstanceOf(Invalid);
-    await expect(listRolloutDevices(id, SHARDS, 2, { shard: 0.5 })).rejects.toBeInstanceOf(Invalid);
+    await expect(listRolloutDevices(other, SHARDS, 2, first.next_cursor!)).rejects.toBeInstanceOf(Invalid);
+    await refused({ shard: SHARDS });
+    await refused({ shard: -1 });
+    await refused({ shard: 0.5 });
     // A cursor whose key names a different shard than it claims.
-    await expect(listRolloutDevices(id, SHARDS, 2, { shard: (first.next!.shard + 1) % SHARDS, key: first.next!.key })).rejects.toBeInstanceOf(
-      Invalid,
-    );
+    await refused({ shard: (next.shard + 1) % SHARDS, key: next.key });
   });
 });
 
@@ -418,12 +419,12 @@ describe('events', () => {
 
   async function everyPage(rolloutId: string, limit: number, newestFirst = false): Promise<RolloutEvent[][]> {
     const pages: RolloutEvent[][] = [];
-    let after: string | undefined;
+    let cursor: string | undefined;
     do {
-      const page = await listEvents(rolloutId, SHARDS, limit, { ...(after ? { after } : {}), newestFirst });
+      const page = await listEvents(rolloutId, SHARDS, limit, { ...(cursor ? { cursor } : {}), newestFirst });
       pages.push(page.events);
-      after = page.next_cursor ?? undefined;
-    } while (after && pages.length < 100);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor && pages.length < 100);
     return pages;
   }
 
@@ -533,8 +534,10 @@ describe('events', () => {
   it('rejects a malformed cursor', async () => {
     const id = randomUUID();
     await appendEvent({ type: 'image.rollout_created', rollout_id: id, timestamp: at(1) });
-    for (const after of ['nonsense', 'EVENT#1893456000000-000001-abcdefabcdef', '1893456000000-1-abc', "'; drop"]) {
-      await expect(listEvents(id, SHARDS, 10, { after })).rejects.toBeInstanceOf(Invalid);
+    const bad = ['nonsense', '1893456000000-000001-abcdefabcdef', "'; drop"];
+    const badIds = ['EVENT#1893456000000-000001-abcdefabcdef', '1893456000000-1-abc', ''];
+    for (const cursor of [...bad, ...badIds.map((after) => encodeCursor({ after })!), encodeCursor({ id: '1893456000000-000001-abcdefabcdef' })!]) {
+      await expect(listEvents(id, SHARDS, 10, { cursor })).rejects.toBeInstanceOf(Invalid);
     }
   });
 });
