@@ -1,7 +1,7 @@
 /** What admins read about rollouts: the rollout with its batches' progress, devices, events, statistics. */
 import { batchContaining } from '../domain/batch-plan';
-import { addCounts, emptyCounts, totalOf } from '../domain/rollout-progress';
-import { activeRolloutStatuses, type Rollout, type RolloutDevice, type StatusCounts } from '../domain/types';
+import { emptyCounts, rolloutStatistics, totalOf } from '../domain/rollout-progress';
+import { activeRolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
 import { NotFound } from '../errors';
 import { listEvents } from '../store/events';
 import { getAllBatchCounts, listRolloutDevices } from '../store/rollout-devices';
@@ -13,31 +13,15 @@ export async function readRollout(id: string): Promise<Rollout> {
   return rollout;
 }
 
-function rolloutView(rollout: Rollout, countsByBatch: Map<number, StatusCounts>) {
+function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>) {
   const { planning, version, ...rest } = rollout;
   return {
     ...rest,
     planned: planning.done,
     batches: rollout.batches.map((batch) => {
-      const counts = countsByBatch.get(batch.number) ?? emptyCounts();
-      return { ...batch, counts: { ...counts, pending: Math.max(0, batch.size - totalOf(counts)) } };
+      const { failures, ...counts } = countsByBatch.get(batch.number) ?? emptyCounts();
+      return { ...batch, counts: { ...counts, pending: Math.max(0, batch.size - totalOf(counts)) }, failures };
     }),
-  };
-}
-
-export function statisticsOf(rollout: Rollout, countsByBatch: Map<number, StatusCounts>) {
-  let counts = emptyCounts();
-  for (const batchCounts of countsByBatch.values()) counts = addCounts(counts, batchCounts);
-  const reached = totalOf(counts);
-  const processed = counts.updated + counts.healthy + counts.unhealthy + counts.failed + counts.rolled_back;
-  return {
-    total_devices: rollout.total_devices,
-    ...counts,
-    pending: Math.max(0, rollout.total_devices - reached),
-    current_batch: rollout.current_batch,
-    total_batches: rollout.batches.length,
-    progress_percent: rollout.total_devices === 0 ? (rollout.planning.done ? 100 : 0) : Math.round((1000 * processed) / rollout.total_devices) / 10,
-    failure_rate: processed === 0 ? 0 : Math.round((10000 * (counts.failed + counts.rolled_back)) / processed) / 10000,
   };
 }
 
@@ -53,7 +37,7 @@ export async function rolloutDetail(id: string) {
     devices: devices.devices.map(deviceView),
     devices_next_cursor: devices.next_cursor,
     events: events.events,
-    statistics: statisticsOf(rollout, counts),
+    statistics: rolloutStatistics(rollout, counts),
   };
 }
 
@@ -68,7 +52,7 @@ export async function rolloutSummaries(filter: RolloutFilter, limit: number, cur
     rollouts: await Promise.all(
       page.items.map(async (rollout) => {
         const counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
-        return { ...rolloutView(rollout, counts), statistics: statisticsOf(rollout, counts) };
+        return { ...rolloutView(rollout, counts), statistics: rolloutStatistics(rollout, counts) };
       }),
     ),
     next_cursor: page.next_cursor,

@@ -5,8 +5,8 @@
  */
 import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
-import { addCounts, emptyCounts } from '../domain/rollout-progress';
-import type { DeviceRolloutStatus, RolloutDevice, StatusCounts } from '../domain/types';
+import { addCounts, countsAsFailure, emptyCounts, failureStatuses } from '../domain/rollout-progress';
+import type { BatchCounts, DeviceRolloutStatus, RolloutDevice } from '../domain/types';
 import { deviceRolloutStatuses } from '../domain/types';
 import { decodeCursor, encodeCursor, hasExactly, isRecord, type CursorShape } from './cursor';
 import { keys } from './keys';
@@ -109,6 +109,8 @@ export async function transitionRolloutDevice(
     update += ', #error = :error';
     values[':error'] = fields.error;
   }
+  // Marks the row a failure for good, so that a recount still counts it once it is rolled back.
+  if (failureStatuses.includes(to)) update += ', failed_at = if_not_exists(failed_at, :at)';
   for (const [name, value] of Object.entries(fields.extra ?? {})) {
     update += `, ${name} = :${name}`;
     values[`:${name}`] = value;
@@ -148,16 +150,18 @@ export async function recordPreviousImage(ref: RowRef, image: string): Promise<v
 
 /**
  * Counts one transition in the batch's counters of the row's shard. Rows waiting in `pending` are
- * not counted: a batch's counters hold only the devices it has reached. Returns the shard's counts.
+ * not counted: a batch's counters hold only the devices it has reached. A move into a failure
+ * status adds a failure, which no later move takes away. Returns the shard's counts.
  */
 export async function countTransition(
   ref: Omit<RowRef, 'seq'>,
   batch: number,
   from: DeviceRolloutStatus,
   to: DeviceRolloutStatus,
-): Promise<StatusCounts> {
+): Promise<BatchCounts> {
   const values: Record<string, number> = { ':up': 1 };
   let add = '#to :up, revision :up';
+  if (failureStatuses.includes(to)) add += ', failures :up';
   const names: Record<string, string> = { '#to': to };
   if (from !== 'pending') {
     add += ', #from :down';
@@ -177,15 +181,16 @@ export async function countTransition(
   return countsOf(Attributes ?? {});
 }
 
-function countsOf(item: Record<string, unknown>): StatusCounts {
+function countsOf(item: Record<string, unknown>): BatchCounts {
   const counts = emptyCounts();
   for (const status of deviceRolloutStatuses) counts[status] = Number(item[status] ?? 0);
+  counts.failures = Number(item.failures ?? 0);
   return counts;
 }
 
 /** Counts of every batch of the rollout, keyed by batch number. */
-export async function getAllBatchCounts(rolloutId: string, shardCount: number): Promise<Map<number, StatusCounts>> {
-  const byBatch = new Map<number, StatusCounts>();
+export async function getAllBatchCounts(rolloutId: string, shardCount: number): Promise<Map<number, BatchCounts>> {
+  const byBatch = new Map<number, BatchCounts>();
   for (let shard = 0; shard < shardCount; shard++) {
     const result = await dynamo().send(
       new QueryCommand({
@@ -209,7 +214,7 @@ export async function getAllBatchCounts(rolloutId: string, shardCount: number): 
  * counted meanwhile (then it counts again). Repairs counters after a crash fell between a row's
  * transition and its count.
  */
-export async function reconcileBatchShard(rolloutId: string, shard: number, batch: number, firstSeq: number, size: number): Promise<StatusCounts> {
+export async function reconcileBatchShard(rolloutId: string, shard: number, batch: number, firstSeq: number, size: number): Promise<BatchCounts> {
   const key = keys.batchCounters(rolloutId, shard, batch);
   for (let attempt = 0; attempt < 5; attempt++) {
     const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }));
@@ -217,6 +222,7 @@ export async function reconcileBatchShard(rolloutId: string, shard: number, batc
     const counts = emptyCounts();
     for await (const row of rowsInRange(rolloutId, shard, firstSeq, size)) {
       if (row.status !== 'pending') counts[row.status] += 1;
+      if (countsAsFailure(row)) counts.failures += 1;
     }
     try {
       await dynamo().send(

@@ -9,7 +9,7 @@ import { PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { dynamo } from '../../lib/aws-clients';
-import { emptyCounts } from '../../lib/domain/rollout-progress';
+import { countsAsFailure, emptyCounts } from '../../lib/domain/rollout-progress';
 import type {
   DeviceRolloutStatus,
   PolicySettings,
@@ -18,7 +18,7 @@ import type {
   RolloutEvent,
   RolloutPointer,
   RolloutStatus,
-  StatusCounts,
+  BatchCounts,
 } from '../../lib/domain/types';
 import { Conflict, Invalid } from '../../lib/errors';
 import { ensureAdminKey, isAdminKey } from '../../lib/store/admin-keys';
@@ -162,9 +162,10 @@ const seqs = (rows: { seq: number }[]) => rows.map((r) => r.seq).sort((a, b) => 
 const at = (minute: number) => new Date(Date.UTC(2030, 0, 1, 0, minute)).toISOString();
 
 /** Counts of the rows of a batch (pending rows are not counted, as in the counters). */
-function countsOfRows(rows: RolloutDevice[]): StatusCounts {
+function countsOfRows(rows: RolloutDevice[]): BatchCounts {
   const counts = emptyCounts();
   for (const r of rows) if (r.status !== 'pending') counts[r.status] += 1;
+  for (const r of rows) if (countsAsFailure(r)) counts.failures += 1;
   return counts;
 }
 
@@ -271,7 +272,7 @@ describe('rollout devices over several shards', () => {
 
     const now1 = await currentRows(batch1);
     const now2 = await currentRows(batch2);
-    expect(countsOfRows(now1)).toEqual({ ...emptyCounts(), scheduled: 3, updated: 3, healthy: 2, unhealthy: 1, failed: 1 });
+    expect(countsOfRows(now1)).toEqual({ ...emptyCounts(), scheduled: 3, updated: 3, healthy: 2, unhealthy: 1, failed: 1, failures: 2 });
     expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(now1));
     expect(await batchCounts(id, SHARDS, 2)).toEqual(countsOfRows(now2));
     expect(await batchCounts(id, SHARDS, 3)).toEqual(emptyCounts());
@@ -301,6 +302,29 @@ describe('rollout devices over several shards', () => {
     // Counting continues from the repaired values.
     await move(lost[0]!, 1, ['updated'], 'healthy');
     expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 8, updated: 3, healthy: 1 });
+  });
+
+  it('keeps counting a failed device as a failure once it is rolled back, and a healthy one rolled back as none, recounts included', async () => {
+    const id = randomUUID();
+    const rows = await putRows(id, 30);
+    const batch = rows.filter((r) => r.seq < 10);
+    for (const r of batch) await move(r, 1, ['pending'], 'scheduled');
+    const [failed, unhealthy, healthy] = batch;
+    await move(failed!, 1, ['scheduled'], 'failed');
+    await move(unhealthy!, 1, ['scheduled'], 'updated');
+    await move(unhealthy!, 1, ['updated'], 'unhealthy');
+    await move(healthy!, 1, ['scheduled'], 'updated');
+    await move(healthy!, 1, ['updated'], 'healthy');
+    expect((await batchCounts(id, SHARDS, 1)).failures).toBe(2);
+
+    for (const r of [failed!, unhealthy!, healthy!]) await move(r, 1, ['failed', 'unhealthy', 'healthy'], 'rolled_back');
+    expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ rolled_back: 3, failed: 0, unhealthy: 0, failures: 2 });
+    expect(await getRolloutDevice(failed!)).toMatchObject({ status: 'rolled_back', failed_at: at(1) });
+    expect(await getRolloutDevice(healthy!)).not.toHaveProperty('failed_at');
+
+    for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, 0, 10);
+    expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ rolled_back: 3, failures: 2 });
+    expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(await currentRows(batch)));
   });
 
   it('a recount creates the counters of a shard that has none yet', async () => {
