@@ -135,22 +135,20 @@ function timeOrdered(sk: string): { createdAt: string; id: string } | undefined 
  */
 export type ListedKey = (indexSk: string) => Record<string, string> | undefined;
 
-export const listedKeys = {
-  policy: ((sk) => {
+export const listedKeys: { policy: ListedKey; device: ListedKey; rollout: ListedKey; rolloutWithStatus: (status: string) => ListedKey } = {
+  policy: (sk) => {
     const at = timeOrdered(sk);
     return at && { ...keys.policy(at.id), ...keys.policyListing(at.createdAt, at.id) };
-  }) as ListedKey,
-  device: ((uuid) => (uuid !== '' && !uuid.includes('#') ? { ...keys.device(uuid), ...keys.deviceListing(uuid) } : undefined)) as ListedKey,
-  rollout: ((sk) => {
+  },
+  device: (uuid) => (uuid !== '' && !uuid.includes('#') ? { ...keys.device(uuid), ...keys.deviceListing(uuid) } : undefined),
+  rollout: (sk) => {
     const at = timeOrdered(sk);
     return at && { ...keys.rollout(at.id), ...keys.rolloutListing(at.createdAt, at.id) };
-  }) as ListedKey,
-  rolloutWithStatus:
-    (status: string): ListedKey =>
-    (sk) => {
-      const at = timeOrdered(sk);
-      return at && { ...keys.rollout(at.id), ...keys.rolloutStatusListing(status, at.createdAt, at.id) };
-    },
+  },
+  rolloutWithStatus: (status) => (sk) => {
+    const at = timeOrdered(sk);
+    return at && { ...keys.rollout(at.id), ...keys.rolloutStatusListing(status, at.createdAt, at.id) };
+  },
 };
 
 /** Shard of a device within a rollout: stable, so every write about one device finds one row. */
