@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { rolloutStatuses } from '../lib/domain/types';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
-import { validate } from '../lib/http/validation';
+import { validate } from '../lib/validation';
 import { cancelRollout, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
 import { activeRollouts, rolloutDetail, rolloutDevicesByBatch, rolloutEvents, rolloutSummaries } from '../lib/rollouts/views';
 
@@ -19,7 +19,7 @@ export const handler = apiHandler(
   {
     'GET /api/v1/rollouts': adminOnly(async (request) => {
       const { limit, cursor } = pageParams(request);
-      const { status, image_name } = validate(listQuery, request.query, 'query');
+      const { status, image_name } = validate(listQuery, request.query, { what: 'query' });
       return { status: 200, body: await rolloutSummaries({ ...(status ? { status } : {}), ...(image_name ? { image_name } : {}) }, limit, cursor) };
     }),
     'GET /api/v1/rollouts/active': adminOnly(async (request) => ({ status: 200, body: await activeRollouts(pageParams(request).limit) })),

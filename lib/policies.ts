@@ -1,4 +1,5 @@
 /** Update policies: the admin's rules for which pushes roll out, and how. */
+import { isIP } from 'node:net';
 import { ulid } from 'ulid';
 import { z } from 'zod';
 import { maxStagedBatches, stagedPercentages, validatePercentages } from './domain/batch-plan';
@@ -21,6 +22,33 @@ const number = () => z.number().refine((value) => value === 0 || Math.abs(value)
 const seconds = number().positive().max(60);
 const retries = z.number().int().min(0).max(3);
 
+const hostLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+
+/**
+ * Why `host` cannot be what a TCP check connects to, or undefined when it can: a host name, an
+ * IPv4 or IPv6 address (bracketed or not), `{device_ip}` alone, or a name with `{device_name}` in
+ * it (lib/health/probe.ts fills both). The port has a field of its own, so a host never carries one;
+ * a scheme, path or space would only ever fail at probe time, batch after batch.
+ */
+export function tcpHostProblem(host: string): string | undefined {
+  const placeholders = host.match(/\{[^}]*\}/g) ?? [];
+  const unknown = placeholders.find((p) => p !== '{device_ip}' && p !== '{device_name}');
+  if (unknown) return `${unknown} is not a placeholder: use {device_ip} or {device_name}`;
+  if (host.includes('{device_ip}')) {
+    return host === '{device_ip}' || host === '[{device_ip}]' ? undefined : 'must be {device_ip} alone, without a port or anything around it';
+  }
+  const literal = host.startsWith('[') && host.endsWith(']') ? host.slice(1, -1) : host;
+  if (isIP(literal) === 6 && !literal.includes('%')) return undefined;
+  if (literal !== host) return 'must be an IPv6 address inside brackets';
+  if (isIP(host) === 4) return undefined;
+  const name = host.replaceAll('{device_name}', 'device');
+  const labels = name.split('.');
+  if (name.length > 253 || !labels.every((label) => hostLabel.test(label)) || /^\d+$/.test(labels.at(-1)!)) {
+    return 'must be a host name, an IP address, {device_ip} or a name with {device_name}, without a scheme, port, path or spaces';
+  }
+  return undefined;
+}
+
 export const healthCheckConfigSchema = z.discriminatedUnion('type', [
   z.strictObject({
     type: z.literal('http'),
@@ -32,7 +60,10 @@ export const healthCheckConfigSchema = z.discriminatedUnion('type', [
   }),
   z.strictObject({
     type: z.literal('tcp'),
-    host: z.string().min(1).max(253),
+    host: z.string().superRefine((value, ctx) => {
+      const problem = tcpHostProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
     port: z.number().int().min(1).max(65535),
     timeout: seconds.optional(),
     retries: retries.optional(),

@@ -27,7 +27,7 @@ export function applyNagChecks(app: App, stack: FleetRolloutStack): void {
       {
         id: 'AwsSolutions-APIG2',
         reason:
-          'Every function validates its input with zod schemas (lib/http/validation.ts) and answers a 4xx JSON error naming the ' +
+          'Every function validates its input with zod schemas (lib/validation.ts) and answers a 4xx JSON error naming the ' +
           'problem before anything is written (DESIGN §6, invariant 6); an API Gateway validator would duplicate the schemas with another error shape.',
       },
       ...(stack.api.webAcl

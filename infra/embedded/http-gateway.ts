@@ -175,6 +175,13 @@ function traceId(epochMs: number): string {
   return `Root=1-${Math.floor(epochMs / 1000).toString(16)}-${randomBytes(12).toString('hex')}`;
 }
 
+/** A map from client-chosen names, on a null-prototype object (see buildEvent). */
+function nameMap<T>(entries: Iterable<readonly [string, T]>): Record<string, T> {
+  const map = Object.create(null) as Record<string, T>;
+  for (const [name, value] of entries) map[name] = value;
+  return map;
+}
+
 function buildEvent(
   req: IncomingMessage,
   resource: Resource,
@@ -188,25 +195,25 @@ function buildEvent(
   const sourceIp = (req.socket.remoteAddress ?? '127.0.0.1').replace(/^::ffff:/, '');
   const localPort = String(req.socket.localPort ?? '');
 
-  const multiValueHeaders: Record<string, string[]> = { ...req.headersDistinct } as Record<string, string[]>;
+  // Every map is keyed by names the client chose: on null-prototype objects, a name such as
+  // `__proto__` or `constructor` is a name like any other, not a property every object has.
+  const multiValueHeaders = nameMap(Object.entries(req.headersDistinct).map(([name, values]) => [name, values ?? []] as const));
   // API Gateway appends the client to X-Forwarded-For and adds the other forwarding headers.
   const forwardedFor = multiValueHeaders['x-forwarded-for']?.at(-1);
   multiValueHeaders['x-forwarded-for'] = [forwardedFor ? `${forwardedFor}, ${sourceIp}` : sourceIp];
   multiValueHeaders['x-forwarded-port'] = [localPort];
   multiValueHeaders['x-forwarded-proto'] = ['http'];
   multiValueHeaders['x-amzn-trace-id'] = [traceId(requestTimeEpoch)];
-  const headers = Object.fromEntries(
-    Object.entries(multiValueHeaders).map(([name, values]) => [name, values.at(-1) ?? '']),
-  );
+  const headers = nameMap(Object.entries(multiValueHeaders).map(([name, values]) => [name, values.at(-1) ?? '']));
 
   // URLSearchParams decodes `+` as a space, as API Gateway does for query strings.
   const query = new URLSearchParams(rawQuery ?? '');
-  const multiValueQuery: Record<string, string[]> = {};
+  const multiValueQuery = nameMap<string[]>([]);
   for (const [name, value] of query) (multiValueQuery[name] ??= []).push(value);
   const hasQuery = Object.keys(multiValueQuery).length > 0;
 
   const rawSegments = rawPath.split('/').slice(1);
-  const pathParameters: Record<string, string> = {};
+  const pathParameters = nameMap<string>([]);
   resource.segments.forEach((segment, i) => {
     if (segment.param) pathParameters[segment.param] = decodeURIComponent(rawSegments[i] ?? '');
   });
@@ -220,7 +227,7 @@ function buildEvent(
     headers,
     multiValueHeaders,
     queryStringParameters: hasQuery
-      ? Object.fromEntries(Object.entries(multiValueQuery).map(([name, values]) => [name, values.at(-1)]))
+      ? nameMap(Object.entries(multiValueQuery).map(([name, values]) => [name, values.at(-1) ?? '']))
       : null,
     multiValueQueryStringParameters: hasQuery ? multiValueQuery : null,
     pathParameters: hasPathParameters ? pathParameters : null,

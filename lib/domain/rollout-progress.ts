@@ -2,7 +2,7 @@
  * The rules of a rollout's life, as pure functions: which transitions are allowed, how far a batch
  * has come, the failure rate, and what the next step of an in-progress rollout is.
  */
-import type { Batch, DeviceRolloutStatus, Rollout, RolloutStatus, StatusCounts } from './types';
+import type { Batch, BatchCounts, DeviceRolloutStatus, Rollout, RolloutDevice, RolloutStatus, StatusCounts } from './types';
 import { deviceRolloutStatuses } from './types';
 
 const rolloutTransitions: Record<RolloutStatus, readonly RolloutStatus[]> = {
@@ -45,14 +45,29 @@ export function deviceStatusesLeadingTo(to: DeviceRolloutStatus): DeviceRolloutS
 /** Statuses in which a device runs (or may run) the rollout's image, so a rollback has work to do. */
 export const rollbackableStatuses: readonly DeviceRolloutStatus[] = deviceStatusesLeadingTo('rolled_back');
 
-export function emptyCounts(): StatusCounts {
-  return { pending: 0, scheduled: 0, updated: 0, healthy: 0, unhealthy: 0, failed: 0, rolled_back: 0, skipped: 0 };
+/** Moving into one of these makes a device a failure of its rollout, for good. */
+export const failureStatuses: readonly DeviceRolloutStatus[] = ['failed', 'unhealthy'];
+
+/** Whether a device's row is one of its rollout's failures (see BatchCounts). */
+export function countsAsFailure(row: Pick<RolloutDevice, 'status' | 'failed_at'>): boolean {
+  return failureStatuses.includes(row.status) || (row.status === 'rolled_back' && row.failed_at !== undefined);
 }
 
-export function addCounts(a: StatusCounts, b: Partial<StatusCounts>): StatusCounts {
+export function emptyCounts(): BatchCounts {
+  return { pending: 0, scheduled: 0, updated: 0, healthy: 0, unhealthy: 0, failed: 0, rolled_back: 0, skipped: 0, failures: 0 };
+}
+
+export function addCounts(a: BatchCounts, b: Partial<BatchCounts>): BatchCounts {
   const sum = { ...a };
   for (const status of deviceRolloutStatuses) sum[status] += b[status] ?? 0;
+  sum.failures += b.failures ?? 0;
   return sum;
+}
+
+export function sumCounts(countsByBatch: ReadonlyMap<number, BatchCounts>): BatchCounts {
+  let all = emptyCounts();
+  for (const counts of countsByBatch.values()) all = addCounts(all, counts);
+  return all;
 }
 
 export function totalOf(counts: StatusCounts): number {
@@ -64,13 +79,34 @@ export function isUpdatePhaseOver(batch: Batch, counts: StatusCounts): boolean {
   return totalOf(counts) >= batch.size && counts.pending === 0 && counts.scheduled === 0;
 }
 
+/** Devices that got past `scheduled`; skipped devices never ran the image and do not count. */
+function processedOf(counts: StatusCounts): number {
+  return counts.updated + counts.healthy + counts.unhealthy + counts.failed + counts.rolled_back;
+}
+
 /**
- * (failed + rolled back) / devices processed so far, over all batches. A processed device is one
- * that got past `scheduled`; skipped devices never ran the image and do not count.
+ * Failures / devices processed. Failures include devices rolled back after they failed, but not
+ * those an admin rolled back while they were fine: rolling back a good release is no failure of it.
  */
-export function failureRate(counts: StatusCounts): number {
-  const processed = counts.updated + counts.healthy + counts.unhealthy + counts.failed + counts.rolled_back;
-  return processed === 0 ? 0 : (counts.failed + counts.rolled_back) / processed;
+export function failureRate(counts: BatchCounts): number {
+  const processed = processedOf(counts);
+  return processed === 0 ? 0 : counts.failures / processed;
+}
+
+/** What admins read about a rollout's progress, from the counts of its batches. */
+export function rolloutStatistics(rollout: Rollout, countsByBatch: ReadonlyMap<number, BatchCounts>) {
+  const { failures, ...counts } = sumCounts(countsByBatch);
+  const processed = processedOf(counts);
+  return {
+    total_devices: rollout.total_devices,
+    ...counts,
+    pending: Math.max(0, rollout.total_devices - totalOf(counts)),
+    failures,
+    current_batch: rollout.current_batch,
+    total_batches: rollout.batches.length,
+    progress_percent: rollout.total_devices === 0 ? (rollout.planning.done ? 100 : 0) : Math.round((1000 * processed) / rollout.total_devices) / 10,
+    failure_rate: Math.round(10000 * failureRate({ ...counts, failures })) / 10000,
+  };
 }
 
 /** Work to redo when a fan-out has taken too long: send it again, or only recount the batch. */
@@ -101,7 +137,7 @@ export const fanOutGraceMs = fanOutGraceFor(30);
  * asking again walks the rollout forward; `wait` and `none` mean nothing is due (a `wait` may ask
  * to resend a fan-out that has taken too long).
  */
-export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, StatusCounts>, now: Date, graceMs = fanOutGraceMs): NextStep {
+export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, BatchCounts>, now: Date, graceMs = fanOutGraceMs): NextStep {
   const overdue = (since: string | undefined) => since !== undefined && now.getTime() - Date.parse(since) >= graceMs;
   if (rollout.status !== 'in_progress') return { type: 'none', reason: `rollout is ${rollout.status}` };
   if (!rollout.planning.done) return { type: 'none', reason: 'rollout is still being planned' };
@@ -143,9 +179,7 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, St
     return { type: 'wait', ...(overdue(batch.rollbacks_requested_at) ? { resend: 'rollback' as const } : {}) };
   }
 
-  let all = emptyCounts();
-  for (const c of countsByBatch.values()) all = addCounts(all, c);
-  const rate = failureRate(all);
+  const rate = failureRate(sumCounts(countsByBatch));
   if (rate > policy.max_failure_rate) return { type: 'pause_for_failures', batch: batch.number, failure_rate: rate };
   return { type: 'complete_batch', batch: batch.number };
 }

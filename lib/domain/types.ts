@@ -67,6 +67,12 @@ export type DeviceRolloutStatus = (typeof deviceRolloutStatuses)[number];
 
 /** How many of a batch's devices are in each status (summed over shards). */
 export type StatusCounts = Record<DeviceRolloutStatus, number>;
+/**
+ * A batch's counts by status, and how many of its devices failed (update error or timeout, or an
+ * unhealthy health check). Failures only ever grow: a failed device that is rolled back since
+ * leaves `failed` but remains a failure, while one an admin rolls back when it was fine is none.
+ */
+export type BatchCounts = StatusCounts & { failures: number };
 
 /** `stopped`: the rollout ended (cancelled, rolled back, failed) before the batch finished. */
 export type BatchStatus = 'pending' | 'in_progress' | 'completed' | 'stopped';
@@ -196,6 +202,8 @@ export interface RolloutDevice {
   previous_digest?: string;
   new_image: string;
   error?: string;
+  /** When the device failed its update or its health check; kept when it is rolled back. */
+  failed_at?: string;
   scheduled_at?: string;
   updated_at: string;
 }

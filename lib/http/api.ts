@@ -8,7 +8,7 @@ import type { z } from 'zod';
 import { ClientError, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
 import { correlationKeys, lambdaHandler } from '../lambda';
 import { logger } from '../logger';
-import { validate } from './validation';
+import { validate } from '../validation';
 
 export interface ApiRequest {
   method: string;
@@ -37,10 +37,18 @@ export interface ApiOptions {
   maxBodyBytes: number;
 }
 
+/**
+ * A copy of one of the event's maps on a null-prototype object: the names are the client's, and
+ * one such as `__proto__` or `constructor` must stay a name rather than reach Object.prototype.
+ */
+function nameMap<T>(source: Record<string, T> | null | undefined, name: (key: string) => string = (key) => key): Record<string, T> {
+  const map = Object.create(null) as Record<string, T>;
+  for (const [key, value] of Object.entries(source ?? {})) map[name(key)] = value;
+  return map;
+}
+
 function lowerCaseHeaders(headers: APIGatewayProxyEvent['headers'] | null): Record<string, string | undefined> {
-  const result: Record<string, string | undefined> = {};
-  for (const [name, value] of Object.entries(headers ?? {})) result[name.toLowerCase()] = value ?? undefined;
-  return result;
+  return nameMap(headers, (name) => name.toLowerCase());
 }
 
 /**
@@ -50,11 +58,12 @@ function lowerCaseHeaders(headers: APIGatewayProxyEvent['headers'] | null): Reco
 const maxPathParameterBytes = 256;
 
 function pathParameters(event: APIGatewayProxyEvent): Record<string, string> {
-  const params = Object.fromEntries(Object.entries(event.pathParameters ?? {}).map(([k, v]) => [k, v ?? '']));
-  for (const [name, value] of Object.entries(params)) {
+  const params = nameMap<string>({});
+  for (const [name, value = ''] of Object.entries(event.pathParameters ?? {})) {
     if (Buffer.byteLength(value, 'utf8') > maxPathParameterBytes) {
       throw new NotFound(`${name} is longer than ${maxPathParameterBytes} bytes, so nothing has it as its id`);
     }
+    params[name] = value;
   }
   return params;
 }
@@ -70,7 +79,7 @@ function toRequest(event: APIGatewayProxyEvent, options: ApiOptions): ApiRequest
     resource: event.resource,
     path: event.path,
     params: pathParameters(event),
-    query: { ...(event.queryStringParameters ?? {}) },
+    query: nameMap(event.queryStringParameters),
     headers,
     rawBody,
     json<T>(schema: z.ZodType<T>): T {

@@ -20,8 +20,8 @@ import {
   repositoryPathField,
   requireContentType,
   tagField,
-  validate,
 } from './payload';
+import { validate } from '../validation';
 import { bearerToken, verifySharedSecret } from './sender-auth';
 import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
 
@@ -86,7 +86,7 @@ export const distribution: RegistryWebhook = {
     const pushes = new Map<string, ImagePushed>();
     events.forEach((raw, index) => {
       if (!isTaggedManifestPush(raw)) return;
-      const event = validate(pushEventSchema, raw, `events[${index}]`);
+      const event = validate(pushEventSchema, raw, { prefix: `events[${index}]` });
       // A retried batch may repeat an event; its id is the registry's own delivery id.
       if (pushes.has(event.id)) return;
       const host = event.request?.host?.toLowerCase();

@@ -10,7 +10,8 @@
  * `{ repository: { repo_name }, push_data: { tag } }` is accepted too.
  */
 import { z } from 'zod';
-import { parseJsonObject, repositoryPathField, requireContentType, stableId, tagField, validate } from './payload';
+import { validate } from '../validation';
+import { parseJsonObject, repositoryPathField, requireContentType, stableId, tagField } from './payload';
 import { verifySharedSecret } from './sender-auth';
 import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
 

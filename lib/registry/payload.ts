@@ -32,42 +32,6 @@ export function parseJsonObject(body: string): Record<string, unknown> {
   return value as Record<string, unknown>;
 }
 
-/** `events[2].target.tag`: the path as someone reading the payload would write it. */
-function fieldName(path: readonly PropertyKey[], prefix: string): string {
-  let name = prefix;
-  for (const key of path) {
-    name += typeof key === 'number' ? `[${key}]` : name === '' ? String(key) : `.${String(key)}`;
-  }
-  return name === '' ? 'body' : name;
-}
-
-const ARTICLE: Record<string, string> = { object: 'an object', array: 'an array', record: 'an object' };
-
-function describeIssue(issue: z.core.$ZodIssue, prefix: string): string {
-  const field = fieldName(issue.path, prefix);
-  if (issue.code === 'invalid_type') {
-    if (issue.input === undefined) return `${field} is required`;
-    return `${field} must be ${ARTICLE[issue.expected] ?? `a ${issue.expected}`}`;
-  }
-  if (issue.code === 'too_small' && issue.origin === 'string' && issue.minimum === 1) {
-    return `${field} must not be empty`;
-  }
-  // Every refinement in the registry schemas words its message to follow the field name.
-  return `${field} ${issue.message}`;
-}
-
-/**
- * Validates `value` against `schema`.
- * @param prefix the path of `value` inside the body, e.g. `events[3]`
- * @throws Invalid whose message names every failing field
- */
-export function validate<S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.output<S> {
-  const result = schema.safeParse(value, { reportInput: true });
-  if (result.success) return result.data;
-  const problems = result.error.issues.map((issue) => describeIssue(issue, prefix));
-  throw new Invalid(problems.join('; '), { problems });
-}
-
 /** A short, stable id for a delivery the registry gave no id of its own. */
 export function stableId(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\n'), 'utf8').digest('hex').slice(0, 32);

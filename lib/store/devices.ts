@@ -3,7 +3,7 @@ import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } 
 import { dynamo } from '../aws-clients';
 import type { Device, ReportedApp, RolloutPointer } from '../domain/types';
 import { Conflict } from '../errors';
-import { indexes, keys } from './keys';
+import { indexes, keys, listedKeys } from './keys';
 import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
 
 export interface StoredDevice extends Device {
@@ -59,7 +59,7 @@ export async function getDevicesByUuid(uuids: string[]): Promise<StoredDevice[]>
 }
 
 export async function listDevices(limit: number, cursor?: string): Promise<Page<Device>> {
-  const page = await queryIndexPage(indexes.deviceList, keys.deviceListPk, { limit, ...(cursor ? { cursor } : {}) });
+  const page = await queryIndexPage(indexes.deviceList, keys.deviceListPk, { limit, ...(cursor ? { cursor: { cursor, listed: listedKeys.device } } : {}) });
   // The index holds keys only, so that the devices' frequent writes do not land on its one partition.
   const uuids = page.items.map((item) => String(item[indexes.deviceList.sk]));
   const byUuid = new Map((await getDevicesByUuid(uuids)).map((d) => [d.uuid, d]));

@@ -8,8 +8,8 @@ import { PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import { describeEvent } from '../domain/event-descriptions';
 import type { EventType, RolloutEvent } from '../domain/types';
-import { Invalid } from '../errors';
 import { logger } from '../logger';
+import { decodeCursor, encodeCursor, hasExactly, isRecord, type CursorShape } from './cursor';
 import { keys } from './keys';
 import { entityOf, isConditionFailed, tableName } from './table';
 
@@ -62,24 +62,26 @@ export async function appendEvent(event: NewEvent): Promise<void> {
 
 const eventIdPattern = /^\d{13}-\d{6}-[0-9a-f]{12}$/;
 
+/** Where an event listing goes on: the id of the last event of the previous page. */
+const eventsCursor: CursorShape<{ after: string }> = (value): value is { after: string } =>
+  isRecord(value) && hasExactly(value, ['after']) && typeof value.after === 'string' && eventIdPattern.test(value.after);
+
 /**
- * Events in time order, merged across the rollout's shards. The cursor is the id of the last
- * event of the previous page; `newestFirst` reads backwards from the end.
+ * Events in time order, merged across the rollout's shards, a page at a time; `newestFirst` reads
+ * backwards from the end.
  */
 export async function listEvents(
   rolloutId: string,
   shardCount: number,
   limit: number,
-  options: { after?: string; newestFirst?: boolean } = {},
+  options: { cursor?: string; newestFirst?: boolean } = {},
 ): Promise<{ events: RolloutEvent[]; next_cursor: string | null }> {
-  if (options.after !== undefined && !eventIdPattern.test(options.after)) {
-    throw new Invalid('cursor is not valid: pass the next_cursor of a previous page unchanged');
-  }
+  const after = decodeCursor(options.cursor, eventsCursor)?.after;
   const newestFirst = options.newestFirst ?? false;
   const perShard = await Promise.all(
     Array.from({ length: shardCount }, async (_, shard) => {
       const pk = keys.rolloutShardPk(rolloutId, shard);
-      const bound = options.after ? `${keys.eventPrefix}${options.after}` : undefined;
+      const bound = after ? `${keys.eventPrefix}${after}` : undefined;
       const [low, high] = newestFirst
         ? [keys.eventPrefix, bound ?? `${keys.eventPrefix}~`]
         : [bound ?? keys.eventPrefix, `${keys.eventPrefix}~`];
@@ -94,11 +96,11 @@ export async function listEvents(
           Limit: limit + (bound ? 2 : 1),
         }),
       );
-      return (result.Items ?? []).map((i) => entityOf<RolloutEvent>(i)).filter((e) => e.id !== options.after);
+      return (result.Items ?? []).map((i) => entityOf<RolloutEvent>(i)).filter((e) => e.id !== after);
     }),
   );
   const merged = perShard.flat().sort((a, b) => (newestFirst ? b.id.localeCompare(a.id) : a.id.localeCompare(b.id)));
   const events = merged.slice(0, limit);
   const more = merged.length > limit;
-  return { events, next_cursor: more ? events[events.length - 1]!.id : null };
+  return { events, next_cursor: more ? encodeCursor({ after: events[events.length - 1]!.id }) : null };
 }

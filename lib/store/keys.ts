@@ -52,6 +52,8 @@ export const indexes = {
   deviceList: { name: 'deviceList', pk: 'gsi3pk', sk: 'gsi3sk', projection: 'KEYS_ONLY' },
 } as const;
 
+export type Index = (typeof indexes)[keyof typeof indexes];
+
 export const ttlAttribute = 'expires_at';
 
 export type Key = {
@@ -97,6 +99,7 @@ export const keys = {
     sk: seqKey(seq),
   }),
   rolloutDevicesPrefix: 'DEVICE#',
+  isRolloutDeviceSk: (sk: string) => /^DEVICE#\d{9}$/.test(sk),
   rolloutDeviceLookup: (rolloutId: string, shard: number, uuid: string, app: string): Key => ({
     pk: `ROLLOUT#${rolloutId}#S#${shard}`,
     sk: `UUID#${uuid}#${app}`,
@@ -116,6 +119,35 @@ export const keys = {
   }),
 
   adminKey: (keyHash: string): Key => ({ pk: `ADMINKEY#${keyHash}`, sk: 'ADMINKEY' }),
+};
+
+/** `<created_at>#<id>`, the sort key of the time-ordered listings, split; undefined if it is not one. */
+function timeOrdered(sk: string): { createdAt: string; id: string } | undefined {
+  const match = /^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z)#([^#]+)$/.exec(sk);
+  return match ? { createdAt: match[1]!, id: match[2]! } : undefined;
+}
+
+/**
+ * The whole key (table and index attributes) of the item an index listing shows under a given
+ * index sort key, or undefined where no item could have that sort key. A listing's page cursor is
+ * such a key, so this is how a listing tells its own cursors from tampered ones.
+ */
+export type ListedKey = (indexSk: string) => Record<string, string> | undefined;
+
+export const listedKeys: { policy: ListedKey; device: ListedKey; rollout: ListedKey; rolloutWithStatus: (status: string) => ListedKey } = {
+  policy: (sk) => {
+    const at = timeOrdered(sk);
+    return at && { ...keys.policy(at.id), ...keys.policyListing(at.createdAt, at.id) };
+  },
+  device: (uuid) => (uuid !== '' && !uuid.includes('#') ? { ...keys.device(uuid), ...keys.deviceListing(uuid) } : undefined),
+  rollout: (sk) => {
+    const at = timeOrdered(sk);
+    return at && { ...keys.rollout(at.id), ...keys.rolloutListing(at.createdAt, at.id) };
+  },
+  rolloutWithStatus: (status) => (sk) => {
+    const at = timeOrdered(sk);
+    return at && { ...keys.rollout(at.id), ...keys.rolloutStatusListing(status, at.createdAt, at.id) };
+  },
 };
 
 /** Shard of a device within a rollout: stable, so every write about one device finds one row. */

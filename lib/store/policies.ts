@@ -2,7 +2,7 @@
 import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Policy } from '../domain/types';
-import { indexes, keys } from './keys';
+import { indexes, keys, listedKeys } from './keys';
 import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
 
 function item(policy: Policy) {
@@ -34,7 +34,7 @@ export async function deletePolicy(id: string): Promise<boolean> {
 }
 
 export async function listPolicies(limit: number, cursor?: string): Promise<Page<Policy>> {
-  const page = await queryIndexPage(indexes.byKind, keys.policyListPk, { limit, ...(cursor ? { cursor } : {}) });
+  const page = await queryIndexPage(indexes.byKind, keys.policyListPk, { limit, ...(cursor ? { cursor: { cursor, listed: listedKeys.policy } } : {}) });
   return { items: page.items.map((i) => entityOf<Policy>(i)), next_cursor: page.next_cursor };
 }
 

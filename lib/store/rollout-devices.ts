@@ -5,11 +5,11 @@
  */
 import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
-import { addCounts, emptyCounts } from '../domain/rollout-progress';
-import type { DeviceRolloutStatus, RolloutDevice, StatusCounts } from '../domain/types';
+import { addCounts, countsAsFailure, emptyCounts, failureStatuses } from '../domain/rollout-progress';
+import type { BatchCounts, DeviceRolloutStatus, RolloutDevice } from '../domain/types';
 import { deviceRolloutStatuses } from '../domain/types';
+import { decodeCursor, encodeCursor, hasExactly, isRecord, type CursorShape } from './cursor';
 import { keys } from './keys';
-import { Invalid } from '../errors';
 import { entityOf, isConditionFailed, tableName } from './table';
 
 export interface RowRef {
@@ -109,6 +109,8 @@ export async function transitionRolloutDevice(
     update += ', #error = :error';
     values[':error'] = fields.error;
   }
+  // Marks the row a failure for good, so that a recount still counts it once it is rolled back.
+  if (failureStatuses.includes(to)) update += ', failed_at = if_not_exists(failed_at, :at)';
   for (const [name, value] of Object.entries(fields.extra ?? {})) {
     update += `, ${name} = :${name}`;
     values[`:${name}`] = value;
@@ -148,16 +150,18 @@ export async function recordPreviousImage(ref: RowRef, image: string, digest?: s
 
 /**
  * Counts one transition in the batch's counters of the row's shard. Rows waiting in `pending` are
- * not counted: a batch's counters hold only the devices it has reached. Returns the shard's counts.
+ * not counted: a batch's counters hold only the devices it has reached. A move into a failure
+ * status adds a failure, which no later move takes away. Returns the shard's counts.
  */
 export async function countTransition(
   ref: Omit<RowRef, 'seq'>,
   batch: number,
   from: DeviceRolloutStatus,
   to: DeviceRolloutStatus,
-): Promise<StatusCounts> {
+): Promise<BatchCounts> {
   const values: Record<string, number> = { ':up': 1 };
   let add = '#to :up, revision :up';
+  if (failureStatuses.includes(to)) add += ', failures :up';
   const names: Record<string, string> = { '#to': to };
   if (from !== 'pending') {
     add += ', #from :down';
@@ -177,15 +181,16 @@ export async function countTransition(
   return countsOf(Attributes ?? {});
 }
 
-function countsOf(item: Record<string, unknown>): StatusCounts {
+function countsOf(item: Record<string, unknown>): BatchCounts {
   const counts = emptyCounts();
   for (const status of deviceRolloutStatuses) counts[status] = Number(item[status] ?? 0);
+  counts.failures = Number(item.failures ?? 0);
   return counts;
 }
 
 /** Counts of every batch of the rollout, keyed by batch number. */
-export async function getAllBatchCounts(rolloutId: string, shardCount: number): Promise<Map<number, StatusCounts>> {
-  const byBatch = new Map<number, StatusCounts>();
+export async function getAllBatchCounts(rolloutId: string, shardCount: number): Promise<Map<number, BatchCounts>> {
+  const byBatch = new Map<number, BatchCounts>();
   for (let shard = 0; shard < shardCount; shard++) {
     const result = await dynamo().send(
       new QueryCommand({
@@ -209,7 +214,7 @@ export async function getAllBatchCounts(rolloutId: string, shardCount: number): 
  * counted meanwhile (then it counts again). Repairs counters after a crash fell between a row's
  * transition and its count.
  */
-export async function reconcileBatchShard(rolloutId: string, shard: number, batch: number, firstSeq: number, size: number): Promise<StatusCounts> {
+export async function reconcileBatchShard(rolloutId: string, shard: number, batch: number, firstSeq: number, size: number): Promise<BatchCounts> {
   const key = keys.batchCounters(rolloutId, shard, batch);
   for (let attempt = 0; attempt < 5; attempt++) {
     const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }));
@@ -217,6 +222,7 @@ export async function reconcileBatchShard(rolloutId: string, shard: number, batc
     const counts = emptyCounts();
     for await (const row of rowsInRange(rolloutId, shard, firstSeq, size)) {
       if (row.status !== 'pending') counts[row.status] += 1;
+      if (countsAsFailure(row)) counts.failures += 1;
     }
     try {
       await dynamo().send(
@@ -235,21 +241,40 @@ export async function reconcileBatchShard(rolloutId: string, shard: number, batc
   throw new Error(`counters of rollout ${rolloutId} batch ${batch} shard ${shard} kept changing during recount`);
 }
 
+/** Where a listing of a rollout's devices goes on: a shard, and the last row read in it. */
+interface RolloutDevicesPosition {
+  shard: number;
+  key?: { pk: string; sk: string };
+}
+
+function rolloutDevicesCursor(rolloutId: string, shardCount: number): CursorShape<RolloutDevicesPosition> {
+  return (value): value is RolloutDevicesPosition => {
+    if (!isRecord(value) || !hasExactly(value, ['shard'], ['key'])) return false;
+    const shard = value.shard;
+    if (typeof shard !== 'number' || !Number.isInteger(shard) || shard < 0 || shard >= shardCount) return false;
+    if (!('key' in value)) return true;
+    const key = value.key;
+    return (
+      isRecord(key) &&
+      hasExactly(key, ['pk', 'sk']) &&
+      key.pk === keys.rolloutShardPk(rolloutId, shard) &&
+      typeof key.sk === 'string' &&
+      keys.isRolloutDeviceSk(key.sk)
+    );
+  };
+}
+
 /** A page of a rollout's devices, in shard order then sequence order. */
 export async function listRolloutDevices(
   rolloutId: string,
   shardCount: number,
   limit: number,
-  cursor?: { shard: number; key?: Record<string, unknown> },
-): Promise<{ devices: RolloutDevice[]; next: { shard: number; key?: Record<string, unknown> } | null }> {
-  if (cursor) {
-    const validShard = Number.isInteger(cursor.shard) && cursor.shard >= 0 && cursor.shard < shardCount;
-    const validKey = !cursor.key || (cursor.key.pk === keys.rolloutShardPk(rolloutId, cursor.shard) && typeof cursor.key.sk === 'string');
-    if (!validShard || !validKey) throw new Invalid('cursor does not belong to this listing');
-  }
+  cursor?: string,
+): Promise<{ devices: RolloutDevice[]; next_cursor: string | null }> {
+  const position = decodeCursor(cursor, rolloutDevicesCursor(rolloutId, shardCount));
   const devices: RolloutDevice[] = [];
-  let shard = cursor?.shard ?? 0;
-  let startKey = cursor?.key;
+  let shard = position?.shard ?? 0;
+  let startKey: Record<string, unknown> | undefined = position?.key;
   while (shard < shardCount && devices.length < limit) {
     const result = await dynamo().send(
       new QueryCommand({
@@ -269,5 +294,5 @@ export async function listRolloutDevices(
     }
   }
   const next = shard < shardCount ? { shard, ...(startKey ? { key: startKey } : {}) } : null;
-  return { devices, next };
+  return { devices, next_cursor: encodeCursor(next) };
 }

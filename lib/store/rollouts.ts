@@ -9,7 +9,7 @@
 import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Rollout, RolloutStatus } from '../domain/types';
-import { indexes, keys } from './keys';
+import { indexes, keys, listedKeys } from './keys';
 import { appendEvent, type NewEvent } from './events';
 import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
 
@@ -92,13 +92,13 @@ export interface RolloutFilter {
 
 /** Newest first. `image_name` matches the repository or the full image. */
 export async function listRollouts(filter: RolloutFilter, limit: number, cursor?: string): Promise<Page<Rollout>> {
-  const [index, partition] = filter.status
-    ? [indexes.byStatus, keys.rolloutStatusPk(filter.status)]
-    : [indexes.byKind, keys.rolloutListPk];
+  const [index, partition, listed] = filter.status
+    ? [indexes.byStatus, keys.rolloutStatusPk(filter.status), listedKeys.rolloutWithStatus(filter.status)]
+    : [indexes.byKind, keys.rolloutListPk, listedKeys.rollout];
   const page = await queryIndexPage(index, partition, {
     limit,
     newestFirst: true,
-    ...(cursor ? { cursor } : {}),
+    ...(cursor ? { cursor: { cursor, listed } } : {}),
     ...(filter.image_name
       ? { filter: { expression: '#repository = :image OR #image = :image', names: { '#repository': 'repository', '#image': 'image' }, values: { ':image': filter.image_name } } }
       : {}),

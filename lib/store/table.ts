@@ -1,10 +1,10 @@
-/** Small helpers shared by the store modules: the table name, cursors, condition failures. */
+/** Small helpers shared by the store modules: the table name, index pages, condition failures. */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { config, ConfigError } from '../config';
-import { Invalid } from '../errors';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
-import type { indexes } from './keys';
+import { decodeCursor, encodeCursor, indexKeyShape } from './cursor';
+import type { Index, ListedKey } from './keys';
 
 export function tableName(): string {
   const name = config().tableName;
@@ -39,52 +39,10 @@ export function entityOf<T>(item: Record<string, unknown>): T {
   return entity as T;
 }
 
-/** An opaque page cursor: the key to continue from, base64url-encoded. */
-export function encodeCursor(value: unknown): string | null {
-  if (value === undefined || value === null) return null;
-  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
-}
-
-export function decodeCursor<T = Record<string, unknown>>(cursor: string | undefined): T | undefined {
-  if (cursor === undefined || cursor === '') return undefined;
-  try {
-    const value: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
-    if (value && typeof value === 'object') return value as T;
-  } catch {
-    // fall through to the error below
-  }
-  throw new Invalid('cursor is not valid: pass the next_cursor of a previous page unchanged');
-}
-
-/** DynamoDB's size limits for key attributes: 2048 bytes for a partition key, 1024 for a sort key. */
-const maxKeyBytes = (name: string) => (name.endsWith('pk') ? 2048 : 1024);
-
-export type Index = (typeof indexes)[keyof typeof indexes];
-
-/**
- * A cursor holding a key of `index`, checked to be a whole key of that index (the table's key
- * plus the index's, nothing else) in the partition being listed, so that a tampered cursor is a
- * client error rather than a failed query.
- */
-function decodeIndexCursor(cursor: string | undefined, index: Index, partition: string): Record<string, string> | undefined {
-  const key = decodeCursor(cursor);
-  if (key === undefined) return undefined;
-  const expected = ['pk', 'sk', index.pk, index.sk];
-  const valid =
-    Object.keys(key).length === expected.length &&
-    expected.every((name) => {
-      const value = key[name];
-      return typeof value === 'string' && value !== '' && Buffer.byteLength(value, 'utf8') <= maxKeyBytes(name);
-    }) &&
-    key[index.pk] === partition;
-  if (!valid) throw new Invalid('cursor does not belong to this listing');
-  return key as Record<string, string>;
-}
-
 export interface IndexPageOptions {
   limit?: number;
-  /** An opaque cursor from a previous page, as a client passes it back. */
-  cursor?: string;
+  /** An opaque cursor from a previous page, as a client passes it back, and whose key it holds. */
+  cursor?: { cursor: string; listed: ListedKey };
   /** Where to go on from, for internal walks that never hand the key to a client. */
   startKey?: Record<string, unknown>;
   newestFirst?: boolean;
@@ -105,7 +63,7 @@ export async function queryIndexPage(
   options: IndexPageOptions = {},
 ): Promise<{ items: Record<string, unknown>[]; next_cursor: string | null; lastKey?: Record<string, unknown> }> {
   const items: Record<string, unknown>[] = [];
-  let startKey: Record<string, unknown> | undefined = options.startKey ?? decodeIndexCursor(options.cursor, index, partition);
+  let startKey: Record<string, unknown> | undefined = options.startKey ?? (options.cursor && decodeCursor(options.cursor.cursor, indexKeyShape(index, partition, options.cursor.listed)));
   for (let query = 0; query < (options.filter ? maxQueriesPerFilteredPage : 1); query++) {
     const result = await dynamo().send(
       new QueryCommand({

@@ -301,9 +301,9 @@ const validPolicy = { image_pattern: 'iotistic/contract-bad:*' };
 
 const badPolicies: BadBody[] = [
   { what: 'malformed JSON', rawBody: '{"image_pattern": "iotistic/x:*",', names: 'not valid JSON' },
-  { what: 'a JSON array', rawBody: '[{"image_pattern": "iotistic/x:*"}]', names: 'expected object' },
-  { what: 'a JSON string', rawBody: '"iotistic/x:*"', names: 'expected object' },
-  { what: 'JSON null', rawBody: 'null', names: 'expected object' },
+  { what: 'a JSON array', rawBody: '[{"image_pattern": "iotistic/x:*"}]', names: 'body must be an object' },
+  { what: 'a JSON string', rawBody: '"iotistic/x:*"', names: 'body must be an object' },
+  { what: 'JSON null', rawBody: 'null', names: 'body must be an object' },
   { what: 'no image_pattern', body: { update_strategy: 'staged' }, names: 'image_pattern' },
   { what: 'an image_pattern with spaces', body: { image_pattern: 'iotistic/x :*' }, names: 'image_pattern' },
   { what: "update_strategy 'sometimes'", body: { ...validPolicy, update_strategy: 'sometimes' }, names: 'update_strategy' },
@@ -334,13 +334,13 @@ const app = { name: 'app', image: 'iotistic/contract-app:v1' };
 
 const badDevices: BadBody[] = [
   { what: 'malformed JSON', rawBody: '{"name": "d", "apps": [', names: 'not valid JSON' },
-  { what: 'a JSON array', rawBody: '[]', names: 'expected object' },
+  { what: 'a JSON array', rawBody: '[]', names: 'body must be an object' },
   { what: 'no name', body: { apps: [app] }, names: 'name' },
   { what: 'no apps', body: { name: 'd' }, names: 'apps' },
   { what: 'no apps at all', body: { name: 'd', apps: [] }, names: 'apps' },
   { what: 'a name that is a number', body: { name: 42, apps: [app] }, names: 'name' },
   { what: 'two apps of one name', body: { name: 'd', apps: [app, { ...app, image: 'iotistic/other:v1' }] }, names: 'duplicate app name "app"' },
-  { what: 'an invalid image reference', body: { name: 'd', apps: [{ name: 'app', image: 'Not An Image!' }] }, names: 'apps.0.image' },
+  { what: 'an invalid image reference', body: { name: 'd', apps: [{ name: 'app', image: 'Not An Image!' }] }, names: 'apps[0].image' },
   { what: 'an ip_address that is not an IP', body: { name: 'd', ip_address: '10.0.0.300', apps: [app] }, names: 'ip_address' },
   { what: 'a uuid with a "#"', body: { uuid: 'a#b', name: 'd', apps: [app] }, names: 'uuid' },
   { what: 'an unknown field', body: { name: 'd', apps: [app], owner: 'me' }, names: 'owner' },
@@ -348,15 +348,15 @@ const badDevices: BadBody[] = [
 
 const badReports: BadBody[] = [
   { what: 'malformed JSON', rawBody: '{"apps": [', names: 'not valid JSON' },
-  { what: 'a JSON array', rawBody: '[]', names: 'expected object' },
+  { what: 'a JSON array', rawBody: '[]', names: 'body must be an object' },
   { what: 'no apps', body: { error: null }, names: 'apps' },
   { what: 'apps that is a string', body: { apps: 'running' }, names: 'apps' },
-  { what: 'an app without an image', body: { apps: [{ name: 'app', status: 'running' }] }, names: 'apps.0.image' },
-  { what: 'an app with an empty status', body: { apps: [{ ...app, status: '' }] }, names: 'apps.0.status' },
+  { what: 'an app without an image', body: { apps: [{ name: 'app', status: 'running' }] }, names: 'apps[0].image' },
+  { what: 'an app with an empty status', body: { apps: [{ ...app, status: '' }] }, names: 'apps[0].status' },
   {
     what: 'an invalid image reference',
     body: { apps: [{ name: 'app', image: 'iotistic/app:not a tag', status: 'running' }] },
-    names: 'apps.0.image',
+    names: 'apps[0].image',
   },
   { what: 'two apps of one name', body: { apps: [{ ...app, status: 'running' }, { ...app, status: 'running' }] }, names: 'duplicate app name' },
   { what: 'an ip_address that is not an IP', body: { ...report(), ip_address: 'localhost' }, names: 'ip_address' },

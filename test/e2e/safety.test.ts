@@ -106,7 +106,8 @@ describe('health-gated rollouts', () => {
     await f.waitForStatus(id, 'completed');
     // The rolled-back devices pull their old image back on their next polls.
     const { detail, rows } = await expectInvariants(id);
-    expect(detail.statistics).toMatchObject({ healthy: 18, rolled_back: 2 });
+    // Rolled back automatically, the two unhealthy devices are still the rollout's failures.
+    expect(detail.statistics).toMatchObject({ healthy: 18, rolled_back: 2, failures: 2, failure_rate: 0.1 });
     const rolledBack = rows.filter((r) => r.status === 'rolled_back').map((r) => r.device_uuid).sort();
     expect(rolledBack).toEqual([devices[2]!.uuid, devices[7]!.uuid].sort());
     expect(rows.find((r) => r.status === 'rolled_back').error).toMatch(/HTTP 503/);
@@ -141,7 +142,7 @@ describe('health-gated rollouts', () => {
     const paused = await f.waitForStatus(id, 'paused');
     expect(paused.rollout.status_reason).toMatch(/failure rate 40\.0% exceeds the policy's maximum of 20\.0%/);
     expect(paused.rollout.batches.map((b: any) => b.status)).toEqual(['completed', 'pending']);
-    expect(paused.statistics).toMatchObject({ healthy: 3, rolled_back: 2, scheduled: 0 });
+    expect(paused.statistics).toMatchObject({ healthy: 3, rolled_back: 2, scheduled: 0, failure_rate: 0.4 });
     const [pausedEvent] = await eventsOf(id, 'image.rollout_paused');
     expect(pausedEvent.details).toMatchObject({ automatic: true, failure_rate: 0.4, max_failure_rate: 0.2, after_batch: 1 });
 
@@ -156,7 +157,7 @@ describe('health-gated rollouts', () => {
     expect((await f.rollout(id)).rollout).not.toHaveProperty('status_reason');
     // 2 failures of 10 processed devices: 20% is not above the threshold, so it completes.
     const done = await f.waitForStatus(id, 'completed');
-    expect(done.statistics).toMatchObject({ healthy: 8, rolled_back: 2 });
+    expect(done.statistics).toMatchObject({ healthy: 8, rolled_back: 2, failure_rate: 0.2 });
     const resumedEvents = await eventsOf(id, 'image.rollout_resumed');
     expect(resumedEvents).toHaveLength(1);
     expect(resumedEvents[0].details.paused_for).toMatch(/failure rate 40\.0%/);
@@ -181,7 +182,7 @@ describe('health-gated rollouts', () => {
     const id = body.rollouts[0].id;
     await f.waitForStatus(id, 'completed');
     const { detail, rows } = await expectInvariants(id);
-    expect(detail.statistics).toMatchObject({ healthy: 3, rolled_back: 1 });
+    expect(detail.statistics).toMatchObject({ healthy: 3, rolled_back: 1, failure_rate: 0.25 });
     const silent = rows.find((r) => r.device_uuid === devices[0]!.uuid);
     expect(silent).toMatchObject({ status: 'rolled_back', error: expect.stringMatching(/no update reported within/) });
     const { body: admin } = await f.api('GET', `/api/v1/devices/${devices[0]!.uuid}`);
@@ -210,6 +211,20 @@ describe('admin control', () => {
     const twice = await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: {} });
     expect(twice.status).toBe(409);
     expect(twice.body.error.message).toMatch(/it is rolled_back/);
+  });
+
+  it("does not count an admin's rollback of a healthy rollout as failures", async () => {
+    const { port } = await fleet(6, 'ctl/fine:1');
+    await f.createPolicy({ image_pattern: 'ctl/fine:*', staged_batches: 2, batch_delay_minutes: 0, health_check_enabled: true, health_check_config: httpCheck(port) });
+    const { body } = await f.push('ctl/fine', '2');
+    const id = body.rollouts[0].id;
+    const completed = await f.waitForStatus(id, 'completed');
+    expect(completed.statistics).toMatchObject({ healthy: 6, failures: 0, failure_rate: 0 });
+
+    expect((await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: { reason: 'changed our minds' } })).status).toBe(200);
+    const { detail } = await expectInvariants(id);
+    expect(detail.statistics).toMatchObject({ rolled_back: 6, healthy: 0, failures: 0, failure_rate: 0, progress_percent: 100 });
+    expect(detail.rollout.batches.map((b: any) => b.failures)).toEqual([0, 0]);
   });
 
   it('cancel schedules no further device, and skips the ones not reached', async () => {

@@ -9,7 +9,7 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { dynamo } from '../../lib/aws-clients';
-import { emptyCounts } from '../../lib/domain/rollout-progress';
+import { countsAsFailure, emptyCounts } from '../../lib/domain/rollout-progress';
 import type {
   DeviceRolloutStatus,
   PolicySettings,
@@ -18,11 +18,12 @@ import type {
   RolloutEvent,
   RolloutPointer,
   RolloutStatus,
-  StatusCounts,
+  BatchCounts,
 } from '../../lib/domain/types';
 import { Conflict, Invalid } from '../../lib/errors';
 import { ensureAdminKey, isAdminKey } from '../../lib/store/admin-keys';
 import { claimDelivery, recordDeliveryOutcome } from '../../lib/store/deliveries';
+import { encodeCursor } from '../../lib/store/cursor';
 import {
   clearRolloutPointer,
   countRepositoryMembers,
@@ -163,9 +164,10 @@ const seqs = (rows: { seq: number }[]) => rows.map((r) => r.seq).sort((a, b) => 
 const at = (minute: number) => new Date(Date.UTC(2030, 0, 1, 0, minute)).toISOString();
 
 /** Counts of the rows of a batch (pending rows are not counted, as in the counters). */
-function countsOfRows(rows: RolloutDevice[]): StatusCounts {
+function countsOfRows(rows: RolloutDevice[]): BatchCounts {
   const counts = emptyCounts();
   for (const r of rows) if (r.status !== 'pending') counts[r.status] += 1;
+  for (const r of rows) if (countsAsFailure(r)) counts.failures += 1;
   return counts;
 }
 
@@ -272,7 +274,7 @@ describe('rollout devices over several shards', () => {
 
     const now1 = await currentRows(batch1);
     const now2 = await currentRows(batch2);
-    expect(countsOfRows(now1)).toEqual({ ...emptyCounts(), scheduled: 3, updated: 3, healthy: 2, unhealthy: 1, failed: 1 });
+    expect(countsOfRows(now1)).toEqual({ ...emptyCounts(), scheduled: 3, updated: 3, healthy: 2, unhealthy: 1, failed: 1, failures: 2 });
     expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(now1));
     expect(await batchCounts(id, SHARDS, 2)).toEqual(countsOfRows(now2));
     expect(await batchCounts(id, SHARDS, 3)).toEqual(emptyCounts());
@@ -302,6 +304,29 @@ describe('rollout devices over several shards', () => {
     // Counting continues from the repaired values.
     await move(lost[0]!, 1, ['updated'], 'healthy');
     expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 8, updated: 3, healthy: 1 });
+  });
+
+  it('keeps counting a failed device as a failure once it is rolled back, and a healthy one rolled back as none, recounts included', async () => {
+    const id = randomUUID();
+    const rows = await putRows(id, 30);
+    const batch = rows.filter((r) => r.seq < 10);
+    for (const r of batch) await move(r, 1, ['pending'], 'scheduled');
+    const [failed, unhealthy, healthy] = batch;
+    await move(failed!, 1, ['scheduled'], 'failed');
+    await move(unhealthy!, 1, ['scheduled'], 'updated');
+    await move(unhealthy!, 1, ['updated'], 'unhealthy');
+    await move(healthy!, 1, ['scheduled'], 'updated');
+    await move(healthy!, 1, ['updated'], 'healthy');
+    expect((await batchCounts(id, SHARDS, 1)).failures).toBe(2);
+
+    for (const r of [failed!, unhealthy!, healthy!]) await move(r, 1, ['failed', 'unhealthy', 'healthy'], 'rolled_back');
+    expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ rolled_back: 3, failed: 0, unhealthy: 0, failures: 2 });
+    expect(await getRolloutDevice(failed!)).toMatchObject({ status: 'rolled_back', failed_at: at(1) });
+    expect(await getRolloutDevice(healthy!)).not.toHaveProperty('failed_at');
+
+    for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, 0, 10);
+    expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ rolled_back: 3, failures: 2 });
+    expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(await currentRows(batch)));
   });
 
   it('a recount creates the counters of a shard that has none yet', async () => {
@@ -354,13 +379,13 @@ describe('rollout devices over several shards', () => {
     const rows = await putRows(id, 30);
 
     const seen: RolloutDevice[] = [];
-    let cursor: Parameters<typeof listRolloutDevices>[3];
+    let cursor: string | undefined;
     let pages = 0;
     do {
       const page = await listRolloutDevices(id, SHARDS, 4, cursor);
       expect(page.devices.length).toBeLessThanOrEqual(4);
       seen.push(...page.devices);
-      cursor = page.next ?? undefined;
+      cursor = page.next_cursor ?? undefined;
       pages++;
     } while (cursor && pages < 50);
 
@@ -371,7 +396,7 @@ describe('rollout devices over several shards', () => {
     expect(seen.map((r) => r.device_uuid)).toEqual(order.map((r) => r.device_uuid));
 
     const whole = await listRolloutDevices(id, SHARDS, 100);
-    expect(whole.next).toBeNull();
+    expect(whole.next_cursor).toBeNull();
     expect(whole.devices).toEqual(seen);
   });
 
@@ -381,16 +406,16 @@ describe('rollout devices over several shards', () => {
     await putRows(id, 30);
     await putRows(other, 3);
     const first = await listRolloutDevices(id, SHARDS, 2);
-    expect(first.next?.key).toBeDefined();
+    const next = JSON.parse(Buffer.from(first.next_cursor!, 'base64url').toString('utf8'));
+    expect(next.key).toBeDefined();
+    const refused = (position: unknown) => expect(listRolloutDevices(id, SHARDS, 2, encodeCursor(position)!)).rejects.toBeInstanceOf(Invalid);
 
-    await expect(listRolloutDevices(other, SHARDS, 2, first.next!)).rejects.toBeInstanceOf(Invalid);
-    await expect(listRolloutDevices(id, SHARDS, 2, { shard: SHARDS })).rejects.toBeInstanceOf(Invalid);
-    await expect(listRolloutDevices(id, SHARDS, 2, { shard: -1 })).rejects.toBeInstanceOf(Invalid);
-    await expect(listRolloutDevices(id, SHARDS, 2, { shard: 0.5 })).rejects.toBeInstanceOf(Invalid);
+    await expect(listRolloutDevices(other, SHARDS, 2, first.next_cursor!)).rejects.toBeInstanceOf(Invalid);
+    await refused({ shard: SHARDS });
+    await refused({ shard: -1 });
+    await refused({ shard: 0.5 });
     // A cursor whose key names a different shard than it claims.
-    await expect(listRolloutDevices(id, SHARDS, 2, { shard: (first.next!.shard + 1) % SHARDS, key: first.next!.key })).rejects.toBeInstanceOf(
-      Invalid,
-    );
+    await refused({ shard: (next.shard + 1) % SHARDS, key: next.key });
   });
 });
 
@@ -420,12 +445,12 @@ describe('events', () => {
 
   async function everyPage(rolloutId: string, limit: number, newestFirst = false): Promise<RolloutEvent[][]> {
     const pages: RolloutEvent[][] = [];
-    let after: string | undefined;
+    let cursor: string | undefined;
     do {
-      const page = await listEvents(rolloutId, SHARDS, limit, { ...(after ? { after } : {}), newestFirst });
+      const page = await listEvents(rolloutId, SHARDS, limit, { ...(cursor ? { cursor } : {}), newestFirst });
       pages.push(page.events);
-      after = page.next_cursor ?? undefined;
-    } while (after && pages.length < 100);
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor && pages.length < 100);
     return pages;
   }
 
@@ -535,8 +560,10 @@ describe('events', () => {
   it('rejects a malformed cursor', async () => {
     const id = randomUUID();
     await appendEvent({ type: 'image.rollout_created', rollout_id: id, timestamp: at(1) });
-    for (const after of ['nonsense', 'EVENT#1893456000000-000001-abcdefabcdef', '1893456000000-1-abc', "'; drop"]) {
-      await expect(listEvents(id, SHARDS, 10, { after })).rejects.toBeInstanceOf(Invalid);
+    const bad = ['nonsense', '1893456000000-000001-abcdefabcdef', "'; drop"];
+    const badIds = ['EVENT#1893456000000-000001-abcdefabcdef', '1893456000000-1-abc', ''];
+    for (const cursor of [...bad, ...badIds.map((after) => encodeCursor({ after })!), encodeCursor({ id: '1893456000000-000001-abcdefabcdef' })!]) {
+      await expect(listEvents(id, SHARDS, 10, { cursor })).rejects.toBeInstanceOf(Invalid);
     }
   });
 });

@@ -338,6 +338,20 @@ describe('distribution (CNCF Distribution) webhook', () => {
     expect(error.message).toContain(message);
   });
 
+  it('lists each problem in details.issues, as the rest of the API does', () => {
+    const body = envelope(manifestPush(), manifestPush({ id: 'b', timestamp: 'yesterday' }, { digest: 'sha256:abc' }));
+    const error = rejection(() => registry2(distributionRequest(body)));
+
+    expect(error.details).toEqual({
+      issues: [
+        { path: 'events[1].timestamp', message: expect.stringMatching(/^must be an RFC 3339 time/) },
+        { path: 'events[1].target.digest', message: expect.stringMatching(/^must be a digest/) },
+      ],
+    });
+    expect(error.message).toContain('events[1].timestamp must be an RFC 3339 time');
+    expect(error.message).toContain('events[1].target.digest must be a digest');
+  });
+
   it('does not validate events it ignores', () => {
     const pull = { id: '', action: 'pull', target: { repository: 'NOT VALID', tag: '' } };
 

@@ -1,7 +1,18 @@
 import { describe, expect, it } from 'vitest';
 import { planBatches } from '../../lib/domain/batch-plan';
-import { canTransitionRollout, deviceStatusesLeadingTo, emptyCounts, failureRate, fanOutGraceMs, isUpdatePhaseOver, nextStep, transitionRefusal } from '../../lib/domain/rollout-progress';
-import type { Rollout, StatusCounts } from '../../lib/domain/types';
+import {
+  canTransitionRollout,
+  countsAsFailure,
+  deviceStatusesLeadingTo,
+  emptyCounts,
+  failureRate,
+  fanOutGraceMs,
+  isUpdatePhaseOver,
+  nextStep,
+  rolloutStatistics,
+  transitionRefusal,
+} from '../../lib/domain/rollout-progress';
+import type { BatchCounts, Rollout } from '../../lib/domain/types';
 
 const now = new Date('2026-01-01T12:00:00Z');
 const later = (minutes: number) => new Date(now.getTime() + minutes * 60_000).toISOString();
@@ -40,11 +51,11 @@ function rollout(overrides: Partial<Rollout> = {}): Rollout {
   };
 }
 
-const counts = (c: Partial<StatusCounts>): StatusCounts => ({ ...emptyCounts(), ...c });
+const counts = (c: Partial<BatchCounts>): BatchCounts => ({ ...emptyCounts(), ...c });
 /** Counts of the current batch (and optionally earlier ones), as evaluate reads them. */
-const byBatch = (current: number, c: Partial<StatusCounts>, earlier: Record<number, Partial<StatusCounts>> = {}) =>
-  new Map<number, StatusCounts>([...Object.entries(earlier).map(([n, e]) => [Number(n), counts(e)] as const), [current, counts(c)]]);
-const none = new Map<number, StatusCounts>();
+const byBatch = (current: number, c: Partial<BatchCounts>, earlier: Record<number, Partial<BatchCounts>> = {}) =>
+  new Map<number, BatchCounts>([...Object.entries(earlier).map(([n, e]) => [Number(n), counts(e)] as const), [current, counts(c)]]);
+const none = new Map<number, BatchCounts>();
 
 function inBatch(n: number, extra: Partial<Rollout> = {}, batchFields: Partial<Rollout['batches'][number]> = {}): Rollout {
   const r = rollout(extra);
@@ -130,11 +141,15 @@ describe('nextStep', () => {
   });
 
   it('pauses when the failure rate over all batches so far exceeds the maximum', () => {
-    // 2 of 10 processed devices failed: 20% is not above the 20% maximum.
-    expect(nextStep(inBatch(2), byBatch(2, { updated: 6, rolled_back: 2 }, { 1: { updated: 2 } }), now).type).toBe('complete_batch');
-    // 3 of 10: 30% is.
-    const step = nextStep(inBatch(2), byBatch(2, { updated: 5, rolled_back: 3 }, { 1: { updated: 2 } }), now);
+    // 2 of 10 processed devices failed (and were rolled back): 20% is not above the 20% maximum.
+    expect(nextStep(inBatch(2), byBatch(2, { updated: 6, rolled_back: 2, failures: 2 }, { 1: { updated: 2 } }), now).type).toBe('complete_batch');
+    // 3 of 10: 30% is, in whichever batch they failed.
+    const step = nextStep(inBatch(2), byBatch(2, { updated: 5, rolled_back: 3, failures: 2 }, { 1: { updated: 2, failures: 1 } }), now);
     expect(step).toEqual({ type: 'pause_for_failures', batch: 2, failure_rate: 0.3 });
+  });
+
+  it('does not pause for devices rolled back while they were fine', () => {
+    expect(nextStep(inBatch(2), byBatch(2, { updated: 5, rolled_back: 3 }, { 1: { updated: 2 } }), now).type).toBe('complete_batch');
   });
 
   it('waits for the batch delay, then starts the next batch', () => {
@@ -160,9 +175,47 @@ describe('isUpdatePhaseOver and failureRate', () => {
     expect(isUpdatePhaseOver(batch, counts({ updated: 7 }))).toBe(false);
   });
 
-  it('counts failed and rolled-back devices over the devices processed, ignoring skipped ones', () => {
+  it('counts the devices that failed over the devices processed, ignoring skipped ones', () => {
     expect(failureRate(counts({}))).toBe(0);
-    expect(failureRate(counts({ healthy: 6, failed: 1, rolled_back: 1, skipped: 10, scheduled: 5 }))).toBe(0.25);
+    // One failed and still failed, one failed and rolled back since: both failures.
+    expect(failureRate(counts({ healthy: 6, failed: 1, rolled_back: 1, failures: 2, skipped: 10, scheduled: 5 }))).toBe(0.25);
+    // An admin's rollback of healthy devices is no failure.
+    expect(failureRate(counts({ rolled_back: 8 }))).toBe(0);
+    expect(failureRate(counts({ healthy: 2, unhealthy: 1, rolled_back: 5, failures: 2 }))).toBe(0.25);
+  });
+
+  it('takes a failed or unhealthy device, or one rolled back after it failed, as a failure', () => {
+    expect(countsAsFailure({ status: 'failed' })).toBe(true);
+    expect(countsAsFailure({ status: 'unhealthy' })).toBe(true);
+    expect(countsAsFailure({ status: 'rolled_back', failed_at: now.toISOString() })).toBe(true);
+    for (const status of ['pending', 'scheduled', 'updated', 'healthy', 'rolled_back', 'skipped'] as const) {
+      expect(countsAsFailure({ status }), status).toBe(false);
+    }
+  });
+});
+
+describe('rolloutStatistics', () => {
+  it('sums the batches, fills in the devices not yet reached, and gives progress and failure rate', () => {
+    const r = inBatch(2);
+    const stats = rolloutStatistics(r, byBatch(2, { healthy: 5, rolled_back: 2, failures: 1, scheduled: 1 }, { 1: { healthy: 2 } }));
+    expect(stats).toMatchObject({
+      total_devices: 20,
+      healthy: 7,
+      rolled_back: 2,
+      scheduled: 1,
+      pending: 10,
+      failures: 1,
+      current_batch: 2,
+      total_batches: 3,
+      progress_percent: 45,
+      failure_rate: 0.1111,
+    });
+  });
+
+  it('gives a fully updated rollout that an admin rolled back a failure rate of 0', () => {
+    const r = rollout({ status: 'rolled_back', current_batch: 3 });
+    const stats = rolloutStatistics(r, byBatch(3, { rolled_back: 18 }, { 1: { rolled_back: 2 } }));
+    expect(stats).toMatchObject({ rolled_back: 20, failures: 0, failure_rate: 0, progress_percent: 100 });
   });
 });
 
