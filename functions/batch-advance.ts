@@ -14,7 +14,7 @@ export const handler = (event: SQSEvent) =>
         const planned = await planNextPage(command.rollout_id, command.seq, now);
         if (planned?.planning.done && planned.status === 'in_progress') await evaluateRollout(command.rollout_id, now);
       } else {
-        await evaluateRollout(command.rollout_id, now);
+        await evaluateRollout(command.rollout_id, now, command.due_at);
       }
     } catch (error) {
       // The message goes to the dead-letter queue after this; the rollout must not sit there silently.

@@ -117,6 +117,8 @@ export interface Rollout {
   /** 0 before the first batch starts. */
   current_batch: number;
   next_batch_due_at?: string;
+  /** The due time a wake-up was last sent for, so that each due time is sent one wake-up, not one per evaluation. */
+  wake_requested_for?: string;
   planning: Planning;
   total_devices: number;
   shard_count: number;

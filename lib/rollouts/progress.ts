@@ -3,12 +3,18 @@
  * devices to the health checks and failed ones to the rollbacks, pauses on too many failures,
  * completes batches and the rollout. Runs in batch-advance, one rollout at a time (FIFO group);
  * every write is conditioned on the version it read, so a late or repeated evaluation is harmless.
+ *
+ * Due times (a batch's update deadline, the end of a batch delay) are kept to the second by a
+ * wake-up sent when the due time is set (lib/queues/messages.ts `sendWakeUp`): one per due time,
+ * recorded in `wake_requested_for` with the write that sets it, so the many evaluations of a large
+ * batch (one per device report that settles it) send nothing more. A crash between the write and
+ * the send loses the wake-up; the tick then finds the due work, a tick later.
  */
 import { config } from '../config';
 import { canTransitionRollout, fanOutGraceFor, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
 import type { Batch, Rollout, StatusCounts } from '../domain/types';
 import { logger } from '../logger';
-import { sendHealthCommands, sendRevertCommands, sendScheduleCommands } from '../queues/messages';
+import { sendHealthCommands, sendRevertCommands, sendScheduleCommands, sendWakeUp } from '../queues/messages';
 import { appendEvent } from '../store/events';
 import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
@@ -18,7 +24,13 @@ import { cancelFrom, revertCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;
 
-export async function evaluateRollout(rolloutId: string, now: Date): Promise<void> {
+/**
+ * `wokenFor`: the due time of the wake-up that asked for this evaluation. SQS delays and schedules
+ * are whole seconds and hosts' clocks differ a little, so a wake-up may come just before its due
+ * time; then another is sent for the remainder, rather than leaving it to the tick.
+ */
+export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: string): Promise<void> {
+  let early = wokenFor;
   for (let step = 0; step < maxStepsPerEvaluation; step++) {
     const rollout = await getRollout(rolloutId);
     if (!rollout || rollout.status !== 'in_progress') return;
@@ -27,6 +39,20 @@ export async function evaluateRollout(rolloutId: string, now: Date): Promise<voi
     logger.debug('evaluate', { rolloutId, decision });
     if (decision.type === 'none') return;
     if (decision.type === 'wait') {
+      if (decision.until && Date.parse(decision.until) > now.getTime()) {
+        if (rollout.wake_requested_for !== decision.until) {
+          // A due time set elsewhere (resume renews the deadline) or a wake-up whose write was lost.
+          const next: Rollout = { ...rollout, wake_requested_for: decision.until, version: rollout.version + 1, updated_at: now.toISOString() };
+          if (await saveRollout(next)) {
+            await sendWakeUp(rollout.id, decision.until, now);
+          }
+          continue; // read again: saved, or someone else changed the rollout first
+        }
+        if (early !== undefined && Date.parse(early) === Date.parse(decision.until)) {
+          await sendWakeUp(rollout.id, decision.until, now);
+          early = undefined;
+        }
+      }
       if (!decision.resend) return;
       await resend(rollout, decision.resend, now);
       continue; // the recount may have settled the batch
@@ -43,14 +69,15 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Stat
   switch (decision.type) {
     case 'start_batch': {
       if (decision.batch === 1) await recordStarted(rollout);
+      const deadline = minutesLater(now, rollout.policy.update_timeout_minutes);
       const batch: Batch = {
         ...rollout.batches[decision.batch - 1]!,
         status: 'in_progress',
         started_at: at,
         schedule_requested_at: at,
-        deadline_at: minutesLater(now, rollout.policy.update_timeout_minutes),
+        deadline_at: deadline,
       };
-      const next = withBatch(rollout, batch, now, { current_batch: decision.batch });
+      const next = withBatch(rollout, batch, now, { current_batch: decision.batch, wake_requested_for: deadline });
       delete next.next_batch_due_at;
       if (!(await saveRollout(next))) return;
       await appendEvent({
@@ -62,6 +89,7 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Stat
         details: { batch: decision.batch, devices: batch.size, percentage: batch.percentage, deadline_at: batch.deadline_at },
       });
       await fanOutSchedule(next, decision.batch);
+      await sendWakeUp(rollout.id, deadline, now);
       return;
     }
     case 'time_out_batch':
@@ -81,7 +109,10 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Stat
     case 'pause_for_failures': {
       const batch: Batch = { ...rollout.batches[decision.batch - 1]!, status: 'completed', completed_at: at };
       const last = decision.batch === rollout.batches.length;
-      const changes: Partial<Rollout> = last ? {} : { next_batch_due_at: minutesLater(now, rollout.policy.batch_delay_minutes) };
+      const due = last ? undefined : minutesLater(now, rollout.policy.batch_delay_minutes);
+      const changes: Partial<Rollout> = due ? { next_batch_due_at: due } : {};
+      const wake = due && decision.type === 'complete_batch' && Date.parse(due) > now.getTime() ? due : undefined;
+      if (wake) changes.wake_requested_for = wake;
       const reason =
         decision.type === 'pause_for_failures'
           ? `failure rate ${(decision.failure_rate * 100).toFixed(1)}% exceeds the policy's maximum of ${(rollout.policy.max_failure_rate * 100).toFixed(1)}%`
@@ -106,6 +137,7 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Stat
           details: { reason, automatic: true, failure_rate: decision.failure_rate, max_failure_rate: rollout.policy.max_failure_rate, after_batch: decision.batch },
         });
       }
+      if (wake) await sendWakeUp(rollout.id, wake, now);
       return;
     }
     case 'complete_rollout': {
