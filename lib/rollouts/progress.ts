@@ -109,26 +109,33 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Stat
     case 'pause_for_failures': {
       const batch: Batch = { ...rollout.batches[decision.batch - 1]!, status: 'completed', completed_at: at };
       const last = decision.batch === rollout.batches.length;
-      const due = last ? undefined : minutesLater(now, rollout.policy.batch_delay_minutes);
-      const changes: Partial<Rollout> = due ? { next_batch_due_at: due } : {};
-      const wake = due && decision.type === 'complete_batch' && Date.parse(due) > now.getTime() ? due : undefined;
-      if (wake) changes.wake_requested_for = wake;
-      const reason =
-        decision.type === 'pause_for_failures'
-          ? `failure rate ${(decision.failure_rate * 100).toFixed(1)}% exceeds the policy's maximum of ${(rollout.policy.max_failure_rate * 100).toFixed(1)}%`
-          : undefined;
-      if (reason) Object.assign(changes, { status: 'paused', status_reason: reason });
+      const pausing = decision.type === 'pause_for_failures';
+      // A rollout that pauses itself has no next batch due: once resumed, the next batch starts at
+      // once (the admin who resumes has looked at the batch, which is what the delay is for).
+      const due = last || pausing ? undefined : minutesLater(now, rollout.policy.batch_delay_minutes);
+      const reason = pausing
+        ? `failure rate ${(decision.failure_rate * 100).toFixed(1)}% exceeds the policy's maximum of ${(rollout.policy.max_failure_rate * 100).toFixed(1)}%`
+        : undefined;
+      const changes: Partial<Rollout> = {
+        ...(due ? { next_batch_due_at: due } : {}),
+        ...(due && Date.parse(due) > now.getTime() ? { wake_requested_for: due } : {}),
+        ...(reason ? { status: 'paused' as const, status_reason: reason } : {}),
+      };
       const next = withBatch(rollout, batch, now, changes);
-      if (!(await saveRollout(next))) return;
+      if (!due) delete next.next_batch_due_at;
+      // Completing the batch and pausing are two facts of one write: each gets its own version, so
+      // their events sort in the order they happened (ids sort by time, then version).
+      if (pausing) next.version += 1;
+      if (!(await saveRollout(next, rollout.version))) return;
       await appendEvent({
         type: 'image.batch_completed',
         rollout_id: rollout.id,
         timestamp: at,
-        order: next.version,
+        order: rollout.version + 1,
         subject: `batch-${decision.batch}`,
-        details: { batch: decision.batch, counts: counts.get(decision.batch), ...(next.next_batch_due_at ? { next_batch_due_at: next.next_batch_due_at } : {}) },
+        details: { batch: decision.batch, counts: counts.get(decision.batch), ...(due ? { next_batch_due_at: due } : {}) },
       });
-      if (decision.type === 'pause_for_failures') {
+      if (pausing) {
         await appendEvent({
           type: 'image.rollout_paused',
           rollout_id: rollout.id,
@@ -137,7 +144,7 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Stat
           details: { reason, automatic: true, failure_rate: decision.failure_rate, max_failure_rate: rollout.policy.max_failure_rate, after_batch: decision.batch },
         });
       }
-      if (wake) await sendWakeUp(rollout.id, wake, now);
+      if (due && Date.parse(due) > now.getTime()) await sendWakeUp(rollout.id, due, now);
       return;
     }
     case 'complete_rollout': {

@@ -37,17 +37,18 @@ export async function getRollout(id: string): Promise<Rollout | undefined> {
 }
 
 /**
- * Writes `next` if the stored rollout is still at `next.version - 1`. Returns false when someone
- * else changed it first; the caller re-reads and decides again.
+ * Writes `next` if the stored rollout is still at `expected` (`next.version - 1` unless one write
+ * records two facts, each with its own version). Returns false when someone else changed it first;
+ * the caller re-reads and decides again.
  */
-export async function saveRollout(next: Rollout): Promise<boolean> {
+export async function saveRollout(next: Rollout, expected = next.version - 1): Promise<boolean> {
   try {
     await dynamo().send(
       new PutCommand({
         TableName: tableName(),
         Item: item(next),
         ConditionExpression: 'version = :expected',
-        ExpressionAttributeValues: { ':expected': next.version - 1 },
+        ExpressionAttributeValues: { ':expected': expected },
       }),
     );
     return true;

@@ -64,3 +64,30 @@ describe('due times on the 30-second tick', () => {
     }
   }, 90_000);
 });
+
+describe('a rollout that pauses itself after a batch', () => {
+  it('records the batch completed, then the pause, with no next batch due; resumed, it starts the next batch at once', async () => {
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4, image: 'due/pause:1', namePrefix: 'pause' });
+    for (const device of devices) device.behaviour.failUpdate = true;
+    const stopPolling = startPolling(devices, 150);
+    try {
+      // A batch delay far beyond the test: a next batch that waited for it would never start here.
+      await f.createPolicy({ image_pattern: 'due/pause:*', update_strategy: 'staged', staged_batches: 2, batch_delay_minutes: 60, max_failure_rate: 0.2, auto_rollback_enabled: false });
+      const id = (await f.push('due/pause', '2')).body.rollouts[0].id;
+      const paused = await f.waitForStatus(id, 'paused', 30_000);
+      expect(paused.rollout.next_batch_due_at).toBeUndefined();
+      const types = (await f.events(id)).map((e) => e.type).filter((t) => t === 'image.batch_completed' || t === 'image.rollout_paused');
+      expect(types).toEqual(['image.batch_completed', 'image.rollout_paused']);
+      const [completed] = (await f.events(id)).filter((e) => e.type === 'image.batch_completed');
+      expect(completed.details.next_batch_due_at).toBeUndefined();
+
+      for (const device of devices) device.behaviour.failUpdate = false;
+      const resumedAt = Date.now();
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/resume`)).status).toBe(200);
+      const next = await f.waitForRollout(id, (d) => d.rollout.batches[1].status !== 'pending', 'batch 2 started', 10_000);
+      expect(Date.parse(next.rollout.batches[1].started_at) - resumedAt).toBeLessThan(lateMs);
+    } finally {
+      await stopPolling();
+    }
+  }, 60_000);
+});
