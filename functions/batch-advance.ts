@@ -1,9 +1,8 @@
 /** Orchestration queue (FIFO, one group per rollout): plans rollouts and moves them forward. */
-import { queues } from '../infra/manifest';
-import { isFinalDelivery, sqsHandler } from '../lib/queues/consume';
+import { receiveCountOf, sqsHandler } from '../lib/queues/consume';
 import { orchestrationCommand } from '../lib/queues/messages';
 import { planNextPage } from '../lib/rollouts/plan';
-import { evaluateRollout, failRollout } from '../lib/rollouts/progress';
+import { commandFailed, evaluateRollout } from '../lib/rollouts/progress';
 
 export const handler = sqsHandler(orchestrationCommand, async (command, record) => {
   const now = new Date();
@@ -12,11 +11,10 @@ export const handler = sqsHandler(orchestrationCommand, async (command, record) 
       const planned = await planNextPage(command.rollout_id, command.seq, now);
       if (planned?.planning.done && planned.status === 'in_progress') await evaluateRollout(command.rollout_id, now);
     } else {
-      await evaluateRollout(command.rollout_id, now);
+      await evaluateRollout(command.rollout_id, now, command.due_at);
     }
   } catch (error) {
-    // The message goes to the dead-letter queue after this; the rollout must not sit there silently.
-    if (isFinalDelivery(record, queues.orchestration.maxReceiveCount)) await failRollout(command.rollout_id, error, now);
+    await commandFailed(command.rollout_id, error, receiveCountOf(record), now);
     throw error;
   }
 });

@@ -1,10 +1,14 @@
-/** Tick queue: finds rollouts with due work and asks batch-advance to evaluate them. */
+/** Tick and wake queues: asks batch-advance to evaluate the rollouts whose time has come. */
 import { logger } from '../lib/logger';
 import { sqsHandler } from '../lib/queues/consume';
-import { tickMessage } from '../lib/queues/messages';
-import { findDueWork } from '../lib/rollouts/monitor';
+import { monitorMessage } from '../lib/queues/messages';
+import { findDueWork, wakeRollout } from '../lib/rollouts/monitor';
 
-export const handler = sqsHandler(tickMessage, async (tick) => {
-  const found = await findDueWork(tick.sent_at);
-  logger.debug('tick', { ...found, sentAt: tick.sent_at });
+export const handler = sqsHandler(monitorMessage, async (message, record) => {
+  if (message.type === 'wake') {
+    await wakeRollout(message, record.messageId);
+    return;
+  }
+  const found = await findDueWork(message.sent_at);
+  logger.debug('tick', { ...found, sentAt: message.sent_at });
 });

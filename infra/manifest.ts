@@ -5,6 +5,9 @@
  * and the CDK stack is generated from it. A function, route, queue or schedule that is not here
  * does not exist on any host.
  */
+import { orchestrationMaxReceiveCount, queueUrlEnv, type QueueName } from '../lib/queues/names';
+
+export { queueUrlEnv, type QueueName };
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -20,6 +23,11 @@ export interface QueueSpec {
   visibilityTimeoutSeconds: number;
   /** Receives before a message is moved to the queue's dead-letter queue. */
   maxReceiveCount: number;
+  /**
+   * One-time schedules (EventBridge Scheduler) send to this queue: the wake-ups too far ahead for
+   * a delayed message. At most one queue, a standard one (the nearer wake-ups are delayed messages).
+   */
+  scheduleTarget?: boolean;
 }
 
 export interface QueueTrigger {
@@ -46,7 +54,7 @@ export interface FunctionSpec {
 
 export const queues = {
   /** Rollout-level commands, one message group per rollout so its transitions are serialised. */
-  orchestration: { fifo: true, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
+  orchestration: { fifo: true, visibilityTimeoutSeconds: 180, maxReceiveCount: orchestrationMaxReceiveCount },
   /** Device fan-out: setting the target state of one shard of a batch's devices, page by page. */
   schedule: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
   /** Health checks of a batch's updated devices, one shard (then one page) per message. */
@@ -55,9 +63,16 @@ export const queues = {
   rollback: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
   /** The 30-second safety net: tick messages sent by the ticker (delays 0 s and 30 s). */
   tick: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 3 },
-} as const satisfies Record<string, QueueSpec>;
-
-export type QueueName = keyof typeof queues;
+  /**
+   * Wake-ups at a rollout's due time (batch delay over, update timeout reached): delayed messages
+   * up to 15 minutes ahead, one-time schedules beyond. A queue of their own rather than the tick
+   * queue: the orchestration queue is FIFO and takes no per-message delay; the tick's consumer
+   * reads every active rollout per message (batch size 1), while a wake-up only forwards one
+   * evaluation and batches well; the scheduler role can send here and nowhere else; and a wake-up
+   * in this dead-letter queue means a missed due time, not a missed tick.
+   */
+  wake: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 3, scheduleTarget: true },
+} as const satisfies Record<QueueName, QueueSpec>;
 
 export const functions = {
   webhook: {
@@ -129,7 +144,7 @@ export const functions = {
     timeoutSeconds: 30,
     memoryMb: 1024,
     queues: [{ queue: 'orchestration', batchSize: 10 }],
-    sendsTo: ['orchestration', 'schedule', 'health', 'rollback'],
+    sendsTo: ['orchestration', 'schedule', 'health', 'rollback', 'wake'],
   },
   scheduleDevices: {
     entry: 'functions/schedule-devices.ts',
@@ -158,10 +173,13 @@ export const functions = {
   },
   monitor: {
     entry: 'functions/monitor.ts',
-    description: 'Finds rollouts with due work on every tick and asks batch-advance to evaluate them',
+    description: 'Turns ticks and wake-ups into evaluations: on a tick, of every rollout with due work; on a wake-up, of its rollout',
     timeoutSeconds: 30,
     memoryMb: 256,
-    queues: [{ queue: 'tick', batchSize: 1 }],
+    queues: [
+      { queue: 'tick', batchSize: 1 },
+      { queue: 'wake', batchSize: 10 },
+    ],
     sendsTo: ['orchestration'],
   },
   ticker: {
@@ -176,11 +194,6 @@ export const functions = {
 
 export type FunctionName = keyof typeof functions;
 
-/** The name of the environment variable that carries a queue's URL to the functions that use it. */
-export function queueUrlEnv(queue: QueueName): string {
-  return `${queue.toUpperCase()}_QUEUE_URL`;
-}
-
 /** Physical queue name (FIFO queues must end in `.fifo`). */
 export function queueResourceName(prefix: string, queue: QueueName): string {
   const spec: QueueSpec = queues[queue];
@@ -190,4 +203,9 @@ export function queueResourceName(prefix: string, queue: QueueName): string {
 export function deadLetterQueueName(prefix: string, queue: QueueName): string {
   const spec: QueueSpec = queues[queue];
   return `${prefix}-${queue}-dlq${spec.fifo ? '.fifo' : ''}`;
+}
+
+/** The EventBridge Scheduler group that holds the one-time schedules of wake-ups. */
+export function scheduleGroupName(prefix: string): string {
+  return `${prefix}-wake-ups`;
 }

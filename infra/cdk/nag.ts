@@ -90,7 +90,7 @@ export function applyNagChecks(app: App, stack: FleetRolloutStack): void {
         {
           id: 'AwsSolutions-IAM5',
           reason:
-            'One-time schedules are created at run time, named after the rollout they start; the wildcard is limited to the ' +
+            'One-time schedules are created at run time, named after the rollout they wake and its due time; the wildcard is limited to the ' +
             "schedules of this stack's own schedule group.",
           appliesTo: [`Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${stack.scheduleGroupName}/*`],
         },

@@ -30,7 +30,8 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { KeySchemaElement } from '@aws-sdk/client-dynamodb';
 import * as manifest from '../manifest';
-import { deadLetterQueueName, queueResourceName, queueUrlEnv, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { deadLetterQueueName, queueResourceName, queueUrlEnv, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { scheduleGroupNameEnv, schedulerRoleArnEnv, scheduleTargetArnEnv } from '../../lib/queues/names';
 import { indexes, tableDefinition, ttlAttribute } from '../../lib/store/keys';
 import { FleetApi, type ApiRoute } from './api';
 import type { Settings } from './settings';
@@ -127,22 +128,22 @@ export class FleetRolloutStack extends Stack {
       removalPolicy,
     });
 
-    // One-time schedules (scheduled rollout starts) live in this group and send, as this role,
-    // to the queue that carries rollout commands. Nothing creates schedules yet: the role, the
-    // group and the grants below are in place for the code that will (DESIGN §3); the tick finds
-    // due starts anyway, so correctness never depends on a schedule firing.
-    this.scheduleGroupName = `${prefix}-rollout-starts`;
+    // One-time schedules live in this group and send, as this role, to the wake queue: a
+    // rollout's wake-up at a due time more than 15 minutes ahead (SQS delays stop there). The
+    // tick finds due work anyway, so correctness never depends on a schedule firing.
+    this.scheduleGroupName = scheduleGroupName(prefix);
     new scheduler.CfnScheduleGroup(this, 'ScheduleGroup', { name: this.scheduleGroupName });
     const scheduleArns = this.formatArn({ service: 'scheduler', resource: 'schedule', resourceName: `${this.scheduleGroupName}/*` });
     const scheduleGroupArn = this.formatArn({ service: 'scheduler', resource: 'schedule-group', resourceName: this.scheduleGroupName });
     this.schedulerRole = new iam.Role(this, 'SchedulerRole', {
-      description: `${prefix}: EventBridge Scheduler sends scheduled rollout starts to the orchestration queue`,
+      description: `${prefix}: EventBridge Scheduler sends rollout wake-ups to the wake queue`,
       // Only schedules of this stack's group may use the role (EventBridge Scheduler sets the group as source).
       assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com').withConditions({
         StringEquals: { 'aws:SourceAccount': this.account, 'aws:SourceArn': scheduleGroupArn },
       }),
     });
-    for (const queue of scheduleTargetQueues(wiring)) this.queues[queue].queue.grant(this.schedulerRole, 'sqs:SendMessage');
+    const [scheduleTarget] = scheduleTargetQueues(wiring);
+    if (scheduleTarget) this.queues[scheduleTarget].queue.grant(this.schedulerRole, 'sqs:SendMessage');
 
     this.functions = {};
     const routes: ApiRoute[] = [];
@@ -150,6 +151,7 @@ export class FleetRolloutStack extends Stack {
       const fn = this.createFunction(name, spec, wiring, removalPolicy, settings, {
         groupName: this.scheduleGroupName,
         scheduleArns,
+        ...(scheduleTarget ? { targetArn: this.queues[scheduleTarget].queue.queueArn } : {}),
       });
       this.functions[name] = fn;
       routes.push(...(spec.routes ?? []).map((route) => ({ ...route, fn })));
@@ -235,7 +237,7 @@ export class FleetRolloutStack extends Stack {
     wiring: Wiring,
     removalPolicy: RemovalPolicy,
     settings: Settings,
-    schedules: { groupName: string; scheduleArns: string },
+    schedules: { groupName: string; scheduleArns: string; targetArn?: string },
   ): NodejsFunction {
     const id = pascal(name);
     // Created here rather than by Lambda on first write, so it has a retention and goes with the stack.
@@ -258,10 +260,10 @@ export class FleetRolloutStack extends Stack {
     for (const queue of spec.sendsTo ?? []) environment[queueUrlEnv(queue)] = this.queues[queue].queue.queueUrl;
     if (readsWebhookSecret(spec)) environment.WEBHOOK_SECRET_ARN = this.webhookSecret.secretArn;
     if (readsAdminKey(spec)) environment.ADMIN_API_KEY_SECRET_ARN = this.adminKeySecret.secretArn;
-    if (createsSchedules(spec, wiring)) {
-      // Not read by the code yet: for the scheduled-start feature (see the schedule group above).
-      environment.SCHEDULE_GROUP_NAME = schedules.groupName;
-      environment.SCHEDULER_ROLE_ARN = this.schedulerRole.roleArn;
+    if (createsSchedules(spec, wiring) && schedules.targetArn) {
+      environment[scheduleGroupNameEnv] = schedules.groupName;
+      environment[schedulerRoleArnEnv] = this.schedulerRole.roleArn;
+      environment[scheduleTargetArnEnv] = schedules.targetArn;
     }
 
     const fn = new NodejsFunction(this, id, {
@@ -322,7 +324,8 @@ export class FleetRolloutStack extends Stack {
     if (createsSchedules(spec, wiring)) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
-          actions: ['scheduler:CreateSchedule', 'scheduler:DeleteSchedule', 'scheduler:GetSchedule'],
+          // Create only: a schedule deletes itself after firing (ActionAfterCompletion DELETE).
+          actions: ['scheduler:CreateSchedule'],
           resources: [schedules.scheduleArns],
         }),
       );

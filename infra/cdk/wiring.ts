@@ -45,17 +45,20 @@ export function usesTable(spec: FunctionSpec): boolean {
 }
 
 /**
- * The queues one-time schedules (EventBridge Scheduler, `at()`) send to: a scheduled rollout start
- * is a rollout command, and rollout commands travel on the rollout-grouped FIFO queue.
+ * The queue one-time schedules (EventBridge Scheduler, `at()`) send to, as a list (empty or one):
+ * the queue marked `scheduleTarget`, which carries wake-ups at a rollout's due time.
  */
 export function scheduleTargetQueues(wiring: Wiring): QueueName[] {
-  return (Object.entries(wiring.queues) as [QueueName, QueueSpec][]).filter(([, spec]) => spec.fifo).map(([name]) => name);
+  return (Object.entries(wiring.queues) as [QueueName, QueueSpec][]).filter(([, spec]) => spec.scheduleTarget === true).map(([name]) => name);
 }
 
-/** The functions that create one-time schedules: the consumers of the queues those schedules feed. */
+/**
+ * The functions that create one-time schedules: those that send wake-ups, since a wake-up more
+ * than 15 minutes ahead becomes a schedule sending to the same queue.
+ */
 export function createsSchedules(spec: FunctionSpec, wiring: Wiring): boolean {
   const targets = scheduleTargetQueues(wiring);
-  return (spec.queues ?? []).some((trigger) => targets.includes(trigger.queue));
+  return (spec.sendsTo ?? []).some((queue) => targets.includes(queue));
 }
 
 /**
@@ -117,8 +120,14 @@ export function checkWiring(wiring: Wiring): void {
       problems.push(`queue ${queue} must have exactly one consumer, has ${names.length === 0 ? 'none' : names.join(', ')}`);
     }
   }
-  if (scheduleTargetQueues(wiring).length > 1) {
-    problems.push('more than one FIFO queue: one-time schedules would not know which one carries rollout commands');
+  const targets = scheduleTargetQueues(wiring);
+  if (targets.length > 1) {
+    problems.push(`queues ${targets.join(', ')} are all marked scheduleTarget: wake-ups must have one queue`);
+  }
+  for (const queue of targets) {
+    if (wiring.queues[queue].fifo) {
+      problems.push(`queue ${queue} is a schedule target but FIFO: wake-ups up to 15 minutes ahead are delayed messages, which FIFO queues do not take`);
+    }
   }
 
   if (problems.length > 0) {

@@ -2,7 +2,8 @@
  * The embedded host: the whole system on one machine, no cloud and no Docker. It reads the same
  * manifest as the CDK stack and starts its twin of each AWS piece: dynalite for the table,
  * local-aws-sqs for the queues, an HTTP server for API Gateway, a poller per queue trigger for
- * the event source mappings, and a timer for the EventBridge rule.
+ * the event source mappings, a timer for the EventBridge rule, and an EventBridge Scheduler twin
+ * for the one-time schedules of wake-ups more than 15 minutes ahead (infra/embedded/scheduler.ts).
  *
  * Handlers reach the emulators through the standard `AWS_ENDPOINT_URL_*` variables, so the code
  * they run is the code that runs on AWS. Because those variables, and the SDK clients and config
@@ -15,17 +16,19 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as manifest from '../manifest';
-import { queueUrlEnv, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { queueUrlEnv, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { scheduleGroupNameEnv, schedulerRoleArnEnv, scheduleTargetArnEnv } from '../../lib/queues/names';
 import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
 import { defaultLogFormat, type LogFormat } from '../../lib/log-format';
 import { newAdminKey, randomSecret } from '../../lib/secrets';
-import { region } from './aws-identity';
+import { accountId, region } from './aws-identity';
 import { lockDataDir, persistentSecret } from './data-dir';
 import { emulatorClientConfig, startEmulators, type Emulators } from './emulators';
 import { startHttpGateway, type HttpGateway, type HttpRoute } from './http-gateway';
 import { invokeStore, loadFunction, settleInvocations, type LoadedFunction } from './lambda-runtime';
 import { createLogger, type LogLevel } from './logger';
 import { startSchedule, type Schedule } from './schedule';
+import { startSchedulerTwin } from './scheduler';
 import { startSqsPoller, type SqsPoller } from './sqs-poller';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -86,7 +89,7 @@ export interface Host {
   queueUrls: Record<QueueName, string>;
   deadLetterQueueUrls: Record<QueueName, string>;
   /** Emulator endpoints, for tools and tests that talk to DynamoDB or SQS directly. */
-  endpoints: { dynamodb: string; sqs: string };
+  endpoints: { dynamodb: string; sqs: string; scheduler: string };
   /** Stops taking work, lets work in flight finish, then stops the emulators. Idempotent. */
   stop(): Promise<void>;
 }
@@ -155,6 +158,19 @@ export async function startHost(options: HostOptions): Promise<Host> {
       logger.warn('the Lambda invoke store was created single-context before the host started: concurrent invocations share their log keys');
     }
 
+    // Before the functions load, so that a wake-up scheduled on their first invocation finds it.
+    const schedulerSqs = new SQSClient({ ...emulatorClientConfig, endpoint: emulators.sqsEndpoint });
+    cleanups.push(() => schedulerSqs.destroy());
+    const groupName = scheduleGroupName(resourcePrefix);
+    const schedulerTwin = await startSchedulerTwin({
+      groups: [groupName],
+      queues: new Map(queueNames.map((queue) => [emulators.queues[queue].arn, emulators.queues[queue].url])),
+      sqs: schedulerSqs,
+      logger: logger.child('scheduler'),
+    });
+    cleanups.push(() => schedulerTwin.close());
+    const scheduleTarget = queueNames.find((queue) => (wiring.queues[queue] as QueueSpec).scheduleTarget === true);
+
     // Before any handler module loads, as Lambda sets the environment before a cold start.
     cleanups.push(
       setEnvironment({
@@ -167,6 +183,11 @@ export async function startHost(options: HostOptions): Promise<Host> {
         AWS_IGNORE_CONFIGURED_ENDPOINT_URLS: undefined,
         AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
         AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
+        AWS_ENDPOINT_URL_SCHEDULER: schedulerTwin.endpoint,
+        [scheduleGroupNameEnv]: groupName,
+        // Not checked locally; shaped like the stack's role so nothing looks different to the code.
+        [schedulerRoleArnEnv]: `arn:aws:iam::${accountId}:role/${resourcePrefix}-scheduler`,
+        [scheduleTargetArnEnv]: scheduleTarget ? emulators.queues[scheduleTarget].arn : undefined,
         TABLE_NAME: tableName,
         LOG_FORMAT: logFormat,
         // Invocations run concurrently in this one process, each in its own context (lambda-runtime.ts);
@@ -237,7 +258,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       tableName,
       queueUrls: urlsOf(emulators.queues),
       deadLetterQueueUrls: urlsOf(emulators.deadLetterQueues),
-      endpoints: { dynamodb: emulators.dynamodbEndpoint, sqs: emulators.sqsEndpoint },
+      endpoints: { dynamodb: emulators.dynamodbEndpoint, sqs: emulators.sqsEndpoint, scheduler: schedulerTwin.endpoint },
       stop() {
         stopped ??= cleanUp().then(() => logger.info('embedded host stopped'));
         return stopped;

@@ -11,7 +11,6 @@ import {
   failureLine,
   fleetLines,
   paint,
-  pausedAfter,
   policyLines,
   renderLive,
   titleLine,
@@ -116,8 +115,7 @@ class Narrated implements LiveOutput {
     if (view.policy) once('policy', policyLines(this.style, view.policy).join('\n'));
     if (!view.detail && view.phase && view.phase !== this.phase) lines.push(`${paint(this.style, 'dim', elapsed(view.now - view.startedAt))}  ${view.phase}…`);
     this.phase = view.phase;
-    const paused = pausedAfter(view.events);
-    for (const event of view.events) once(event.id, eventLine(this.style, event, view.names, view.startedAt, paused));
+    for (const event of view.events) once(event.id, eventLine(this.style, event, view.names, view.startedAt));
     const detail = view.detail;
     if (detail) {
       for (const batch of detail.rollout.batches) {

@@ -185,16 +185,11 @@ export function failureLine(style: Style, statistics: Statistics, maxRate: numbe
 export const noteworthy = (event: RolloutEventView) =>
   !['image.device_scheduled', 'image.device_updated', 'image.health_check_passed'].includes(event.type);
 
-/** Batches after which the rollout paused itself: no next batch is coming after those. */
-export function pausedAfter(events: RolloutEventView[]): Set<number> {
-  return new Set(events.filter((e) => e.type === 'image.rollout_paused').map((e) => Number(e.details.after_batch)));
-}
-
 /**
- * One event in words; device uuids become the names the demo gave the devices. `paused` lists
- * the batches after which the rollout paused, whose completion starts no next batch.
+ * One event in words; device uuids become the names the demo gave the devices. A completed batch
+ * announces the next one only when one is due: after the last batch, or a pause, none is.
  */
-export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string, string>, paused: ReadonlySet<number> = new Set()): { text: string; tone?: Tone } {
+export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string, string>): { text: string; tone?: Tone } {
   const d = event.details;
   const device = (event.device_uuid && names.get(event.device_uuid)) ?? event.device_uuid ?? 'a device';
   const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
@@ -210,8 +205,7 @@ export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string
     case 'image.batch_started':
       return { text: `batch ${text(d.batch)} started with ${plural(Number(d.devices), 'device')}`, tone: 'cyan' };
     case 'image.batch_completed': {
-      const due =
-        typeof d.next_batch_due_at === 'string' && !paused.has(Number(d.batch)) ? (Date.parse(d.next_batch_due_at) - Date.parse(event.timestamp)) / 1000 : undefined;
+      const due = typeof d.next_batch_due_at === 'string' ? (Date.parse(d.next_batch_due_at) - Date.parse(event.timestamp)) / 1000 : undefined;
       return { text: `batch ${text(d.batch)} completed${due !== undefined ? `; the next one starts in ${seconds(Math.max(0, due))}` : ''}`, tone: 'green' };
     }
     case 'image.device_scheduled':
@@ -241,8 +235,8 @@ export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string
   }
 }
 
-export function eventLine(style: Style, event: RolloutEventView, names: ReadonlyMap<string, string>, startedAt: number, paused?: ReadonlySet<number>): string {
-  const { text, tone } = describeEvent(event, names, paused);
+export function eventLine(style: Style, event: RolloutEventView, names: ReadonlyMap<string, string>, startedAt: number): string {
+  const { text, tone } = describeEvent(event, names);
   return `${paint(style, 'dim', elapsed(Date.parse(event.timestamp) - startedAt))}  ${paint(style, tone, text)}`;
 }
 
@@ -322,8 +316,7 @@ export function renderLive(style: Style, view: LiveView, maxEvents = 6): string[
   for (const note of view.notes) lines.push(paint(style, 'yellow', note));
   if (maxEvents > 0 && view.events.length > 0) {
     lines.push('', paint(style, 'dim', 'latest events'));
-    const paused = pausedAfter(view.events);
-    for (const event of view.events.slice(-maxEvents)) lines.push(eventLine(style, event, view.names, view.startedAt, paused));
+    for (const event of view.events.slice(-maxEvents)) lines.push(eventLine(style, event, view.names, view.startedAt));
   }
   return lines.map((line) => fit(line, style.width));
 }

@@ -129,7 +129,10 @@ export interface Rollout {
   batches: Batch[];
   /** 0 before the first batch starts. */
   current_batch: number;
+  /** When the next batch may start (the batch delay); never set on a rollout that paused itself. */
   next_batch_due_at?: string;
+  /** The due time a wake-up was last sent for, so that each due time is sent one wake-up, not one per evaluation. */
+  wake_requested_for?: string;
   planning: Planning;
   /** A manual rollout an admin started while it was still being planned: it starts once planned. */
   start_requested_at?: string;

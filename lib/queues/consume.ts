@@ -54,7 +54,7 @@ export async function consumeRecords<T>(event: SQSEvent, schema: z.ZodType<T>, h
   return { batchItemFailures: failures };
 }
 
-/** Whether this is the last delivery before the queue moves the message to its dead-letter queue. */
-export function isFinalDelivery(record: SQSRecord, maxReceiveCount: number): boolean {
-  return Number(record.attributes?.ApproximateReceiveCount ?? 1) >= maxReceiveCount;
+/** How many times SQS has delivered the record, this delivery included. */
+export function receiveCountOf(record: SQSRecord): number {
+  return Number(record.attributes?.ApproximateReceiveCount ?? 1);
 }

@@ -1,18 +1,23 @@
 /** The messages that travel on the queues, their schemas, and how they are sent. */
 import { createHash, randomUUID } from 'node:crypto';
+import { ConflictException, CreateScheduleCommand } from '@aws-sdk/client-scheduler';
 import { SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
-import { sqs } from '../aws-clients';
-import { queueUrl } from '../config';
+import { scheduler, sqs } from '../aws-clients';
+import { queueUrl, scheduleSettings } from '../config';
 import { deviceRolloutStatuses } from '../domain/types';
+import { maxDelaySeconds, wakeUpRoute } from './wake-up';
 
 const startKey = z.record(z.string(), z.unknown()).optional();
 
 export const orchestrationCommand = z.discriminatedUnion('type', [
   /** Record one page of the rollout's devices, then ask for the next page (or finish planning). */
   z.object({ type: z.literal('plan'), rollout_id: z.string(), seq: z.number().int().min(0), start_key: startKey }),
-  /** Look at the rollout and take whatever step is due. */
-  z.object({ type: z.literal('evaluate'), rollout_id: z.string(), reason: z.string() }),
+  /**
+   * Look at the rollout and take whatever step is due. `due_at`: sent by a wake-up for that due
+   * time, so an evaluation that finds it still ahead (the wake-up came early) sends another.
+   */
+  z.object({ type: z.literal('evaluate'), rollout_id: z.string(), reason: z.string(), due_at: z.iso.datetime().optional() }),
 ]);
 export type OrchestrationCommand = z.infer<typeof orchestrationCommand>;
 
@@ -53,6 +58,13 @@ export type RevertCommand = z.infer<typeof revertCommand>;
 
 export const tickMessage = z.object({ type: z.literal('tick'), sent_at: z.string() });
 export type TickMessage = z.infer<typeof tickMessage>;
+
+/** A rollout has something due at `due_at`: sent delayed (or by a one-time schedule) to arrive then. */
+export const wakeMessage = z.object({ type: z.literal('wake'), rollout_id: z.string(), due_at: z.iso.datetime() });
+export type WakeMessage = z.infer<typeof wakeMessage>;
+
+/** What the monitor consumes: ticks from the tick queue, wake-ups from the wake queue. */
+export const monitorMessage = z.discriminatedUnion('type', [tickMessage, wakeMessage]);
 
 function digest(value: unknown): string {
   return createHash('sha256').update(JSON.stringify(value ?? null)).digest('hex').slice(0, 32);
@@ -106,4 +118,44 @@ export async function sendTick(delaySeconds: number, sentAt: string): Promise<vo
       DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))),
     }),
   );
+}
+
+/**
+ * Wakes the rollout at `dueAt`: a delayed message on the wake queue up to 15 minutes ahead, a
+ * one-time schedule sending the same message beyond (`maxDelay` lowers the threshold for tests).
+ * The schedule's name comes from the rollout and the due time, so sending the same wake-up again
+ * finds the schedule already there. Neither path is exact to the millisecond, nor must it be: the
+ * evaluation it leads to is version-checked, and the tick still finds whatever a lost wake-up missed.
+ */
+export async function sendWakeUp(rolloutId: string, dueAt: string, now: Date, maxDelay: number = maxDelaySeconds): Promise<void> {
+  const message: WakeMessage = { type: 'wake', rollout_id: rolloutId, due_at: new Date(dueAt).toISOString() };
+  const route = wakeUpRoute(message.due_at, now, maxDelay);
+  if (route.via === 'delay') {
+    await sqs().send(new SendMessageCommand({ QueueUrl: queueUrl('wake'), MessageBody: JSON.stringify(message), DelaySeconds: route.delaySeconds }));
+    return;
+  }
+  const { groupName, roleArn, targetArn } = scheduleSettings();
+  try {
+    await scheduler().send(
+      new CreateScheduleCommand({
+        Name: wakeUpScheduleName(rolloutId, message.due_at),
+        GroupName: groupName,
+        ScheduleExpression: `at(${route.at})`,
+        ScheduleExpressionTimezone: 'UTC',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        ActionAfterCompletion: 'DELETE',
+        Target: { Arn: targetArn, RoleArn: roleArn, Input: JSON.stringify(message) },
+        Description: `wakes rollout ${rolloutId} at ${message.due_at}`,
+      }),
+    );
+  } catch (error) {
+    // Created by an earlier attempt at this same wake-up.
+    if (!(error instanceof ConflictException)) throw error;
+  }
+}
+
+/** Schedule names take 1-64 of [0-9a-zA-Z-_.]; the readable form fits rollout ids as they are made today. */
+export function wakeUpScheduleName(rolloutId: string, dueAt: string): string {
+  const readable = `wake-${rolloutId}-${dueAt.replace(/[-:]/g, '').replace('Z', '')}`;
+  return readable.length <= 64 && /^[0-9a-zA-Z_.-]+$/.test(readable) ? readable : `wake-${digest(`${rolloutId}|${dueAt}`)}`;
 }

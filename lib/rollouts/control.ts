@@ -12,7 +12,6 @@ import { Conflict, NotFound } from '../errors';
 import { logger } from '../logger';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
-import { appendEvent } from '../store/events';
 import { shardOf } from '../store/keys';
 import { findRolloutDevice } from '../store/rollout-devices';
 import { rolloutsWithStatus, saveRollout } from '../store/rollouts';
@@ -30,22 +29,24 @@ async function transition(
   to: RolloutStatus,
   action: string,
   now: Date,
-  change: (rollout: Rollout) => Partial<Rollout> = () => ({}),
-  extraCheck?: (rollout: Rollout) => string | undefined,
+  options: {
+    change?: (rollout: Rollout) => Partial<Rollout>;
+    extraCheck?: (rollout: Rollout) => string | undefined;
+    /** The event that records the change, written with it (details from the rollout as read). */
+    event?: { type: EventType; details: (rollout: Rollout) => Record<string, unknown> };
+  } = {},
 ): Promise<Rollout> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const rollout = await readRollout(id);
-    const refusal = transitionRefusal(id, rollout.status, to, action) ?? extraCheck?.(rollout);
+    const refusal = transitionRefusal(id, rollout.status, to, action) ?? options.extraCheck?.(rollout);
     if (refusal) throw new Conflict(refusal);
     const at = now.toISOString();
-    const next: Rollout = { ...rollout, ...change(rollout), status: to, version: rollout.version + 1, updated_at: at };
-    if (await saveRollout(next)) return next;
+    const next: Rollout = { ...rollout, ...options.change?.(rollout), status: to, version: rollout.version + 1, updated_at: at };
+    const event = options.event;
+    const events = event ? [{ type: event.type, rollout_id: id, timestamp: at, order: next.version, details: event.details(rollout) }] : [];
+    if (await saveRollout(next, events)) return next;
   }
   throw new Conflict(`rollout ${id} kept changing; try again`);
-}
-
-async function record(rollout: Rollout, type: EventType, now: Date, details: Record<string, unknown>): Promise<void> {
-  await appendEvent({ type, rollout_id: rollout.id, timestamp: now.toISOString(), order: rollout.version, details });
 }
 
 /**
@@ -68,7 +69,7 @@ export async function startRollout(id: string, now: Date): Promise<{ rollout: Ro
     const marked: Rollout = { ...rollout, start_requested_at: now.toISOString(), version: rollout.version + 1, updated_at: now.toISOString() };
     if (await saveRollout(marked)) return { rollout: marked, started: false };
   }
-  const next = await transition(id, 'in_progress', 'start', now, () => ({ started_at: now.toISOString() }), refusal);
+  const next = await transition(id, 'in_progress', 'start', now, { change: () => ({ started_at: now.toISOString() }), extraCheck: refusal });
   await beginRollout(next, now, 'started by admin');
   return { rollout: next, started: true };
 }
@@ -82,28 +83,23 @@ export async function beginRollout(rollout: Rollout, now: Date, reason: string):
 
 export async function pauseRollout(id: string, reason: string | undefined, now: Date): Promise<Rollout> {
   const why = reason ?? 'paused by an admin';
-  const next = await transition(id, 'paused', 'pause', now, () => ({ status_reason: why }));
-  await record(next, 'image.rollout_paused', now, { reason: why, automatic: false });
-  return next;
+  return transition(id, 'paused', 'pause', now, {
+    change: () => ({ status_reason: why }),
+    event: { type: 'image.rollout_paused', details: () => ({ reason: why, automatic: false }) },
+  });
 }
 
 export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
-  let pausedFor: string | undefined;
-  const next = await transition(
-    id,
-    'in_progress',
-    'resume',
-    now,
-    (r) => {
-      pausedFor = r.status_reason;
+  const next = await transition(id, 'in_progress', 'resume', now, {
+    change: (r) => {
       // The batch under way gets its whole update timeout again: time paused is not the devices' fault.
       const deadline_at = minutesLater(now, r.policy.update_timeout_minutes);
       const batches = r.batches.map((b) => (b.number === r.current_batch && b.status === 'in_progress' ? { ...b, deadline_at } : b));
       return { status_reason: undefined, batches };
     },
-    (r) => (r.status !== 'paused' ? `cannot resume rollout ${id}: it is ${r.status}; only a paused rollout can be resumed` : undefined),
-  );
-  await record(next, 'image.rollout_resumed', now, pausedFor ? { paused_for: pausedFor } : {});
+    extraCheck: (r) => (r.status !== 'paused' ? `cannot resume rollout ${id}: it is ${r.status}; only a paused rollout can be resumed` : undefined),
+    event: { type: 'image.rollout_resumed', details: (r) => (r.status_reason ? { paused_for: r.status_reason } : {}) },
+  });
   // Scheduling stopped at the pause; pages already done are skipped when it starts again.
   const batch = next.batches[next.current_batch - 1];
   if (batch?.status === 'in_progress') await fanOutSchedule(next, batch.number);
@@ -119,8 +115,10 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
 export async function cancelRollout(id: string, reason: string | undefined, now: Date, supersededBy?: Rollout): Promise<Rollout> {
   const why = reason ?? 'cancelled by an admin';
   const at = now.toISOString();
-  const next = await transition(id, 'cancelled', 'cancel', now, (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at) }));
-  await record(next, 'image.rollout_cancelled', now, { reason: why, ...(supersededBy ? { superseded_by: supersededBy.id } : {}) });
+  const next = await transition(id, 'cancelled', 'cancel', now, {
+    change: (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at) }),
+    event: { type: 'image.rollout_cancelled', details: () => ({ reason: why, ...(supersededBy ? { superseded_by: supersededBy.id } : {}) }) },
+  });
   const handOver = supersededBy !== undefined;
   await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: `rollout cancelled: ${why}`, ...(handOver ? { hand_over: true } : {}) }));
   return next;
@@ -132,7 +130,11 @@ const rollbackAllBudgetMs = 8_000;
 export async function rollbackAll(id: string, reason: string | undefined, now: Date) {
   const why = reason ?? 'rolled back by an admin';
   const at = now.toISOString();
-  const next = await transition(id, 'rolled_back', 'roll back', now, (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at) }));
+  // The event is the decision; each device's own event records its rollback as it happens.
+  const next = await transition(id, 'rolled_back', 'roll back', now, {
+    change: (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at) }),
+    event: { type: 'image.rollout_rolled_back', details: (r) => ({ reason: why, rolled_back_from: r.status }) },
+  });
   const deadline = Date.now() + rollbackAllBudgetMs;
   let rolledBack = 0;
   let failed = 0;
@@ -151,7 +153,6 @@ export async function rollbackAll(id: string, reason: string | undefined, now: D
     }
   }
   if (leftover.length > 0) await sendRevertCommands(leftover);
-  await record(next, 'image.rollout_rolled_back', now, { reason: why, devices_rolled_back: rolledBack, devices_failed: failed, finishing_in_background: leftover.length > 0 });
   return { rollout: next, devices_rolled_back: rolledBack, devices_failed: failed, finishing_in_background: leftover.length > 0 };
 }
 

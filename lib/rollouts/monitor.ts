@@ -1,9 +1,10 @@
 /**
- * The tick's work: find rollouts that may have something due (a batch delay over, a deadline
- * passed, a planning or fan-out message lost) and ask batch-advance to look at each. Progress is
- * event-driven; this is the safety net, so it only enqueues and never writes rollout state itself.
+ * The monitor's work, which only enqueues and never writes rollout state itself:
+ * - on a wake-up (a rollout's due time has come), ask batch-advance to evaluate that rollout;
+ * - on a tick, the safety net: find rollouts that may have something due (a wake-up lost, a
+ *   planning or fan-out message lost) and ask batch-advance to look at each.
  */
-import { sendOrchestration } from '../queues/messages';
+import { sendOrchestration, type WakeMessage } from '../queues/messages';
 import { rolloutsWithStatus } from '../store/rollouts';
 
 export async function findDueWork(tickAt: string): Promise<{ evaluated: number; replanned: number }> {
@@ -19,4 +20,13 @@ export async function findDueWork(tickAt: string): Promise<{ evaluated: number; 
     evaluated++;
   }
   return { evaluated, replanned };
+}
+
+/**
+ * Forwards a wake-up to the rollout's FIFO group as an evaluation. The de-duplication id is the
+ * wake-up message's own, so a redelivered wake-up evaluates once, while a wake-up sent again for
+ * the same due time (the first came early) is not mistaken for it.
+ */
+export async function wakeRollout(wake: WakeMessage, messageId: string): Promise<void> {
+  await sendOrchestration({ type: 'evaluate', rollout_id: wake.rollout_id, reason: 'wake-up', due_at: wake.due_at }, `wake-${messageId}`);
 }

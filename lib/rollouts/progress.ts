@@ -3,14 +3,21 @@
  * devices to the health checks and failed ones to the rollbacks, pauses on too many failures,
  * completes batches and the rollout. Runs in batch-advance, one rollout at a time (FIFO group);
  * every write is conditioned on the version it read, so a late or repeated evaluation is harmless.
+ *
+ * Due times (a batch's update deadline, the end of a batch delay) are kept to the second by a
+ * wake-up sent when the due time is set (lib/queues/messages.ts `sendWakeUp`): one per due time,
+ * recorded in `wake_requested_for` with the write that sets it, so the many evaluations of a large
+ * batch (one per device report that settles it) send nothing more. A crash between the write and
+ * the send loses the wake-up; the tick then finds the due work, a tick later.
  */
 import { config } from '../config';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
 import { canTransitionRollout, fanOutGraceFor, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
-import type { Batch, Rollout, StatusCounts } from '../domain/types';
+import type { Batch, BatchCounts, Rollout } from '../domain/types';
 import { logger } from '../logger';
-import { sendHealthCommands, sendRevertCommands, sendScheduleCommands } from '../queues/messages';
-import { appendEvent } from '../store/events';
+import { orchestrationMaxReceiveCount } from '../queues/names';
+import { sendHealthCommands, sendRevertCommands, sendScheduleCommands, sendWakeUp } from '../queues/messages';
+import type { NewEvent } from '../store/events';
 import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { timeOutBatch } from './device-transitions';
@@ -19,15 +26,35 @@ import { cancelFrom, revertCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;
 
-export async function evaluateRollout(rolloutId: string, now: Date): Promise<void> {
+/**
+ * `wokenFor`: the due time of the wake-up that asked for this evaluation. SQS delays and schedules
+ * are whole seconds and hosts' clocks differ a little, so a wake-up may come just before its due
+ * time; then another is sent for the remainder, rather than leaving it to the tick.
+ */
+export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: string): Promise<void> {
+  let early = wokenFor;
   for (let step = 0; step < maxStepsPerEvaluation; step++) {
     const rollout = await getRollout(rolloutId);
     if (!rollout || rollout.status !== 'in_progress') return;
     const counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
     const decision = nextStep(rollout, counts, now, fanOutGraceFor(config().tickSeconds));
-    logger.debug('evaluate', { rolloutId, decision });
+    logger.debug('evaluate', { rollout_id: rolloutId, decision });
     if (decision.type === 'none') return;
     if (decision.type === 'wait') {
+      if (decision.until && Date.parse(decision.until) > now.getTime()) {
+        if (rollout.wake_requested_for !== decision.until) {
+          // A due time set elsewhere (resume renews the deadline) or a wake-up whose write was lost.
+          const next: Rollout = { ...rollout, wake_requested_for: decision.until, version: rollout.version + 1, updated_at: now.toISOString() };
+          if (await saveRollout(next)) {
+            await sendWakeUp(rollout.id, decision.until, now);
+          }
+          continue; // read again: saved, or someone else changed the rollout first
+        }
+        if (early !== undefined && Date.parse(early) === Date.parse(decision.until)) {
+          await sendWakeUp(rollout.id, decision.until, now);
+          early = undefined;
+        }
+      }
       if (!decision.resend) return;
       await resend(rollout, decision.resend, now);
       continue; // the recount may have settled the batch
@@ -39,88 +66,111 @@ export async function evaluateRollout(rolloutId: string, now: Date): Promise<voi
 
 type Action = Exclude<NextStep, { type: 'none' } | { type: 'wait' }>;
 
-async function take(rollout: Rollout, decision: Action, counts: Map<number, StatusCounts>, now: Date): Promise<void> {
-  const at = now.toISOString();
+/** Takes one step; each writes the rollout at the version it read, with the events of the step. */
+async function take(rollout: Rollout, decision: Action, counts: Map<number, BatchCounts>, now: Date): Promise<void> {
   switch (decision.type) {
-    case 'start_batch': {
-      if (decision.batch === 1) await recordStarted(rollout);
-      const batch: Batch = {
-        ...rollout.batches[decision.batch - 1]!,
-        status: 'in_progress',
-        started_at: at,
-        schedule_requested_at: at,
-        deadline_at: minutesLater(now, rollout.policy.update_timeout_minutes),
-      };
-      const next = withBatch(rollout, batch, now, { current_batch: decision.batch });
-      delete next.next_batch_due_at;
-      if (!(await saveRollout(next))) return;
-      await appendEvent({
-        type: 'image.batch_started',
-        rollout_id: rollout.id,
-        timestamp: at,
-        order: next.version,
-        subject: `batch-${decision.batch}`,
-        details: { batch: decision.batch, devices: batch.size, percentage: batch.percentage, deadline_at: batch.deadline_at },
-      });
-      await fanOutSchedule(next, decision.batch);
-      return;
-    }
+    case 'start_batch':
+      return startBatch(rollout, decision.batch, now);
     case 'time_out_batch':
-      await timeOutBatch(rollout, rollout.batches[decision.batch - 1]!, now);
-      return;
-    case 'start_health_checks': {
-      const batch = { ...rollout.batches[decision.batch - 1]!, health_checks_requested_at: at };
-      if (await saveRollout(withBatch(rollout, batch, now))) await fanOutHealthChecks(rollout, decision.batch);
-      return;
-    }
-    case 'roll_back_failures': {
-      const batch = { ...rollout.batches[decision.batch - 1]!, rollbacks_requested_at: at };
-      if (await saveRollout(withBatch(rollout, batch, now))) await fanOutAutoRollback(rollout, decision.batch);
-      return;
-    }
+      return timeOutBatch(rollout, rollout.batches[decision.batch - 1]!, now);
+    case 'start_health_checks':
+      return requestFanOut(rollout, decision.batch, 'health_checks_requested_at', now, () => fanOutHealthChecks(rollout, decision.batch));
+    case 'roll_back_failures':
+      return requestFanOut(rollout, decision.batch, 'rollbacks_requested_at', now, () => fanOutAutoRollback(rollout, decision.batch));
     case 'complete_batch':
-    case 'pause_for_failures': {
-      const batch: Batch = { ...rollout.batches[decision.batch - 1]!, status: 'completed', completed_at: at };
-      const last = decision.batch === rollout.batches.length;
-      const changes: Partial<Rollout> = last ? {} : { next_batch_due_at: minutesLater(now, rollout.policy.batch_delay_minutes) };
-      const reason =
-        decision.type === 'pause_for_failures'
-          ? `failure rate ${(decision.failure_rate * 100).toFixed(1)}% exceeds the policy's maximum of ${(rollout.policy.max_failure_rate * 100).toFixed(1)}%`
-          : undefined;
-      if (reason) Object.assign(changes, { status: 'paused', status_reason: reason });
-      const next = withBatch(rollout, batch, now, changes);
-      if (!(await saveRollout(next))) return;
-      await appendEvent({
-        type: 'image.batch_completed',
-        rollout_id: rollout.id,
-        timestamp: at,
-        order: next.version,
-        subject: `batch-${decision.batch}`,
-        details: { batch: decision.batch, counts: counts.get(decision.batch), ...(next.next_batch_due_at ? { next_batch_due_at: next.next_batch_due_at } : {}) },
-      });
-      if (decision.type === 'pause_for_failures') {
-        await appendEvent({
-          type: 'image.rollout_paused',
-          rollout_id: rollout.id,
-          timestamp: at,
-          order: next.version,
-          details: { reason, automatic: true, failure_rate: decision.failure_rate, max_failure_rate: rollout.policy.max_failure_rate, after_batch: decision.batch },
-        });
-      }
-      return;
-    }
-    case 'complete_rollout': {
-      const next: Rollout = { ...rollout, status: 'completed', completed_at: at, version: rollout.version + 1, updated_at: at };
-      if (!(await saveRollout(next))) return;
-      await appendEvent({
-        type: 'image.rollout_completed',
-        rollout_id: rollout.id,
-        timestamp: at,
-        order: next.version,
-        details: { total_devices: rollout.total_devices, batches: rollout.batches.length },
-      });
-    }
+      return completeBatch(rollout, decision.batch, counts, now);
+    case 'pause_for_failures':
+      return completeBatch(rollout, decision.batch, counts, now, decision.failure_rate);
+    case 'complete_rollout':
+      return completeRollout(rollout, now);
   }
+}
+
+async function startBatch(rollout: Rollout, number: number, now: Date): Promise<void> {
+  if (number === 1) await recordStarted(rollout);
+  const at = now.toISOString();
+  const deadline = minutesLater(now, rollout.policy.update_timeout_minutes);
+  const batch: Batch = { ...rollout.batches[number - 1]!, status: 'in_progress', started_at: at, schedule_requested_at: at, deadline_at: deadline };
+  const next = withBatch(rollout, batch, now, { current_batch: number, wake_requested_for: deadline });
+  delete next.next_batch_due_at;
+  const started: NewEvent = {
+    type: 'image.batch_started',
+    rollout_id: rollout.id,
+    timestamp: at,
+    order: next.version,
+    subject: `batch-${number}`,
+    details: { batch: number, devices: batch.size, percentage: batch.percentage, deadline_at: deadline },
+  };
+  if (!(await saveRollout(next, [started]))) return;
+  await fanOutSchedule(next, number);
+  await sendWakeUp(rollout.id, deadline, now);
+}
+
+/** Notes when a batch's devices were handed to a queue, then hands them over (once per note). */
+async function requestFanOut(
+  rollout: Rollout,
+  number: number,
+  field: 'health_checks_requested_at' | 'rollbacks_requested_at',
+  now: Date,
+  fanOut: () => Promise<void>,
+): Promise<void> {
+  const batch = { ...rollout.batches[number - 1]!, [field]: now.toISOString() };
+  if (await saveRollout(withBatch(rollout, batch, now))) await fanOut();
+}
+
+/**
+ * Completes a batch; with `failureRate` (above the policy's maximum) the rollout pauses too. A
+ * rollout that pauses itself has no next batch due: once resumed, the next batch starts at once
+ * (the admin who resumes has looked at the batch, which is what the delay is for).
+ */
+async function completeBatch(rollout: Rollout, number: number, counts: Map<number, BatchCounts>, now: Date, failureRate?: number): Promise<void> {
+  const at = now.toISOString();
+  const batch: Batch = { ...rollout.batches[number - 1]!, status: 'completed', completed_at: at };
+  const last = number === rollout.batches.length;
+  const pausing = failureRate !== undefined;
+  const due = last || pausing ? undefined : minutesLater(now, rollout.policy.batch_delay_minutes);
+  const reason = pausing
+    ? `failure rate ${(failureRate * 100).toFixed(1)}% exceeds the policy's maximum of ${(rollout.policy.max_failure_rate * 100).toFixed(1)}%`
+    : undefined;
+  const wakeUp = due !== undefined && Date.parse(due) > now.getTime();
+  const next = withBatch(rollout, batch, now, {
+    ...(due ? { next_batch_due_at: due } : {}),
+    ...(wakeUp ? { wake_requested_for: due } : {}),
+    ...(reason ? { status: 'paused' as const, status_reason: reason } : {}),
+  });
+  if (!due) delete next.next_batch_due_at;
+  // Completing the batch and pausing are two facts of one write: each gets its own version, so
+  // their events sort in the order they happened (ids sort by time, then version).
+  if (pausing) next.version += 1;
+  const events: NewEvent[] = [
+    {
+      type: 'image.batch_completed',
+      rollout_id: rollout.id,
+      timestamp: at,
+      order: rollout.version + 1,
+      subject: `batch-${number}`,
+      details: { batch: number, counts: counts.get(number), ...(due ? { next_batch_due_at: due } : {}) },
+    },
+  ];
+  if (pausing) {
+    events.push({
+      type: 'image.rollout_paused',
+      rollout_id: rollout.id,
+      timestamp: at,
+      order: next.version,
+      details: { reason, automatic: true, failure_rate: failureRate, max_failure_rate: rollout.policy.max_failure_rate, after_batch: number },
+    });
+  }
+  if (!(await saveRollout(next, events, rollout.version))) return;
+  if (wakeUp) await sendWakeUp(rollout.id, due, now);
+}
+
+async function completeRollout(rollout: Rollout, now: Date): Promise<void> {
+  const at = now.toISOString();
+  const next: Rollout = { ...rollout, status: 'completed', completed_at: at, version: rollout.version + 1, updated_at: at };
+  await saveRollout(next, [
+    { type: 'image.rollout_completed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { total_devices: rollout.total_devices, batches: rollout.batches.length } },
+  ]);
 }
 
 function withBatch(rollout: Rollout, batch: Batch, now: Date, changes: Partial<Rollout> = {}): Rollout {
@@ -162,10 +212,18 @@ async function resend(rollout: Rollout, what: Resend, now: Date): Promise<void> 
   const field = ({ schedule: 'schedule_requested_at', health: 'health_checks_requested_at', rollback: 'rollbacks_requested_at', recount: 'recounted_at' } as const)[what];
   if (!(await saveRollout(withBatch(rollout, { ...current, [field]: at }, now)))) return;
   if (what === 'recount') return;
-  logger.warn('re-sending a fan-out that has not finished', { rolloutId: rollout.id, batch: current.number, what });
+  logger.warn('re-sending a fan-out that has not finished', { rollout_id: rollout.id, batch: current.number, what });
   if (what === 'schedule') await fanOutSchedule(rollout, current.number);
   else if (what === 'health') await fanOutHealthChecks(rollout, current.number);
   else await fanOutAutoRollback(rollout, current.number);
+}
+
+/**
+ * A rollout command failed. On its last delivery (the dead-letter queue is next) the rollout is
+ * marked failed, so it does not sit there silently while the alarm on the queue fires.
+ */
+export async function commandFailed(rolloutId: string, error: unknown, receiveCount: number, now: Date): Promise<void> {
+  if (receiveCount >= orchestrationMaxReceiveCount) await failRollout(rolloutId, error, now);
 }
 
 /**
@@ -178,7 +236,6 @@ export async function failRollout(rolloutId: string, error: unknown, now: Date):
   const at = now.toISOString();
   const reason = `processing failed: ${error instanceof Error ? error.message : String(error)}`;
   const next: Rollout = { ...rollout, status: 'failed', status_reason: reason, batches: stopUnfinishedBatches(rollout.batches, at), completed_at: at, version: rollout.version + 1, updated_at: at };
-  if (!(await saveRollout(next))) return;
-  await appendEvent({ type: 'image.rollout_failed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { reason } });
+  if (!(await saveRollout(next, [{ type: 'image.rollout_failed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { reason } }]))) return;
   await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: 'rollout failed' }));
 }

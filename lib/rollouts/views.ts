@@ -14,7 +14,8 @@ export async function readRollout(id: string): Promise<Rollout> {
 }
 
 function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>) {
-  const { planning, version, ...rest } = rollout;
+  // wake_requested_for is batch-advance's bookkeeping, not part of the API.
+  const { planning, version, wake_requested_for: _wake, ...rest } = rollout;
   return {
     ...rest,
     planned: planning.done,

@@ -66,18 +66,19 @@ export async function getRollout(id: string): Promise<Rollout | undefined> {
 }
 
 /**
- * Writes `next` if the stored rollout is still at `next.version - 1`, with the events that
- * record the change. Returns false when someone else changed it first; the caller re-reads and
- * decides again (and its events are not written).
+ * Writes `next` if the stored rollout is still at `expected` (`next.version - 1` unless one write
+ * records two facts, each with its own version), with the events that record the change.
+ * Returns false when someone else changed it first; the caller re-reads and decides again (and
+ * its events are not written).
  */
-export async function saveRollout(next: Rollout, events: NewEvent[] = []): Promise<boolean> {
+export async function saveRollout(next: Rollout, events: NewEvent[] = [], expected = next.version - 1): Promise<boolean> {
   const saved = await conditionally(
     dynamo().send(
       new PutCommand({
         TableName: tableName(),
         Item: item(next, events),
         ConditionExpression: 'version = :expected',
-        ExpressionAttributeValues: { ':expected': next.version - 1 },
+        ExpressionAttributeValues: { ':expected': expected },
       }),
     ),
   );

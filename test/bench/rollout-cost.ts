@@ -6,8 +6,12 @@
  * 2. A staged rollout of N simulated devices (3 batches, no delay, HTTP health checks): time per
  *    batch, and the DynamoDB and SQS requests it costs per device, by operation. Those counts are
  *    what a deployment pays for, whatever the machine.
+ * 3. Due times: a rollout of several batches with a short batch delay, and how late each next
+ *    batch started after its due time (the batch's `next_batch_due_at` → the next batch's
+ *    `started_at`), p50 and max. The host runs the production tick of 30 s, so what these figures
+ *    show is the wake-up at the due time, not the tick.
  *
- *   npm run bench -- [--devices 300] [--poll-seconds 5] [--concurrency 16]
+ *   npm run bench -- [--devices 300] [--poll-seconds 5] [--concurrency 16] [--delay-batches 6] [--delay-seconds 3]
  */
 import { parseArgs } from 'node:util';
 import { startHost } from '../../infra/embedded/host';
@@ -22,13 +26,18 @@ const { values } = parseArgs({
     devices: { type: 'string', default: '300' },
     'poll-seconds': { type: 'string', default: '5' },
     concurrency: { type: 'string', default: '16' },
+    'delay-batches': { type: 'string', default: '6' },
+    'delay-seconds': { type: 'string', default: '3' },
   },
 });
 const fleetSize = Number(values.devices);
 const pollSeconds = Number(values['poll-seconds']);
 const concurrency = Number(values.concurrency);
+const delayBatches = Number(values['delay-batches']);
+const delaySeconds = Number(values['delay-seconds']);
 
-const host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 2, quiet: true });
+// The production tick (30 s): progress and due times must not need a faster one.
+const host = await startHost({ port: 0, dataDir: ':memory:', quiet: true });
 const { dynamo, sqs } = await import('../../lib/aws-clients');
 
 /** Counts every request the handlers make, by service and operation. */
@@ -122,6 +131,24 @@ try {
     const own = n - (key === 'dynamodb GetItemCommand' ? polls : 0) - looks * (perLook.get(key) ?? 0);
     console.log(`    ${key.padEnd(36)} ${(own / fleetSize).toFixed(2)}`);
   }
+
+  // 3. Due times.
+  const delayed = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4 * delayBatches, image: 'bench/delay:1', namePrefix: 'delay' });
+  const stopDelayed = startPolling(delayed, 200);
+  await f.createPolicy({ image_pattern: 'bench/delay:*', staged_batches: delayBatches, batch_delay_minutes: delaySeconds / 60 });
+  const delayedId = (await f.push('bench/delay', '2')).body.rollouts[0].id;
+  const finished = await f.waitForStatus(delayedId, 'completed', 120_000 + delayBatches * delaySeconds * 1000);
+  await stopDelayed();
+  const dueTimes = new Map<number, string>();
+  for (const event of await f.events(delayedId)) {
+    if (event.type === 'image.batch_completed' && typeof event.details.next_batch_due_at === 'string') dueTimes.set(Number(event.details.batch), event.details.next_batch_due_at);
+  }
+  const lateness = finished.rollout.batches
+    .filter((b: any) => b.number > 1)
+    .map((b: any) => Date.parse(b.started_at) - Date.parse(dueTimes.get(b.number - 1)!))
+    .sort((a: number, b: number) => a - b);
+  console.log(`\nDue times: ${delayBatches} batches, ${delaySeconds} s batch delay, tick every 30 s`);
+  console.log(`  next batch started after its due time: p50 ${percentile(lateness, 50).toFixed(0)} ms   max ${lateness[lateness.length - 1]!.toFixed(0)} ms   (${lateness.length} batch starts: ${lateness.join(', ')} ms)`);
 } finally {
   await host.stop();
 }

@@ -75,6 +75,9 @@ describe('the demo', () => {
 
     expect(output).toMatch(/batch 1  [█▓]{20}  2\/2  healthy 1  rolled back 1  · done/);
     expect(output).toMatch(/rollout paused: failure rate 50\.0% exceeds/);
+    // In the order it happened, and with no next batch announced: a paused rollout has none due.
+    expect(output).toMatch(/batch 1 completed\n[^\n]*rollout paused: failure rate/);
+    expect(output).not.toMatch(/next one starts in/);
     expect(output).toMatch(/Rollout paused after batch 1 of 3 in [\d.]+ s/);
     expect(output).toMatch(/The rollout stopped itself/);
     expect(output).toContain(`/rollouts/${summary.rolloutId}/resume`);

@@ -206,7 +206,8 @@ describe('admin control', () => {
     expect(detail.statistics.rolled_back).toBe(8);
     await f.waitForRollout(id, () => devices.every((d) => d.running[0]!.image === 'ctl/all:1'), 'the fleet back on the old image');
     const [event] = await eventsOf(id, 'image.rollout_rolled_back');
-    expect(event.details).toMatchObject({ reason: 'bad release found in the field', devices_rolled_back: 8 });
+    expect(event.details).toMatchObject({ reason: 'bad release found in the field', rolled_back_from: 'completed' });
+    expect(await eventsOf(id, 'image.device_rolled_back')).toHaveLength(8);
 
     const twice = await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: {} });
     expect(twice.status).toBe(409);

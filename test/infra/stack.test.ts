@@ -220,7 +220,10 @@ describe('the functions', () => {
         ...Object.fromEntries((spec.sendsTo ?? []).map((queue) => [queueUrlEnv(queue), queueId(queue)])),
         ...(routes.some((r) => r.path.startsWith('/api/v1/webhooks/')) ? { WEBHOOK_SECRET_ARN: synth.logicalId(synth.stack.webhookSecret) } : {}),
         ...(routes.some((r) => !r.path.startsWith('/api/v1/webhooks/')) ? { ADMIN_API_KEY_SECRET_ARN: synth.logicalId(synth.stack.adminKeySecret) } : {}),
-        ...((spec.queues ?? []).some((t) => queues[t.queue].fifo) ? { SCHEDULER_ROLE_ARN: `${synth.logicalId(synth.stack.schedulerRole)}.Arn` } : {}),
+        // Who sends wake-ups may schedule them: the role to pass and the wake queue to target.
+        ...((spec.sendsTo ?? []).includes('wake')
+          ? { SCHEDULER_ROLE_ARN: `${synth.logicalId(synth.stack.schedulerRole)}.Arn`, SCHEDULE_TARGET_QUEUE_ARN: `${queueId('wake')}.Arn` }
+          : {}),
       };
       for (const [variable, value] of Object.entries(variables)) {
         if (typeof value === 'string') expect(value, `${name} ${variable}`).toBe(literal[variable]);
@@ -292,13 +295,16 @@ describe('permissions', () => {
     }
   });
 
-  it('let only the consumer of rollout commands manage one-time schedules, in its own group, as the scheduler role', () => {
+  it('let only the senders of wake-ups create one-time schedules, in their own group, as the scheduler role, which sends only to the wake queue', () => {
     const scheduleArn = `arn:AWS::Partition:scheduler:AWS::Region:AWS::AccountId:schedule/${synth.stack.scheduleGroupName}/*`;
     const schedulerRole = synth.logicalId(synth.stack.schedulerRole);
     for (const name of functionNames) {
       const statements = statementsOf(roleId(name));
-      const createsSchedules = (specOf(name).queues ?? []).some((t) => queues[t.queue].fifo);
+      const createsSchedules = (specOf(name).sendsTo ?? []).includes('wake');
+      expect(createsSchedules, name).toBe(name === 'batchAdvance');
       expect(resourcesAllowed(statements, 'scheduler:CreateSchedule'), name).toEqual(createsSchedules ? [scheduleArn] : []);
+      // A schedule deletes itself once it has fired; nothing else is needed.
+      expect(statements.flatMap((st) => st.actions).filter((a) => a.startsWith('scheduler:')), name).toEqual(createsSchedules ? ['scheduler:CreateSchedule'] : []);
       expect(resourcesAllowed(statements, 'iam:PassRole'), name).toEqual(createsSchedules ? [`${schedulerRole}.Arn`] : []);
     }
     const role = resources[schedulerRole].Properties;
@@ -310,7 +316,7 @@ describe('permissions', () => {
     );
     const statements = statementsOf(schedulerRole);
     expect(statements.flatMap((s) => s.actions)).toEqual(['sqs:SendMessage']);
-    expect(resourcesAllowed(statements, 'sqs:SendMessage')).toEqual(queueNames.filter((q) => queues[q].fifo).map((q) => `${queueId(q)}.Arn`));
+    expect(resourcesAllowed(statements, 'sqs:SendMessage')).toEqual([`${queueId('wake')}.Arn`]);
     synth.template.hasResourceProperties('AWS::Scheduler::ScheduleGroup', { Name: synth.stack.scheduleGroupName });
   });
 });

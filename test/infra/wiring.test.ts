@@ -20,7 +20,10 @@ const consumer = (overrides: Partial<FunctionSpec> = {}): FunctionSpec => ({
   description: 'consumer',
   timeoutSeconds: 30,
   memoryMb: 128,
-  queues: [{ queue: 'tick', batchSize: 1 }],
+  queues: [
+    { queue: 'tick', batchSize: 1 },
+    { queue: 'wake', batchSize: 10 },
+  ],
   ...overrides,
 });
 
@@ -66,6 +69,12 @@ describe('checkWiring', () => {
     expect(() => checkWiring(wiringWith({ consumer: { queues: [] } }))).toThrow(/queue tick must have exactly one consumer, has none/);
   });
 
+  it('refuses a second schedule target, and a FIFO one: wake-ups up to 15 minutes ahead are delayed messages', () => {
+    expect(() => checkWiring(wiringWith({ queue: { scheduleTarget: true } }))).toThrow(/queues tick, wake are all marked scheduleTarget/);
+    const fifoTarget: Wiring = { ...wiringWith({}), queues: { ...manifest.queues, wake: { ...manifest.queues.wake, fifo: true } } };
+    expect(() => checkWiring(fifoTarget)).toThrow(/queue wake is a schedule target but FIFO/);
+  });
+
   it('refuses routed functions slower than API Gateway waits, and a route declared twice', () => {
     const route = { method: 'GET' as const, path: '/api/v1/policies' };
     expect(() => checkWiring(wiringWith({ extra: { slow: { ...consumer({ queues: [] }), timeoutSeconds: 30, routes: [route] } } }))).toThrow(
@@ -91,7 +100,7 @@ describe('what a function is given, from what the manifest declares', () => {
     expect(pick(readsAdminKey)).toEqual(['adminDevices', 'adminPolicies', 'adminRollouts', 'deviceApi']);
   });
 
-  it('the table to all but the ticker, one-time schedules to the orchestration consumer', () => {
+  it('the table to all but the ticker, one-time schedules to the sender of wake-ups', () => {
     expect(pick((spec) => !usesTable(spec))).toEqual(['ticker']);
     expect(pick((spec) => createsSchedules(spec, wiring))).toEqual(['batchAdvance']);
   });
