@@ -72,3 +72,34 @@ describe('starting a manual rollout while it is being planned', () => {
     expect((await f.events(rollout.id)).filter((e) => e.type === 'image.rollout_started')).toHaveLength(1);
   });
 });
+
+describe('a crash between a rollout change and its events', () => {
+  it('writes the events the change carried on the next read of the rollout', async () => {
+    const { GetCommand, PutCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { dynamo } = await import('../../lib/aws-clients');
+    const { keys } = await import('../../lib/store/keys');
+    const { getRollout } = await import('../../lib/store/rollouts');
+    const { listEvents } = await import('../../lib/store/events');
+    await f.createPolicy({ image_pattern: 'crash/outbox:*', update_strategy: 'manual' });
+    const id = (await f.push('crash/outbox', '2')).body.rollouts[0].id;
+    const planned = await f.waitForRollout(id, (d) => d.rollout.planned, 'planned');
+
+    // The change was written with its event in the outbox; the function died before appending it.
+    const stored = (await dynamo().send(new GetCommand({ TableName: host.tableName, Key: keys.rollout(id) }))).Item!;
+    const at = new Date().toISOString();
+    const paused = { type: 'image.rollout_paused', rollout_id: id, timestamp: at, order: stored.version + 1, details: { reason: 'crash test', automatic: false } };
+    await dynamo().send(new PutCommand({ TableName: host.tableName, Item: { ...stored, version: stored.version + 1, outbox: [paused] } }));
+    // Straight from the table: the API's own read of the rollout would already write it.
+    const logged = async () => (await listEvents(id, 1, 100)).events.filter((e) => e.type === 'image.rollout_paused');
+    expect(await logged()).toHaveLength(0);
+
+    const rollout = await getRollout(id);
+    expect(rollout).not.toHaveProperty('outbox');
+    expect(await logged()).toEqual([expect.objectContaining({ timestamp: at, details: { reason: 'crash test', automatic: false } })]);
+    // Written once: a second read finds the outbox cleared, and the listing never shows it.
+    await getRollout(id);
+    expect(await logged()).toHaveLength(1);
+    expect(planned.rollout).not.toHaveProperty('outbox');
+    expect((await f.rollout(id)).rollout).not.toHaveProperty('outbox');
+  });
+});
