@@ -11,7 +11,7 @@ import type { EventType, RolloutEvent } from '../domain/types';
 import { logger } from '../logger';
 import { decodeCursor, encodeCursor, hasExactly, isRecord, type CursorShape } from './cursor';
 import { keys } from './keys';
-import { entityOf, isConditionFailed, tableName } from './table';
+import { conditionally, entityOf, tableName } from './table';
 
 export function eventId(timestamp: string, order: number, type: EventType, subject: string): string {
   const ms = String(Date.parse(timestamp)).padStart(13, '0');
@@ -42,19 +42,17 @@ export async function appendEvent(event: NewEvent): Promise<void> {
     timestamp: event.timestamp,
     details: event.details ?? {},
   };
-  try {
-    await dynamo().send(
+  const written = await conditionally(
+    dynamo().send(
       new PutCommand({
         TableName: tableName(),
         Item: { ...keys.event(event.rollout_id, event.shard ?? 0, id), ...stored },
         ConditionExpression: 'attribute_not_exists(pk)',
       }),
-    );
-  } catch (error) {
-    if (!isConditionFailed(error)) throw error;
-    // Recorded before (a retried message): it was logged then.
-    return;
-  }
+    ),
+  );
+  // Recorded before (a retried message): it was logged then.
+  if (!written) return;
   // The rollout's log, as lines an operator can follow.
   const { level, message, fields } = describeEvent(stored);
   logger[level](message, fields);

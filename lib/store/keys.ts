@@ -28,20 +28,27 @@
  * Access patterns
  * ---------------
  * device state poll / report (hot path)   GetItem / UpdateItem device
+ * move an app's target for a rollout      conditional UpdateItem device (target version, target_set_by rank)
  * register device                         PutItem device + PutItem membership per app
  * list devices                            Query deviceList (gsi3pk = DEVICE), BatchGet devices
  * devices running a repository            Query REPO#<repository> (planning a rollout)
  * create / read / update / delete policy  Put / Get / Update / Delete POLICY#<id>
  * list policies, match a push             Query byKind (gsi1pk = POLICY)
- * create / read / transition rollout      Put / Get / conditional Update ROLLOUT#<id> (version)
+ * create / read / transition rollout      Put / Get / conditional Put ROLLOUT#<id> (version), with the
+ *                                         change's events in `outbox`, then PutItem each event and a
+ *                                         conditional UpdateItem that clears the outbox
  * list rollouts (newest first)            Query byKind (gsi1pk = ROLLOUT), filter image_name
- * rollouts by status (filter, tick)       Query byStatus (gsi2pk = ROLLOUT#STATUS#<status>)
+ * rollouts by status (filter, tick,       Query byStatus (gsi2pk = ROLLOUT#STATUS#<status>)
+ *   supersede)
  * batch progress                          Query each shard, sk begins_with BATCH#
+ * count a device's move                   UpdateItem ADD on its shard's BATCH#<nnn>
+ * recount a batch shard                   Query its rows, conditional PutItem BATCH#<nnn> (revision)
  * devices of a batch                      Query each shard, sk BETWEEN DEVICE#<first> AND DEVICE#<last>
  * devices of a rollout                    Query each shard, sk begins_with DEVICE#
  * one device in a rollout                 Query its shard, sk begins_with UUID#<uuid>#, then GetItem
  * rollout events, time-ordered            Query each shard, sk begins_with EVENT#, merged by id
- * de-duplicate a webhook delivery         conditional PutItem DELIVERY#..., TTL 7 days
+ * claim a webhook delivery                conditional PutItem DELIVERY#..., TTL 7 days; GetItem when
+ *                                         another copy claimed it; UpdateItem its outcome
  * authenticate an admin                   GetItem ADMINKEY#<hash>
  */
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
@@ -55,6 +62,9 @@ export const indexes = {
 export type Index = (typeof indexes)[keyof typeof indexes];
 
 export const ttlAttribute = 'expires_at';
+
+/** Attributes that exist for the table's sake (keys, index keys, TTL), never part of an entity. */
+export const storageAttributes: readonly string[] = ['pk', 'sk', ...Object.values(indexes).flatMap((i) => [i.pk, i.sk]), ttlAttribute];
 
 export type Key = {
   pk: string;
@@ -94,6 +104,8 @@ export const keys = {
     sk: `BATCH#${pad(batch)}`,
   }),
   batchCountersPrefix: 'BATCH#',
+  /** The batch number a batch-counters sort key names: `BATCH#007` → 7. */
+  batchOfCounters: (sk: string) => Number(sk.slice('BATCH#'.length)),
   rolloutDevice: (rolloutId: string, shard: number, seq: number): Key => ({
     pk: `ROLLOUT#${rolloutId}#S#${shard}`,
     sk: seqKey(seq),

@@ -10,7 +10,7 @@ import type { BatchCounts, DeviceRolloutStatus, RolloutDevice } from '../domain/
 import { deviceRolloutStatuses } from '../domain/types';
 import { decodeCursor, encodeCursor, hasExactly, isRecord, type CursorShape } from './cursor';
 import { keys } from './keys';
-import { entityOf, isConditionFailed, tableName } from './table';
+import { conditionally, entityOf, resultUnlessConditionFailed, tableName } from './table';
 
 export interface RowRef {
   rollout_id: string;
@@ -115,9 +115,8 @@ export async function transitionRolloutDevice(
     update += `, ${name} = :${name}`;
     values[`:${name}`] = value;
   }
-  let previous: DeviceRolloutStatus;
-  try {
-    const { Attributes } = await dynamo().send(
+  const result = await resultUnlessConditionFailed(
+    dynamo().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq),
@@ -127,13 +126,9 @@ export async function transitionRolloutDevice(
         ExpressionAttributeValues: values,
         ReturnValues: 'UPDATED_OLD',
       }),
-    );
-    previous = Attributes!.status as DeviceRolloutStatus;
-  } catch (error) {
-    if (isConditionFailed(error)) return undefined;
-    throw error;
-  }
-  return previous;
+    ),
+  );
+  return result?.Attributes?.status as DeviceRolloutStatus | undefined;
 }
 
 /** The image (and digest) a device ran when it was scheduled, where it differs from what planning saw. */
@@ -202,7 +197,7 @@ export async function getAllBatchCounts(rolloutId: string, shardCount: number): 
       }),
     );
     for (const item of result.Items ?? []) {
-      const batch = Number(String(item.sk).slice(keys.batchCountersPrefix.length));
+      const batch = keys.batchOfCounters(String(item.sk));
       byBatch.set(batch, addCounts(byBatch.get(batch) ?? emptyCounts(), countsOf(item)));
     }
   }
@@ -224,19 +219,17 @@ export async function reconcileBatchShard(rolloutId: string, shard: number, batc
       if (row.status !== 'pending') counts[row.status] += 1;
       if (countsAsFailure(row)) counts.failures += 1;
     }
-    try {
-      await dynamo().send(
+    const stored = await conditionally(
+      dynamo().send(
         new PutCommand({
           TableName: tableName(),
           Item: { ...key, rollout_id: rolloutId, shard, batch, ...counts, revision: revision + 1 },
           ConditionExpression: Item ? 'revision = :revision' : 'attribute_not_exists(pk)',
           ...(Item ? { ExpressionAttributeValues: { ':revision': revision } } : {}),
         }),
-      );
-      return counts;
-    } catch (error) {
-      if (!isConditionFailed(error)) throw error;
-    }
+      ),
+    );
+    if (stored) return counts;
   }
   throw new Error(`counters of rollout ${rolloutId} batch ${batch} shard ${shard} kept changing during recount`);
 }

@@ -4,7 +4,7 @@ import { config, ConfigError } from '../config';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import { decodeCursor, encodeCursor, indexKeyShape } from './cursor';
-import type { Index, ListedKey } from './keys';
+import { storageAttributes, type Index, type ListedKey } from './keys';
 
 export function tableName(): string {
   const name = config().tableName;
@@ -23,19 +23,24 @@ export function isConditionFailed(error: unknown): boolean {
  * Runs a conditional write: true when it applied, false when its condition did not hold. Every
  * transition in the store is one of these, so "someone else moved it first" is never an error.
  */
-export async function conditionally(write: Promise<unknown>): Promise<boolean> {
+export async function conditionally(write: Promise<object>): Promise<boolean> {
+  return (await resultUnlessConditionFailed(write)) !== undefined;
+}
+
+/** The write's result (e.g. the attributes it returned), or undefined when its condition did not hold. */
+export async function resultUnlessConditionFailed<T extends object>(write: Promise<T>): Promise<T | undefined> {
   try {
-    await write;
-    return true;
+    return await write;
   } catch (error) {
-    if (isConditionFailed(error)) return false;
+    if (isConditionFailed(error)) return undefined;
     throw error;
   }
 }
 
 /** Strips the table's key attributes, leaving the entity as the API shows it. */
 export function entityOf<T>(item: Record<string, unknown>): T {
-  const { pk, sk, gsi1pk, gsi1sk, gsi2pk, gsi2sk, gsi3pk, gsi3sk, expires_at, ...entity } = item;
+  const entity = { ...item };
+  for (const name of storageAttributes) delete entity[name];
   return entity as T;
 }
 
