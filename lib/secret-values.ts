@@ -4,19 +4,18 @@
  * value read from Secrets Manager is kept for a few minutes, so a rotated secret takes effect
  * without a deploy and a warm function does not call Secrets Manager per request.
  */
-import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { secretsManager } from './aws-clients';
 import { config } from './config';
 import { sha256Hex } from './secrets';
 
 const cacheMs = 5 * 60_000;
 const cache = new Map<string, { value: string; until: number }>();
-let client: SecretsManagerClient | undefined;
 
 async function secretValue(arn: string): Promise<string> {
   const hit = cache.get(arn);
   if (hit && hit.until > Date.now()) return hit.value;
-  client ??= new SecretsManagerClient({});
-  const { SecretString } = await client.send(new GetSecretValueCommand({ SecretId: arn }));
+  const { SecretString } = await secretsManager().send(new GetSecretValueCommand({ SecretId: arn }));
   const value = SecretString ?? '';
   cache.set(arn, { value, until: Date.now() + cacheMs });
   return value;
