@@ -4,10 +4,11 @@
  * follow-up work to the queues. Device work is never done under the rollout's version: it is
  * idempotent on its own, so a retry of the command finishes it.
  */
+import { deviceRollbackRefusal, resumeRefusal, revertedOnCancel, revertedOnRollbackAll, startRefusal } from '../domain/rollout-control';
 import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
 import { isNewerPush } from '../domain/push-order';
-import { activeRolloutStatuses, type DeviceRolloutStatus, type EventType, type Rollout, type RolloutStatus } from '../domain/types';
+import { activeRolloutStatuses, type EventType, type Rollout, type RolloutStatus } from '../domain/types';
 import { Conflict, NotFound } from '../errors';
 import { logger } from '../logger';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
@@ -17,7 +18,7 @@ import { findRolloutDevice } from '../store/rollout-devices';
 import { rolloutsWithStatus, saveRollout } from '../store/rollouts';
 import { recordStarted } from './rollout-events';
 import { fanOutSchedule } from './progress';
-import { batchOf, cancelFrom, revertCommands, revertDevice, revertPage, rollbackAllFrom } from './rollbacks';
+import { batchOf, revertCommands, revertDevice, revertPage } from './rollbacks';
 import { readRollout } from './views';
 
 /**
@@ -54,22 +55,16 @@ async function transition(
  * as soon as it has recorded every device (`started: false` then).
  */
 export async function startRollout(id: string, now: Date): Promise<{ rollout: Rollout; started: boolean }> {
-  const refusal = (r: Rollout) =>
-    r.status !== 'pending'
-      ? `cannot start rollout ${id}: it is ${r.status}; only a pending rollout can be started`
-      : r.policy.update_strategy !== 'manual'
-        ? `rollout ${id} follows the ${r.policy.update_strategy} strategy: it starts by itself once planned`
-        : undefined;
   for (let attempt = 0; attempt < 5; attempt++) {
     const rollout = await readRollout(id);
-    const refused = refusal(rollout);
+    const refused = startRefusal(rollout);
     if (refused) throw new Conflict(refused);
     if (rollout.planning.done) break;
     if (rollout.start_requested_at) return { rollout, started: false };
     const marked: Rollout = { ...rollout, start_requested_at: now.toISOString(), version: rollout.version + 1, updated_at: now.toISOString() };
     if (await saveRollout(marked)) return { rollout: marked, started: false };
   }
-  const next = await transition(id, 'in_progress', 'start', now, { change: () => ({ started_at: now.toISOString() }), extraCheck: refusal });
+  const next = await transition(id, 'in_progress', 'start', now, { change: () => ({ started_at: now.toISOString() }), extraCheck: startRefusal });
   await beginRollout(next, now, 'started by admin');
   return { rollout: next, started: true };
 }
@@ -97,7 +92,7 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
       const batches = r.batches.map((b) => (b.number === r.current_batch && b.status === 'in_progress' ? { ...b, deadline_at } : b));
       return { status_reason: undefined, batches };
     },
-    extraCheck: (r) => (r.status !== 'paused' ? `cannot resume rollout ${id}: it is ${r.status}; only a paused rollout can be resumed` : undefined),
+    extraCheck: resumeRefusal,
     event: { type: 'image.rollout_resumed', details: (r) => (r.status_reason ? { paused_for: r.status_reason } : {}) },
   });
   // Scheduling stopped at the pause; pages already done are skipped when it starts again.
@@ -120,7 +115,7 @@ export async function cancelRollout(id: string, reason: string | undefined, now:
     event: { type: 'image.rollout_cancelled', details: () => ({ reason: why, ...(supersededBy ? { superseded_by: supersededBy.id } : {}) }) },
   });
   const handOver = supersededBy !== undefined;
-  await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: `rollout cancelled: ${why}`, ...(handOver ? { hand_over: true } : {}) }));
+  await sendRevertCommands(revertCommands(next, { from: [...revertedOnCancel], to: 'skipped', reason: `rollout cancelled: ${why}`, ...(handOver ? { hand_over: true } : {}) }));
   return next;
 }
 
@@ -139,7 +134,7 @@ export async function rollbackAll(id: string, reason: string | undefined, now: D
   let rolledBack = 0;
   let failed = 0;
   const leftover: RevertCommand[] = [];
-  for (let command of revertCommands(next, { from: rollbackAllFrom, to: 'rolled_back', reason: `rollout rolled back: ${why}` })) {
+  for (let command of revertCommands(next, { from: [...revertedOnRollbackAll], to: 'rolled_back', reason: `rollout rolled back: ${why}` })) {
     for (;;) {
       if (Date.now() > deadline) {
         leftover.push(command);
@@ -156,8 +151,6 @@ export async function rollbackAll(id: string, reason: string | undefined, now: D
   return { rollout: next, devices_rolled_back: rolledBack, devices_failed: failed, finishing_in_background: leftover.length > 0 };
 }
 
-const adminRollbackFrom: readonly DeviceRolloutStatus[] = ['updated', 'healthy', 'unhealthy', 'failed'];
-
 export async function rollbackDevice(id: string, uuid: string, reason: string | undefined, now: Date) {
   const rollout = await readRollout(id);
   if (rollout.status === 'pending') throw new Conflict(`rollout ${id} has not started; no device has updated`);
@@ -166,10 +159,8 @@ export async function rollbackDevice(id: string, uuid: string, reason: string | 
   const why = reason ?? 'rolled back by an admin';
   const results = [];
   for (const row of rows) {
-    if (row.status === 'rolled_back') throw new Conflict(`device ${uuid} is already rolled back in rollout ${id}`);
-    if (!adminRollbackFrom.includes(row.status)) {
-      throw new Conflict(`device ${uuid} has not updated in rollout ${id} (status ${row.status}); there is nothing to roll back`);
-    }
+    const refused = deviceRollbackRefusal(id, uuid, row.status);
+    if (refused) throw new Conflict(refused);
     const outcome = await revertDevice(rollout, row, batchOf(rollout, row.seq), 'rolled_back', why, now);
     results.push({ app: row.app, from_image: row.new_image, to_image: row.previous_image, outcome });
   }

@@ -12,6 +12,7 @@
  */
 import { config } from '../config';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
+import { revertedAutomatically, revertedOnCancel } from '../domain/rollout-control';
 import { canTransitionRollout, fanOutGraceFor, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
 import type { Batch, BatchCounts, Rollout } from '../domain/types';
 import { logger } from '../logger';
@@ -22,7 +23,7 @@ import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices
 import { getRollout, saveRollout } from '../store/rollouts';
 import { timeOutBatch } from './device-transitions';
 import { recordStarted } from './rollout-events';
-import { cancelFrom, revertCommands } from './rollbacks';
+import { revertCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;
 
@@ -195,7 +196,7 @@ async function fanOutHealthChecks(rollout: Rollout, batch: number): Promise<void
 
 async function fanOutAutoRollback(rollout: Rollout, batch: number): Promise<void> {
   await sendRevertCommands(
-    revertCommands(rollout, { batch, from: ['failed', 'unhealthy'], to: 'rolled_back', reason: 'automatic rollback: the device failed its update or health check' }),
+    revertCommands(rollout, { batch, from: [...revertedAutomatically], to: 'rolled_back', reason: 'automatic rollback: the device failed its update or health check' }),
   );
 }
 
@@ -237,5 +238,5 @@ export async function failRollout(rolloutId: string, error: unknown, now: Date):
   const reason = `processing failed: ${error instanceof Error ? error.message : String(error)}`;
   const next: Rollout = { ...rollout, status: 'failed', status_reason: reason, batches: stopUnfinishedBatches(rollout.batches, at), completed_at: at, version: rollout.version + 1, updated_at: at };
   if (!(await saveRollout(next, [{ type: 'image.rollout_failed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { reason } }]))) return;
-  await sendRevertCommands(revertCommands(next, { from: cancelFrom, to: 'skipped', reason: 'rollout failed' }));
+  await sendRevertCommands(revertCommands(next, { from: [...revertedOnCancel], to: 'skipped', reason: 'rollout failed' }));
 }

@@ -6,8 +6,7 @@
  */
 import { batchContaining } from '../domain/batch-plan';
 import { rolloutRank } from '../domain/push-order';
-import { rollbackableStatuses } from '../domain/rollout-progress';
-import type { DeviceRolloutStatus, Rollout, RolloutDevice } from '../domain/types';
+import type { Rollout, RolloutDevice } from '../domain/types';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
 import { getStoredDevice, restoreRolloutTarget } from '../store/devices';
 import { queryRowsInRange } from '../store/rollout-devices';
@@ -16,9 +15,6 @@ import { deviceEvent, moveRow } from './device-transitions';
 
 export type RevertOutcome = 'rolled_back' | 'skipped' | 'unchanged' | 'failed';
 
-/** The statuses a sweep takes back, by what ended the rollout. */
-export const rollbackAllFrom: DeviceRolloutStatus[] = ['pending', ...rollbackableStatuses];
-export const cancelFrom: DeviceRolloutStatus[] = ['pending', 'scheduled'];
 
 /**
  * Reverts one device of the rollout. `to` is what a device that was given the new image becomes;
