@@ -4,6 +4,7 @@
  * a repeated or lost command only ever resumes where the rollout says planning stands.
  */
 import { effectivePercentages, planBatches, shardCountFor } from '../domain/batch-plan';
+import { rolloutRank } from '../domain/push-order';
 import type { Rollout, RolloutDevice } from '../domain/types';
 import { logger } from '../logger';
 import { sendOrchestration } from '../queues/messages';
@@ -32,6 +33,7 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
   const page = await listRepositoryMembers(repository, pageSize, rollout.planning.next_key);
   const devices = new Map((await getDevicesByUuid([...new Set(page.members.map((m) => m.device_uuid))])).map((d) => [d.uuid, d]));
   const at = now.toISOString();
+  const rank = rolloutRank(rollout);
   const rows: RolloutDevice[] = [];
   for (const member of page.members) {
     const device = devices.get(member.device_uuid);
@@ -40,6 +42,9 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
     // may run older content of the same tag, so it is moved again and pulls the tag anew.
     if (!device || !app || (rollout.digest !== undefined && app.image === rollout.image)) continue;
     if (normaliseRepository(app.image) !== repository) continue;
+    // A newer push's rollout has moved this app already (its webhook came first): it stays there.
+    const setBy = device.target_set_by?.[app.name];
+    if (setBy !== undefined && setBy > rank) continue;
     const seqNumber = rollout.planning.assigned + rows.length;
     rows.push({
       rollout_id: rollout.id,

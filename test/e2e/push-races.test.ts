@@ -109,6 +109,19 @@ describe('racing pushes', () => {
     const late = await f.waitForStatus(older, 'cancelled');
     expect(late.rollout.status_reason).toMatch(`superseded by rollout ${newer}`);
   });
+
+  it('leaves the fleet on the newest push when an older push is notified after it completed', async () => {
+    await f.createPolicy({ image_pattern: 'race/late:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = await fleetOf(4, 'race/late:1');
+    const now = Math.floor(Date.now() / 1000);
+    const newer = (await f.push('race/late', '3', now + 5)).body.rollouts[0].id;
+    await expectFleetOn(newer, devices, 'race/late:3');
+    const late = (await f.push('race/late', '2', now)).body.rollouts[0].id;
+    const done = await f.waitForStatus(late, 'completed');
+    expect(done.statistics.total_devices).toBe(0);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(devices.every((d) => d.running[0]!.image === 'race/late:3')).toBe(true);
+  });
 });
 
 describe('moving tags', () => {
