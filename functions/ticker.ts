@@ -1,5 +1,5 @@
 /**
- * Fired once a minute by the schedule; sends two ticks, now and half a period later, because
+ * Fired once a minute by an EventBridge rule; sends two ticks, now and half a period later, because
  * EventBridge rules cannot fire more often than once a minute.
  */
 import type { ScheduledEvent } from 'aws-lambda';

@@ -2,8 +2,8 @@
  * The wiring of the whole system, declared once.
  *
  * Every host reads this: the embedded host starts its HTTP routes, SQS pollers and tick from it,
- * and the CDK stack is generated from it. A function, route, queue or schedule that is not here
- * does not exist on any host.
+ * and the CDK stack is generated from it. A function, route, queue or once-a-minute rule that is
+ * not here does not exist on any host.
  */
 import { orchestrationMaxReceiveCount, queueUrlEnv, type QueueName } from '../lib/queues/names';
 
@@ -46,8 +46,8 @@ export interface FunctionSpec {
   memoryMb: number;
   routes?: Route[];
   queues?: QueueTrigger[];
-  /** Invoked by the schedule (EventBridge rule on AWS, a timer on the embedded host). */
-  schedule?: boolean;
+  /** Invoked once a minute: an EventBridge rule `rate(1 minute)` on AWS, a timer on the embedded host. */
+  everyMinute?: boolean;
   /** Queues this function sends to; grants and queue URLs in its environment follow from it. */
   sendsTo?: QueueName[];
 }
@@ -56,7 +56,7 @@ export const queues = {
   /** Rollout-level commands, one message group per rollout so its transitions are serialised. */
   orchestration: { fifo: true, visibilityTimeoutSeconds: 180, maxReceiveCount: orchestrationMaxReceiveCount },
   /** Device fan-out: setting the target state of one shard of a batch's devices, page by page. */
-  schedule: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
+  targets: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
   /** Health checks of a batch's updated devices, one shard (then one page) per message. */
   health: { fifo: false, visibilityTimeoutSeconds: 360, maxReceiveCount: 3 },
   /** Rollbacks: devices put back on the image they ran before, one shard (then one page) per message. */
@@ -125,7 +125,7 @@ export const functions = {
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/rollback-all' },
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback' },
     ],
-    sendsTo: ['orchestration', 'schedule', 'rollback'],
+    sendsTo: ['orchestration', 'targets', 'rollback'],
   },
   deviceApi: {
     entry: 'functions/device-api.ts',
@@ -144,15 +144,15 @@ export const functions = {
     timeoutSeconds: 30,
     memoryMb: 1024,
     queues: [{ queue: 'orchestration', batchSize: 10 }],
-    sendsTo: ['orchestration', 'schedule', 'health', 'rollback', 'wake'],
+    sendsTo: ['orchestration', 'targets', 'health', 'rollback', 'wake'],
   },
-  scheduleDevices: {
-    entry: 'functions/schedule-devices.ts',
+  setTargets: {
+    entry: 'functions/set-targets.ts',
     description: "Sets the new image as target state for one shard of a batch's devices",
     timeoutSeconds: 30,
     memoryMb: 512,
-    queues: [{ queue: 'schedule', batchSize: 5 }],
-    sendsTo: ['schedule', 'orchestration'],
+    queues: [{ queue: 'targets', batchSize: 5 }],
+    sendsTo: ['targets', 'orchestration'],
   },
   healthCheck: {
     entry: 'functions/health-check.ts',
@@ -184,10 +184,10 @@ export const functions = {
   },
   ticker: {
     entry: 'functions/ticker.ts',
-    description: 'Turns the once-a-minute schedule into two ticks, 30 seconds apart',
+    description: 'Turns the once-a-minute rule into two ticks, 30 seconds apart',
     timeoutSeconds: 10,
     memoryMb: 128,
-    schedule: true,
+    everyMinute: true,
     sendsTo: ['tick'],
   },
 } as const satisfies Record<string, FunctionSpec>;
@@ -203,6 +203,11 @@ export function queueResourceName(prefix: string, queue: QueueName): string {
 export function deadLetterQueueName(prefix: string, queue: QueueName): string {
   const spec: QueueSpec = queues[queue];
   return `${prefix}-${queue}-dlq${spec.fifo ? '.fifo' : ''}`;
+}
+
+/** The EventBridge rule that invokes an `everyMinute` function. */
+export function minuteRuleName(prefix: string, functionName: string): string {
+  return `${prefix}-${functionName}-every-minute`;
 }
 
 /** The EventBridge Scheduler group that holds the one-time schedules of wake-ups. */

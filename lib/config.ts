@@ -19,7 +19,7 @@ export interface Config {
   scheduleGroupName?: string;
   schedulerRoleArn?: string;
   scheduleTargetArn?: string;
-  /** Seconds between the two ticks the ticker sends per schedule firing. */
+  /** Seconds between the two ticks the ticker sends per firing of the once-a-minute rule. */
   tickSeconds: number;
   /** Health probes one invocation runs at once. */
   healthCheckConcurrency: number;

@@ -1,7 +1,7 @@
 /**
  * The AWS twin of the embedded host, generated from the same manifest (infra/manifest.ts): one
  * Lambda function per manifest function, the REST API from their routes, the SQS queues with
- * their dead-letter queues and event source mappings, the EventBridge rule for the scheduled
+ * their dead-letter queues and event source mappings, the EventBridge rule for each `everyMinute`
  * function, and the one DynamoDB table from lib/store/keys.ts. Nothing is named here that the
  * manifest or the key module does not declare; the stack loops over them.
  *
@@ -30,7 +30,7 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { KeySchemaElement } from '@aws-sdk/client-dynamodb';
 import * as manifest from '../manifest';
-import { deadLetterQueueName, queueResourceName, queueUrlEnv, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { deadLetterQueueName, minuteRuleName, queueResourceName, queueUrlEnv, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
 import { scheduleGroupNameEnv, schedulerRoleArnEnv, scheduleTargetArnEnv } from '../../lib/queues/names';
 import { indexes, tableDefinition, ttlAttribute } from '../../lib/store/keys';
 import { FleetApi, type ApiRoute } from './api';
@@ -54,7 +54,7 @@ export const tableActions = [
 ];
 
 /** EventBridge rules fire at most once a minute; the ticker splits each firing into two ticks. */
-const scheduleRateSeconds = 60;
+const ruleRateSeconds = 60;
 const ticksPerFiring = 2;
 
 export interface FleetRolloutStackProps extends StackProps {
@@ -251,7 +251,7 @@ export class FleetRolloutStack extends Stack {
 
     const environment: Record<string, string> = {
       TABLE_NAME: this.table.tableName,
-      TICK_SECONDS: String(scheduleRateSeconds / ticksPerFiring),
+      TICK_SECONDS: String(ruleRateSeconds / ticksPerFiring),
       LOG_LEVEL: settings.logLevel,
       HEALTH_CHECK_ALLOWED_CIDRS: settings.healthCheckAllowedCidrs.join(','),
       // Stack traces point into the TypeScript sources rather than the minified bundle.
@@ -333,13 +333,13 @@ export class FleetRolloutStack extends Stack {
       this.scheduleCreators.push(fn);
     }
 
-    if (spec.schedule) {
-      new events.Rule(this, `${id}Schedule`, {
-        ruleName: `${this.stackName}-${name}-schedule`,
-        description: `Fires ${name} once a minute; it sends ${ticksPerFiring} ticks, ${scheduleRateSeconds / ticksPerFiring} s apart`,
-        schedule: events.Schedule.rate(Duration.seconds(scheduleRateSeconds)),
+    if (spec.everyMinute) {
+      new events.Rule(this, `${id}EveryMinute`, {
+        ruleName: minuteRuleName(this.stackName, name),
+        description: `Fires ${name} once a minute; it sends ${ticksPerFiring} ticks, ${ruleRateSeconds / ticksPerFiring} s apart`,
+        schedule: events.Schedule.rate(Duration.seconds(ruleRateSeconds)),
         // A firing that could not be delivered within a minute is superseded by the next one.
-        targets: [new eventTargets.LambdaFunction(fn, { maxEventAge: Duration.seconds(scheduleRateSeconds), retryAttempts: 2 })],
+        targets: [new eventTargets.LambdaFunction(fn, { maxEventAge: Duration.seconds(ruleRateSeconds), retryAttempts: 2 })],
       });
     }
     return fn;

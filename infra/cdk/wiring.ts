@@ -36,12 +36,12 @@ export function readsAdminKey(spec: FunctionSpec): boolean {
 }
 
 /**
- * Only a function that the schedule alone triggers (the ticker) stays away from the table: it
- * turns the rule's firing into tick messages, and the tick queue's consumer does the reading.
+ * Only a function that the once-a-minute rule alone triggers (the ticker) stays away from the
+ * table: it turns the rule's firing into tick messages, and the tick queue's consumer does the reading.
  */
 export function usesTable(spec: FunctionSpec): boolean {
-  const onlyScheduled = spec.schedule === true && !spec.routes?.length && !spec.queues?.length;
-  return !onlyScheduled;
+  const onlyRuleTriggered = spec.everyMinute === true && !spec.routes?.length && !spec.queues?.length;
+  return !onlyRuleTriggered;
 }
 
 /**

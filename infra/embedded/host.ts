@@ -27,7 +27,7 @@ import { emulatorClientConfig, startEmulators, type Emulators } from './emulator
 import { startHttpGateway, type HttpGateway, type HttpRoute } from './http-gateway';
 import { invokeStore, loadFunction, settleInvocations, type LoadedFunction } from './lambda-runtime';
 import { createLogger, type LogLevel } from './logger';
-import { startSchedule, type Schedule } from './schedule';
+import { startMinuteRule, type MinuteRule } from './minute-rule';
 import { startSchedulerTwin } from './scheduler';
 import { startSqsPoller, type SqsPoller } from './sqs-poller';
 
@@ -221,15 +221,15 @@ export async function startHost(options: HostOptions): Promise<Host> {
       }
     }
 
-    const scheduled = functions.filter((fn) => fn.spec.schedule === true);
-    if (scheduled.length > 0) {
-      const schedule: Schedule = startSchedule({
-        functions: scheduled,
+    const everyMinute = functions.filter((fn) => fn.spec.everyMinute === true);
+    if (everyMinute.length > 0) {
+      const rule: MinuteRule = startMinuteRule({
+        functions: everyMinute,
         intervalSeconds: 2 * tickSeconds,
         prefix: resourcePrefix,
-        logger: logger.child('schedule'),
+        logger: logger.child('rule'),
       });
-      cleanups.push(() => schedule.stop());
+      cleanups.push(() => rule.stop());
     }
 
     // Last, so that requests arrive only once everything they may trigger is running; and first

@@ -21,14 +21,14 @@ export const orchestrationCommand = z.discriminatedUnion('type', [
 ]);
 export type OrchestrationCommand = z.infer<typeof orchestrationCommand>;
 
-export const scheduleCommand = z.object({
-  type: z.literal('schedule_shard'),
+export const targetCommand = z.object({
+  type: z.literal('set_targets'),
   rollout_id: z.string(),
   batch: z.number().int().min(1),
   shard: z.number().int().min(0),
   start_key: startKey,
 });
-export type ScheduleCommand = z.infer<typeof scheduleCommand>;
+export type TargetCommand = z.infer<typeof targetCommand>;
 
 export const healthCommand = z.object({
   type: z.literal('check_health'),
@@ -90,11 +90,11 @@ export async function sendOrchestration(command: OrchestrationCommand, dedupeKey
   );
 }
 
-export const sendScheduleCommands = (commands: ScheduleCommand[]) => sendAll('schedule', commands);
+export const sendTargetCommands = (commands: TargetCommand[]) => sendAll('targets', commands);
 export const sendHealthCommands = (commands: HealthCommand[]) => sendAll('health', commands);
 export const sendRevertCommands = (commands: RevertCommand[]) => sendAll('rollback', commands);
 
-async function sendAll(queue: 'schedule' | 'health' | 'rollback', commands: { type: string }[]): Promise<void> {
+async function sendAll(queue: 'targets' | 'health' | 'rollback', commands: { type: string }[]): Promise<void> {
   for (let i = 0; i < commands.length; i += 10) {
     const chunk = commands.slice(i, i + 10);
     const result = await sqs().send(

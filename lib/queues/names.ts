@@ -3,7 +3,7 @@
  * variables that carry their URLs and the scheduler settings. The manifest (infra/) imports them
  * from here, so lib/ never reaches into infra/.
  */
-export const queueNames = ['orchestration', 'schedule', 'health', 'rollback', 'tick', 'wake'] as const;
+export const queueNames = ['orchestration', 'targets', 'health', 'rollback', 'tick', 'wake'] as const;
 export type QueueName = (typeof queueNames)[number];
 
 /**

@@ -11,7 +11,7 @@ import { rolloutRank } from '../domain/push-order';
 import { deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
-import { sendOrchestration, sendScheduleCommands, type ScheduleCommand } from '../queues/messages';
+import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
 import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type StoredDevice } from '../store/devices';
 import { appendEvent } from '../store/events';
@@ -69,7 +69,7 @@ export async function deviceEvent(
  * Schedules one page of a shard's devices for a batch, then queues the next page. A rollout that
  * is no longer in progress on that batch (paused, cancelled) schedules nothing more.
  */
-export async function scheduleShard(command: ScheduleCommand, now: Date): Promise<void> {
+export async function scheduleShard(command: TargetCommand, now: Date): Promise<void> {
   const rollout = await getRollout(command.rollout_id);
   if (!rollout || rollout.status !== 'in_progress' || rollout.current_batch !== command.batch) return;
   const batch = rollout.batches[command.batch - 1];
@@ -79,7 +79,7 @@ export async function scheduleShard(command: ScheduleCommand, now: Date): Promis
   const waiting = page.rows.filter((row) => row.status === 'pending' || row.status === 'scheduled');
   const devices = new Map((await getDevicesByUuid(waiting.map((r) => r.device_uuid))).map((d) => [d.uuid, d]));
   for (const row of waiting) await scheduleDevice(rollout, batch, row, devices.get(row.device_uuid), now);
-  if (page.lastKey) await sendScheduleCommands([{ ...command, start_key: page.lastKey }]);
+  if (page.lastKey) await sendTargetCommands([{ ...command, start_key: page.lastKey }]);
 }
 
 async function skip(row: RolloutDevice, batch: number, reason: string, now: Date): Promise<void> {

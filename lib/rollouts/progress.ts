@@ -17,7 +17,7 @@ import { canTransitionRollout, fanOutGraceFor, minutesLater, nextStep, type Next
 import type { Batch, BatchCounts, Rollout } from '../domain/types';
 import { logger } from '../logger';
 import { orchestrationMaxReceiveCount } from '../queues/names';
-import { sendHealthCommands, sendRevertCommands, sendScheduleCommands, sendWakeUp } from '../queues/messages';
+import { sendHealthCommands, sendRevertCommands, sendTargetCommands, sendWakeUp } from '../queues/messages';
 import type { NewEvent } from '../store/events';
 import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
@@ -187,7 +187,7 @@ function withBatch(rollout: Rollout, batch: Batch, now: Date, changes: Partial<R
 const shardsOf = (rollout: Rollout) => Array.from({ length: rollout.shard_count }, (_, shard) => shard);
 
 export async function fanOutSchedule(rollout: Rollout, batch: number): Promise<void> {
-  await sendScheduleCommands(shardsOf(rollout).map((shard) => ({ type: 'schedule_shard' as const, rollout_id: rollout.id, batch, shard })));
+  await sendTargetCommands(shardsOf(rollout).map((shard) => ({ type: 'set_targets' as const, rollout_id: rollout.id, batch, shard })));
 }
 
 async function fanOutHealthChecks(rollout: Rollout, batch: number): Promise<void> {

@@ -273,7 +273,7 @@ describe('permissions', () => {
     const readable = (name: string) => resourcesAllowed(statementsOf(roleId(name)), 'secretsmanager:GetSecretValue');
     expect(readable('webhook')).toEqual([webhookSecret]);
     for (const name of ['adminPolicies', 'adminDevices', 'adminRollouts', 'deviceApi']) expect(readable(name), name).toEqual([adminKey]);
-    for (const name of ['batchAdvance', 'scheduleDevices', 'healthCheck', 'rollback', 'monitor', 'ticker']) expect(readable(name), name).toEqual([]);
+    for (const name of ['batchAdvance', 'setTargets', 'healthCheck', 'rollback', 'monitor', 'ticker']) expect(readable(name), name).toEqual([]);
   });
 
   it('let each function write only to its own log group, and nothing use a managed policy or a "*" resource', () => {
@@ -322,11 +322,11 @@ describe('permissions', () => {
 });
 
 describe('the tick', () => {
-  it('is an EventBridge rule firing the scheduled function once a minute', () => {
+  it('is an EventBridge rule firing each everyMinute function once a minute', () => {
     const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
-    const scheduled = functionNames.filter((name) => specOf(name).schedule);
+    const everyMinute = functionNames.filter((name) => specOf(name).everyMinute);
     expect(rules.map((r) => [r.ScheduleExpression, r.State, r.Targets.map((t: Json) => ref(t.Arn))])).toEqual(
-      scheduled.map((name) => ['rate(1 minute)', 'ENABLED', [`${fnId(name)}.Arn`]]),
+      everyMinute.map((name) => ['rate(1 minute)', 'ENABLED', [`${fnId(name)}.Arn`]]),
     );
   });
 });

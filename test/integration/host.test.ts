@@ -1,6 +1,6 @@
 /**
  * The embedded host against fixture handlers: that it behaves like API Gateway, SQS event source
- * mappings and the EventBridge schedule where the real handlers depend on it.
+ * mappings and the EventBridge rule where the real handlers depend on it.
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -165,7 +165,7 @@ describe('SQS triggers', () => {
     const h = await start({ standardQueueConcurrency: 1 });
     await sqsOf(h).send(
       new SendMessageBatchCommand({
-        QueueUrl: h.queueUrls.schedule,
+        QueueUrl: h.queueUrls.targets,
         Entries: [
           {
             Id: 'ok',
@@ -186,7 +186,7 @@ describe('SQS triggers', () => {
     const [ok] = deliveriesOf('ok');
     expect(ok).toMatchObject({
       eventSource: 'aws:sqs',
-      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:fleet-schedule',
+      eventSourceARN: 'arn:aws:sqs:us-east-1:123456789012:fleet-targets',
       awsRegion: 'us-east-1',
       md5OfBody: createHash('md5').update(JSON.stringify({ id: 'ok' })).digest('hex'),
       messageAttributes: {
@@ -203,7 +203,7 @@ describe('SQS triggers', () => {
     const sqs = sqsOf(h);
     await sqs.send(
       new SendMessageBatchCommand({
-        QueueUrl: h.queueUrls.schedule,
+        QueueUrl: h.queueUrls.targets,
         Entries: [{ Id: 'poison', MessageBody: JSON.stringify({ id: 'poison', fail: 'always' }) }],
       }),
     );
@@ -211,13 +211,13 @@ describe('SQS triggers', () => {
     const dead: string[] = [];
     await waitUntil(async () => {
       const { Messages = [] } = await sqs.send(
-        new ReceiveMessageCommand({ QueueUrl: h.deadLetterQueueUrls.schedule, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }),
+        new ReceiveMessageCommand({ QueueUrl: h.deadLetterQueueUrls.targets, MaxNumberOfMessages: 10, VisibilityTimeout: 60 }),
       );
       dead.push(...Messages.map((m) => m.Body ?? ''));
       expect(dead).toHaveLength(1);
     });
     expect(JSON.parse(dead[0] ?? '{}')).toEqual({ id: 'poison', fail: 'always' });
-    expect(deliveriesOf('poison')).toHaveLength(fixtureManifest.queues.schedule.maxReceiveCount);
+    expect(deliveriesOf('poison')).toHaveLength(fixtureManifest.queues.targets.maxReceiveCount);
   });
 
   it('never process two batches of one FIFO message group at once, and keep the group in order', async () => {
@@ -252,8 +252,8 @@ describe('SQS triggers', () => {
   });
 });
 
-describe('the schedule', () => {
-  it('invokes the scheduled function at start and then every two ticks', async () => {
+describe('the once-a-minute rule', () => {
+  it('invokes the everyMinute function at start and then every two ticks', async () => {
     await start({ tickSeconds: 0.2 });
     await waitUntil(() => expect(invocationsOf('ticker').length).toBeGreaterThanOrEqual(3), 5000);
     const [first] = invocationsOf('ticker') as { event: ScheduledEvent; tickSeconds: number }[];
@@ -262,7 +262,7 @@ describe('the schedule', () => {
       'detail-type': 'Scheduled Event',
       source: 'aws.events',
       region: 'us-east-1',
-      resources: ['arn:aws:events:us-east-1:123456789012:rule/fleet-ticker-schedule'],
+      resources: ['arn:aws:events:us-east-1:123456789012:rule/fleet-ticker-every-minute'],
       detail: {},
     });
   });

@@ -62,9 +62,9 @@ async function snapshot(id: string, devices: SimulatedDevice[]) {
 }
 
 describe('a command delivered twice changes nothing the second time', () => {
-  it('plan, schedule and evaluate commands, replayed mid-batch and after completion', async () => {
+  it('plan, set-targets and evaluate commands, replayed mid-batch and after completion', async () => {
     const batchAdvance = (await import('../../functions/batch-advance')).handler;
-    const scheduleDevices = (await import('../../functions/schedule-devices')).handler;
+    const setTargets = (await import('../../functions/set-targets')).handler;
 
     await f.createPolicy({ image_pattern: 'replay/app:*', batch_percentages: [50, 100], batch_delay_minutes: 0, update_timeout_minutes: 30 });
     // Devices that never poll: the first batch stays scheduled, so the state is still while we replay.
@@ -78,11 +78,11 @@ describe('a command delivered twice changes nothing the second time', () => {
     const before = await snapshot(id, devices);
     const plan = { type: 'plan', rollout_id: id, seq: 0 };
     const evaluate = { type: 'evaluate', rollout_id: id, reason: 'replay' };
-    const schedule = { type: 'schedule_shard', rollout_id: id, batch: 1, shard: 0 };
+    const setTargetsCommand = { type: 'set_targets', rollout_id: id, batch: 1, shard: 0 };
     const replays = [
       await batchAdvance(sqsEvent([plan, evaluate, plan, evaluate], id), context),
-      await scheduleDevices(sqsEvent([schedule, schedule]), context),
-      await scheduleDevices(sqsEvent([schedule]), context),
+      await setTargets(sqsEvent([setTargetsCommand, setTargetsCommand]), context),
+      await setTargets(sqsEvent([setTargetsCommand]), context),
     ];
     for (const result of replays) expect(result.batchItemFailures).toEqual([]);
     expect(await snapshot(id, devices)).toEqual(before);
@@ -94,7 +94,7 @@ describe('a command delivered twice changes nothing the second time', () => {
     await f.waitForStatus(id, 'completed');
     const after = await snapshot(id, devices);
     await batchAdvance(sqsEvent([plan, evaluate], id), context);
-    await scheduleDevices(sqsEvent([schedule, { ...schedule, batch: 2 }]), context);
+    await setTargets(sqsEvent([setTargetsCommand, { ...setTargetsCommand, batch: 2 }]), context);
     // A device repeating its last report is also a redelivery of sorts.
     await Promise.all(devices.map((d) => d.report(d.running.map((a) => ({ ...a, status: 'running' })))));
     expect(await snapshot(id, devices)).toEqual(after);

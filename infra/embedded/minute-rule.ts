@@ -1,5 +1,6 @@
 /**
- * The local twin of the EventBridge rule that invokes the scheduled functions.
+ * The local twin of the EventBridge rule `rate(1 minute)` that invokes the functions marked
+ * `everyMinute` in the manifest.
  *
  * On AWS the rule fires `rate(1 minute)` and the ticker turns each firing into two ticks,
  * `tickSeconds` apart; here the timer fires every 2 × tickSeconds so the ticks keep the same
@@ -9,11 +10,12 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ScheduledEvent } from 'aws-lambda';
+import { minuteRuleName } from '../manifest';
 import { accountId, region } from './aws-identity';
 import { invoke, type LoadedFunction } from './lambda-runtime';
 import type { Logger } from './logger';
 
-export interface ScheduleOptions {
+export interface MinuteRuleOptions {
   functions: LoadedFunction[];
   intervalSeconds: number;
   /** Rule name prefix, as in the CDK stack. */
@@ -21,12 +23,13 @@ export interface ScheduleOptions {
   logger: Logger;
 }
 
-export interface Schedule {
+export interface MinuteRule {
   /** Stops firing and resolves once the invocations in flight have settled. */
   stop(): Promise<void>;
 }
 
-function scheduledEvent(ruleName: string): ScheduledEvent {
+/** What EventBridge sends a rule's target; `ScheduledEvent` is the name aws-lambda's types give it. */
+function ruleEvent(ruleName: string): ScheduledEvent {
   return {
     version: '0',
     id: randomUUID(),
@@ -41,13 +44,13 @@ function scheduledEvent(ruleName: string): ScheduledEvent {
   };
 }
 
-export function startSchedule(options: ScheduleOptions): Schedule {
+export function startMinuteRule(options: MinuteRuleOptions): MinuteRule {
   const { functions, logger } = options;
   const inFlight = new Set<Promise<unknown>>();
 
   const fire = () => {
     for (const fn of functions) {
-      const invocation: Promise<unknown> = invoke(fn, scheduledEvent(`${options.prefix}-${fn.name}-schedule`), logger)
+      const invocation: Promise<unknown> = invoke(fn, ruleEvent(minuteRuleName(options.prefix, fn.name)), logger)
         // invoke() has logged the failure; there is nothing to retry.
         .catch(() => undefined)
         .finally(() => inFlight.delete(invocation));

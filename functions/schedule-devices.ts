@@ -1,6 +1,0 @@
-/** Schedule queue: sets the new image as target state for one shard of a batch, a page at a time. */
-import { sqsHandler } from '../lib/queues/consume';
-import { scheduleCommand } from '../lib/queues/messages';
-import { scheduleShard } from '../lib/rollouts/device-transitions';
-
-export const handler = sqsHandler(scheduleCommand, (command) => scheduleShard(command, new Date()));

@@ -1,0 +1,6 @@
+/** Targets queue: sets the new image as target state for one shard of a batch, a page at a time. */
+import { sqsHandler } from '../lib/queues/consume';
+import { targetCommand } from '../lib/queues/messages';
+import { scheduleShard } from '../lib/rollouts/device-transitions';
+
+export const handler = sqsHandler(targetCommand, (command) => scheduleShard(command, new Date()));
