@@ -109,7 +109,7 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
       passed_over_policies: [],
       message: `no enabled policy matches ${image.repository}:${push.tag}; nothing rolls out`,
     };
-    logger.info('push ignored: no enabled policy matches', { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest, delivery_id: push.delivery_id });
+    logger.info(`push ignored: no enabled policy matches ${image.repository}:${push.tag}`, { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest, delivery_id: push.delivery_id });
     await recordDeliveryOutcome(push.registry, push.delivery_id, outcome);
     return { outcome };
   }
@@ -126,7 +126,7 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
       `rollout ${rollout.id} of ${rollout.image} under policy ${winner.name ?? winner.id}` +
       (passed.length > 0 ? `; passed over ${passed.map((p) => p.name ?? p.id).join(', ')}` : ''),
   };
-  logger.info('push received: rollout created', { rollout_id: rollout.id, image: rollout.image, policy_id: winner.id, passed_over: passed.map((p) => p.id), delivery_id: push.delivery_id });
+  logger.info(`push received: ${rollout.image}`, { rollout_id: rollout.id, policy_id: winner.id, passed_over: passed.map((p) => p.id), delivery_id: push.delivery_id });
   await recordDeliveryOutcome(push.registry, push.delivery_id, outcome);
   return { outcome, rollout: summary(rollout) };
 }
