@@ -60,12 +60,8 @@ function message(event: RolloutEvent): string {
     }
     case 'image.rollout_cancelled':
       return withReason('rollout cancelled', reason);
-    case 'image.rollout_rolled_back': {
-      const back = count(d.devices_rolled_back);
-      const failed = count(d.devices_failed);
-      const tally = back === undefined ? '' : ` (${plural(back, 'device')} rolled back${failed ? `, ${failed} failed` : ''}${d.finishing_in_background ? ', the rest in the background' : ''})`;
-      return `${withReason('rollout rolled back', reason)}${tally}`;
-    }
+    case 'image.rollout_rolled_back':
+      return withReason('rollout rolled back', reason);
     case 'image.rollout_failed':
       return withReason('rollout failed', reason);
     case 'image.batch_started': {

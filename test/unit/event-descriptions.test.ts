@@ -31,9 +31,7 @@ describe('describeEvent', () => {
     expect(describeEvent(event('image.rollout_resumed')).message).toBe('rollout resumed');
     expect(describeEvent(event('image.rollout_completed', { total_devices: 1, batches: 1 })).message).toBe('rollout completed: 1 device');
     expect(describeEvent(event('image.rollout_cancelled', { reason: 'wrong tag' })).message).toBe('rollout cancelled: wrong tag');
-    expect(describeEvent(event('image.rollout_rolled_back', { reason: 'bad build', devices_rolled_back: 4, devices_failed: 1 })).message).toBe(
-      'rollout rolled back: bad build (4 devices rolled back, 1 failed)',
-    );
+    expect(describeEvent(event('image.rollout_rolled_back', { reason: 'bad build', rolled_back_from: 'completed' })).message).toBe('rollout rolled back: bad build');
     expect(describeEvent(event('image.rollout_failed', { reason: 'processing failed: boom' })).message).toBe('rollout failed: processing failed: boom');
   });
 
