@@ -16,8 +16,8 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as manifest from '../manifest';
-import { queueUrlEnv, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
-import { scheduleGroupNameEnv, schedulerRoleArnEnv, scheduleTargetArnEnv } from '../../lib/queues/names';
+import { scheduleGroupName, scheduleTargetQueue, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { allGrants, env, functionEnvironment, type CommonSettings, type HostResources } from '../../lib/environment';
 import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
 import { defaultLogFormat, type LogFormat } from '../../lib/log-format';
 import { newAdminKey, randomSecret } from '../../lib/secrets';
@@ -169,7 +169,33 @@ export async function startHost(options: HostOptions): Promise<Host> {
       logger: logger.child('scheduler'),
     });
     cleanups.push(() => schedulerTwin.close());
-    const scheduleTarget = queueNames.find((queue) => (wiring.queues[queue] as QueueSpec).scheduleTarget === true);
+    const scheduleTarget = scheduleTargetQueue(wiring.queues);
+
+    // What the functions are given, by the contract the CDK stack uses too (lib/environment.ts).
+    const resources: HostResources = {
+      tableName,
+      queueUrls: Object.fromEntries(queueNames.map((queue) => [queue, emulators.queues[queue].url])) as Record<QueueName, string>,
+      // The admin key is written to the table (below) rather than kept in a secret.
+      secrets: { webhook: { value: webhookSecret } },
+      ...(scheduleTarget
+        ? {
+            schedules: {
+              groupName,
+              // Not checked locally; shaped like the stack's role so nothing looks different to the code.
+              roleArn: `arn:aws:iam::${accountId}:role/${resourcePrefix}-scheduler`,
+              targetArn: emulators.queues[scheduleTarget].arn,
+            },
+          }
+        : {}),
+    };
+    const common: CommonSettings = {
+      tickSeconds,
+      // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
+      healthCheckAllowedCidrs: options.healthCheckAllowedCidrs ?? [...loopbackRanges, ...privateRanges],
+      logFormat,
+      // The handlers follow LOG_LEVEL as the user set it for the process, as on AWS they follow the stack's.
+      ...(process.env[env.logLevel] ? { logLevel: process.env[env.logLevel] } : {}),
+    };
 
     // Before any handler module loads, as Lambda sets the environment before a cold start.
     cleanups.push(
@@ -184,20 +210,11 @@ export async function startHost(options: HostOptions): Promise<Host> {
         AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
         AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
         AWS_ENDPOINT_URL_SCHEDULER: schedulerTwin.endpoint,
-        [scheduleGroupNameEnv]: groupName,
-        // Not checked locally; shaped like the stack's role so nothing looks different to the code.
-        [schedulerRoleArnEnv]: `arn:aws:iam::${accountId}:role/${resourcePrefix}-scheduler`,
-        [scheduleTargetArnEnv]: scheduleTarget ? emulators.queues[scheduleTarget].arn : undefined,
-        TABLE_NAME: tableName,
-        LOG_FORMAT: logFormat,
         // Invocations run concurrently in this one process, each in its own context (lambda-runtime.ts);
         // what matters to Powertools is that it is set.
         AWS_LAMBDA_MAX_CONCURRENCY: String(concurrency),
-        TICK_SECONDS: String(tickSeconds),
-        WEBHOOK_SECRET: webhookSecret,
-        // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
-        HEALTH_CHECK_ALLOWED_CIDRS: (options.healthCheckAllowedCidrs ?? [...loopbackRanges, ...privateRanges]).join(','),
-        ...Object.fromEntries(queueNames.map((queue) => [queueUrlEnv(queue), emulators.queues[queue].url])),
+        // Everything, for code of this process that runs outside any function.
+        ...functionEnvironment(allGrants, resources, common),
       }),
     );
 
