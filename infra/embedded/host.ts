@@ -6,8 +6,8 @@
  * for the one-time schedules of wake-ups more than 15 minutes ahead (infra/embedded/scheduler.ts).
  *
  * Handlers reach the emulators through the standard `AWS_ENDPOINT_URL_*` variables, so the code
- * they run is the code that runs on AWS. Because those variables, and the SDK clients and config
- * that lib/ builds from them once per process, are process-wide, only one host runs in a process
+ * they run is the code that runs on AWS. Because those variables, and the SDK clients that lib/
+ * builds from them once per process, are process-wide, only one host runs in a process
  * at a time; a test that starts a second host after stopping the first must give it a fresh
  * module registry (vitest: `vi.resetModules()`), as a new Lambda sandbox would have.
  */
@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as manifest from '../manifest';
-import { scheduleGroupName, scheduleTargetQueue, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { grantsOf, scheduleGroupName, scheduleTargetQueue, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
 import { allGrants, env, functionEnvironment, type CommonSettings, type HostResources } from '../../lib/environment';
 import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
 import { defaultLogFormat, type LogFormat } from '../../lib/log-format';
@@ -155,7 +155,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const webhookSecret = await persistentSecret(dataDir, 'webhook-secret', options.webhookSecret, randomSecret);
     const queueNames = Object.keys(wiring.queues) as QueueName[];
     if (!(await invokeStore()).scoped) {
-      logger.warn('the Lambda invoke store was created single-context before the host started: concurrent invocations share their log keys');
+      logger.warn('the Lambda invoke store was created single-context before the host started: concurrent invocations share their log keys and may see each other\'s environment');
     }
 
     // Before the functions load, so that a wake-up scheduled on their first invocation finds it.
@@ -213,7 +213,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
         // Invocations run concurrently in this one process, each in its own context (lambda-runtime.ts);
         // what matters to Powertools is that it is set.
         AWS_LAMBDA_MAX_CONCURRENCY: String(concurrency),
-        // Everything, for code of this process that runs outside any function.
+        // Every grant, for code of this process that runs outside any function (the host's own
+        // setup, tests); each function sees only its own (lambda-runtime.ts).
         ...functionEnvironment(allGrants, resources, common),
       }),
     );
@@ -222,9 +223,11 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const { ensureAdminKey } = await import('../../lib/store/admin-keys');
     await ensureAdminKey(adminApiKey);
 
+    // Each function gets only what it is granted, as the stack gives it (lambda-runtime.ts).
     const functions: LoadedFunction[] = [];
     for (const [name, spec] of Object.entries(wiring.functions)) {
-      functions.push(await loadFunction(repoRoot, name, spec, options.functionsFrom?.[name]));
+      const environment = Object.freeze(functionEnvironment(grantsOf(spec, wiring.queues), resources, common));
+      functions.push(await loadFunction(repoRoot, name, spec, environment, options.functionsFrom?.[name]));
     }
 
     const sqs = new SQSClient({ ...emulatorClientConfig, endpoint: emulators.sqsEndpoint });
