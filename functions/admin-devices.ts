@@ -1,7 +1,10 @@
 /** Admin API: registering and reading devices. */
+import { requireConfig } from '../lib/config';
 import { deviceRegistrationSchema, pageOfDevices, readDevice, registerDevice } from '../lib/devices';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
+
+requireConfig({ table: true });
 
 export const handler = apiHandler(
   {

@@ -1,7 +1,10 @@
 /** Admin API: update policies. */
+import { requireConfig } from '../lib/config';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 import { createPolicy, pageOfPolicies, policyInputSchema, policyView, readPolicy, removePolicy, replacePolicy } from '../lib/policies';
+
+requireConfig({ table: true });
 
 export const handler = apiHandler(
   {

@@ -1,5 +1,6 @@
 /** Admin API: watching rollouts and steering them. */
 import { z } from 'zod';
+import { requireConfig } from '../lib/config';
 import { rolloutStatuses } from '../lib/domain/types';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
@@ -14,6 +15,8 @@ const listQuery = z.strictObject({
   cursor: z.string().optional(),
 });
 const reasonBody = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+
+requireConfig({ table: true, queues: ['orchestration', 'targets', 'rollback'] });
 
 export const handler = apiHandler(
   {

@@ -1,8 +1,11 @@
 /** Orchestration queue (FIFO, one group per rollout): plans rollouts and moves them forward. */
+import { requireConfig } from '../lib/config';
 import { receiveCountOf, sqsHandler } from '../lib/queues/consume';
 import { orchestrationCommand } from '../lib/queues/messages';
 import { planNextPage } from '../lib/rollouts/plan';
 import { commandFailed, evaluateRollout } from '../lib/rollouts/progress';
+
+requireConfig({ table: true, queues: ['orchestration', 'targets', 'health', 'rollback', 'wake'], schedules: true });
 
 export const handler = sqsHandler(orchestrationCommand, async (command, record) => {
   const now = new Date();

@@ -1,7 +1,10 @@
 /** The device hot path: poll the target state (ETag, 304 when unchanged), report the current state. */
+import { requireConfig } from '../lib/config';
 import { etagOf, isUnchanged, reportCurrentState, stateReportSchema, targetStateOf } from '../lib/devices';
 import { apiHandler } from '../lib/http/api';
 import { requireDevice } from '../lib/http/auth';
+
+requireConfig({ table: true, queues: ['orchestration'] });
 
 export const handler = apiHandler(
   {

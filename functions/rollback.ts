@@ -1,6 +1,9 @@
 /** Rollback queue: puts one page of a rollout's devices back on the image they ran before. */
+import { requireConfig } from '../lib/config';
 import { sqsHandler } from '../lib/queues/consume';
 import { revertCommand } from '../lib/queues/messages';
 import { runRevertCommand } from '../lib/rollouts/rollbacks';
+
+requireConfig({ table: true, queues: ['rollback', 'orchestration'] });
 
 export const handler = sqsHandler(revertCommand, (command) => runRevertCommand(command, new Date()));

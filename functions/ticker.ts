@@ -3,9 +3,11 @@
  * EventBridge rules cannot fire more often than once a minute.
  */
 import type { ScheduledEvent } from 'aws-lambda';
-import { config } from '../lib/config';
+import { config, requireConfig } from '../lib/config';
 import { lambdaHandler } from '../lib/lambda';
 import { sendTick } from '../lib/queues/messages';
+
+requireConfig({ queues: ['tick'] });
 
 export const handler = lambdaHandler<ScheduledEvent, void>().handler(async (event) => {
   const firedAt = event.time ?? new Date().toISOString();

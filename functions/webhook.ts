@@ -1,8 +1,11 @@
 /** POST /api/v1/webhooks/{registry}: a registry says an image was pushed. */
+import { requireConfig } from '../lib/config';
 import { apiHandler } from '../lib/http/api';
 import { parseWebhook } from '../lib/registry';
 import { rolloutForPush, type PushOutcome, type RolloutSummary } from '../lib/rollouts/create-rollouts';
 import { webhookSecret } from '../lib/secret-values';
+
+requireConfig({ table: true, queues: ['orchestration'], secrets: ['webhook'] });
 
 export const handler = apiHandler(
   {

@@ -5,9 +5,10 @@
  * and the CDK stack is generated from it. A function, route, queue or once-a-minute rule that is
  * not here does not exist on any host.
  */
-import { orchestrationMaxReceiveCount, queueUrlEnv, type QueueName } from '../lib/queues/names';
+import { queueUrlEnv, type Grants, type SecretName, type TableAccess } from '../lib/environment';
+import { orchestrationMaxReceiveCount, type QueueName } from '../lib/queues/names';
 
-export { queueUrlEnv, type QueueName };
+export { queueUrlEnv, type QueueName, type SecretName, type TableAccess };
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -50,6 +51,13 @@ export interface FunctionSpec {
   everyMinute?: boolean;
   /** Queues this function sends to; grants and queue URLs in its environment follow from it. */
   sendsTo?: QueueName[];
+  /**
+   * The table, read (GetItem, BatchGetItem, Query) or read and written (also PutItem, UpdateItem,
+   * DeleteItem, BatchWriteItem); none when absent. Gives the function TABLE_NAME.
+   */
+  table?: TableAccess;
+  /** Secrets the function reads: `webhook` (registries' secret), `adminKey` (the bootstrap admin key). */
+  secrets?: SecretName[];
 }
 
 export const queues = {
@@ -82,6 +90,8 @@ export const functions = {
     memoryMb: 512,
     routes: [{ method: 'POST', path: '/api/v1/webhooks/{registry}' }],
     sendsTo: ['orchestration'],
+    table: 'read-write',
+    secrets: ['webhook'],
   },
   adminPolicies: {
     entry: 'functions/admin-policies.ts',
@@ -95,6 +105,8 @@ export const functions = {
       { method: 'PUT', path: '/api/v1/policies/{policyId}' },
       { method: 'DELETE', path: '/api/v1/policies/{policyId}' },
     ],
+    table: 'read-write',
+    secrets: ['adminKey'],
   },
   adminDevices: {
     entry: 'functions/admin-devices.ts',
@@ -106,6 +118,8 @@ export const functions = {
       { method: 'POST', path: '/api/v1/devices' },
       { method: 'GET', path: '/api/v1/devices/{uuid}' },
     ],
+    table: 'read-write',
+    secrets: ['adminKey'],
   },
   adminRollouts: {
     entry: 'functions/admin-rollouts.ts',
@@ -126,6 +140,8 @@ export const functions = {
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback' },
     ],
     sendsTo: ['orchestration', 'targets', 'rollback'],
+    table: 'read-write',
+    secrets: ['adminKey'],
   },
   deviceApi: {
     entry: 'functions/device-api.ts',
@@ -137,6 +153,9 @@ export const functions = {
       { method: 'PATCH', path: '/api/v1/devices/{uuid}/state' },
     ],
     sendsTo: ['orchestration'],
+    table: 'read-write',
+    // Device routes must recognise the admin key to answer 403 ("not a device token") rather than 401.
+    secrets: ['adminKey'],
   },
   batchAdvance: {
     entry: 'functions/batch-advance.ts',
@@ -145,6 +164,7 @@ export const functions = {
     memoryMb: 1024,
     queues: [{ queue: 'orchestration', batchSize: 10 }],
     sendsTo: ['orchestration', 'targets', 'health', 'rollback', 'wake'],
+    table: 'read-write',
   },
   setTargets: {
     entry: 'functions/set-targets.ts',
@@ -153,6 +173,7 @@ export const functions = {
     memoryMb: 512,
     queues: [{ queue: 'targets', batchSize: 5 }],
     sendsTo: ['targets', 'orchestration'],
+    table: 'read-write',
   },
   healthCheck: {
     entry: 'functions/health-check.ts',
@@ -162,6 +183,7 @@ export const functions = {
     memoryMb: 512,
     queues: [{ queue: 'health', batchSize: 1 }],
     sendsTo: ['health', 'orchestration'],
+    table: 'read-write',
   },
   rollback: {
     entry: 'functions/rollback.ts',
@@ -170,6 +192,7 @@ export const functions = {
     memoryMb: 512,
     queues: [{ queue: 'rollback', batchSize: 5 }],
     sendsTo: ['rollback', 'orchestration'],
+    table: 'read-write',
   },
   monitor: {
     entry: 'functions/monitor.ts',
@@ -181,6 +204,8 @@ export const functions = {
       { queue: 'wake', batchSize: 10 },
     ],
     sendsTo: ['orchestration'],
+    // Finds due work by querying; every change is batch-advance's.
+    table: 'read',
   },
   ticker: {
     entry: 'functions/ticker.ts',
@@ -203,6 +228,31 @@ export function queueResourceName(prefix: string, queue: QueueName): string {
 export function deadLetterQueueName(prefix: string, queue: QueueName): string {
   const spec: QueueSpec = queues[queue];
   return `${prefix}-${queue}-dlq${spec.fifo ? '.fifo' : ''}`;
+}
+
+/**
+ * The queue one-time schedules (EventBridge Scheduler, `at()`) send to, if any: the queue marked
+ * `scheduleTarget`, which carries wake-ups at a rollout's due time.
+ */
+export function scheduleTargetQueue(queues: Readonly<Record<QueueName, QueueSpec>>): QueueName | undefined {
+  return (Object.entries(queues) as [QueueName, QueueSpec][]).find(([, spec]) => spec.scheduleTarget === true)?.[0];
+}
+
+/**
+ * What a function is granted, from what the manifest declares: both hosts build its environment
+ * from this (lib/environment.ts `functionEnvironment`), and the stack its role. A function that
+ * sends wake-ups creates one-time schedules too: a wake-up more than 15 minutes ahead becomes a
+ * schedule sending to the same queue.
+ */
+export function grantsOf(spec: FunctionSpec, queues: Readonly<Record<QueueName, QueueSpec>>): Grants {
+  const target = scheduleTargetQueue(queues);
+  const sendsTo = spec.sendsTo ?? [];
+  return {
+    ...(spec.table ? { table: spec.table } : {}),
+    sendsTo,
+    secrets: spec.secrets ?? [],
+    createsSchedules: target !== undefined && sendsTo.includes(target),
+  };
 }
 
 /** The EventBridge rule that invokes an `everyMinute` function. */

@@ -1,12 +1,15 @@
 /**
- * Configuration, read from the environment once and validated, so a missing setting fails at
- * start with a message that names it. Handlers never read `process.env` themselves.
+ * Configuration, read from the function's environment (lib/environment.ts names every variable)
+ * and validated once per function. Each handler declares at module scope what it needs
+ * (`requireConfig`), so a function deployed without a grant it relies on fails at its cold start,
+ * on every host, with a message naming the variable. Handlers never read `process.env` themselves.
  */
 import { addressPolicy, parseAllowedCidrs, privateRanges, type AddressPolicy } from './health/address-policy';
-import { queueNames, queueUrlEnv, scheduleGroupNameEnv, schedulerRoleArnEnv, scheduleTargetArnEnv, type QueueName } from './queues/names';
+import { environment, env, queueUrlEnv, type Environment, type SecretName } from './environment';
+import { queueNames, type QueueName } from './queues/names';
 
 export interface Config {
-  /** Empty for a function that uses no table (the ticker); lib/store refuses to run without it. */
+  /** Empty for a function not granted the table (the ticker); lib/store refuses to run without it. */
   tableName: string;
   queueUrls: Partial<Record<QueueName, string>>;
   /** Secret that registries present, given directly (embedded host) … */
@@ -27,14 +30,12 @@ export interface Config {
   healthCheckPolicy: AddressPolicy;
 }
 
-let cached: Config | undefined;
-
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
-  const raw = env[name];
+function positiveNumber(vars: Environment, name: string, fallback: number): number {
+  const raw = vars[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isFinite(value) || value <= 0) {
@@ -43,54 +44,104 @@ function positiveNumber(env: NodeJS.ProcessEnv, name: string, fallback: number):
   return value;
 }
 
-export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(vars: Environment = environment()): Config {
   const queueUrls: Partial<Record<QueueName, string>> = {};
   for (const queue of queueNames) {
-    const url = env[queueUrlEnv(queue)];
+    const url = vars[queueUrlEnv(queue)];
     if (url) queueUrls[queue] = url;
   }
+  const optional = <K extends keyof Config>(key: K, name: string) => (vars[name] ? { [key]: vars[name] } : {});
   return {
-    tableName: env.TABLE_NAME ?? '',
+    tableName: vars[env.tableName] ?? '',
     queueUrls,
-    webhookSecret: env.WEBHOOK_SECRET ?? '',
-    ...(env.WEBHOOK_SECRET_ARN ? { webhookSecretArn: env.WEBHOOK_SECRET_ARN } : {}),
-    ...(env.ADMIN_API_KEY_SECRET_ARN ? { adminKeySecretArn: env.ADMIN_API_KEY_SECRET_ARN } : {}),
-    ...(env[scheduleGroupNameEnv] ? { scheduleGroupName: env[scheduleGroupNameEnv] } : {}),
-    ...(env[schedulerRoleArnEnv] ? { schedulerRoleArn: env[schedulerRoleArnEnv] } : {}),
-    ...(env[scheduleTargetArnEnv] ? { scheduleTargetArn: env[scheduleTargetArnEnv] } : {}),
-    tickSeconds: positiveNumber(env, 'TICK_SECONDS', 30),
-    healthCheckConcurrency: Math.floor(positiveNumber(env, 'HEALTH_CHECK_CONCURRENCY', 50)),
-    healthCheckPolicy: healthCheckPolicyFrom(env),
+    webhookSecret: vars[env.webhookSecret] ?? '',
+    ...optional('webhookSecretArn', env.webhookSecretArn),
+    ...optional('adminKeySecretArn', env.adminKeySecretArn),
+    ...optional('scheduleGroupName', env.scheduleGroupName),
+    ...optional('schedulerRoleArn', env.schedulerRoleArn),
+    ...optional('scheduleTargetArn', env.scheduleTargetArn),
+    tickSeconds: positiveNumber(vars, env.tickSeconds, 30),
+    healthCheckConcurrency: Math.floor(positiveNumber(vars, env.healthCheckConcurrency, 50)),
+    healthCheckPolicy: healthCheckPolicyFrom(vars),
   };
 }
 
-function healthCheckPolicyFrom(env: NodeJS.ProcessEnv): AddressPolicy {
+function healthCheckPolicyFrom(vars: Environment): AddressPolicy {
   try {
-    return addressPolicy(parseAllowedCidrs(env.HEALTH_CHECK_ALLOWED_CIDRS, privateRanges));
+    return addressPolicy(parseAllowedCidrs(vars[env.healthCheckAllowedCidrs], privateRanges));
   } catch (error) {
-    throw new ConfigError(`environment variable HEALTH_CHECK_ALLOWED_CIDRS is invalid: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError(`environment variable ${env.healthCheckAllowedCidrs} is invalid: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 
-/** The configuration of this process, read on first use. */
+/**
+ * Per environment, so per function: on the embedded host every function shares this module but
+ * each has an environment of its own (lib/environment.ts); on AWS there is one, `process.env`.
+ */
+const cache = new WeakMap<Environment, Config>();
+
+/** The configuration of the function running now, read on first use. */
 export function config(): Config {
-  cached ??= loadConfig();
-  return cached;
+  const vars = environment();
+  let loaded = cache.get(vars);
+  if (!loaded) {
+    loaded = loadConfig(vars);
+    cache.set(vars, loaded);
+  }
+  return loaded;
 }
+
+const missing = (name: string, why: string) => `environment variable ${name} is required but not set (${why})`;
 
 /** The URL of a queue this function sends to; fails clearly when the wiring did not provide it. */
 export function queueUrl(queue: QueueName): string {
   const url = config().queueUrls[queue];
-  if (!url) throw new ConfigError(`environment variable ${queueUrlEnv(queue)} is required but not set`);
+  if (!url) throw new ConfigError(missing(queueUrlEnv(queue), `the function sends to the ${queue} queue, which its sendsTo does not grant`));
   return url;
 }
 
 /** Where this function creates one-time schedules; fails clearly when the wiring did not provide it. */
 export function scheduleSettings(): { groupName: string; roleArn: string; targetArn: string } {
   const { scheduleGroupName, schedulerRoleArn, scheduleTargetArn } = config();
-  const missing = (name: string) => new ConfigError(`environment variable ${name} is required but not set`);
-  if (!scheduleGroupName) throw missing(scheduleGroupNameEnv);
-  if (!schedulerRoleArn) throw missing(schedulerRoleArnEnv);
-  if (!scheduleTargetArn) throw missing(scheduleTargetArnEnv);
+  const why = 'the function creates one-time schedules, so its sendsTo must grant the queue they target';
+  if (!scheduleGroupName) throw new ConfigError(missing(env.scheduleGroupName, why));
+  if (!schedulerRoleArn) throw new ConfigError(missing(env.schedulerRoleArn, why));
+  if (!scheduleTargetArn) throw new ConfigError(missing(env.scheduleTargetArn, why));
   return { groupName: scheduleGroupName, roleArn: schedulerRoleArn, targetArn: scheduleTargetArn };
+}
+
+/** What a handler's code relies on; each handler module declares it once, at module scope. */
+export interface Needs {
+  table?: boolean;
+  queues?: readonly QueueName[];
+  secrets?: readonly SecretName[];
+  /** It creates one-time schedules (wake-ups more than 15 minutes ahead). */
+  schedules?: boolean;
+}
+
+/**
+ * Checks, for the function loading now, that its environment has everything it needs, and throws
+ * one ConfigError naming every missing variable otherwise. Called at module scope, so a missing
+ * grant fails the cold start, not some request later. Only the webhook secret is required of the
+ * secrets: the bootstrap admin key is optional (admin keys live in the table).
+ */
+export function requireConfig(needs: Needs): Config {
+  const loaded = config();
+  const problems: string[] = [];
+  if (needs.table && !loaded.tableName) problems.push(missing(env.tableName, 'the function uses the table, which the manifest does not grant it'));
+  for (const queue of needs.queues ?? []) {
+    if (!loaded.queueUrls[queue]) problems.push(missing(queueUrlEnv(queue), `the function sends to the ${queue} queue, which its sendsTo does not grant`));
+  }
+  if (needs.secrets?.includes('webhook') && !loaded.webhookSecret && !loaded.webhookSecretArn) {
+    problems.push(missing(`${env.webhookSecret} or ${env.webhookSecretArn}`, 'the function verifies the webhook secret, which the manifest does not grant it'));
+  }
+  if (needs.schedules) {
+    try {
+      scheduleSettings();
+    } catch (error) {
+      problems.push((error as Error).message);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems.join('; '));
+  return loaded;
 }

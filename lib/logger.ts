@@ -9,17 +9,20 @@
  *   logger.info('push received', { registry, repository, tag });
  */
 import type { LogAttributes } from '@aws-lambda-powertools/logger/types';
+import { env as names } from './environment';
 import { FleetLogger, isLogFormat, isLogLevel } from './log-format';
 
 function fromEnvironment(env: NodeJS.ProcessEnv): FleetLogger {
-  const level = env.LOG_LEVEL?.trim().toLowerCase() ?? '';
-  const format = env.LOG_FORMAT?.trim().toLowerCase() ?? '';
+  const level = env[names.logLevel]?.trim().toLowerCase() ?? '';
+  const format = env[names.logFormat]?.trim().toLowerCase() ?? '';
   return new FleetLogger({
     ...(isLogLevel(level) ? { level } : {}),
     ...(isLogFormat(format) ? { format } : {}),
   });
 }
 
+// Process-wide, like the SDK clients: on the embedded host every function logs through the one
+// logger, whose LOG_LEVEL and LOG_FORMAT the host sets alike for all of them.
 export const logger = fromEnvironment(process.env);
 
 /**

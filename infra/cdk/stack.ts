@@ -30,28 +30,25 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { KeySchemaElement } from '@aws-sdk/client-dynamodb';
 import * as manifest from '../manifest';
-import { deadLetterQueueName, minuteRuleName, queueResourceName, queueUrlEnv, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
-import { scheduleGroupNameEnv, schedulerRoleArnEnv, scheduleTargetArnEnv } from '../../lib/queues/names';
+import { deadLetterQueueName, grantsOf, minuteRuleName, queueResourceName, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { functionEnvironment, type HostResources, type TableAccess } from '../../lib/environment';
 import { indexes, tableDefinition, ttlAttribute } from '../../lib/store/keys';
 import { FleetApi, type ApiRoute } from './api';
 import type { Settings } from './settings';
-import { checkWiring, createsSchedules, readsAdminKey, readsWebhookSecret, scheduleTargetQueues, usesTable, type Wiring } from './wiring';
+import { checkWiring, scheduleTargetQueues, type Wiring } from './wiring';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /**
- * The item and query operations lib/store uses. Not granted: Scan (DESIGN §5: lists are queries,
- * never scans), transactions (never used, dynalite lacks them), streams and table management.
+ * The item and query operations lib/store uses, by the access the manifest grants. Not granted:
+ * Scan (DESIGN §5: lists are queries, never scans), transactions (never used, dynalite lacks
+ * them), streams and table management.
  */
-export const tableActions = [
-  'dynamodb:GetItem',
-  'dynamodb:BatchGetItem',
-  'dynamodb:Query',
-  'dynamodb:PutItem',
-  'dynamodb:UpdateItem',
-  'dynamodb:DeleteItem',
-  'dynamodb:BatchWriteItem',
-];
+const readActions = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Query'];
+export const tableActions: Record<TableAccess, string[]> = {
+  read: readActions,
+  'read-write': [...readActions, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+};
 
 /** EventBridge rules fire at most once a minute; the ticker splits each firing into two ticks. */
 const ruleRateSeconds = 60;
@@ -249,22 +246,22 @@ export class FleetRolloutStack extends Stack {
     });
     logGroup.grantWrite(role);
 
+    const grants = grantsOf(spec, wiring.queues);
+    const resources: HostResources = {
+      tableName: this.table.tableName,
+      queueUrls: Object.fromEntries(Object.entries(this.queues).map(([queue, { queue: q }]) => [queue, q.queueUrl])) as Record<QueueName, string>,
+      secrets: { webhook: { arn: this.webhookSecret.secretArn }, adminKey: { arn: this.adminKeySecret.secretArn } },
+      ...(schedules.targetArn ? { schedules: { groupName: schedules.groupName, roleArn: this.schedulerRole.roleArn, targetArn: schedules.targetArn } } : {}),
+    };
     const environment: Record<string, string> = {
-      TABLE_NAME: this.table.tableName,
-      TICK_SECONDS: String(ruleRateSeconds / ticksPerFiring),
-      LOG_LEVEL: settings.logLevel,
-      HEALTH_CHECK_ALLOWED_CIDRS: settings.healthCheckAllowedCidrs.join(','),
-      // Stack traces point into the TypeScript sources rather than the minified bundle.
+      ...functionEnvironment(grants, resources, {
+        tickSeconds: ruleRateSeconds / ticksPerFiring,
+        healthCheckAllowedCidrs: settings.healthCheckAllowedCidrs,
+        logLevel: settings.logLevel,
+      }),
+      // Not the functions' contract but Node's: stack traces point into the TypeScript sources rather than the minified bundle.
       NODE_OPTIONS: '--enable-source-maps',
     };
-    for (const queue of spec.sendsTo ?? []) environment[queueUrlEnv(queue)] = this.queues[queue].queue.queueUrl;
-    if (readsWebhookSecret(spec)) environment.WEBHOOK_SECRET_ARN = this.webhookSecret.secretArn;
-    if (readsAdminKey(spec)) environment.ADMIN_API_KEY_SECRET_ARN = this.adminKeySecret.secretArn;
-    if (createsSchedules(spec, wiring) && schedules.targetArn) {
-      environment[scheduleGroupNameEnv] = schedules.groupName;
-      environment[schedulerRoleArnEnv] = this.schedulerRole.roleArn;
-      environment[scheduleTargetArnEnv] = schedules.targetArn;
-    }
 
     const fn = new NodejsFunction(this, id, {
       entry: join(repoRoot, spec.entry),
@@ -301,9 +298,9 @@ export class FleetRolloutStack extends Stack {
       },
     });
 
-    if (usesTable(spec)) {
+    if (grants.table) {
       // The table and its indexes (`<table arn>/index/*`).
-      this.table.grant(fn, ...tableActions);
+      this.table.grant(fn, ...tableActions[grants.table]);
       this.tableUsers.push(fn);
     }
     for (const queue of spec.sendsTo ?? []) this.queues[queue].queue.grant(fn, 'sqs:SendMessage');
@@ -319,9 +316,9 @@ export class FleetRolloutStack extends Stack {
         }),
       );
     }
-    if (readsWebhookSecret(spec)) this.webhookSecret.grantRead(fn);
-    if (readsAdminKey(spec)) this.adminKeySecret.grantRead(fn);
-    if (createsSchedules(spec, wiring)) {
+    if (grants.secrets?.includes('webhook')) this.webhookSecret.grantRead(fn);
+    if (grants.secrets?.includes('adminKey')) this.adminKeySecret.grantRead(fn);
+    if (grants.createsSchedules) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
           // Create only: a schedule deletes itself after firing (ActionAfterCompletion DELETE).

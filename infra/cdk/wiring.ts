@@ -1,7 +1,7 @@
 /**
- * What the CDK stack derives from the manifest, as plain data: which secrets and permissions each
- * function needs, which queue one-time schedules target, and the checks that make a wiring
- * deployable. Kept apart from the constructs so that it reads, and is tested, without synthesis.
+ * The checks that make a wiring deployable, as plain data, kept apart from the constructs so that
+ * they read, and are tested, without synthesis. What each function is granted is declared in the
+ * manifest (`table`, `sendsTo`, `secrets`; infra/manifest.ts `grantsOf`), not guessed here.
  *
  * Nothing here names a function, route or queue: each rule follows from what the manifest
  * declares, so a function added to the manifest gets its wiring without touching the stack.
@@ -13,52 +13,15 @@ export interface Wiring {
   queues: Readonly<Record<QueueName, QueueSpec>>;
 }
 
-/** Routes under this prefix are registry webhooks, authenticated by the webhook secret. */
-export const webhookRoutePrefix = '/api/v1/webhooks/';
-
 /** API Gateway ends an integration after 29 seconds, whatever the function's own timeout. */
 export const apiGatewayIntegrationTimeoutSeconds = 29;
 
 /** SQS event source mappings on FIFO queues take at most 10 records per batch. */
 const maxFifoBatchSize = 10;
 
-/** The function verifies the registries' webhook secret. */
-export function readsWebhookSecret(spec: FunctionSpec): boolean {
-  return (spec.routes ?? []).some((route) => route.path.startsWith(webhookRoutePrefix));
-}
-
-/**
- * The function authenticates bearer keys, so it must know the bootstrap admin key: admin routes
- * accept it, and device routes must recognise it to answer 403 ("not a device token") instead of 401.
- */
-export function readsAdminKey(spec: FunctionSpec): boolean {
-  return (spec.routes ?? []).some((route) => !route.path.startsWith(webhookRoutePrefix));
-}
-
-/**
- * Only a function that the once-a-minute rule alone triggers (the ticker) stays away from the
- * table: it turns the rule's firing into tick messages, and the tick queue's consumer does the reading.
- */
-export function usesTable(spec: FunctionSpec): boolean {
-  const onlyRuleTriggered = spec.everyMinute === true && !spec.routes?.length && !spec.queues?.length;
-  return !onlyRuleTriggered;
-}
-
-/**
- * The queue one-time schedules (EventBridge Scheduler, `at()`) send to, as a list (empty or one):
- * the queue marked `scheduleTarget`, which carries wake-ups at a rollout's due time.
- */
+/** The queues marked `scheduleTarget` (a deployable wiring has at most one). */
 export function scheduleTargetQueues(wiring: Wiring): QueueName[] {
   return (Object.entries(wiring.queues) as [QueueName, QueueSpec][]).filter(([, spec]) => spec.scheduleTarget === true).map(([name]) => name);
-}
-
-/**
- * The functions that create one-time schedules: those that send wake-ups, since a wake-up more
- * than 15 minutes ahead becomes a schedule sending to the same queue.
- */
-export function createsSchedules(spec: FunctionSpec, wiring: Wiring): boolean {
-  const targets = scheduleTargetQueues(wiring);
-  return (spec.sendsTo ?? []).some((queue) => targets.includes(queue));
 }
 
 /**

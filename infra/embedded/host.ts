@@ -6,8 +6,8 @@
  * for the one-time schedules of wake-ups more than 15 minutes ahead (infra/embedded/scheduler.ts).
  *
  * Handlers reach the emulators through the standard `AWS_ENDPOINT_URL_*` variables, so the code
- * they run is the code that runs on AWS. Because those variables, and the SDK clients and config
- * that lib/ builds from them once per process, are process-wide, only one host runs in a process
+ * they run is the code that runs on AWS. Because those variables, and the SDK clients that lib/
+ * builds from them once per process, are process-wide, only one host runs in a process
  * at a time; a test that starts a second host after stopping the first must give it a fresh
  * module registry (vitest: `vi.resetModules()`), as a new Lambda sandbox would have.
  */
@@ -16,8 +16,8 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as manifest from '../manifest';
-import { queueUrlEnv, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
-import { scheduleGroupNameEnv, schedulerRoleArnEnv, scheduleTargetArnEnv } from '../../lib/queues/names';
+import { grantsOf, scheduleGroupName, scheduleTargetQueue, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { allGrants, env, functionEnvironment, type CommonSettings, type HostResources } from '../../lib/environment';
 import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
 import { defaultLogFormat, type LogFormat } from '../../lib/log-format';
 import { newAdminKey, randomSecret } from '../../lib/secrets';
@@ -155,7 +155,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const webhookSecret = await persistentSecret(dataDir, 'webhook-secret', options.webhookSecret, randomSecret);
     const queueNames = Object.keys(wiring.queues) as QueueName[];
     if (!(await invokeStore()).scoped) {
-      logger.warn('the Lambda invoke store was created single-context before the host started: concurrent invocations share their log keys');
+      logger.warn('the Lambda invoke store was created single-context before the host started: concurrent invocations share their log keys and may see each other\'s environment');
     }
 
     // Before the functions load, so that a wake-up scheduled on their first invocation finds it.
@@ -169,7 +169,33 @@ export async function startHost(options: HostOptions): Promise<Host> {
       logger: logger.child('scheduler'),
     });
     cleanups.push(() => schedulerTwin.close());
-    const scheduleTarget = queueNames.find((queue) => (wiring.queues[queue] as QueueSpec).scheduleTarget === true);
+    const scheduleTarget = scheduleTargetQueue(wiring.queues);
+
+    // What the functions are given, by the contract the CDK stack uses too (lib/environment.ts).
+    const resources: HostResources = {
+      tableName,
+      queueUrls: Object.fromEntries(queueNames.map((queue) => [queue, emulators.queues[queue].url])) as Record<QueueName, string>,
+      // The admin key is written to the table (below) rather than kept in a secret.
+      secrets: { webhook: { value: webhookSecret } },
+      ...(scheduleTarget
+        ? {
+            schedules: {
+              groupName,
+              // Not checked locally; shaped like the stack's role so nothing looks different to the code.
+              roleArn: `arn:aws:iam::${accountId}:role/${resourcePrefix}-scheduler`,
+              targetArn: emulators.queues[scheduleTarget].arn,
+            },
+          }
+        : {}),
+    };
+    const common: CommonSettings = {
+      tickSeconds,
+      // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
+      healthCheckAllowedCidrs: options.healthCheckAllowedCidrs ?? [...loopbackRanges, ...privateRanges],
+      logFormat,
+      // The handlers follow LOG_LEVEL as the user set it for the process, as on AWS they follow the stack's.
+      ...(process.env[env.logLevel] ? { logLevel: process.env[env.logLevel] } : {}),
+    };
 
     // Before any handler module loads, as Lambda sets the environment before a cold start.
     cleanups.push(
@@ -184,20 +210,12 @@ export async function startHost(options: HostOptions): Promise<Host> {
         AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
         AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
         AWS_ENDPOINT_URL_SCHEDULER: schedulerTwin.endpoint,
-        [scheduleGroupNameEnv]: groupName,
-        // Not checked locally; shaped like the stack's role so nothing looks different to the code.
-        [schedulerRoleArnEnv]: `arn:aws:iam::${accountId}:role/${resourcePrefix}-scheduler`,
-        [scheduleTargetArnEnv]: scheduleTarget ? emulators.queues[scheduleTarget].arn : undefined,
-        TABLE_NAME: tableName,
-        LOG_FORMAT: logFormat,
         // Invocations run concurrently in this one process, each in its own context (lambda-runtime.ts);
         // what matters to Powertools is that it is set.
         AWS_LAMBDA_MAX_CONCURRENCY: String(concurrency),
-        TICK_SECONDS: String(tickSeconds),
-        WEBHOOK_SECRET: webhookSecret,
-        // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
-        HEALTH_CHECK_ALLOWED_CIDRS: (options.healthCheckAllowedCidrs ?? [...loopbackRanges, ...privateRanges]).join(','),
-        ...Object.fromEntries(queueNames.map((queue) => [queueUrlEnv(queue), emulators.queues[queue].url])),
+        // Every grant, for code of this process that runs outside any function (the host's own
+        // setup, tests); each function sees only its own (lambda-runtime.ts).
+        ...functionEnvironment(allGrants, resources, common),
       }),
     );
 
@@ -205,9 +223,11 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const { ensureAdminKey } = await import('../../lib/store/admin-keys');
     await ensureAdminKey(adminApiKey);
 
+    // Each function gets only what it is granted, as the stack gives it (lambda-runtime.ts).
     const functions: LoadedFunction[] = [];
     for (const [name, spec] of Object.entries(wiring.functions)) {
-      functions.push(await loadFunction(repoRoot, name, spec, options.functionsFrom?.[name]));
+      const environment = Object.freeze(functionEnvironment(grantsOf(spec, wiring.queues), resources, common));
+      functions.push(await loadFunction(repoRoot, name, spec, environment, options.functionsFrom?.[name]));
     }
 
     const sqs = new SQSClient({ ...emulatorClientConfig, endpoint: emulators.sqsEndpoint });

@@ -2,9 +2,21 @@
  * The part of the Lambda runtime the embedded host needs: load a function's module the way a
  * cold start does, build its Context, and run one invocation within the function's timeout.
  *
+ * Each function sees only its own environment, as on AWS: the variables of what the manifest
+ * grants it (lib/environment.ts `functionEnvironment`), put in the InvokeStore context its module
+ * loads in and each of its invocations runs in, where lib/config.ts reads them (`environment()`).
+ * So a function that sends to a queue its `sendsTo` does not list, or touches the table without
+ * `table`, fails here as it would on AWS, and config is cached per function.
+ *
  * Deviations from Lambda, all because every function shares this one Node.js process:
- * - All functions share one module registry, one `process.env` and one set of SDK clients; on
- *   AWS each function has its own sandbox and sees only the queue URLs its `sendsTo` grants.
+ * - All functions share one module registry, one set of SDK clients and one logger; on AWS each
+ *   function has its own sandbox. The clients reach the same emulators whichever function calls,
+ *   so only the table name, queue URLs, secrets and schedule settings differ, and those are per
+ *   function. What remains open: `process.env` itself is the host's, holding every grant for code
+ *   outside any function (the host's setup, tests); handler code that escapes its invocation's
+ *   async context (a callback registered outside it) or reads `process.env` directly would see
+ *   it. lib/ reads its variables only through `environment()`, and no handler reads `process.env`.
+ *   IAM is not emulated either: the grants decide what a function can find, not what it may do.
  * - A timed-out invocation is reported as failed at the deadline (as Lambda does), but its
  *   promise cannot be frozen or killed, so its remaining work still runs in the background.
  * - Invocations are not serialised per sandbox: concurrent invocations of one function run
@@ -19,6 +31,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { InvokeStore, InvokeStoreBase } from '@aws/lambda-invoke-store';
 import type { Context } from 'aws-lambda';
+import { functionEnvironmentKey, type Environment } from '../../lib/environment';
 import type { FunctionSpec } from '../manifest';
 import type { Logger } from './logger';
 import { accountId, region } from './aws-identity';
@@ -28,21 +41,37 @@ export type LambdaHandler = (event: unknown, context: Context) => unknown;
 export interface LoadedFunction {
   name: string;
   spec: FunctionSpec;
+  /** The function's own variables, as the CDK stack would set them. */
+  environment: Environment;
   handler: LambdaHandler;
 }
 
 /**
  * Imports `spec.entry` (relative to the repository root) and takes its `handler` export; or, when
  * `modulePath` is given, that file instead: the bundle `cdk synth` built for the function, so a
- * test can run the very artifact that deploys.
+ * test can run the very artifact that deploys. The module loads in the function's own
+ * environment, as a cold start does, so what it checks at module scope (`requireConfig`) it
+ * checks against what the function is granted; a failure names the function.
  */
-export async function loadFunction(repoRoot: string, name: string, spec: FunctionSpec, modulePath?: string): Promise<LoadedFunction> {
+export async function loadFunction(
+  repoRoot: string,
+  name: string,
+  spec: FunctionSpec,
+  environment: Environment,
+  modulePath?: string,
+): Promise<LoadedFunction> {
   const file = modulePath ?? resolve(repoRoot, spec.entry);
-  const module: { handler?: unknown } = await import(pathToFileURL(file).href);
+  const { store } = await invokeStore();
+  let module: { handler?: unknown };
+  try {
+    module = await store.run({ [functionEnvironmentKey]: environment }, () => import(pathToFileURL(file).href));
+  } catch (error) {
+    throw new Error(`function ${name}: cold start failed: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+  }
   if (typeof module.handler !== 'function') {
     throw new Error(`function ${name}: ${file} does not export a handler function`);
   }
-  return { name, spec, handler: module.handler as LambdaHandler };
+  return { name, spec, environment, handler: module.handler as LambdaHandler };
 }
 
 /** Handler runs not finished yet, including those past their timeout (see the deviations above). */
@@ -119,7 +148,7 @@ export async function invoke(fn: LoadedFunction, event: unknown, logger: Logger)
     );
   });
   const { store } = await invokeStore();
-  const invocation = { [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: requestId };
+  const invocation = { [InvokeStoreBase.PROTECTED_KEYS.REQUEST_ID]: requestId, [functionEnvironmentKey]: fn.environment };
   const run = (async () => store.run(invocation, () => fn.handler(event, lambdaContext(fn, requestId, started + timeoutMs))))();
   unfinished.add(run);
   void run.catch(() => undefined).finally(() => unfinished.delete(run));

@@ -214,12 +214,11 @@ describe('the functions', () => {
     for (const name of functionNames) {
       const spec = specOf(name);
       const variables: Record<string, Json> = resources[fnId(name)].Properties.Environment.Variables;
-      const routes = spec.routes ?? [];
       const expected: Record<string, string> = {
-        TABLE_NAME: tableId(),
+        ...(spec.table ? { TABLE_NAME: tableId() } : {}),
         ...Object.fromEntries((spec.sendsTo ?? []).map((queue) => [queueUrlEnv(queue), queueId(queue)])),
-        ...(routes.some((r) => r.path.startsWith('/api/v1/webhooks/')) ? { WEBHOOK_SECRET_ARN: synth.logicalId(synth.stack.webhookSecret) } : {}),
-        ...(routes.some((r) => !r.path.startsWith('/api/v1/webhooks/')) ? { ADMIN_API_KEY_SECRET_ARN: synth.logicalId(synth.stack.adminKeySecret) } : {}),
+        ...(spec.secrets?.includes('webhook') ? { WEBHOOK_SECRET_ARN: synth.logicalId(synth.stack.webhookSecret) } : {}),
+        ...(spec.secrets?.includes('adminKey') ? { ADMIN_API_KEY_SECRET_ARN: synth.logicalId(synth.stack.adminKeySecret) } : {}),
         // Who sends wake-ups may schedule them: the role to pass and the wake queue to target.
         ...((spec.sendsTo ?? []).includes('wake')
           ? { SCHEDULER_ROLE_ARN: `${synth.logicalId(synth.stack.schedulerRole)}.Arn`, SCHEDULE_TARGET_QUEUE_ARN: `${queueId('wake')}.Arn` }
@@ -230,6 +229,7 @@ describe('the functions', () => {
         else expect(ref(value), `${name} ${variable}`).toBe(expected[variable]);
       }
       expect(Object.keys(variables).filter((v) => typeof variables[v] !== 'string').sort(), name).toEqual(Object.keys(expected).sort());
+      expect('SCHEDULE_GROUP_NAME' in variables, name).toBe((spec.sendsTo ?? []).includes('wake'));
     }
   });
 
@@ -254,17 +254,22 @@ describe('permissions', () => {
     }
   });
 
-  it('give the table to every function but the ticker, without Scan', () => {
+  it('give each function the table access its manifest entry declares, without Scan', () => {
     for (const name of functionNames) {
+      const access = specOf(name).table;
       const statements = statementsOf(roleId(name));
       const actions = [...new Set(statements.flatMap((s) => s.actions).filter((a) => a.startsWith('dynamodb:')))].sort();
-      if (name === 'ticker') {
-        expect(actions, name).toEqual([]);
-        continue;
-      }
-      expect(actions, name).toEqual([...tableActions].sort());
-      expect(resourcesAllowed(statements, 'dynamodb:Query'), name).toEqual([`${tableId()}.Arn`, `${tableId()}.Arn/index/*`]);
+      expect(actions, name).toEqual(access ? [...tableActions[access]].sort() : []);
+      expect(actions, name).not.toContain('dynamodb:Scan');
+      if (access) expect(resourcesAllowed(statements, 'dynamodb:Query'), name).toEqual([`${tableId()}.Arn`, `${tableId()}.Arn/index/*`]);
     }
+  });
+
+  it('let the monitor only read the table, and the ticker not touch it', () => {
+    const dynamoActions = (name: string) => statementsOf(roleId(name)).flatMap((s) => s.actions).filter((a) => a.startsWith('dynamodb:')).sort();
+    expect(dynamoActions('monitor')).toEqual(['dynamodb:BatchGetItem', 'dynamodb:GetItem', 'dynamodb:Query']);
+    expect(dynamoActions('ticker')).toEqual([]);
+    expect(dynamoActions('batchAdvance')).toContain('dynamodb:UpdateItem');
   });
 
   it('let each function read only the secrets it needs: the webhook only the webhook secret', () => {

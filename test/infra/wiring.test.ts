@@ -12,7 +12,8 @@ import * as manifest from '../../infra/manifest';
 import type { FunctionSpec, QueueSpec } from '../../infra/manifest';
 import { readSettings } from '../../infra/cdk/settings';
 import { FleetRolloutStack } from '../../infra/cdk/stack';
-import { checkWiring, createsSchedules, readsAdminKey, readsWebhookSecret, usesTable, type Wiring } from '../../infra/cdk/wiring';
+import { checkWiring, type Wiring } from '../../infra/cdk/wiring';
+import { allGrants, functionEnvironment, type HostResources } from '../../lib/environment';
 import { cdkJsonContext } from './synth';
 
 const consumer = (overrides: Partial<FunctionSpec> = {}): FunctionSpec => ({
@@ -91,18 +92,36 @@ describe('checkWiring', () => {
 });
 
 describe('what a function is given, from what the manifest declares', () => {
-  const wiring: Wiring = { functions: manifest.functions, queues: manifest.queues };
-  const pick = (predicate: (spec: FunctionSpec) => boolean) =>
-    Object.entries(manifest.functions as Record<string, FunctionSpec>).filter(([, spec]) => predicate(spec)).map(([name]) => name).sort();
+  const grants = (name: keyof typeof manifest.functions) => manifest.grantsOf(manifest.functions[name], manifest.queues);
+  const resources: HostResources = {
+    tableName: 'the-table',
+    queueUrls: { orchestration: 'q/orchestration', targets: 'q/targets', health: 'q/health', rollback: 'q/rollback', tick: 'q/tick', wake: 'q/wake' },
+    secrets: { webhook: { arn: 'arn:webhook' }, adminKey: { arn: 'arn:admin' } },
+    schedules: { groupName: 'group', roleArn: 'arn:role', targetArn: 'arn:wake' },
+  };
+  const common = { tickSeconds: 30, healthCheckAllowedCidrs: ['10.0.0.0/8'], logLevel: 'info' };
 
-  it('the webhook secret to the webhook route, the admin key to every other route', () => {
-    expect(pick(readsWebhookSecret)).toEqual(['webhook']);
-    expect(pick(readsAdminKey)).toEqual(['adminDevices', 'adminPolicies', 'adminRollouts', 'deviceApi']);
+  it('the webhook secret to the webhook, the admin key to the other routes, one-time schedules to the sender of wake-ups', () => {
+    expect(grants('webhook')).toEqual({ table: 'read-write', sendsTo: ['orchestration'], secrets: ['webhook'], createsSchedules: false });
+    expect(grants('deviceApi').secrets).toEqual(['adminKey']);
+    expect(grants('batchAdvance').createsSchedules).toBe(true);
+    expect(grants('ticker')).toEqual({ sendsTo: ['tick'], secrets: [], createsSchedules: false });
   });
 
-  it('the table to all but the ticker, one-time schedules to the sender of wake-ups', () => {
-    expect(pick((spec) => !usesTable(spec))).toEqual(['ticker']);
-    expect(pick((spec) => createsSchedules(spec, wiring))).toEqual(['batchAdvance']);
+  it('exactly the variables of its grants and the common settings', () => {
+    expect(functionEnvironment(grants('ticker'), resources, common)).toEqual({
+      TICK_SECONDS: '30',
+      HEALTH_CHECK_ALLOWED_CIDRS: '10.0.0.0/8',
+      LOG_LEVEL: 'info',
+      TICK_QUEUE_URL: 'q/tick',
+    });
+    expect(functionEnvironment(grants('webhook'), resources, common)).toMatchObject({ TABLE_NAME: 'the-table', ORCHESTRATION_QUEUE_URL: 'q/orchestration', WEBHOOK_SECRET_ARN: 'arn:webhook' });
+    expect(functionEnvironment(grants('webhook'), { ...resources, secrets: { webhook: { value: 'shh' } } }, common)).toMatchObject({ WEBHOOK_SECRET: 'shh' });
+    expect(Object.keys(functionEnvironment(grants('batchAdvance'), resources, common))).toEqual(
+      expect.arrayContaining(['SCHEDULE_GROUP_NAME', 'SCHEDULER_ROLE_ARN', 'SCHEDULE_TARGET_QUEUE_ARN', 'TARGETS_QUEUE_URL', 'WAKE_QUEUE_URL']),
+    );
+    expect(Object.keys(functionEnvironment(grants('monitor'), resources, common))).not.toContain('SCHEDULE_GROUP_NAME');
+    expect(Object.keys(functionEnvironment(allGrants, resources, common))).toHaveLength(3 + 1 + 6 + 2 + 3);
   });
 });
 

@@ -268,6 +268,37 @@ describe('the once-a-minute rule', () => {
   });
 });
 
+describe("a function's environment", () => {
+  const reach = async (h: Host, what: string) => {
+    const response = await fetch(`${h.url}/reach/${what}`);
+    return { status: response.status, body: (await response.json()) as { ok?: true; error?: string } };
+  };
+
+  it('holds only what the manifest grants it: another queue or the table fails with the error AWS would give', async () => {
+    const h = await start();
+    expect(await reach(h, 'targets')).toEqual({ status: 200, body: { ok: true } });
+    expect(await reach(h, 'tick')).toEqual({
+      status: 500,
+      body: { error: 'ConfigError: environment variable TICK_QUEUE_URL is required but not set (the function sends to the tick queue, which its sendsTo does not grant)' },
+    });
+    expect(await reach(h, 'table')).toEqual({ status: 500, body: { error: 'ConfigError: environment variable TABLE_NAME is required but not set' } });
+
+    // Config is per function: the store fixture, granted the table, still has it.
+    expect((await fetch(`${h.url}/kv/after`, { method: 'PUT', body: 'x' })).status).toBe(204);
+    expect((await reach(h, 'table')).status).toBe(500);
+  });
+
+  it('fails the cold start of a function whose declared needs its grants do not cover, naming the function and the variable', async () => {
+    const needsHealth = { entry: 'test/fixtures/host/needs-health.ts', description: 'needs health', timeoutSeconds: 1, memoryMb: 128, routes: [{ method: 'GET' as const, path: '/health-needed' }] };
+    const withFunction = (sendsTo: ('health' | 'targets')[]) => ({ ...fixtureManifest, functions: { ...fixtureManifest.functions, needsHealth: { ...needsHealth, sendsTo } } });
+    await expect(start({ manifest: withFunction(['targets']) })).rejects.toThrow(
+      'function needsHealth: cold start failed: environment variable HEALTH_QUEUE_URL is required but not set (the function sends to the health queue, which its sendsTo does not grant)',
+    );
+    const h = await start({ manifest: withFunction(['health']) });
+    expect((await fetch(`${h.url}/health-needed`)).status).toBe(204);
+  });
+});
+
 describe('the data dir', () => {
   it('keeps the table, the admin key and the webhook secret across a restart', async () => {
     const dataDir = await mkdtemp(join(tmpdir(), 'embedded-host-'));
