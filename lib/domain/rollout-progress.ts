@@ -110,7 +110,7 @@ export function rolloutStatistics(rollout: Rollout, countsByBatch: ReadonlyMap<n
 }
 
 /** Work to redo when a fan-out has taken too long: send it again, or only recount the batch. */
-export type Resend = 'schedule' | 'health' | 'rollback' | 'recount';
+export type Resend = 'targets' | 'health' | 'rollback' | 'recount';
 
 export type NextStep =
   | { type: 'start_batch'; batch: number }
@@ -131,6 +131,12 @@ export function fanOutGraceFor(tickSeconds: number): number {
   return 4 * tickSeconds * 1000;
 }
 export const fanOutGraceMs = fanOutGraceFor(30);
+
+/**
+ * A device's count follows its move within milliseconds; a shard whose last move is this old has
+ * every count that is coming, so a recount may repair what is still missing (a crash's loss).
+ */
+export const countSettleMs = 5_000;
 
 /**
  * What an in-progress rollout should do now, given the counts of each batch. Applying the step and
@@ -164,7 +170,7 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, Ba
     const sinceFanOut = batch.schedule_requested_at ?? batch.started_at;
     const resend =
       reached < batch.size && overdue(sinceFanOut)
-        ? ('schedule' as const)
+        ? ('targets' as const)
         : overdue(batch.recounted_at ?? sinceFanOut)
           ? ('recount' as const)
           : undefined;

@@ -17,7 +17,7 @@ import { shardOf } from '../store/keys';
 import { findRolloutDevice } from '../store/rollout-devices';
 import { rolloutsWithStatus, saveRollout } from '../store/rollouts';
 import { recordStarted } from './rollout-events';
-import { fanOutSchedule } from './progress';
+import { fanOutTargets } from './progress';
 import { batchOf, revertCommands, revertDevice, revertPage } from './rollbacks';
 import { readRollout } from './views';
 
@@ -97,7 +97,7 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
   });
   // Scheduling stopped at the pause; pages already done are skipped when it starts again.
   const batch = next.batches[next.current_batch - 1];
-  if (batch?.status === 'in_progress') await fanOutSchedule(next, batch.number);
+  if (batch?.status === 'in_progress') await fanOutTargets(next, batch.number);
   await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'resumed by admin' }, `resume-${now.toISOString()}`);
   return next;
 }

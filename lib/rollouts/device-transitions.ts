@@ -8,7 +8,7 @@
  */
 import { reportedDigest, reportOutcome, splitDigest, type StateReportFacts } from '../domain/device-report';
 import { rolloutRank } from '../domain/push-order';
-import { deviceStatusesLeadingTo } from '../domain/rollout-progress';
+import { countSettleMs, deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
 import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../queues/messages';
@@ -212,7 +212,7 @@ export async function timeOutBatch(rollout: Rollout, batch: Batch, now: Date): P
       await clearRolloutPointer(row.device_uuid, row.app, row.rollout_id);
       if (move.moved) timedOut++;
     }
-    await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size);
+    await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore: new Date(now.getTime() - countSettleMs).toISOString() });
   }
   if (timedOut > 0) logger.info('batch timed out', { rollout_id: rollout.id, batch: batch.number, timedOut });
 }

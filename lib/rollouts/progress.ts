@@ -13,7 +13,7 @@
 import { config } from '../config';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
 import { revertedAutomatically, revertedOnCancel } from '../domain/rollout-control';
-import { canTransitionRollout, fanOutGraceFor, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
+import { canTransitionRollout, countSettleMs, fanOutGraceFor, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
 import type { Batch, BatchCounts, Rollout } from '../domain/types';
 import { logger } from '../logger';
 import { orchestrationMaxReceiveCount } from '../queues/names';
@@ -103,7 +103,7 @@ async function startBatch(rollout: Rollout, number: number, now: Date): Promise<
     details: { batch: number, devices: batch.size, percentage: batch.percentage, deadline_at: deadline },
   };
   if (!(await saveRollout(next, [started]))) return;
-  await fanOutSchedule(next, number);
+  await fanOutTargets(next, number);
   await sendWakeUp(rollout.id, deadline, now);
 }
 
@@ -186,7 +186,7 @@ function withBatch(rollout: Rollout, batch: Batch, now: Date, changes: Partial<R
 
 const shardsOf = (rollout: Rollout) => Array.from({ length: rollout.shard_count }, (_, shard) => shard);
 
-export async function fanOutSchedule(rollout: Rollout, batch: number): Promise<void> {
+export async function fanOutTargets(rollout: Rollout, batch: number): Promise<void> {
   await sendTargetCommands(shardsOf(rollout).map((shard) => ({ type: 'set_targets' as const, rollout_id: rollout.id, batch, shard })));
 }
 
@@ -208,13 +208,14 @@ async function fanOutAutoRollback(rollout: Rollout, batch: number): Promise<void
  */
 async function resend(rollout: Rollout, what: Resend, now: Date): Promise<void> {
   const current = rollout.batches[rollout.current_batch - 1]!;
-  for (const shard of shardsOf(rollout)) await reconcileBatchShard(rollout.id, shard, current.number, current.first_seq, current.size);
+  const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
+  for (const shard of shardsOf(rollout)) await reconcileBatchShard(rollout.id, shard, current.number, current.first_seq, current.size, { settledBefore });
   const at = now.toISOString();
-  const field = ({ schedule: 'schedule_requested_at', health: 'health_checks_requested_at', rollback: 'rollbacks_requested_at', recount: 'recounted_at' } as const)[what];
+  const field = ({ targets: 'schedule_requested_at', health: 'health_checks_requested_at', rollback: 'rollbacks_requested_at', recount: 'recounted_at' } as const)[what];
   if (!(await saveRollout(withBatch(rollout, { ...current, [field]: at }, now)))) return;
   if (what === 'recount') return;
   logger.warn('re-sending a fan-out that has not finished', { rollout_id: rollout.id, batch: current.number, what });
-  if (what === 'schedule') await fanOutSchedule(rollout, current.number);
+  if (what === 'targets') await fanOutTargets(rollout, current.number);
   else if (what === 'health') await fanOutHealthChecks(rollout, current.number);
   else await fanOutAutoRollback(rollout, current.number);
 }

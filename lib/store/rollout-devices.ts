@@ -208,14 +208,27 @@ export async function getAllBatchCounts(rolloutId: string, shardCount: number): 
  * Recounts one shard of a batch from its rows and stores the result, unless a transition was
  * counted meanwhile (then it counts again). Repairs counters after a crash fell between a row's
  * transition and its count.
+ *
+ * A row that moved but whose count has not landed yet looks just like a crash's lost count, and
+ * recounting it would count it twice once its add arrives. So with `settledBefore`, a shard with
+ * a row moved after that time is left alone (undefined): its moves may still be on their way to
+ * their counts, and a later recount, once the shard is quiet, repairs what a crash lost.
  */
-export async function reconcileBatchShard(rolloutId: string, shard: number, batch: number, firstSeq: number, size: number): Promise<BatchCounts> {
+export async function reconcileBatchShard(
+  rolloutId: string,
+  shard: number,
+  batch: number,
+  firstSeq: number,
+  size: number,
+  options: { settledBefore?: string } = {},
+): Promise<BatchCounts | undefined> {
   const key = keys.batchCounters(rolloutId, shard, batch);
   for (let attempt = 0; attempt < 5; attempt++) {
     const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }));
     const revision = Number(Item?.revision ?? 0);
     const counts = emptyCounts();
     for await (const row of rowsInRange(rolloutId, shard, firstSeq, size)) {
+      if (options.settledBefore !== undefined && row.updated_at > options.settledBefore) return undefined;
       if (row.status !== 'pending') counts[row.status] += 1;
       if (countsAsFailure(row)) counts.failures += 1;
     }

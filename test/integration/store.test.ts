@@ -338,6 +338,21 @@ describe('rollout devices over several shards', () => {
     expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 1 });
   });
 
+  it('a recount leaves a shard alone while a move may still be on its way to its count', async () => {
+    const id = randomUUID();
+    const rows = await putRows(id, 30);
+    const [r] = rows.filter((x) => x.seq < 10);
+    await move(r!, 1, ['pending'], 'scheduled');
+    // Moved just now; its count has not landed yet.
+    expect(await transitionRolloutDevice(r!, ['scheduled'], 'updated', { batch: 1, at: at(5) })).toBe('scheduled');
+    expect(await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(3) })).toBeUndefined();
+    await countTransition(r!, 1, 'scheduled', 'updated');
+    expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ scheduled: 0, updated: 1 });
+    // Once the shard is quiet, a recount repairs and never double-counts.
+    expect(await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(6) })).toMatchObject({ updated: 1 });
+    expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ scheduled: 0, updated: 1 });
+  });
+
   it('a recount does not overwrite a transition counted while it was recounting', async () => {
     const id = randomUUID();
     const rows = await putRows(id, 30);

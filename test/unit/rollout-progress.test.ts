@@ -100,7 +100,7 @@ describe('nextStep', () => {
 
   it('resends the schedule fan-out when devices are still unreached long after the batch started', () => {
     const step = nextStep(inBatch(2), byBatch(2, { updated: 5 }), new Date(now.getTime() + fanOutGraceMs));
-    expect(step).toMatchObject({ type: 'wait', resend: 'schedule' });
+    expect(step).toMatchObject({ type: 'wait', resend: 'targets' });
   });
 
   it('recounts a batch that has reached every device but still counts some on their way, long after the fan-out', () => {
