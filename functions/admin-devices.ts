@@ -1,6 +1,6 @@
-/** Admin API: registering and reading devices. */
+/** Admin API: registering and reading devices, setting an app's container settings. */
 import { requireConfig } from '../lib/config';
-import { deviceRegistrationSchema, pageOfDevices, readDevice, registerDevice } from '../lib/devices';
+import { appContainerSchema, deviceRegistrationSchema, pageOfDevices, readDevice, registerDevice, setContainerSettings } from '../lib/devices';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 
@@ -20,6 +20,10 @@ export const handler = apiHandler(
     'GET /api/v1/devices/{uuid}': adminOnly(async (request) => ({
       status: 200,
       body: { device: await readDevice(request.params.uuid!) },
+    })),
+    'PUT /api/v1/devices/{uuid}/apps/{app}': adminOnly(async (request) => ({
+      status: 200,
+      body: { device: await setContainerSettings(request.params.uuid!, request.params.app!, request.json(appContainerSchema), new Date()) },
     })),
   },
   { maxBodyBytes: 64 * 1024 },

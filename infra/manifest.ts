@@ -110,13 +110,14 @@ export const functions = {
   },
   adminDevices: {
     entry: 'functions/admin-devices.ts',
-    description: 'Admin API: registering and reading devices',
+    description: "Admin API: registering and reading devices, setting an app's container settings",
     timeoutSeconds: 15,
     memoryMb: 512,
     routes: [
       { method: 'GET', path: '/api/v1/devices' },
       { method: 'POST', path: '/api/v1/devices' },
       { method: 'GET', path: '/api/v1/devices/{uuid}' },
+      { method: 'PUT', path: '/api/v1/devices/{uuid}/apps/{app}' },
     ],
     table: 'read-write',
     secrets: ['adminKey'],

@@ -2,12 +2,13 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { containerSettingsSchema, sameContainerSettings } from './container-settings';
 import type { Device, ReportedApp } from './domain/types';
 import { NotFound } from './errors';
 import { isDigest, normaliseRepository, parseImageReference } from './registry';
 import { applyReport } from './rollouts/device-transitions';
 import { newDeviceToken, sha256Hex } from './secrets';
-import { getStoredDevice, listDevices, publicDevice, putNewDevice, recordCurrentState, type StoredDevice } from './store/devices';
+import { getStoredDevice, listDevices, publicDevice, putNewDevice, recordCurrentState, setAppContainer, type StoredDevice } from './store/devices';
 
 const imageSchema = z
   .string()
@@ -36,9 +37,17 @@ export const deviceRegistrationSchema = z.strictObject({
   uuid: z.string().regex(/^[0-9a-zA-Z-]{1,64}$/, 'must be 1-64 letters, digits or "-"').optional(),
   name: z.string().min(1).max(128),
   ip_address: ipAddress.nullable().optional(),
-  apps: z.array(z.strictObject({ name: appName, image: imageSchema })).min(1).max(32).superRefine(uniqueNames),
+  apps: z
+    .array(z.strictObject({ name: appName, image: imageSchema, container: containerSettingsSchema.optional() }))
+    .min(1)
+    .max(32)
+    .superRefine(uniqueNames),
 });
 export type DeviceRegistration = z.infer<typeof deviceRegistrationSchema>;
+
+/** `PUT /devices/{uuid}/apps/{app}`: the app's container settings, or null to drop them. */
+export const appContainerSchema = z.strictObject({ container: containerSettingsSchema.nullable() });
+export type AppContainerChange = z.infer<typeof appContainerSchema>;
 
 /** Devices send more than we read (agent versions, metrics); what we do not know is ignored. */
 export const stateReportSchema = z.object({
@@ -90,6 +99,22 @@ export async function readDevice(uuid: string) {
   const device = await getStoredDevice(uuid);
   if (!device) throw new NotFound(`device ${uuid} not found`);
   return deviceView(publicDevice(device));
+}
+
+/**
+ * Sets or drops one app's container settings. The target version moves only when they change,
+ * so that agents are not told to recreate a container for nothing.
+ */
+export async function setContainerSettings(uuid: string, app: string, change: AppContainerChange, now: Date) {
+  const device = await getStoredDevice(uuid, true);
+  if (!device) throw new NotFound(`device ${uuid} not found`);
+  const index = device.target_apps.findIndex((candidate) => candidate.name === app);
+  if (index < 0) throw new NotFound(`device ${uuid} has no app "${app}"`);
+  if (sameContainerSettings(device.target_apps[index]!.container, change.container)) return deviceView(publicDevice(device));
+  // Apps are never removed or reordered, so the name is still at its index.
+  const updated = await setAppContainer(uuid, index, app, change.container ?? null, now.toISOString());
+  if (!updated) throw new NotFound(`device ${uuid} has no app "${app}"`);
+  return deviceView(publicDevice(updated));
 }
 
 export async function pageOfDevices(limit: number, cursor?: string) {

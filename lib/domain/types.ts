@@ -150,6 +150,19 @@ export interface DeviceApp {
   image: string;
 }
 
+/** An app of a device's target state: its image and, when set, how its container is run. */
+export interface TargetApp extends DeviceApp {
+  /** Plain data; its schema is lib/container-settings.ts. */
+  container?: {
+    command?: string[];
+    env?: Record<string, string>;
+    network_mode?: 'host' | 'bridge';
+    ports?: string[];
+    volumes?: string[];
+    restart_policy?: 'no' | 'always' | 'unless-stopped' | 'on-failure';
+  };
+}
+
 export interface ReportedApp extends DeviceApp {
   status: string;
   /** The content digest the device runs (`sha256:…`), when its agent knows it. */
@@ -175,7 +188,7 @@ export interface Device {
   uuid: string;
   name: string;
   ip_address: string | null;
-  target_apps: DeviceApp[];
+  target_apps: TargetApp[];
   target_version: number;
   current_apps: ReportedApp[];
   current_error: string | null;

@@ -1,10 +1,10 @@
 /** Devices: registration, target state, reported current state, and rollout membership. */
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
-import type { Device, ReportedApp, RolloutPointer } from '../domain/types';
+import type { Device, ReportedApp, RolloutPointer, TargetApp } from '../domain/types';
 import { Conflict } from '../errors';
 import { indexes, keys, listedKeys } from './keys';
-import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
+import { conditionally, entityOf, queryIndexPage, resultUnlessConditionFailed, tableName, type Page } from './table';
 
 export interface StoredDevice extends Device {
   token_hash: string;
@@ -200,6 +200,36 @@ async function updateTarget(
       }),
     ),
   );
+}
+
+/**
+ * Sets (or, given null, removes) the container settings of the app at `appIndex`, moving the
+ * target version so that the device sees the change. Conditional on the app's name at that index,
+ * as `updateTarget` is; the image is left alone, so a rollout and this never undo each other.
+ * Undefined when the device or the app is not there.
+ */
+export async function setAppContainer(
+  uuid: string,
+  appIndex: number,
+  app: string,
+  container: TargetApp['container'] | null,
+  at: string,
+): Promise<StoredDevice | undefined> {
+  const path = `target_apps[${appIndex}].container`;
+  const result = await resultUnlessConditionFailed(
+    dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(uuid),
+        UpdateExpression: `SET ${container ? `${path} = :container, ` : ''}target_version = target_version + :one, updated_at = :at${container ? '' : ` REMOVE ${path}`}`,
+        ConditionExpression: `attribute_exists(pk) AND target_apps[${appIndex}].#name = :name`,
+        ExpressionAttributeNames: { '#name': 'name' },
+        ExpressionAttributeValues: { ':name': app, ':one': 1, ':at': at, ...(container ? { ':container': container } : {}) },
+        ReturnValues: 'ALL_NEW',
+      }),
+    ),
+  );
+  return result?.Attributes ? entityOf<StoredDevice>(result.Attributes) : undefined;
 }
 
 /** Forgets the device's membership in a rollout once it no longer needs its reports. */

@@ -217,9 +217,10 @@ describe('credentials', () => {
       'POST /api/v1/policies': { image_pattern: 'iotistic/never-written:*' },
       'PUT /api/v1/policies/{policyId}': { image_pattern: 'iotistic/never-written:*' },
       'POST /api/v1/devices': { name: 'never-written', apps: [{ name: 'app', image: 'iotistic/never-written:v1' }] },
+      'PUT /api/v1/devices/{uuid}/apps/{app}': { container: { restart_policy: 'always' } },
     };
-    const ids = { policyId, uuid: deviceA.uuid, rolloutId };
-    expect(adminRoutes.length).toBeGreaterThanOrEqual(19);
+    const ids = { policyId, uuid: deviceA.uuid, rolloutId, app: 'app' };
+    expect(adminRoutes.length).toBeGreaterThanOrEqual(20);
     await expectNothingWritten(async () => {
       for (const route of adminRoutes) {
         const path = fill(route.path, ids);
@@ -247,7 +248,7 @@ describe('credentials', () => {
     const disposable = await api('POST', '/api/v1/policies', { body: { image_pattern: 'iotistic/disposable:*' } });
     expect(disposable.status).toBe(201);
     // Writes get a body that fails validation (so nothing changes); DELETE takes a policy made for it.
-    const ids = { policyId: disposable.body.policy.id, uuid: deviceA.uuid, rolloutId };
+    const ids = { policyId: disposable.body.policy.id, uuid: deviceA.uuid, rolloutId, app: 'app' };
     for (const route of adminRoutes) {
       const writes = route.method === 'POST' || route.method === 'PUT';
       const result = await api(route.method, fill(route.path, ids), writes ? { body: { not_a_field: true } } : {});
@@ -466,7 +467,7 @@ describe('bad input', () => {
     const long = 'x'.repeat(3000);
     await expectNothingWritten(async () => {
       for (const route of adminRoutes.filter((r) => r.path.includes('{'))) {
-        const path = fill(route.path, { policyId: long, uuid: long, rolloutId: long });
+        const path = fill(route.path, { policyId: long, uuid: long, rolloutId: long, app: long });
         const body = route.method === 'PUT' ? { body: validPolicy } : {};
         const name = /\{(\w+)\}/.exec(route.path)![1]!;
         expectError(await api(route.method, path, body), 404, name);

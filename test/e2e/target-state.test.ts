@@ -1,0 +1,138 @@
+/**
+ * What the target state carries besides images (issue #8): each app's container settings, set at
+ * registration or by `PUT /devices/{uuid}/apps/{app}`. Through real HTTP on the embedded host.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startHost, type Host } from '../../infra/embedded/host';
+import { type ApiResult } from '../support/api';
+import { flow } from '../support/flow';
+
+let host: Host;
+let steps: ReturnType<typeof flow>;
+let api: ReturnType<typeof flow>['api'];
+
+beforeAll(async () => {
+  host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true });
+  steps = flow(host);
+  api = steps.api;
+});
+
+afterAll(async () => {
+  await host?.stop();
+});
+
+function expectError(result: ApiResult, status: number, ...mentions: string[]): void {
+  expect(result.status, `${status} expected, got ${result.status}: ${JSON.stringify(result.body)}`).toBe(status);
+  expect(result.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+  for (const mention of mentions) expect(result.body.error.message).toContain(mention);
+}
+
+const settings = {
+  command: ['httpd', '-f', '-p', '8080'],
+  env: { MODE: 'edge', _LEVEL2: 'x' },
+  network_mode: 'bridge',
+  ports: ['8080:80/tcp', '127.0.0.1:5353:53/udp', '[::1]:9000:9000', '443:443'],
+  volumes: ['data:/data', '/var/log/app:/logs:ro'],
+  restart_policy: 'unless-stopped',
+};
+
+async function register(apps: unknown[], uuid = `ts-${randomUUID()}`) {
+  const registered = await api('POST', '/api/v1/devices', { body: { uuid, name: uuid, apps } });
+  expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+  return { uuid, token: registered.body.device_token as string, device: registered.body.device };
+}
+
+const state = (device: { uuid: string; token: string }, etag?: string) =>
+  api('GET', `/api/v1/devices/${device.uuid}/state`, { token: device.token, ...(etag ? { headers: { 'if-none-match': etag } } : {}) });
+
+const putContainer = (uuid: string, app: string, body: unknown) => api('PUT', `/api/v1/devices/${uuid}/apps/${app}`, { body });
+
+const badSettings: [string, unknown, string][] = [
+  ['a port without a container port', { ports: ['8080'] }, 'container.ports[0]'],
+  ['a port above 65535', { ports: ['70000:80'] }, 'container.ports[0]'],
+  ['a port range', { ports: ['8000-8010:80'] }, 'container.ports[0]'],
+  ['a port of protocol sctp', { ports: ['80:80/sctp'] }, 'container.ports[0]'],
+  ['a port on a bad IP', { ports: ['300.1.1.1:80:80'] }, 'container.ports[0]'],
+  ['a volume on a relative path', { volumes: ['data:data'] }, 'container.volumes[0]'],
+  ['a volume mode rw', { volumes: ['data:/data:rw'] }, 'container.volumes[0]'],
+  ['a volume climbing out with ..', { volumes: ['/srv/../etc:/etc'] }, 'container.volumes[0]'],
+  ['an env name with a dash', { env: { 'MY-VAR': '1' } }, 'container.env'],
+  ['an env name starting with a digit', { env: { '1VAR': '1' } }, 'container.env'],
+  ['an env value that is a number', { env: { VAR: 1 } }, 'container.env.VAR'],
+  ['a network mode "none"', { network_mode: 'none' }, 'container.network_mode'],
+  ['a restart policy "sometimes"', { restart_policy: 'sometimes' }, 'container.restart_policy'],
+  ['a command that is a string', { command: 'httpd -f' }, 'container.command'],
+  ['an empty command', { command: [] }, 'container.command'],
+  ['too many ports', { ports: Array.from({ length: 65 }, (_, i) => `${1000 + i}:80`) }, 'container.ports'],
+  ['an env value too long', { env: { VAR: 'x'.repeat(5000) } }, 'container.env.VAR'],
+  ['an unknown setting', { privileged: true }, 'container.privileged'],
+];
+
+describe('container settings', () => {
+  it('are kept from registration and served with the target state', async () => {
+    const device = await register([
+      { name: 'web', image: 'iotistic/ts-web:v1', container: settings },
+      { name: 'plain', image: 'iotistic/ts-plain:v1' },
+    ]);
+    expect(device.device.target_apps).toEqual([{ name: 'web', image: 'iotistic/ts-web:v1', container: settings }, { name: 'plain', image: 'iotistic/ts-plain:v1' }]);
+    const polled = await state(device);
+    expect(polled.status).toBe(200);
+    expect(polled.body.apps).toEqual(device.device.target_apps);
+  });
+
+  it.each(badSettings)('refuses %s (400 naming it) at registration and on PUT, writing nothing', async (_, container, mention) => {
+    const uuid = `ts-bad-${randomUUID()}`;
+    expectError(await api('POST', '/api/v1/devices', { body: { uuid, name: 'bad', apps: [{ name: 'app', image: 'iotistic/ts:v1', container }] } }), 400, `apps[0].${mention}`);
+    expectError(await api('GET', `/api/v1/devices/${uuid}`), 404, uuid);
+    const device = await register([{ name: 'app', image: 'iotistic/ts:v1' }]);
+    const before = await api('GET', `/api/v1/devices/${device.uuid}`);
+    expectError(await putContainer(device.uuid, 'app', { container }), 400, mention);
+    expect((await api('GET', `/api/v1/devices/${device.uuid}`)).body).toEqual(before.body);
+  });
+
+  it('are set, changed and dropped with PUT, each change moving the ETag, a repeat not', async () => {
+    const device = await register([{ name: 'app', image: 'iotistic/ts-put:v1' }, { name: 'other', image: 'iotistic/ts-other:v1', container: { restart_policy: 'always' } }]);
+    const first = await state(device);
+    const etag1 = first.headers.get('etag')!;
+
+    const set = await putContainer(device.uuid, 'app', { container: settings });
+    expect(set.status).toBe(200);
+    expect(set.body.device.target_apps).toEqual([{ name: 'app', image: 'iotistic/ts-put:v1', container: settings }, { name: 'other', image: 'iotistic/ts-other:v1', container: { restart_policy: 'always' } }]);
+    const second = await state(device, etag1);
+    expect(second.status).toBe(200);
+    expect(second.body.apps[0].container).toEqual(settings);
+    const etag2 = second.headers.get('etag')!;
+    expect(etag2).not.toBe(etag1);
+
+    // The same settings again (keys in another order) change nothing.
+    const reordered = Object.fromEntries(Object.entries(settings).reverse());
+    expect((await putContainer(device.uuid, 'app', { container: reordered })).status).toBe(200);
+    expect((await state(device, etag2)).status).toBe(304);
+
+    const changed = await putContainer(device.uuid, 'app', { container: { ...settings, env: { MODE: 'lab' } } });
+    expect(changed.body.device.target_apps[0].container.env).toEqual({ MODE: 'lab' });
+    const third = await state(device, etag2);
+    expect(third.status).toBe(200);
+    const etag3 = third.headers.get('etag')!;
+
+    const dropped = await putContainer(device.uuid, 'app', { container: null });
+    expect(dropped.status).toBe(200);
+    expect(dropped.body.device.target_apps[0]).toEqual({ name: 'app', image: 'iotistic/ts-put:v1' });
+    const fourth = await state(device, etag3);
+    expect(fourth.status).toBe(200);
+    expect(fourth.body.apps[0]).toEqual({ name: 'app', image: 'iotistic/ts-put:v1' });
+    expect(fourth.body.apps[1].container).toEqual({ restart_policy: 'always' });
+  });
+
+  it('answers 404 for an unknown device or app, 400 for a body without container, writing nothing', async () => {
+    const device = await register([{ name: 'app', image: 'iotistic/ts-404:v1' }]);
+    const before = await api('GET', `/api/v1/devices/${device.uuid}`);
+    expectError(await putContainer('no-such-device', 'app', { container: settings }), 404, 'no-such-device');
+    expectError(await putContainer(device.uuid, 'nope', { container: settings }), 404, '"nope"');
+    expectError(await putContainer(device.uuid, 'app', {}), 400, 'container');
+    expectError(await putContainer(device.uuid, 'app', { container: settings, image: 'iotistic/other:v9' }), 400, 'image');
+    expectError(await api('PUT', `/api/v1/devices/${device.uuid}/apps/app`, { token: device.token, body: { container: settings } }), 403, 'device token');
+    expect((await api('GET', `/api/v1/devices/${device.uuid}`)).body).toEqual(before.body);
+  });
+});
