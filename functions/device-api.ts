@@ -1,6 +1,6 @@
 /** The device hot path: poll the target state (ETag, 304 when unchanged), report the current state. */
 import { requireConfig } from '../lib/config';
-import { etagOf, isUnchanged, reportCurrentState, stateReportSchema, targetStateOf } from '../lib/devices';
+import { etagOf, isUnchanged, pollIntervalOf, reportCurrentState, stateReportSchema, targetStateOf } from '../lib/devices';
 import { apiHandler } from '../lib/http/api';
 import { requireDevice } from '../lib/http/auth';
 
@@ -10,9 +10,10 @@ export const handler = apiHandler(
   {
     'GET /api/v1/devices/{uuid}/state': async (request) => {
       const device = await requireDevice(request, request.params.uuid!);
-      const etag = etagOf(device);
-      if (isUnchanged(request.headers['if-none-match'], etag)) return { status: 304, headers: { etag } };
-      return { status: 200, body: targetStateOf(device), headers: { etag } };
+      // A 304 has no body, so the poll hint travels as a header too.
+      const headers = { etag: etagOf(device), 'x-poll-interval-seconds': String(pollIntervalOf(device)) };
+      if (isUnchanged(request.headers['if-none-match'], headers.etag)) return { status: 304, headers };
+      return { status: 200, body: targetStateOf(device), headers };
     },
     'PATCH /api/v1/devices/{uuid}/state': async (request) => {
       const device = await requireDevice(request, request.params.uuid!);

@@ -28,6 +28,10 @@ export interface Config {
   healthCheckConcurrency: number;
   /** Which addresses health checks may reach (HEALTH_CHECK_ALLOWED_CIDRS; private ranges by default). */
   healthCheckPolicy: AddressPolicy;
+  /** Seconds a device is told to wait before its next poll when none of its apps is in a rollout. */
+  devicePollIntervalSeconds: number;
+  /** … and while one is (its batch is under way). */
+  devicePollIntervalActiveSeconds: number;
 }
 
 export class ConfigError extends Error {
@@ -42,6 +46,26 @@ function positiveNumber(vars: Environment, name: string, fallback: number): numb
     throw new ConfigError(`environment variable ${name} must be a positive number, got "${raw}"`);
   }
   return value;
+}
+
+/** A whole number of seconds from 1 to a day. */
+function pollSeconds(vars: Environment, name: string, fallback: number): number {
+  const raw = vars[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < 1 || value > 86_400) {
+    throw new ConfigError(`environment variable ${name} must be a whole number of seconds from 1 to 86400, got "${raw}"`);
+  }
+  return value;
+}
+
+function pollIntervals(vars: Environment): Pick<Config, 'devicePollIntervalSeconds' | 'devicePollIntervalActiveSeconds'> {
+  const idle = pollSeconds(vars, env.devicePollIntervalSeconds, 300);
+  const active = pollSeconds(vars, env.devicePollIntervalActiveSeconds, 15);
+  if (active > idle) {
+    throw new ConfigError(`environment variable ${env.devicePollIntervalActiveSeconds} (${active}) must not be longer than ${env.devicePollIntervalSeconds} (${idle})`);
+  }
+  return { devicePollIntervalSeconds: idle, devicePollIntervalActiveSeconds: active };
 }
 
 export function loadConfig(vars: Environment = environment()): Config {
@@ -63,6 +87,7 @@ export function loadConfig(vars: Environment = environment()): Config {
     tickSeconds: positiveNumber(vars, env.tickSeconds, 30),
     healthCheckConcurrency: Math.floor(positiveNumber(vars, env.healthCheckConcurrency, 50)),
     healthCheckPolicy: healthCheckPolicyFrom(vars),
+    ...pollIntervals(vars),
   };
 }
 

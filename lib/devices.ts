@@ -2,6 +2,7 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { config } from './config';
 import { containerSettingsSchema, sameContainerSettings } from './container-settings';
 import type { Device, ReportedApp } from './domain/types';
 import { NotFound } from './errors';
@@ -135,8 +136,20 @@ export function isUnchanged(ifNoneMatch: string | undefined, etag: string): bool
   });
 }
 
+/**
+ * How soon the device should poll again: soon while one of its apps is in a rollout (its batch
+ * set the target and waits for its report), rarely otherwise. Derived from the device item the
+ * poll has read anyway, so the hot path stays one GetItem. Known gap: a device whose batch comes
+ * next is not told to poll sooner; it learns of its new target at its next long poll, which
+ * stretches a batch by up to the long interval.
+ */
+export function pollIntervalOf(device: Pick<Device, 'rollouts'>): number {
+  const settings = config();
+  return Object.keys(device.rollouts ?? {}).length > 0 ? settings.devicePollIntervalActiveSeconds : settings.devicePollIntervalSeconds;
+}
+
 export function targetStateOf(device: Device) {
-  return { uuid: device.uuid, apps: device.target_apps, version: device.target_version };
+  return { uuid: device.uuid, apps: device.target_apps, version: device.target_version, poll_interval_seconds: pollIntervalOf(device) };
 }
 
 export async function reportCurrentState(device: StoredDevice, report: StateReport, now: Date) {

@@ -29,6 +29,10 @@ export const env = {
   healthCheckConcurrency: 'HEALTH_CHECK_CONCURRENCY',
   /** Comma-separated ranges health checks may reach. Default: the private ranges. */
   healthCheckAllowedCidrs: 'HEALTH_CHECK_ALLOWED_CIDRS',
+  /** Seconds a device waits before its next poll while none of its apps is in a rollout. Default 300. */
+  devicePollIntervalSeconds: 'DEVICE_POLL_INTERVAL_SECONDS',
+  /** … while one is (its batch is under way); at most the former. Default 15. */
+  devicePollIntervalActiveSeconds: 'DEVICE_POLL_INTERVAL_ACTIVE_SECONDS',
   /** debug | info | warn | error | silent. Default info. */
   logLevel: 'LOG_LEVEL',
   /** pretty | json; set by the embedded host only (on AWS the lines are Powertools' JSON). */
@@ -72,6 +76,9 @@ export interface HostResources {
 export interface CommonSettings {
   tickSeconds: number;
   healthCheckAllowedCidrs: readonly string[];
+  /** The poll interval hints of the target state; the defaults (lib/config.ts) when absent. */
+  devicePollIntervalSeconds?: number;
+  devicePollIntervalActiveSeconds?: number;
   logLevel?: string;
   logFormat?: string;
 }
@@ -81,6 +88,8 @@ export function functionEnvironment(grants: Grants, resources: HostResources, co
   const variables: Record<string, string> = {
     [env.tickSeconds]: String(common.tickSeconds),
     [env.healthCheckAllowedCidrs]: common.healthCheckAllowedCidrs.join(','),
+    ...(common.devicePollIntervalSeconds !== undefined ? { [env.devicePollIntervalSeconds]: String(common.devicePollIntervalSeconds) } : {}),
+    ...(common.devicePollIntervalActiveSeconds !== undefined ? { [env.devicePollIntervalActiveSeconds]: String(common.devicePollIntervalActiveSeconds) } : {}),
     ...(common.logLevel ? { [env.logLevel]: common.logLevel } : {}),
     ...(common.logFormat ? { [env.logFormat]: common.logFormat } : {}),
   };

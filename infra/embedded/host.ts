@@ -68,6 +68,9 @@ export interface HostOptions {
   quiet?: boolean;
   /** Addresses health checks may reach. Default: loopback and the private ranges. */
   healthCheckAllowedCidrs?: readonly string[];
+  /** The target state's poll hints, in seconds: without and with an active rollout. Default 300 and 15. */
+  devicePollIntervalSeconds?: number;
+  devicePollIntervalActiveSeconds?: number;
   /** The wiring to run. Default: infra/manifest.ts; tests pass fixture functions here. */
   manifest?: HostManifest;
   /**
@@ -192,6 +195,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
       tickSeconds,
       // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
       healthCheckAllowedCidrs: options.healthCheckAllowedCidrs ?? [...loopbackRanges, ...privateRanges],
+      ...(options.devicePollIntervalSeconds !== undefined ? { devicePollIntervalSeconds: options.devicePollIntervalSeconds } : {}),
+      ...(options.devicePollIntervalActiveSeconds !== undefined ? { devicePollIntervalActiveSeconds: options.devicePollIntervalActiveSeconds } : {}),
       logFormat,
       // The handlers follow LOG_LEVEL as the user set it for the process, as on AWS they follow the stack's.
       ...(process.env[env.logLevel] ? { logLevel: process.env[env.logLevel] } : {}),

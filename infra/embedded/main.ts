@@ -51,6 +51,8 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
     }
   };
 
+  const optionalSeconds = (name: string, option: 'devicePollIntervalSeconds' | 'devicePollIntervalActiveSeconds') =>
+    env[name]?.trim() ? { [option]: number(name, 0, (n) => Number.isInteger(n) && n >= 1 && n <= 86_400, 'a whole number of seconds from 1 to 86400') } : {};
   const port = number('PORT', 3001, (n) => Number.isInteger(n) && n >= 0 && n <= 65535, 'an integer from 0 to 65535');
   const tickSeconds = number('TICK_SECONDS', 30, (n) => Number.isFinite(n) && n > 0, 'a positive number');
   const logLevel = env.LOG_LEVEL?.trim() || 'info';
@@ -64,6 +66,8 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
     adminApiKey: secret('ADMIN_API_KEY'),
     webhookSecret: secret('WEBHOOK_SECRET'),
     healthCheckAllowedCidrs: allowedCidrs(),
+    ...optionalSeconds('DEVICE_POLL_INTERVAL_SECONDS', 'devicePollIntervalSeconds'),
+    ...optionalSeconds('DEVICE_POLL_INTERVAL_ACTIVE_SECONDS', 'devicePollIntervalActiveSeconds'),
     logLevel: logLevel as LogLevel,
     logFormat: logFormat as LogFormat,
   };

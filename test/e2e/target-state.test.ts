@@ -1,11 +1,13 @@
 /**
  * What the target state carries besides images (issue #8): each app's container settings, set at
- * registration or by `PUT /devices/{uuid}/apps/{app}`. Through real HTTP on the embedded host.
+ * registration or by `PUT /devices/{uuid}/apps/{app}`, kept through rollouts; and the poll hint,
+ * short while the device is in a batch under way, long otherwise. Through real HTTP on the
+ * embedded host, with a real rollout.
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { type ApiResult } from '../support/api';
+import { waitFor, type ApiResult } from '../support/api';
 import { flow } from '../support/flow';
 
 let host: Host;
@@ -134,5 +136,53 @@ describe('container settings', () => {
     expectError(await putContainer(device.uuid, 'app', { container: settings, image: 'iotistic/other:v9' }), 400, 'image');
     expectError(await api('PUT', `/api/v1/devices/${device.uuid}/apps/app`, { token: device.token, body: { container: settings } }), 403, 'device token');
     expect((await api('GET', `/api/v1/devices/${device.uuid}`)).body).toEqual(before.body);
+  });
+});
+
+describe('a rollout, the container settings and the poll hint', () => {
+  it('moves only the image, keeps the settings, and has the device poll soon while its batch is under way', async () => {
+    const repository = `iotistic/ts-rollout-${randomUUID().slice(0, 8)}`;
+    const device = await register([{ name: 'app', image: `${repository}:v1`, container: settings }]);
+
+    // No rollout: the long interval, in the body and, on a 304 that has none, in a header.
+    const idle = await state(device);
+    expect(idle.body.poll_interval_seconds).toBe(300);
+    expect(idle.headers.get('x-poll-interval-seconds')).toBe('300');
+    expect(idle.headers.get('cache-control')).toBe('no-store');
+    const idleEtag = idle.headers.get('etag')!;
+    const idle304 = await state(device, idleEtag);
+    expect(idle304.status).toBe(304);
+    expect(idle304.headers.get('x-poll-interval-seconds')).toBe('300');
+    expect((await api('PATCH', `/api/v1/devices/${device.uuid}/state`, { token: device.token, body: { apps: [{ name: 'app', image: `${repository}:v1`, status: 'running' }] } })).status).toBe(200);
+
+    await steps.createPolicy({ image_pattern: `${repository}:*`, batch_percentages: [100], batch_delay_minutes: 0, update_timeout_minutes: 5 });
+    const pushed = await steps.push(repository, 'v2');
+    expect(pushed.status).toBe(202);
+    const rolloutId = pushed.body.rollouts[0].id;
+
+    const scheduled = await waitFor(async () => {
+      const polled = await state(device);
+      return polled.body.apps[0].image === `${repository}:v2` ? polled : undefined;
+    }, 30_000, 'the device to get the new target');
+    expect(scheduled.body.apps).toEqual([{ name: 'app', image: `${repository}:v2`, container: settings }]);
+    expect(scheduled.body.poll_interval_seconds).toBe(15);
+    const activeEtag = scheduled.headers.get('etag')!;
+    const active304 = await state(device, activeEtag);
+    expect(active304.status).toBe(304);
+    expect(active304.headers.get('x-poll-interval-seconds')).toBe('15');
+
+    const reported = await api('PATCH', `/api/v1/devices/${device.uuid}/state`, {
+      token: device.token,
+      body: { apps: [{ name: 'app', image: `${repository}:v2`, status: 'running' }], target_version: scheduled.body.version },
+    });
+    expect(reported.status).toBe(200);
+    await steps.waitForStatus(rolloutId, 'completed');
+
+    // Its batch is done: back to the long interval, same target, and the 304 says so too.
+    const done = await state(device, activeEtag);
+    expect(done.status).toBe(304);
+    expect(done.headers.get('x-poll-interval-seconds')).toBe('300');
+    const after = await state(device);
+    expect(after.body).toMatchObject({ apps: [{ name: 'app', image: `${repository}:v2`, container: settings }], poll_interval_seconds: 300 });
   });
 });

@@ -1,6 +1,42 @@
-/** The container settings' specs. */
+/** The poll hint's settings (environment contract) and the container settings' specs. */
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../../lib/config';
 import { isPortSpec, isVolumeSpec, sameContainerSettings } from '../../lib/container-settings';
+import { functionEnvironment } from '../../lib/environment';
+
+describe('poll interval settings', () => {
+  it('default to 300 s, and 15 s while a rollout is under way', () => {
+    expect(loadConfig({})).toMatchObject({ devicePollIntervalSeconds: 300, devicePollIntervalActiveSeconds: 15 });
+  });
+
+  it('are read from DEVICE_POLL_INTERVAL_SECONDS and DEVICE_POLL_INTERVAL_ACTIVE_SECONDS', () => {
+    expect(loadConfig({ DEVICE_POLL_INTERVAL_SECONDS: '120', DEVICE_POLL_INTERVAL_ACTIVE_SECONDS: '5' })).toMatchObject({
+      devicePollIntervalSeconds: 120,
+      devicePollIntervalActiveSeconds: 5,
+    });
+  });
+
+  it('refuse what is not a whole number of seconds from 1 to a day, naming the variable', () => {
+    for (const raw of ['0', '-5', '2.5', 'soon', '86401']) {
+      expect(() => loadConfig({ DEVICE_POLL_INTERVAL_SECONDS: raw })).toThrow(`DEVICE_POLL_INTERVAL_SECONDS must be a whole number of seconds from 1 to 86400, got "${raw}"`);
+      expect(() => loadConfig({ DEVICE_POLL_INTERVAL_ACTIVE_SECONDS: raw })).toThrow('DEVICE_POLL_INTERVAL_ACTIVE_SECONDS');
+    }
+  });
+
+  it('refuse an active interval longer than the idle one', () => {
+    expect(() => loadConfig({ DEVICE_POLL_INTERVAL_SECONDS: '10', DEVICE_POLL_INTERVAL_ACTIVE_SECONDS: '20' })).toThrow('must not be longer than DEVICE_POLL_INTERVAL_SECONDS');
+  });
+
+  it('reach the functions as common settings when a host sets them, and are absent otherwise', () => {
+    const resources = { tableName: 't', queueUrls: {} as never, secrets: {} };
+    const common = { tickSeconds: 30, healthCheckAllowedCidrs: ['10.0.0.0/8'] };
+    expect(functionEnvironment({ table: 'read-write' }, resources, { ...common, devicePollIntervalSeconds: 60, devicePollIntervalActiveSeconds: 3 })).toMatchObject({
+      DEVICE_POLL_INTERVAL_SECONDS: '60',
+      DEVICE_POLL_INTERVAL_ACTIVE_SECONDS: '3',
+    });
+    expect(Object.keys(functionEnvironment({ table: 'read-write' }, resources, common))).not.toContain('DEVICE_POLL_INTERVAL_SECONDS');
+  });
+});
 
 describe('container settings specs', () => {
   it('take ports as [ip:]host:container[/tcp|udp]', () => {
