@@ -122,6 +122,28 @@ export const functions = {
     table: 'read-write',
     secrets: ['adminKey'],
   },
+  adminProvisioningKeys: {
+    entry: 'functions/admin-provisioning-keys.ts',
+    description: 'Admin API: provisioning keys, which let devices register themselves',
+    timeoutSeconds: 15,
+    memoryMb: 256,
+    routes: [
+      { method: 'GET', path: '/api/v1/provisioning-keys' },
+      { method: 'POST', path: '/api/v1/provisioning-keys' },
+      { method: 'DELETE', path: '/api/v1/provisioning-keys/{keyId}' },
+    ],
+    table: 'read-write',
+    secrets: ['adminKey'],
+  },
+  provisionDevice: {
+    entry: 'functions/provision-device.ts',
+    description: 'Devices registering themselves with a provisioning key',
+    timeoutSeconds: 10,
+    memoryMb: 256,
+    routes: [{ method: 'POST', path: '/api/v1/devices/provision' }],
+    // Takes a provisioning key, never the admin key, so it reads no secret.
+    table: 'read-write',
+  },
   adminRollouts: {
     entry: 'functions/admin-rollouts.ts',
     description: 'Admin API: watching and steering rollouts',

@@ -1,4 +1,4 @@
-/** Devices: registration by an admin, and the device's own view: target state in, current state out. */
+/** Devices: registration (by an admin or with a provisioning key), target state in, current state out. */
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
@@ -35,7 +35,12 @@ function uniqueNames(apps: { name: string }[], ctx: z.RefinementCtx): void {
 }
 
 export const deviceRegistrationSchema = z.strictObject({
-  uuid: z.string().regex(/^[0-9a-zA-Z-]{1,64}$/, 'must be 1-64 letters, digits or "-"').optional(),
+  uuid: z
+    .string()
+    .regex(/^[0-9a-zA-Z-]{1,64}$/, 'must be 1-64 letters, digits or "-"')
+    // `/devices/provision` is a route of its own, so a device of that uuid could not be reached.
+    .refine((uuid) => uuid !== 'provision', 'must not be "provision"')
+    .optional(),
   name: z.string().min(1).max(128),
   ip_address: ipAddress.nullable().optional(),
   apps: z
@@ -65,14 +70,18 @@ export type StateReport = z.infer<typeof stateReportSchema>;
 
 /** A device as the admin API shows it: where it stands in each rollout, without storage details. */
 export function deviceView(device: Device) {
-  const { rollouts, target_set_by, ...rest } = device;
+  const { rollouts, target_set_by, provisioned_by, ...rest } = device;
   const active_rollouts = Object.fromEntries(
     Object.entries(rollouts ?? {}).map(([app, pointer]) => [app, { rollout_id: pointer.rollout_id, batch: pointer.batch, image: pointer.image }]),
   );
-  return { ...rest, active_rollouts };
+  return { ...rest, provisioned_by: provisioned_by ?? null, active_rollouts };
 }
 
-export async function registerDevice(input: DeviceRegistration, now: Date) {
+/**
+ * Registers a device and issues its token, shown this once. `provisionedBy` names the
+ * provisioning key that registered it, so that a retry with that key can be told apart.
+ */
+export async function registerDevice(input: DeviceRegistration, now: Date, provisionedBy?: string) {
   const uuid = input.uuid ?? randomUUID();
   const token = newDeviceToken(uuid);
   const at = now.toISOString();
@@ -87,6 +96,7 @@ export async function registerDevice(input: DeviceRegistration, now: Date) {
     reported_at: null,
     rollouts: {},
     target_set_by: {},
+    ...(provisionedBy ? { provisioned_by: provisionedBy } : {}),
     created_at: at,
     updated_at: at,
     token_hash: sha256Hex(token),

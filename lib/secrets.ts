@@ -38,3 +38,16 @@ export function newDeviceToken(uuid: string): string {
 export function deviceOfToken(token: string): string | undefined {
   return deviceTokenPattern.exec(token)?.[1];
 }
+
+const provisioningKeyPattern = /^fpk_([0-9a-z]{26})\.([A-Za-z0-9_-]{20,})$/;
+
+/** A provisioning key names its key's id (`pvk_<ulid>`) as `fpk_<ulid>.<secret>`, so checking it is one read. */
+export function newProvisioningKey(id: string): string {
+  return `fpk_${id.replace(/^pvk_/, '')}.${randomSecret()}`;
+}
+
+/** The id of the provisioning key a bearer token is shaped like, or undefined. */
+export function provisioningKeyIdOf(token: string): string | undefined {
+  const ulid = provisioningKeyPattern.exec(token)?.[1];
+  return ulid && `pvk_${ulid}`;
+}

@@ -200,6 +200,8 @@ export interface Device {
    * A rollout never overwrites a target set by a newer one, and only undoes what it set itself.
    */
   target_set_by: Record<string, string>;
+  /** The id of the provisioning key that registered the device; absent when an admin registered it. */
+  provisioned_by?: string;
   created_at: string;
   updated_at: string;
 }

@@ -1,9 +1,11 @@
 /**
- * Who may call what. Admin routes take an admin key; device routes take the device's own token.
+ * Who may call what. Admin routes take an admin key; device routes take the device's own token;
+ * provisioning takes a provisioning key.
  * A device token names its device (`dt_<uuid>.<secret>`), so checking it is one read of that
  * device, which the device routes then reuse.
  */
 import { Forbidden, Unauthorized } from '../errors';
+import { authenticateProvisioningKey, type ProvisioningCredential } from '../provisioning';
 import { bearerTokenOf, constantTimeEqual, deviceOfToken, sha256Hex } from '../secrets';
 import { isAdminKey } from '../store/admin-keys';
 import { getStoredDevice, type StoredDevice } from '../store/devices';
@@ -45,6 +47,11 @@ export async function requireDevice(request: ApiRequest, uuid: string): Promise<
   }
   if (device.uuid !== uuid) throw new Forbidden('a device may only read and report its own state');
   return device;
+}
+
+/** The provisioning key the request carries: 401 when it is unknown, revoked or expired, 403 when used up. */
+export async function requireProvisioningKey(request: ApiRequest, now: Date): Promise<ProvisioningCredential> {
+  return authenticateProvisioningKey(bearerToken(request), now);
 }
 
 /** Wraps a route so that it runs only for an admin. */

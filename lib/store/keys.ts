@@ -18,6 +18,7 @@
  * event                        ROLLOUT#<id>#S#<shard>          EVENT#<event id>
  * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
  * admin key                    ADMINKEY#<sha256 of key>        ADMINKEY
+ * provisioning key             PROVKEY#<id>                    PROVKEY   (holds the key's sha256)
  *
  * Rollout-level events live in shard 0; device events in the device's shard. A rollout's devices
  * are spread over `shard_count` partitions (chosen at planning from the fleet size) so that no
@@ -50,6 +51,11 @@
  * claim a webhook delivery                conditional PutItem DELIVERY#..., TTL 7 days; GetItem when
  *                                         another copy claimed it; UpdateItem its outcome
  * authenticate an admin                   GetItem ADMINKEY#<hash>
+ * create / revoke provisioning key        PutItem / conditional UpdateItem PROVKEY#<id>
+ * list provisioning keys                  Query byKind (gsi1pk = PROVKEY)
+ * provision a device                      GetItem PROVKEY#<id> (the key names its id), GetItem the
+ *                                         device, conditional UpdateItem ADD uses (not revoked,
+ *                                         not expired, uses < max_uses), then register device
  */
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
 
@@ -131,6 +137,10 @@ export const keys = {
   }),
 
   adminKey: (keyHash: string): Key => ({ pk: `ADMINKEY#${keyHash}`, sk: 'ADMINKEY' }),
+
+  provisioningKey: (id: string): Key => ({ pk: `PROVKEY#${id}`, sk: 'PROVKEY' }),
+  provisioningKeyListing: (createdAt: string, id: string) => ({ gsi1pk: 'PROVKEY', gsi1sk: `${createdAt}#${id}` }),
+  provisioningKeyListPk: 'PROVKEY',
 };
 
 /** `<created_at>#<id>`, the sort key of the time-ordered listings, split; undefined if it is not one. */
@@ -146,7 +156,7 @@ function timeOrdered(sk: string): { createdAt: string; id: string } | undefined 
  */
 export type ListedKey = (indexSk: string) => Record<string, string> | undefined;
 
-export const listedKeys: { policy: ListedKey; device: ListedKey; rollout: ListedKey; rolloutWithStatus: (status: string) => ListedKey } = {
+export const listedKeys: { policy: ListedKey; device: ListedKey; rollout: ListedKey; rolloutWithStatus: (status: string) => ListedKey; provisioningKey: ListedKey } = {
   policy: (sk) => {
     const at = timeOrdered(sk);
     return at && { ...keys.policy(at.id), ...keys.policyListing(at.createdAt, at.id) };
@@ -155,6 +165,10 @@ export const listedKeys: { policy: ListedKey; device: ListedKey; rollout: Listed
   rollout: (sk) => {
     const at = timeOrdered(sk);
     return at && { ...keys.rollout(at.id), ...keys.rolloutListing(at.createdAt, at.id) };
+  },
+  provisioningKey: (sk) => {
+    const at = timeOrdered(sk);
+    return at && { ...keys.provisioningKey(at.id), ...keys.provisioningKeyListing(at.createdAt, at.id) };
   },
   rolloutWithStatus: (status) => (sk) => {
     const at = timeOrdered(sk);

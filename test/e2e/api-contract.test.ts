@@ -218,9 +218,10 @@ describe('credentials', () => {
       'PUT /api/v1/policies/{policyId}': { image_pattern: 'iotistic/never-written:*' },
       'POST /api/v1/devices': { name: 'never-written', apps: [{ name: 'app', image: 'iotistic/never-written:v1' }] },
       'PUT /api/v1/devices/{uuid}/apps/{app}': { container: { restart_policy: 'always' } },
+      'POST /api/v1/provisioning-keys': { name: 'never-written' },
     };
-    const ids = { policyId, uuid: deviceA.uuid, rolloutId, app: 'app' };
-    expect(adminRoutes.length).toBeGreaterThanOrEqual(20);
+    const ids = { policyId, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app' };
+    expect(adminRoutes.length).toBeGreaterThanOrEqual(23);
     await expectNothingWritten(async () => {
       for (const route of adminRoutes) {
         const path = fill(route.path, ids);
@@ -248,7 +249,7 @@ describe('credentials', () => {
     const disposable = await api('POST', '/api/v1/policies', { body: { image_pattern: 'iotistic/disposable:*' } });
     expect(disposable.status).toBe(201);
     // Writes get a body that fails validation (so nothing changes); DELETE takes a policy made for it.
-    const ids = { policyId: disposable.body.policy.id, uuid: deviceA.uuid, rolloutId, app: 'app' };
+    const ids = { policyId: disposable.body.policy.id, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app' };
     for (const route of adminRoutes) {
       const writes = route.method === 'POST' || route.method === 'PUT';
       const result = await api(route.method, fill(route.path, ids), writes ? { body: { not_a_field: true } } : {});
@@ -467,7 +468,7 @@ describe('bad input', () => {
     const long = 'x'.repeat(3000);
     await expectNothingWritten(async () => {
       for (const route of adminRoutes.filter((r) => r.path.includes('{'))) {
-        const path = fill(route.path, { policyId: long, uuid: long, rolloutId: long, app: long });
+        const path = fill(route.path, { policyId: long, uuid: long, rolloutId: long, keyId: long, app: long });
         const body = route.method === 'PUT' ? { body: validPolicy } : {};
         const name = /\{(\w+)\}/.exec(route.path)![1]!;
         expectError(await api(route.method, path, body), 404, name);

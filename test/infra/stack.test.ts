@@ -277,8 +277,8 @@ describe('permissions', () => {
     const adminKey = synth.logicalId(synth.stack.adminKeySecret);
     const readable = (name: string) => resourcesAllowed(statementsOf(roleId(name)), 'secretsmanager:GetSecretValue');
     expect(readable('webhook')).toEqual([webhookSecret]);
-    for (const name of ['adminPolicies', 'adminDevices', 'adminRollouts', 'deviceApi']) expect(readable(name), name).toEqual([adminKey]);
-    for (const name of ['batchAdvance', 'setTargets', 'healthCheck', 'rollback', 'monitor', 'ticker']) expect(readable(name), name).toEqual([]);
+    for (const name of ['adminPolicies', 'adminDevices', 'adminProvisioningKeys', 'adminRollouts', 'deviceApi']) expect(readable(name), name).toEqual([adminKey]);
+    for (const name of ['provisionDevice', 'batchAdvance', 'setTargets', 'healthCheck', 'rollback', 'monitor', 'ticker']) expect(readable(name), name).toEqual([]);
   });
 
   it('let each function write only to its own log group, and nothing use a managed policy or a "*" resource', () => {
