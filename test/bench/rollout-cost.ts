@@ -15,7 +15,7 @@
  */
 import { parseArgs } from 'node:util';
 import { startHost } from '../../infra/embedded/host';
-import { registerFleet, startHealthServers, startPolling } from '../../infra/simulator/fleet';
+import { registerFleet, startHealthServers, startPolling } from '../../agent/simulator/fleet';
 import { flow } from '../support/flow';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';

@@ -6,7 +6,7 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it, vi } from 'vitest';
-import type { DemoOptions, DemoSummary } from '../../infra/simulator/demo';
+import type { DemoOptions, DemoSummary } from '../../agent/simulator/demo';
 
 const oldImage = 'demo/app:1.0.0';
 const newImage = 'demo/app:1.1.0';
@@ -14,7 +14,7 @@ const newImage = 'demo/app:1.1.0';
 async function demo(options: DemoOptions): Promise<{ summary: DemoSummary; output: string }> {
   // Each run starts its own host, and lib/ builds its clients once per module registry.
   vi.resetModules();
-  const { runDemo } = await import('../../infra/simulator/demo');
+  const { runDemo } = await import('../../agent/simulator/demo');
   const stream = new PassThrough();
   let output = '';
   stream.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));

@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Host } from '../../infra/embedded/host';
-import { registerFleet, startPolling } from '../../infra/simulator/fleet';
+import { registerFleet, startPolling } from '../../agent/simulator/fleet';
 import { waitFor } from '../support/api';
 import { flow } from '../support/flow';
 

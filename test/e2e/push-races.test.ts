@@ -7,7 +7,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { registerFleet, SimulatedRegistry, startPolling, type SimulatedDevice } from '../../infra/simulator/fleet';
+import { registerFleet, SimulatedRegistry, startPolling, type SimulatedDevice } from '../../agent/simulator/fleet';
 import { waitFor } from '../support/api';
 import { flow } from '../support/flow';
 

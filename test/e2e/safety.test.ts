@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { registerFleet, startHealthServers, startPolling, type DeviceBehaviour, type SimulatedDevice } from '../../infra/simulator/fleet';
+import { registerFleet, startHealthServers, startPolling, type DeviceBehaviour, type SimulatedDevice } from '../../agent/simulator/fleet';
 import { flow } from '../support/flow';
 
 let host: Host;

@@ -17,7 +17,7 @@ async function freePort(): Promise<number> {
 describe('npm run simulate', () => {
   it('says it cannot reach the API and exits 1 when nothing listens', async () => {
     const apiUrl = `http://127.0.0.1:${await freePort()}`;
-    const run = promisify(execFile)('npx', ['tsx', 'infra/simulator/cli.ts', '--devices', '2', '--image', 'acme/app:1'], {
+    const run = promisify(execFile)('npx', ['tsx', 'agent/simulator/cli.ts', '--devices', '2', '--image', 'acme/app:1'], {
       cwd: join(import.meta.dirname, '../..'),
       env: { ...process.env, API_URL: apiUrl, ADMIN_API_KEY: 'fra_any-key-will-do-here-0000000000000' },
       timeout: 30_000,

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { registerFleet, startPolling } from '../../infra/simulator/fleet';
+import { registerFleet, startPolling } from '../../agent/simulator/fleet';
 import { flow } from '../support/flow';
 
 let host: Host;

@@ -6,7 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { expect } from 'vitest';
-import { registerFleet, startPolling } from '../../infra/simulator/fleet';
+import { registerFleet, startPolling } from '../../agent/simulator/fleet';
 import { apiClient } from '../support/api';
 
 export interface Deployment {

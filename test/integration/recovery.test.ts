@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { registerFleet } from '../../infra/simulator/fleet';
+import { registerFleet } from '../../agent/simulator/fleet';
 import { fanOutGraceFor } from '../../lib/domain/rollout-progress';
 import { flow } from '../support/flow';
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { registerFleet, type SimulatedDevice } from '../../infra/simulator/fleet';
+import { registerFleet, type SimulatedDevice } from '../../agent/simulator/fleet';
 import { flow } from '../support/flow';
 
 let host: Host;

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import type { Host } from '../../infra/embedded/host';
-import { registerFleet, startPolling } from '../../infra/simulator/fleet';
+import { registerFleet, startPolling } from '../../agent/simulator/fleet';
 import { flow } from '../support/flow';
 
 let host: Host | undefined;

@@ -7,7 +7,7 @@
 import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
-import { startHost } from '../embedded/host';
+import { startHost } from '../../infra/embedded/host';
 import { adminClient, endedStatuses, EventLog, type AdminClient, type PolicyView, type RolloutDetail } from './admin-client';
 import { optionProblems, parseDemoArgs, usage, UsageError, type DemoOptions } from './demo-options';
 import { registerFleet, startHealthServers, startPolling, type SimulatedDevice } from './fleet';

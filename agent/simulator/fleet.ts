@@ -1,12 +1,18 @@
 /**
- * A simulated fleet: devices that register through the admin API, poll their target state with
- * ETags, "pull" and "restart" when it changes, and report what they run, over real HTTP. Used by
- * the end-to-end tests and the demo; each device can be told to misbehave.
+ * A simulated fleet: devices that register through the admin API and run the real device agent
+ * (agent/agent.ts, over the agent's own protocol client) on an in-memory container engine. Used by
+ * the end-to-end tests, the benchmark and the demo; each device can be told to misbehave.
  */
 
-import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Agent } from '../agent';
+import { containerName, labels } from '../engine';
+import { DeviceClient, type PollResult, type StateReport } from '../protocol';
+import { SimulatedEngine, SimulatedRegistry } from '../simulated-engine';
+import { MemoryStateStore } from '../state-store';
+
+export { SimulatedRegistry };
 
 export interface AppState {
   name: string;
@@ -15,33 +21,10 @@ export interface AppState {
   digest?: string;
 }
 
-/**
- * What a registry serves under each tag: pushing a tag again gives it new content (a new
- * digest), as a real registry does. Devices that pull from it report the digest they run.
- */
-export class SimulatedRegistry {
-  private readonly tags = new Map<string, string>();
-  private pushes = 0;
-
-  /** Publishes new content under `repository:tag` and returns its digest. */
-  push(image: string): string {
-    const digest = `sha256:${createHash('sha256').update(`${image}#${++this.pushes}`).digest('hex')}`;
-    this.tags.set(image, digest);
-    return digest;
-  }
-
-  /** The digest a pull of `image` gets: the one it names, else what the tag points at now. */
-  resolve(image: string): string {
-    const at = image.indexOf('@');
-    if (at !== -1) return image.slice(at + 1);
-    return this.tags.get(image) ?? this.push(image);
-  }
-}
-
 export interface DeviceBehaviour {
-  /** Reports an error instead of running a new image. */
+  /** Fails to start any image other than the one it started with, and reports the error. */
   failUpdate?: boolean;
-  /** Never reports anything (an update timeout). */
+  /** Polls but never reports anything (an update timeout). */
   silent?: boolean;
   /** Time to pull and restart, in milliseconds. */
   updateDelayMs?: number;
@@ -63,9 +46,12 @@ export class SimulatedDevice {
   readonly uuid: string;
   readonly ipAddress: string;
   readonly initialApps: AppState[];
+  readonly engine: SimulatedEngine;
+  readonly agent: Agent;
+  private readonly client: DeviceClient;
   private healthServer: Server | undefined;
-  running: AppState[];
-  etag: string | undefined;
+  /** The ETag a silent device polls with: it follows the target state but never acts on it. */
+  private silentEtag: string | undefined;
   polls = 0;
   notModified = 0;
   reports = 0;
@@ -74,62 +60,62 @@ export class SimulatedDevice {
   constructor(private readonly options: SimulatedDeviceOptions) {
     this.uuid = options.uuid;
     this.ipAddress = options.ipAddress;
-    this.initialApps = options.apps.map((a) => ({ ...a }));
-    this.running = options.apps.map((a) => this.pulled(a));
     this.behaviour = options.behaviour ?? {};
+    this.client = new DeviceClient({ apiUrl: options.apiUrl, uuid: options.uuid, token: options.token });
+    const registry = options.registry;
+    this.initialApps = options.apps.map((a) => ({ name: a.name, image: a.image, ...(registry ? { digest: registry.resolve(a.image) } : {}) }));
+    const initial = new Set(this.initialApps.map((a) => a.digest ?? a.image));
+    this.engine = new SimulatedEngine(registry, {
+      startFailure: (spec) => {
+        const content = spec.labels[labels.digest] ?? spec.labels[labels.image] ?? spec.image;
+        return this.behaviour.failUpdate && !initial.has(content) ? `failed to start ${spec.labels[labels.image] ?? spec.image}` : undefined;
+      },
+      startDelayMs: () => this.behaviour.updateDelayMs ?? 0,
+    });
+    for (const app of this.initialApps) {
+      this.engine.seed({
+        name: containerName(this.uuid, app.name),
+        image: app.image,
+        settings: {},
+        labels: { [labels.app]: app.name, [labels.device]: this.uuid, [labels.image]: app.image, ...(app.digest ? { [labels.digest]: app.digest } : {}) },
+      });
+    }
+    const counting = {
+      poll: (etag?: string): Promise<PollResult> => this.client.poll(etag),
+      report: async (report: StateReport) => {
+        this.reports++;
+        await this.client.report(report);
+      },
+    };
+    this.agent = new Agent({ uuid: this.uuid, client: counting, engine: this.engine, store: new MemoryStateStore(), ipAddress: this.ipAddress, settleMs: 0 });
   }
 
-  /** The app as a pull of its image gives it: with the digest, when there is a registry. */
-  private pulled(app: AppState): AppState {
-    const registry = this.options.registry;
-    return registry ? { name: app.name, image: app.image, digest: registry.resolve(app.image) } : { name: app.name, image: app.image };
+  /** What the device's containers run, in the order of its apps. */
+  get running(): AppState[] {
+    const order = this.initialApps.map((a) => a.name);
+    return this.engine
+      .snapshot()
+      .filter((c) => c.labels[labels.device] === this.uuid)
+      .map((c) => ({ name: c.labels[labels.app]!, image: c.labels[labels.image] ?? c.image, ...(c.labels[labels.digest] ? { digest: c.labels[labels.digest] } : {}) }))
+      .sort((a, b) => order.indexOf(a.name) - order.indexOf(b.name));
   }
 
-  private headers(extra: Record<string, string> = {}): Record<string, string> {
-    return { authorization: `Bearer ${this.options.token}`, ...extra };
+  /** The ETag of the target state the device acted on last. */
+  get etag(): string | undefined {
+    return this.agent.etag;
   }
 
-  /** One poll: fetch the target state and, when it changed, apply it and report. */
+  /** One round of the agent: poll the target state and, when it changed, apply it and report. */
   async poll(): Promise<void> {
     this.polls++;
-    const response = await fetch(`${this.options.apiUrl}/api/v1/devices/${this.uuid}/state`, {
-      headers: this.headers(this.etag ? { 'if-none-match': this.etag } : {}),
-    });
-    if (response.status === 304) {
-      this.notModified++;
+    if (this.behaviour.silent) {
+      const polled = await this.client.poll(this.silentEtag);
+      if (polled.changed) this.silentEtag = polled.etag;
+      else this.notModified++;
       return;
     }
-    if (response.status !== 200) throw new Error(`device ${this.uuid}: state poll answered ${response.status}: ${await response.text()}`);
-    const target = (await response.json()) as { apps: AppState[] };
-    this.etag = response.headers.get('etag') ?? undefined;
-    // A new target state means a pull of every app: a tag pushed again brings new content under the same name.
-    const wanted = target.apps.map((app) => this.pulled(app));
-    const changed = wanted.filter((app) => {
-      const running = this.running.find((r) => r.name === app.name);
-      return running?.image !== app.image || running.digest !== app.digest;
-    });
-    if (this.behaviour.silent) return;
-    // Every new target state is acknowledged with what runs, even when the pull brought nothing new.
-    if (changed.length === 0) {
-      await this.report(this.running.map((app) => ({ ...app, status: 'running' })));
-      return;
-    }
-    if (this.behaviour.updateDelayMs) await new Promise((r) => setTimeout(r, this.behaviour.updateDelayMs));
-    if (this.behaviour.failUpdate) {
-      await this.report(
-        wanted.map((app) => ({ ...app, status: changed.includes(app) ? 'error' : 'running' })),
-        `failed to start ${changed.map((a) => a.image).join(', ')}`,
-      );
-      return;
-    }
-    this.running = wanted;
-    await this.report(this.running.map((app) => ({ ...app, status: 'running' })));
-  }
-
-  /** The target version the device acted on last: its ETag, `"7"` → 7. */
-  private get appliedVersion(): number | undefined {
-    const version = Number(this.etag?.replace(/^W\//, '').replaceAll('"', ''));
-    return Number.isInteger(version) && version > 0 ? version : undefined;
+    const step = await this.agent.step();
+    if (!step.applied) this.notModified++;
   }
 
   get healthy(): boolean {
@@ -157,14 +143,11 @@ export class SimulatedDevice {
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
   }
 
+  /** Sends a report of the caller's choosing (tests forge odd ones), saying the target version the agent acted on. */
   async report(apps: (AppState & { status: string })[], error?: string): Promise<void> {
     this.reports++;
-    const response = await fetch(`${this.options.apiUrl}/api/v1/devices/${this.uuid}/state`, {
-      method: 'PATCH',
-      headers: this.headers({ 'content-type': 'application/json' }),
-      body: JSON.stringify({ apps, ip_address: this.options.ipAddress, ...(this.appliedVersion ? { target_version: this.appliedVersion } : {}), ...(error ? { error } : {}) }),
-    });
-    if (response.status !== 200) throw new Error(`device ${this.uuid}: report answered ${response.status}: ${await response.text()}`);
+    const version = Number(this.agent.etag?.replace(/^W\//, '').replaceAll('"', ''));
+    await this.client.report({ apps, ip_address: this.ipAddress, ...(Number.isInteger(version) && version > 0 ? { target_version: version } : {}), ...(error ? { error } : {}) });
   }
 }
 

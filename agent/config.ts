@@ -1,0 +1,126 @@
+/**
+ * The agent's configuration, from its environment, checked once at start: a bad or missing
+ * variable stops the agent with a message naming it. Credentials come from the state dir, the
+ * environment, or provisioning; a provisioned token is saved before it is ever used.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { provision, ProtocolError } from './protocol';
+import { readOptional, writeFileDurably } from './state-store';
+
+export class ConfigError extends Error {
+  constructor(readonly variable: string, message: string) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export type Credentials = { kind: 'token'; uuid: string; token: string } | { kind: 'provision'; key: string; name: string; uuid?: string };
+
+export interface AgentConfig {
+  apiUrl: string;
+  credentials: Credentials;
+  stateDir: string;
+  dockerHost: string;
+  ipAddress: string | undefined;
+}
+
+const uuidPattern = /^[0-9a-zA-Z-]{1,64}$/;
+
+/** The IPv4 address of the interface the default route leaves through, from /proc/net/route. */
+export function defaultRouteAddress(routeTable: string | undefined, interfaces = networkInterfaces()): string | undefined {
+  if (!routeTable) return undefined;
+  const iface = routeTable
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .find((cols) => cols[1] === '00000000' && cols[7] === '00000000')?.[0];
+  return iface ? interfaces[iface]?.find((a) => a.family === 'IPv4' && !a.internal)?.address : undefined;
+}
+
+function readRouteTable(): string | undefined {
+  try {
+    return readFileSync('/proc/net/route', 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv, routeTable: () => string | undefined = readRouteTable): AgentConfig {
+  const apiUrl = env.FLEET_API_URL?.trim();
+  if (!apiUrl) throw new ConfigError('FLEET_API_URL', 'is required, e.g. https://fleet.example.com');
+  let url: URL;
+  try {
+    url = new URL(apiUrl);
+  } catch {
+    throw new ConfigError('FLEET_API_URL', `"${apiUrl}" is not a URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new ConfigError('FLEET_API_URL', 'must be an http:// or https:// URL');
+
+  const uuid = env.FLEET_DEVICE_UUID?.trim() || undefined;
+  if (uuid && !uuidPattern.test(uuid)) throw new ConfigError('FLEET_DEVICE_UUID', 'must be 1-64 letters, digits or "-"');
+  const token = env.FLEET_DEVICE_TOKEN?.trim() || undefined;
+  const key = env.FLEET_PROVISIONING_KEY?.trim() || undefined;
+  const name = env.FLEET_DEVICE_NAME?.trim() || undefined;
+  let credentials: Credentials;
+  if (token) {
+    if (!uuid) throw new ConfigError('FLEET_DEVICE_UUID', 'is required with FLEET_DEVICE_TOKEN');
+    credentials = { kind: 'token', uuid, token };
+  } else if (key) {
+    if (!name) throw new ConfigError('FLEET_DEVICE_NAME', 'is required with FLEET_PROVISIONING_KEY');
+    if (name.length > 128) throw new ConfigError('FLEET_DEVICE_NAME', 'must be at most 128 characters');
+    credentials = { kind: 'provision', key, name, ...(uuid ? { uuid } : {}) };
+  } else if (uuid) {
+    throw new ConfigError('FLEET_DEVICE_TOKEN', 'is required with FLEET_DEVICE_UUID (or provision with FLEET_PROVISIONING_KEY and FLEET_DEVICE_NAME)');
+  } else {
+    throw new ConfigError('FLEET_DEVICE_TOKEN', 'set FLEET_DEVICE_UUID and FLEET_DEVICE_TOKEN, or FLEET_PROVISIONING_KEY and FLEET_DEVICE_NAME');
+  }
+
+  const stateDir = env.FLEET_STATE_DIR?.trim() || '/var/lib/fleet-agent';
+  if (!stateDir.startsWith('/')) throw new ConfigError('FLEET_STATE_DIR', 'must be an absolute path');
+
+  const dockerHost = env.DOCKER_HOST?.trim() || 'unix:///var/run/docker.sock';
+  if (!/^(unix|tcp|http|https):\/\//.test(dockerHost)) throw new ConfigError('DOCKER_HOST', `"${dockerHost}" must start with unix://, tcp://, http:// or https://`);
+
+  const ip = env.FLEET_DEVICE_IP?.trim();
+  if (ip && isIP(ip) === 0) throw new ConfigError('FLEET_DEVICE_IP', `"${ip}" is not an IPv4 or IPv6 address`);
+  const ipAddress = ip || defaultRouteAddress(routeTable());
+
+  return { apiUrl: apiUrl.replace(/\/+$/, ''), credentials, stateDir, dockerHost, ipAddress };
+}
+
+/**
+ * The device's uuid and token: saved ones first (a restart never provisions again), then the
+ * environment's, else provisioning, whose token is written to the state dir before it is used.
+ */
+export async function resolveCredentials(config: AgentConfig, log: (line: string) => void = () => {}): Promise<{ uuid: string; token: string }> {
+  mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
+  const tokenFile = join(config.stateDir, 'device-token');
+  const uuidFile = join(config.stateDir, 'device-uuid');
+  const c = config.credentials;
+  if (c.kind === 'token') return { uuid: c.uuid, token: c.token };
+  const savedUuid = readOptional(uuidFile);
+  const savedToken = readOptional(tokenFile);
+  if (savedUuid && savedToken) return { uuid: savedUuid, token: savedToken };
+  const uuid = savedUuid ?? c.uuid ?? randomUUID();
+  // The uuid is kept first, so a crash mid-provisioning retries as the same device.
+  if (!savedUuid) writeFileDurably(uuidFile, uuid);
+  try {
+    const provisioned = await provision(config.apiUrl, c.key, { name: c.name, uuid });
+    writeFileDurably(uuidFile, provisioned.uuid);
+    writeFileDurably(tokenFile, provisioned.token);
+    log(`provisioned as ${provisioned.uuid}`);
+    return provisioned;
+  } catch (error) {
+    if (error instanceof ProtocolError && error.status === 409) {
+      throw new ConfigError(
+        'FLEET_PROVISIONING_KEY',
+        `device ${uuid} is already registered, but ${tokenFile} holds no token for it: restore that file, or set FLEET_DEVICE_UUID and FLEET_DEVICE_TOKEN`,
+      );
+    }
+    throw error;
+  }
+}
