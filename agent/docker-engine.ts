@@ -33,8 +33,8 @@ function portBindings(ports: NonNullable<ContainerSettings['ports']>): Record<st
   return bindings;
 }
 
-function envList(environment: NonNullable<ContainerSettings['environment']>): string[] {
-  return Array.isArray(environment) ? environment : Object.entries(environment).map(([k, v]) => `${k}=${v}`);
+function envList(env: NonNullable<ContainerSettings['env']>): string[] {
+  return Array.isArray(env) ? env : Object.entries(env).map(([k, v]) => `${k}=${v}`);
 }
 
 /** The create body for a container spec: a pure function, so the mapping is tested without an engine. */
@@ -51,7 +51,7 @@ export function createOptions(spec: ContainerSpec): Docker.ContainerCreateOption
     name: spec.name,
     Image: spec.image,
     Labels: spec.labels,
-    ...(s.environment ? { Env: envList(s.environment) } : {}),
+    ...(s.env ? { Env: envList(s.env) } : {}),
     ...(s.command ? { Cmd: s.command } : {}),
     ...(exposed ? { ExposedPorts: exposed } : {}),
     HostConfig: hostConfig,
@@ -68,7 +68,7 @@ export function settingsOf(inspect: Pick<Docker.ContainerInspectInfo, 'HostConfi
     ...(portList.length ? { ports: portList } : {}),
     ...(h.Binds?.length ? { volumes: h.Binds } : {}),
     ...(h.RestartPolicy?.Name && h.RestartPolicy.Name !== 'no' ? { restart_policy: h.RestartPolicy.Name } : {}),
-    ...(inspect.Config.Env?.length ? { environment: inspect.Config.Env } : {}),
+    ...(inspect.Config.Env?.length ? { env: inspect.Config.Env } : {}),
     ...(inspect.Config.Cmd?.length ? { command: inspect.Config.Cmd } : {}),
   };
 }

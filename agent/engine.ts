@@ -18,15 +18,16 @@ export const labels = {
 /**
  * An app's container settings in the target state (snake_case on the wire). Each maps onto one
  * field of the Docker Engine API's container create: `network_mode` → `HostConfig.NetworkMode`,
- * `ports` (`{"80/tcp": 8080}` or `["8080:80"]`) → `PortBindings`, `volumes` → `Binds`,
- * `restart_policy` → `RestartPolicy.Name`, `environment` → `Env`, `command` → `Cmd`.
+ * `ports` → `PortBindings` (`["8080:80/tcp"]` as the target state gives them, see
+ * docs/device-protocol.md; a map when read back from an adopted container), `volumes` → `Binds`,
+ * `restart_policy` → `RestartPolicy.Name`, `env` → `Env`, `command` → `Cmd`.
  */
 export interface ContainerSettings {
   network_mode?: string;
   ports?: Record<string, string | number | null> | string[];
   volumes?: string[];
   restart_policy?: string;
-  environment?: Record<string, string> | string[];
+  env?: Record<string, string> | string[];
   command?: string[];
 }
 

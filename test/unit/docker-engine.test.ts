@@ -9,7 +9,7 @@ describe('the Docker engine mapping', () => {
         name: 'fleet-deva-main',
         image: 'acme/app@sha256:' + 'a'.repeat(64),
         labels: { [labels.app]: 'main' },
-        settings: { network_mode: 'host', ports: { '80/tcp': 8080 }, volumes: ['/data:/data:ro'], restart_policy: 'unless-stopped', environment: { MODE: 'prod' }, command: ['httpd', '-f'] },
+        settings: { network_mode: 'host', ports: ['8080:80/tcp'], volumes: ['/data:/data:ro'], restart_policy: 'unless-stopped', env: { MODE: 'prod' }, command: ['httpd', '-f'] },
       }),
     ).toEqual({
       name: 'fleet-deva-main',
