@@ -16,7 +16,8 @@ let host: Host;
 let f: ReturnType<typeof flow>;
 
 beforeAll(async () => {
-  host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true });
+  // Agents follow the server's poll hint; short hints keep the test quick.
+  host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true, devicePollIntervalSeconds: 1, devicePollIntervalActiveSeconds: 1 });
   f = flow(host);
 });
 
