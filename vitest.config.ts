@@ -3,8 +3,8 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Needs a running LocalStack with the stack deployed: `npm run test:localstack` (test/localstack/vitest.config.ts).
-    exclude: [...configDefaults.exclude, 'test/localstack/**'],
+    // Needs a running LocalStack with the stack deployed: `npm run test:localstack`; real containers: `npm run test:containers`.
+    exclude: [...configDefaults.exclude, 'test/localstack/**', 'test/containers/**'],
     // Integration and e2e tests start emulators and wait for queues and ticks.
     testTimeout: 60_000,
     hookTimeout: 60_000,

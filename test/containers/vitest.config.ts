@@ -1,0 +1,19 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+/**
+ * `npm run test:containers`: real containers through the Docker Engine API that Podman serves
+ * (needs root and Debian's podman, runc, docker-registry and busybox-static; `.ci/run` installs
+ * them). Not part of `npm test`.
+ */
+export default defineConfig({
+  root: fileURLToPath(new URL('../..', import.meta.url)),
+  test: {
+    include: ['test/containers/**/*.test.ts'],
+    testTimeout: 2 * 60_000,
+    hookTimeout: 2 * 60_000,
+    pool: 'forks',
+    // One engine per file; files one after another so they never race for loopback addresses.
+    fileParallelism: false,
+  },
+});
