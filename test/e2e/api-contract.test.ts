@@ -10,7 +10,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { functions, type Route } from '../../infra/manifest';
-import { apiClient, type ApiResult } from '../support/api';
+import { apiClient, type ApiResult, expectError } from '../support/api';
 
 type Api = ReturnType<typeof apiClient>;
 
@@ -56,11 +56,6 @@ function fill(path: string, ids: Record<string, string>): string {
   });
 }
 
-function expectError(result: ApiResult, status: number, ...mentions: string[]): void {
-  expect(result.status, `${status} expected, got ${result.status}: ${JSON.stringify(result.body)}`).toBe(status);
-  expect(result.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
-  for (const mention of mentions) expect(result.body.error.message).toContain(mention);
-}
 
 async function allPages(path: string, key: string): Promise<any[]> {
   const items: any[] = [];

@@ -6,7 +6,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { apiClient, type ApiResult } from '../support/api';
+import { apiClient, type ApiResult, expectError } from '../support/api';
 
 let host: Host;
 let api: ReturnType<typeof apiClient>;
@@ -22,11 +22,6 @@ afterAll(async () => {
 
 const apps = [{ name: 'app', image: 'iotistic/provisioned-app:v1' }];
 
-function expectError(result: ApiResult, status: number, ...mentions: string[]): void {
-  expect(result.status, `${status} expected, got ${result.status}: ${JSON.stringify(result.body)}`).toBe(status);
-  expect(result.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
-  for (const mention of mentions) expect(result.body.error.message).toContain(mention);
-}
 
 async function createKey(body: Record<string, unknown> = {}) {
   const created = await api('POST', '/api/v1/provisioning-keys', { body });

@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { waitFor, type ApiResult } from '../support/api';
+import { expectError, waitFor } from '../support/api';
 import { flow } from '../support/flow';
 
 let host: Host;
@@ -24,11 +24,6 @@ afterAll(async () => {
   await host?.stop();
 });
 
-function expectError(result: ApiResult, status: number, ...mentions: string[]): void {
-  expect(result.status, `${status} expected, got ${result.status}: ${JSON.stringify(result.body)}`).toBe(status);
-  expect(result.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
-  for (const mention of mentions) expect(result.body.error.message).toContain(mention);
-}
 
 const settings = {
   command: ['httpd', '-f', '-p', '8080'],

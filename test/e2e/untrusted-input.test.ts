@@ -7,7 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { apiClient, waitFor, type ApiResult } from '../support/api';
+import { apiClient, expectError, waitFor } from '../support/api';
 
 let host: Host;
 let api: ReturnType<typeof apiClient>;
@@ -21,11 +21,6 @@ afterAll(async () => {
   await host?.stop();
 });
 
-function expectError(result: ApiResult, status: number, ...mentions: string[]): void {
-  expect(result.status, `${status} expected, got ${result.status}: ${JSON.stringify(result.body)}`).toBe(status);
-  expect(result.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
-  for (const mention of mentions) expect(result.body.error.message).toContain(mention);
-}
 
 const encode = (value: unknown) => Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
 const decode = (cursor: string) => JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));

@@ -1,4 +1,5 @@
 /** A thin client for the HTTP API, as a user with curl would call it. */
+import { expect } from 'vitest';
 
 export interface ApiResult<T = any> {
   status: number;
@@ -45,4 +46,11 @@ export async function waitFor<T>(check: () => Promise<T | undefined>, timeoutMs 
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+}
+
+/** The answer is the JSON error a client is promised: this status, a code, a message naming `mentions`. */
+export function expectError(result: ApiResult, status: number, ...mentions: string[]): void {
+  expect(result.status, `${status} expected, got ${result.status}: ${JSON.stringify(result.body)}`).toBe(status);
+  expect(result.body).toMatchObject({ error: { code: expect.any(String), message: expect.any(String) } });
+  for (const mention of mentions) expect(result.body.error.message).toContain(mention);
 }
