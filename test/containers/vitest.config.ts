@@ -15,5 +15,10 @@ export default defineConfig({
     pool: 'forks',
     // One engine per file; files one after another so they never race for loopback addresses.
     fileParallelism: false,
+    env: {
+      // As in vitest.config.ts: the embedded host's handlers log warnings and errors only.
+      LOG_LEVEL: 'warn',
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+    },
   },
 });
