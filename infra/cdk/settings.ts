@@ -22,6 +22,13 @@ export interface Settings {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** The addresses health checks may reach (HEALTH_CHECK_ALLOWED_CIDRS). */
   healthCheckAllowedCidrs: string[];
+  /**
+   * The target state's poll hints, in seconds (DEVICE_POLL_INTERVAL_SECONDS and
+   * DEVICE_POLL_INTERVAL_ACTIVE_SECONDS): how soon devices poll again while none of their apps is
+   * in a rollout, and while one is. Together with the fleet size they set the API's request rate.
+   */
+  devicePollIntervalSeconds: number;
+  devicePollIntervalActiveSeconds: number;
 }
 
 export class SettingsError extends Error {
@@ -55,6 +62,13 @@ function positiveInteger(node: Node, name: string): number {
     throw new SettingsError(`context value "${name}" must be a positive integer, got ${JSON.stringify(value)}`);
   }
   return number;
+}
+
+/** Seconds a device may be told to wait before polling again: 1 s to a day, as lib/config.ts accepts. */
+function pollSeconds(node: Node, name: string): number {
+  const value = positiveInteger(node, name);
+  if (value > 86_400) throw new SettingsError(`context value "${name}" must be at most 86400 seconds, got ${value}`);
+  return value;
 }
 
 function flag(node: Node, name: string): boolean {
@@ -115,9 +129,14 @@ export function readSettings(node: Node): Settings {
     waf: flag(node, 'waf'),
     logLevel: oneOf(node, 'logLevel', ['debug', 'info', 'warn', 'error'] as const),
     healthCheckAllowedCidrs: healthCheckCidrs(node),
+    devicePollIntervalSeconds: pollSeconds(node, 'devicePollIntervalSeconds'),
+    devicePollIntervalActiveSeconds: pollSeconds(node, 'devicePollIntervalActiveSeconds'),
   };
   if (settings.apiThrottlingBurstLimit < settings.apiThrottlingRateLimit) {
     throw new SettingsError('context value "apiThrottlingBurstLimit" must be at least "apiThrottlingRateLimit"');
+  }
+  if (settings.devicePollIntervalActiveSeconds > settings.devicePollIntervalSeconds) {
+    throw new SettingsError('context value "devicePollIntervalActiveSeconds" must not be longer than "devicePollIntervalSeconds"');
   }
   return settings;
 }

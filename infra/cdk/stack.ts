@@ -257,6 +257,8 @@ export class FleetRolloutStack extends Stack {
       ...functionEnvironment(grants, resources, {
         tickSeconds: ruleRateSeconds / ticksPerFiring,
         healthCheckAllowedCidrs: settings.healthCheckAllowedCidrs,
+        devicePollIntervalSeconds: settings.devicePollIntervalSeconds,
+        devicePollIntervalActiveSeconds: settings.devicePollIntervalActiveSeconds,
         logLevel: settings.logLevel,
       }),
       // Not the functions' contract but Node's: stack traces point into the TypeScript sources rather than the minified bundle.

@@ -208,6 +208,8 @@ describe('the functions', () => {
       TICK_SECONDS: '30',
       LOG_LEVEL: context.logLevel as string,
       HEALTH_CHECK_ALLOWED_CIDRS: privateRanges.join(','),
+      DEVICE_POLL_INTERVAL_SECONDS: String(context.devicePollIntervalSeconds),
+      DEVICE_POLL_INTERVAL_ACTIVE_SECONDS: String(context.devicePollIntervalActiveSeconds),
       NODE_OPTIONS: '--enable-source-maps',
       SCHEDULE_GROUP_NAME: synth.stack.scheduleGroupName,
     };

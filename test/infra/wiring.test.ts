@@ -137,6 +137,8 @@ describe('context parameters', () => {
       waf: false,
       logLevel: 'info',
       healthCheckAllowedCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+      devicePollIntervalSeconds: 300,
+      devicePollIntervalActiveSeconds: 15,
     });
   });
 
@@ -157,5 +159,8 @@ describe('context parameters', () => {
     await expect(settingsWith({ healthCheckAllowedCidrs: '0.0.0.0/0,::/0' })).rejects.toThrow(/must not allow loopback \(127\.0\.0\.1, ::1\)/);
     await expect(settingsWith({ healthCheckAllowedCidrs: '10.0.0.1/8' })).rejects.toThrow(/host bits are set/);
     await expect(settingsWith({ alarmEmail: 'not-an-address' })).rejects.toThrow(/not an email address/);
+    await expect(settingsWith({ devicePollIntervalSeconds: '0' })).rejects.toThrow(/devicePollIntervalSeconds" must be a positive integer/);
+    await expect(settingsWith({ devicePollIntervalSeconds: '90000' })).rejects.toThrow(/at most 86400 seconds/);
+    await expect(settingsWith({ devicePollIntervalSeconds: '60', devicePollIntervalActiveSeconds: '120' })).rejects.toThrow(/must not be longer than "devicePollIntervalSeconds"/);
   });
 });
