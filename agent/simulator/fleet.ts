@@ -54,6 +54,8 @@ export class SimulatedDevice {
   private silentEtag: string | undefined;
   polls = 0;
   notModified = 0;
+  /** Polls by the poll interval hint (seconds) the server answered them with; 0 for none. */
+  readonly hints = new Map<number, number>();
   reports = 0;
   behaviour: DeviceBehaviour;
 
@@ -110,12 +112,18 @@ export class SimulatedDevice {
     this.polls++;
     if (this.behaviour.silent) {
       const polled = await this.client.poll(this.silentEtag);
+      this.countHint(polled.pollIntervalSeconds);
       if (polled.changed) this.silentEtag = polled.etag;
       else this.notModified++;
       return;
     }
     const step = await this.agent.step();
+    this.countHint(step.pollIntervalSeconds);
     if (!step.applied) this.notModified++;
+  }
+
+  private countHint(seconds: number | undefined): void {
+    this.hints.set(seconds ?? 0, (this.hints.get(seconds ?? 0) ?? 0) + 1);
   }
 
   get healthy(): boolean {

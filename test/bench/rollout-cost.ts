@@ -6,7 +6,10 @@
  * 2. A staged rollout of N simulated devices (3 batches, no delay, HTTP health checks): time per
  *    batch, and the DynamoDB and SQS requests it costs per device, by operation. Those counts are
  *    what a deployment pays for, whatever the machine.
- * 3. Due times: a rollout of several batches with a short batch delay, and how late each next
+ * 3. The poll hint: which hints the devices were given before and during that rollout, and the
+ *    polls per device-hour a fleet following them makes, against an agent without a hint (its
+ *    default of 30 s) and one polling at the short interval all the time to be as quick.
+ * 4. Due times: a rollout of several batches with a short batch delay, and how late each next
  *    batch started after its due time (the batch's `next_batch_due_at` → the next batch's
  *    `started_at`), p50 and max. The host runs the production tick of 30 s, so what these figures
  *    show is the wake-up at the due time, not the tick.
@@ -59,6 +62,16 @@ const snapshotCalls = () => new Map(calls);
 const diffCalls = (before: Map<string, number>) =>
   [...calls].map(([key, n]) => [key, n - (before.get(key) ?? 0)] as const).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
 
+/** Polls by hint over the fleet, less those counted in `before`. */
+function mergeHints(fleet: { hints: Map<number, number> }[], before = new Map<number, number>()): Map<number, number> {
+  const merged = new Map<number, number>();
+  for (const d of fleet) for (const [hint, n] of d.hints) merged.set(hint, (merged.get(hint) ?? 0) + n);
+  for (const [hint, n] of before) merged.set(hint, (merged.get(hint) ?? 0) - n);
+  return new Map([...merged].filter(([, n]) => n > 0).sort((a, b) => b[0] - a[0]));
+}
+const mostPolls = (hints: Map<number, number>) => [...hints].sort((a, b) => b[1] - a[1])[0]![0];
+const describeHints = (hints: Map<number, number>) => [...hints].map(([hint, n]) => `${hint ? `${hint} s` : 'none'} × ${n}`).join(', ');
+
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const f = flow(host);
 
@@ -87,6 +100,9 @@ try {
   // 2. A whole rollout.
   const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: fleetSize, image: 'bench/app:1', namePrefix: 'bench' });
   const health = await startHealthServers(devices);
+  // One poll each before the push: the idle hint, and every device on its target.
+  await Promise.all(devices.map((d) => d.poll()));
+  const idleHints = mergeHints(devices);
   const stopPolling = startPolling(devices, 1000);
   await f.createPolicy({
     image_pattern: 'bench/app:*',
@@ -132,7 +148,22 @@ try {
     console.log(`    ${key.padEnd(36)} ${(own / fleetSize).toFixed(2)}`);
   }
 
-  // 3. Due times.
+  // 3. The poll hint. Devices polled once a second through the rollout, so a device's polls under
+  // the short hint are about the seconds it spent told to poll soon.
+  const rolloutHints = mergeHints(devices, idleHints);
+  const idleHint = mostPolls(idleHints);
+  const activeHint = Math.min(...[...rolloutHints.keys()].filter((h) => h > 0));
+  const activeSeconds = (rolloutHints.get(activeHint) ?? 0) / fleetSize;
+  const perHour = (seconds: number) => (3600 / seconds).toFixed(1);
+  const dayWithRollout = (activeSeconds / activeHint + (86_400 - activeSeconds) / idleHint) / 24;
+  console.log(`\nPoll hint (server defaults; the rollout above, devices polling every 1 s)`);
+  console.log(`  hints answered: before the push ${describeHints(idleHints)}; during the rollout ${describeHints(rolloutHints)}`);
+  console.log(`  each device was told to poll soon for ${activeSeconds.toFixed(1)} s of the rollout's ${seconds.toFixed(1)} s`);
+  console.log(`  polls per device-hour: ${perHour(idleHint)} idle with the hint (${idleHint} s), ${perHour(activeHint)} while its batch is under way (${activeHint} s)`);
+  console.log(`  without a hint: ${perHour(30)} (the agent's 30 s default), ${perHour(activeHint)} to pick up a batch as soon as with the hint`);
+  console.log(`  a device-day with one such rollout: ${dayWithRollout.toFixed(2)} polls per device-hour with the hint`);
+
+  // 4. Due times.
   const delayed = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4 * delayBatches, image: 'bench/delay:1', namePrefix: 'delay' });
   const stopDelayed = startPolling(delayed, 200);
   await f.createPolicy({ image_pattern: 'bench/delay:*', staged_batches: delayBatches, batch_delay_minutes: delaySeconds / 60 });
