@@ -140,7 +140,7 @@ export class Agent {
     }
     for (const app of target.apps) {
       const pull = pulled.get(app.name)!;
-      const current = own.find((c) => c.labels[labels.app] === app.name) ?? adoptable.find((c) => c.labels[labels.app] === app.name && c.state === 'running');
+      const current = own.find((c) => c.labels[labels.app] === app.name) ?? adoptionOf(adoptable, app.name);
       if ('error' in pull) {
         errors.push(pull.error);
         reported.push({ name: app.name, image: app.image, status: 'error' });
@@ -229,6 +229,26 @@ export class Agent {
       await sleep(waitMs, signal);
     }
   }
+}
+
+/**
+ * The unowned container an app adopts: its running one, else a stopped one (an agent killed while
+ * replacing it leaves it stopped, and its settings must survive the restart).
+ */
+function adoptionOf(adoptable: ContainerInfo[], app: string): ContainerInfo | undefined {
+  const candidates = adoptable.filter((c) => c.labels[labels.app] === app);
+  return candidates.find((c) => c.state === 'running') ?? candidates[0];
+}
+
+/**
+ * The apps a device already runs before any agent managed it: unowned containers labelled with an
+ * app name, with the image each was started from. A device that provisions itself registers them,
+ * so its first target state is what it runs and nothing restarts.
+ */
+export async function appsToAdopt(engine: Engine): Promise<{ name: string; image: string }[]> {
+  const unowned = (await engine.listContainers()).filter((c) => c.labels[labels.device] === undefined && c.labels[labels.app] !== undefined);
+  const names = [...new Set(unowned.map((c) => c.labels[labels.app]!))].sort();
+  return names.map((name) => ({ name, image: adoptionOf(unowned, name)!.image }));
 }
 
 function message(error: unknown): string {

@@ -96,7 +96,12 @@ export function loadConfig(env: NodeJS.ProcessEnv, routeTable: () => string | un
  * The device's uuid and token: saved ones first (a restart never provisions again), then the
  * environment's, else provisioning, whose token is written to the state dir before it is used.
  */
-export async function resolveCredentials(config: AgentConfig, log: (line: string) => void = () => {}): Promise<{ uuid: string; token: string }> {
+export async function resolveCredentials(
+  config: AgentConfig,
+  log: (line: string) => void = () => {},
+  /** The apps to register when provisioning (those the device already runs); asked only then. */
+  apps: () => Promise<{ name: string; image: string }[]> = async () => [],
+): Promise<{ uuid: string; token: string }> {
   mkdirSync(config.stateDir, { recursive: true, mode: 0o700 });
   const tokenFile = join(config.stateDir, 'device-token');
   const uuidFile = join(config.stateDir, 'device-uuid');
@@ -109,10 +114,11 @@ export async function resolveCredentials(config: AgentConfig, log: (line: string
   // The uuid is kept first, so a crash mid-provisioning retries as the same device.
   if (!savedUuid) writeFileDurably(uuidFile, uuid);
   try {
-    const provisioned = await provision(config.apiUrl, c.key, { name: c.name, uuid });
+    const running = await apps();
+    const provisioned = await provision(config.apiUrl, c.key, { name: c.name, uuid, ...(running.length > 0 ? { apps: running } : {}) });
     writeFileDurably(uuidFile, provisioned.uuid);
     writeFileDurably(tokenFile, provisioned.token);
-    log(`provisioned as ${provisioned.uuid}`);
+    log(`provisioned as ${provisioned.uuid}${running.length > 0 ? ` with ${running.map((a) => `${a.name} (${a.image})`).join(', ')}` : ''}`);
     return provisioned;
   } catch (error) {
     if (error instanceof ProtocolError && error.status === 409) {

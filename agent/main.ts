@@ -2,7 +2,7 @@
  * `npm run agent` (or `node dist/fleet-agent.mjs`): the device agent. Reads its config from the
  * environment (see agent/config.ts and agent/fleet-agent.service), then polls until SIGTERM.
  */
-import { Agent } from './agent';
+import { Agent, appsToAdopt } from './agent';
 import { ConfigError, loadConfig, resolveCredentials } from './config';
 import { DockerEngine } from './docker-engine';
 import { DeviceClient } from './protocol';
@@ -12,11 +12,12 @@ const log = (line: string) => process.stdout.write(`${new Date().toISOString()} 
 
 try {
   const config = loadConfig(process.env);
-  const { uuid, token } = await resolveCredentials(config, log);
+  const engine = new DockerEngine(config.dockerHost);
+  const { uuid, token } = await resolveCredentials(config, log, () => appsToAdopt(engine));
   const agent = new Agent({
     uuid,
     client: new DeviceClient({ apiUrl: config.apiUrl, uuid, token }),
-    engine: new DockerEngine(config.dockerHost),
+    engine,
     store: new FileStateStore(config.stateDir),
     ...(config.ipAddress ? { ipAddress: config.ipAddress } : {}),
     log,

@@ -153,7 +153,12 @@ export interface Provisioned {
 }
 
 /** Registers this device with a provisioning key: 201 `{device:{uuid}, device_token}`. */
-export async function provision(apiUrl: string, key: string, device: { name: string; uuid: string }, timeoutMs = 30_000): Promise<Provisioned> {
+export async function provision(
+  apiUrl: string,
+  key: string,
+  device: { name: string; uuid: string; apps?: { name: string; image: string }[] },
+  timeoutMs = 30_000,
+): Promise<Provisioned> {
   const response = await request(
     `${apiUrl.replace(/\/+$/, '')}/api/v1/devices/provision`,
     { method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body: JSON.stringify(device) },

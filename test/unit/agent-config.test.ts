@@ -71,16 +71,23 @@ describe('provisioning', () => {
     return { url: `http://127.0.0.1:${(s.address() as AddressInfo).port}`, seen, close: () => new Promise((r) => s.close(r)) };
   }
 
-  it('provisions once, saves the token, and a restart reuses it', async () => {
+  it('provisions once with the apps the device runs, saves the token, and a restart reuses it', async () => {
     const api = await server((body) => [201, { device: { uuid: body.uuid }, device_token: 'issued-token' }]);
     const stateDir = mkdtempSync(join(tmpdir(), 'agent-'));
     const config = loadConfig({ FLEET_API_URL: api.url, FLEET_PROVISIONING_KEY: 'pk', FLEET_DEVICE_NAME: 'pi-1', FLEET_STATE_DIR: stateDir, FLEET_DEVICE_IP: '10.0.0.1' });
-    const first = await resolveCredentials(config);
+    let asked = 0;
+    const running = async () => {
+      asked++;
+      return [{ name: 'web', image: 'acme/web:1' }];
+    };
+    const first = await resolveCredentials(config, undefined, running);
     expect(first.token).toBe('issued-token');
     expect(readFileSync(join(stateDir, 'device-token'), 'utf8')).toBe('issued-token');
-    expect(api.seen).toEqual([{ auth: 'Bearer pk', url: '/api/v1/devices/provision', body: { name: 'pi-1', uuid: first.uuid } }]);
-    expect(await resolveCredentials(config)).toEqual(first);
+    expect(api.seen).toEqual([{ auth: 'Bearer pk', url: '/api/v1/devices/provision', body: { name: 'pi-1', uuid: first.uuid, apps: [{ name: 'web', image: 'acme/web:1' }] } }]);
+    expect(await resolveCredentials(config, undefined, running)).toEqual(first);
     expect(api.seen).toHaveLength(1);
+    // The engine is asked what runs only when provisioning.
+    expect(asked).toBe(1);
     await api.close();
   });
 

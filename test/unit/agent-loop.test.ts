@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Agent, backoffMs, type DeviceProtocol } from '../../agent/agent';
+import { Agent, appsToAdopt, backoffMs, type DeviceProtocol } from '../../agent/agent';
 import { labels } from '../../agent/engine';
 import type { PollResult, StateReport, TargetState } from '../../agent/protocol';
 import { SimulatedEngine, SimulatedRegistry } from '../../agent/simulated-engine';
@@ -71,6 +71,29 @@ describe('the agent loop on the simulated engine', () => {
     await new Agent({ uuid: 'dev-a', client: server.client, engine, store: new MemoryStateStore(), settleMs: 0 }).step();
     expect(engine.snapshot()).toEqual([
       expect.objectContaining({ name: 'fleet-deva-main', image: 'acme/app:2', settings: { network_mode: 'host', volumes: ['/data:/data'] }, labels: expect.objectContaining({ [labels.device]: 'dev-a' }) }),
+    ]);
+  });
+
+  it('adopts a stopped one too, as an agent killed while replacing it leaves it, and keeps its settings', async () => {
+    const engine = new SimulatedEngine();
+    engine.seed({ name: 'hand-made', image: 'acme/app:1', settings: { network_mode: 'host', env: ['LISTEN=10.0.0.5:80'] }, labels: { [labels.app]: 'main' } });
+    await engine.stop(engine.snapshot()[0]!.id);
+    const server = fakeServer({ uuid: 'dev-a', version: 2, apps: [{ name: 'main', image: 'acme/app:2' }] });
+    await new Agent({ uuid: 'dev-a', client: server.client, engine, store: new MemoryStateStore(), settleMs: 0 }).step();
+    expect(engine.snapshot()).toEqual([expect.objectContaining({ name: 'fleet-deva-main', image: 'acme/app:2', state: 'running', settings: { network_mode: 'host', env: ['LISTEN=10.0.0.5:80'] } })]);
+    expect(server.reports[0]).toMatchObject({ apps: [{ name: 'main', status: 'running' }] });
+  });
+
+  it('names the apps a device runs before any agent, for provisioning: unowned labelled containers, running ones first', async () => {
+    const engine = new SimulatedEngine();
+    engine.seed({ name: 'old-web', image: 'acme/web:0', settings: {}, labels: { [labels.app]: 'web' } });
+    await engine.stop(engine.snapshot()[0]!.id);
+    engine.seed({ name: 'web', image: 'acme/web:1', settings: {}, labels: { [labels.app]: 'web' } });
+    engine.seed({ name: 'db', image: 'acme/db:3', settings: {}, labels: { [labels.app]: 'db' } });
+    engine.seed(own('dev-b', 'other', 'acme/other:1'));
+    expect(await appsToAdopt(engine)).toEqual([
+      { name: 'db', image: 'acme/db:3' },
+      { name: 'web', image: 'acme/web:1' },
     ]);
   });
 
