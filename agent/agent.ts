@@ -6,7 +6,7 @@
  * says which target version it acted on, so the server can tell new content under a moving tag.
  */
 import type { ContainerInfo, ContainerSettings, Engine } from './engine';
-import { containerName, labels, pullReference, settingsHash } from './engine';
+import { containerName, hasStopped, labels, pullReference, settingsHash } from './engine';
 import type { PollResult, ReportedApp, StateReport, TargetApp, TargetState } from './protocol';
 import { ProtocolError } from './protocol';
 import type { AgentState, StateStore } from './state-store';
@@ -184,7 +184,9 @@ export class Agent {
     const settings = app.container ?? current?.settings ?? {};
     try {
       if (current) {
-        if (current.state === 'running' || current.state === 'restarting') await engine.stop(current.id);
+        // Stopping a `stopping` container waits for that stop. Removing it at once would not do: Podman
+        // removes it while its process still holds the app's ports, and the new one cannot bind them.
+        if (!hasStopped(current.state)) await engine.stop(current.id);
         await engine.remove(current.id);
       }
       const id = await engine.create({

@@ -80,6 +80,23 @@ function repository(image: string): string {
   return colon === -1 ? name : name.slice(0, colon);
 }
 
+/**
+ * The text of a non-TTY container's log stream: frames of an 8-byte header (stream type, three
+ * zero bytes, big-endian length) and their payload. Anything not framed that way is taken as text.
+ */
+export function demultiplexed(raw: Buffer): string {
+  const parts: Buffer[] = [];
+  let offset = 0;
+  while (offset + 8 <= raw.length) {
+    const type = raw[offset]!;
+    const length = raw.readUInt32BE(offset + 4);
+    if (type > 2 || raw[offset + 1] !== 0 || raw[offset + 2] !== 0 || raw[offset + 3] !== 0 || offset + 8 + length > raw.length) return raw.toString('utf8');
+    parts.push(raw.subarray(offset + 8, offset + 8 + length));
+    offset += 8 + length;
+  }
+  return offset === raw.length ? Buffer.concat(parts).toString('utf8') : raw.toString('utf8');
+}
+
 export class DockerEngine implements Engine {
   readonly docker: Docker;
 
@@ -148,12 +165,27 @@ export class DockerEngine implements Engine {
     await this.docker.getContainer(id).remove({ force: true });
   }
 
+  /** The last lines a container wrote (stdout and stderr), for the report of why it did not stay up. */
+  private async lastOutput(id: string): Promise<string | undefined> {
+    try {
+      const raw = (await this.docker.getContainer(id).logs({ stdout: true, stderr: true, tail: 5, follow: false })) as unknown as Buffer;
+      const text = demultiplexed(raw).trim();
+      return text ? text.slice(-500) : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async waitRunning(id: string, settleMs: number): Promise<StartOutcome> {
     const until = Date.now() + settleMs;
     for (;;) {
       const { State } = await this.docker.getContainer(id).inspect();
       if (State.Restarting || State.Status === 'exited' || State.Status === 'dead') {
-        return { ok: false, message: `container ${State.Restarting ? 'is restarting' : State.Status} (exit code ${State.ExitCode})${State.Error ? `: ${State.Error}` : ''}` };
+        const output = await this.lastOutput(id);
+        return {
+          ok: false,
+          message: `container ${State.Restarting ? 'is restarting' : State.Status} (exit code ${State.ExitCode})${State.Error ? `: ${State.Error}` : ''}${output ? `; its last output: ${output}` : ''}`,
+        };
       }
       if (Date.now() >= until) return State.Running ? { ok: true } : { ok: false, message: `container is ${State.Status}` };
       await new Promise((r) => setTimeout(r, Math.min(250, Math.max(10, until - Date.now()))));

@@ -39,7 +39,13 @@ export interface ContainerSpec {
   settings: ContainerSettings;
 }
 
-export type ContainerState = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing';
+/** Docker's states, and Podman's `stopping` (a stop under way, e.g. one an agent killed mid-update left behind). */
+export type ContainerState = 'created' | 'running' | 'restarting' | 'exited' | 'paused' | 'dead' | 'removing' | 'stopping';
+
+/** States in which a container's process is gone: it can be removed without stopping it first. */
+export function hasStopped(state: ContainerState): boolean {
+  return state === 'exited' || state === 'created' || state === 'dead';
+}
 
 export interface ContainerInfo {
   id: string;

@@ -84,6 +84,17 @@ describe('the agent loop on the simulated engine', () => {
     expect(server.reports[0]).toMatchObject({ apps: [{ name: 'main', status: 'running' }] });
   });
 
+  it('waits for a stop under way before it removes the container, so its process has let go of the ports', async () => {
+    const engine = new SimulatedEngine();
+    engine.seed({ name: 'hand-made', image: 'acme/app:1', settings: { network_mode: 'host' }, labels: { [labels.app]: 'main' } }, 'stopping');
+    engine.seed(own('dev-a', 'side', 'acme/side:1'), 'exited');
+    const server = fakeServer({ uuid: 'dev-a', version: 2, apps: [{ name: 'main', image: 'acme/app:2' }, { name: 'side', image: 'acme/side:2' }] });
+    await new Agent({ uuid: 'dev-a', client: server.client, engine, store: new MemoryStateStore(), settleMs: 0 }).step();
+    const ops = engine.calls.filter((c) => c.op === 'stop' || c.op === 'remove').map((c) => `${c.op} ${c.target}`);
+    // The exited one needs no stop.
+    expect(ops).toEqual(['stop hand-made', 'remove hand-made', 'remove legacy-dev-a-side']);
+  });
+
   it('names the apps a device runs before any agent, for provisioning: unowned labelled containers, running ones first', async () => {
     const engine = new SimulatedEngine();
     engine.seed({ name: 'old-web', image: 'acme/web:0', settings: {}, labels: { [labels.app]: 'web' } });
