@@ -115,10 +115,17 @@ export async function resolveCredentials(
   if (!savedUuid) writeFileDurably(uuidFile, uuid);
   try {
     const running = await apps();
-    const provisioned = await provision(config.apiUrl, c.key, { name: c.name, uuid, ...(running.length > 0 ? { apps: running } : {}) });
+    if (running.length === 0) {
+      // The server registers a device with at least one app: the ones it runs are how it learns them.
+      throw new ConfigError(
+        'FLEET_PROVISIONING_KEY',
+        `no container on this device is labelled io.fleet-rollout.app=<name>, so there is no app to register: label the app containers it runs, or have an admin register the device with its apps and set FLEET_DEVICE_UUID and FLEET_DEVICE_TOKEN`,
+      );
+    }
+    const provisioned = await provision(config.apiUrl, c.key, { name: c.name, uuid, apps: running });
     writeFileDurably(uuidFile, provisioned.uuid);
     writeFileDurably(tokenFile, provisioned.token);
-    log(`provisioned as ${provisioned.uuid}${running.length > 0 ? ` with ${running.map((a) => `${a.name} (${a.image})`).join(', ')}` : ''}`);
+    log(`provisioned as ${provisioned.uuid} with ${running.map((a) => `${a.name} (${a.image})`).join(', ')}`);
     return provisioned;
   } catch (error) {
     if (error instanceof ProtocolError && error.status === 409) {

@@ -91,12 +91,21 @@ describe('provisioning', () => {
     await api.close();
   });
 
+  it('stops with a clear error, asking nothing of the server, when the device runs no labelled app to register', async () => {
+    const api = await server((body) => [201, { device: { uuid: body.uuid }, device_token: 'issued-token' }]);
+    const stateDir = mkdtempSync(join(tmpdir(), 'agent-'));
+    const config = loadConfig({ FLEET_API_URL: api.url, FLEET_PROVISIONING_KEY: 'pk', FLEET_DEVICE_NAME: 'pi-2', FLEET_STATE_DIR: stateDir, FLEET_DEVICE_IP: '10.0.0.1' });
+    await expect(resolveCredentials(config)).rejects.toThrow(/FLEET_PROVISIONING_KEY: no container on this device is labelled io\.fleet-rollout\.app=<name>/);
+    expect(api.seen).toEqual([]);
+    await api.close();
+  });
+
   it('stops with a clear error when the device is already registered and no token is saved', async () => {
     const api = await server(() => [409, { error: { code: 'conflict', message: 'already registered' } }]);
     const stateDir = mkdtempSync(join(tmpdir(), 'agent-'));
     writeFileSync(join(stateDir, 'device-uuid'), 'dev-9');
     const config = loadConfig({ FLEET_API_URL: api.url, FLEET_PROVISIONING_KEY: 'pk', FLEET_DEVICE_NAME: 'pi-9', FLEET_STATE_DIR: stateDir, FLEET_DEVICE_IP: '10.0.0.1' });
-    await expect(resolveCredentials(config)).rejects.toThrow(/device dev-9 is already registered.*device-token holds no token/);
+    await expect(resolveCredentials(config, undefined, async () => [{ name: 'web', image: 'acme/web:1' }])).rejects.toThrow(/device dev-9 is already registered.*device-token holds no token/);
     await api.close();
   });
 });
