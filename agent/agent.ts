@@ -128,9 +128,17 @@ export class Agent {
     const { own, adoptable } = await this.containers();
     const reported: ReportedApp[] = [];
     const errors: string[] = [];
-    // Pull everything first: nothing is stopped until its new image is on the device.
+    // Pull everything first: nothing is stopped until its new image is on the device. An app whose
+    // container already runs the digest the target pins has nothing to fetch, so a target change
+    // elsewhere (another app, its settings) costs it no registry round trip and no failed pull.
     const pulled = new Map<string, { digest?: string } | { error: string }>();
     for (const app of target.apps) {
+      const pinned = digestOf(app.image);
+      const current = own.find((c) => c.labels[labels.app] === app.name);
+      if (pinned && current && current.labels[labels.digest] === pinned && this.runsTarget(current, app, pinned)) {
+        pulled.set(app.name, { digest: pinned });
+        continue;
+      }
       try {
         const digest = await this.o.engine.pull(pullReference(app.image));
         pulled.set(app.name, digest ? { digest } : {});
@@ -251,6 +259,12 @@ export async function appsToAdopt(engine: Engine): Promise<{ name: string; image
   const unowned = (await engine.listContainers()).filter((c) => c.labels[labels.device] === undefined && c.labels[labels.app] !== undefined);
   const names = [...new Set(unowned.map((c) => c.labels[labels.app]!))].sort();
   return names.map((name) => ({ name, image: adoptionOf(unowned, name)!.image }));
+}
+
+/** The digest an image reference pins (`repo:tag@sha256:…`), if any. */
+function digestOf(image: string): string | undefined {
+  const at = image.indexOf('@');
+  return at === -1 ? undefined : image.slice(at + 1);
 }
 
 function message(error: unknown): string {

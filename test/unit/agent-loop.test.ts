@@ -47,6 +47,21 @@ describe('the agent loop on the simulated engine', () => {
     expect(engine.snapshot()[0]).toMatchObject({ name: 'fleet-deva-main', image: 'acme/app:2', state: 'running', settings: { network_mode: 'host' } });
   });
 
+  it('pulls nothing for an app already on the digest its target pins', async () => {
+    const registry = new SimulatedRegistry();
+    const engine = new SimulatedEngine(registry, { pullFailure: () => 'registry unreachable' });
+    const web = `acme/web:1@${registry.resolve('acme/web:1')}`;
+    engine.seed(own('dev-a', 'web', web, { [labels.digest]: registry.resolve('acme/web:1')! }));
+    engine.seed(own('dev-a', 'db', 'acme/db:1'));
+    const server = fakeServer({ uuid: 'dev-a', version: 3, apps: [{ name: 'web', image: web }, { name: 'db', image: 'acme/db:2' }] });
+    await new Agent({ uuid: 'dev-a', client: server.client, engine, store: new MemoryStateStore(), settleMs: 0 }).step();
+    expect(engine.calls.filter((c) => c.op === 'pull').map((c) => c.target)).toEqual(['acme/db:2']);
+    expect(server.reports[0]!.apps).toEqual([
+      { name: 'web', image: web, status: 'running', digest: registry.resolve('acme/web:1') },
+      { name: 'db', image: 'acme/db:2', status: 'error' },
+    ]);
+  });
+
   it('reports error with the engine message when the new container does not start', async () => {
     const engine = new SimulatedEngine(undefined, { startFailure: (spec) => (spec.image === 'acme/app:2' ? 'exec format error' : undefined) });
     engine.seed(own('dev-a', 'main', 'acme/app:1'));
