@@ -16,6 +16,7 @@ import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/clien
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { functions, type Route, type RouteAuth } from '../../infra/manifest';
+import { routeAuthProblems } from '../../infra/route-auth';
 import { registries, type RegistryName } from '../../lib/registry';
 import { apiClient, expectError, waitFor, type ApiResult } from '../support/api';
 import { flow } from '../support/flow';
@@ -77,6 +78,9 @@ function expectedStatus(auth: RouteAuth, credential: Credential, accepted: numbe
     case 'webhookSecret':
       if (registry === undefined) throw new Error('a webhook route names its registry');
       return credential === secretPlaceOf[registry] ? accepted : 401;
+    default:
+      // Reached only when the manifest was bypassed at runtime; routeAuthProblems names the route.
+      throw new Error(`auth rule ${JSON.stringify(auth satisfies never)} has no expected statuses`);
   }
 }
 
@@ -404,8 +408,9 @@ afterAll(async () => {
 // --- the cases -------------------------------------------------------------------------------
 
 describe('the manifest', () => {
-  it('gives the matrix every route, each with a valid request to send', () => {
+  it('gives the matrix every route, each with a known auth rule and a valid request to send', () => {
     expect(routes.length).toBeGreaterThan(20);
+    expect(routeAuthProblems(functions)).toEqual([]);
     expect(routes.map((c) => routeKey(c.route)).filter((key) => !requests[key])).toEqual([]);
     // A request kept here for a route the manifest no longer has would be dead weight.
     expect(Object.keys(requests).filter((key) => !routes.some((c) => routeKey(c.route) === key))).toEqual([]);
