@@ -7,8 +7,9 @@
  */
 import { queueUrlEnv, type Grants, type SecretName, type TableAccess } from '../lib/environment';
 import { orchestrationMaxReceiveCount, type QueueName } from '../lib/queues/names';
+import type { RouteAuth } from './route-auth';
 
-export { queueUrlEnv, type QueueName, type SecretName, type TableAccess };
+export { queueUrlEnv, type QueueName, type RouteAuth, type SecretName, type TableAccess };
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -16,6 +17,8 @@ export interface Route {
   method: HttpMethod;
   /** API Gateway resource path, path parameters in braces: `/api/v1/devices/{uuid}/state`. */
   path: string;
+  /** Who may call it (infra/route-auth.ts); the handler enforces it, the auth matrix holds it to this. */
+  auth: RouteAuth;
 }
 
 export interface QueueSpec {
@@ -88,7 +91,7 @@ export const functions = {
     description: 'Registry push notifications: authenticate, normalise, create rollouts',
     timeoutSeconds: 15,
     memoryMb: 512,
-    routes: [{ method: 'POST', path: '/api/v1/webhooks/{registry}' }],
+    routes: [{ method: 'POST', path: '/api/v1/webhooks/{registry}', auth: 'webhookSecret' }],
     sendsTo: ['orchestration'],
     table: 'read-write',
     secrets: ['webhook'],
@@ -99,11 +102,11 @@ export const functions = {
     timeoutSeconds: 15,
     memoryMb: 512,
     routes: [
-      { method: 'GET', path: '/api/v1/policies' },
-      { method: 'POST', path: '/api/v1/policies' },
-      { method: 'GET', path: '/api/v1/policies/{policyId}' },
-      { method: 'PUT', path: '/api/v1/policies/{policyId}' },
-      { method: 'DELETE', path: '/api/v1/policies/{policyId}' },
+      { method: 'GET', path: '/api/v1/policies', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/policies', auth: 'admin' },
+      { method: 'GET', path: '/api/v1/policies/{policyId}', auth: 'admin' },
+      { method: 'PUT', path: '/api/v1/policies/{policyId}', auth: 'admin' },
+      { method: 'DELETE', path: '/api/v1/policies/{policyId}', auth: 'admin' },
     ],
     table: 'read-write',
     secrets: ['adminKey'],
@@ -114,10 +117,10 @@ export const functions = {
     timeoutSeconds: 15,
     memoryMb: 512,
     routes: [
-      { method: 'GET', path: '/api/v1/devices' },
-      { method: 'POST', path: '/api/v1/devices' },
-      { method: 'GET', path: '/api/v1/devices/{uuid}' },
-      { method: 'PUT', path: '/api/v1/devices/{uuid}/apps/{app}' },
+      { method: 'GET', path: '/api/v1/devices', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/devices', auth: 'admin' },
+      { method: 'GET', path: '/api/v1/devices/{uuid}', auth: 'admin' },
+      { method: 'PUT', path: '/api/v1/devices/{uuid}/apps/{app}', auth: 'admin' },
     ],
     table: 'read-write',
     secrets: ['adminKey'],
@@ -128,9 +131,9 @@ export const functions = {
     timeoutSeconds: 15,
     memoryMb: 256,
     routes: [
-      { method: 'GET', path: '/api/v1/provisioning-keys' },
-      { method: 'POST', path: '/api/v1/provisioning-keys' },
-      { method: 'DELETE', path: '/api/v1/provisioning-keys/{keyId}' },
+      { method: 'GET', path: '/api/v1/provisioning-keys', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/provisioning-keys', auth: 'admin' },
+      { method: 'DELETE', path: '/api/v1/provisioning-keys/{keyId}', auth: 'admin' },
     ],
     table: 'read-write',
     secrets: ['adminKey'],
@@ -140,7 +143,7 @@ export const functions = {
     description: 'Devices registering themselves with a provisioning key',
     timeoutSeconds: 10,
     memoryMb: 256,
-    routes: [{ method: 'POST', path: '/api/v1/devices/provision' }],
+    routes: [{ method: 'POST', path: '/api/v1/devices/provision', auth: 'provisioningKey' }],
     // Takes a provisioning key, never the admin key, so it reads no secret.
     table: 'read-write',
   },
@@ -150,17 +153,17 @@ export const functions = {
     timeoutSeconds: 15,
     memoryMb: 1024,
     routes: [
-      { method: 'GET', path: '/api/v1/rollouts' },
-      { method: 'GET', path: '/api/v1/rollouts/active' },
-      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}' },
-      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}/devices' },
-      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}/events' },
-      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/start' },
-      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/pause' },
-      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/resume' },
-      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/cancel' },
-      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/rollback-all' },
-      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback' },
+      { method: 'GET', path: '/api/v1/rollouts', auth: 'admin' },
+      { method: 'GET', path: '/api/v1/rollouts/active', auth: 'admin' },
+      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}', auth: 'admin' },
+      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}/devices', auth: 'admin' },
+      { method: 'GET', path: '/api/v1/rollouts/{rolloutId}/events', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/start', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/pause', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/resume', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/cancel', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/rollback-all', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback', auth: 'admin' },
     ],
     sendsTo: ['orchestration', 'targets', 'rollback'],
     table: 'read-write',
@@ -172,8 +175,8 @@ export const functions = {
     timeoutSeconds: 10,
     memoryMb: 256,
     routes: [
-      { method: 'GET', path: '/api/v1/devices/{uuid}/state' },
-      { method: 'PATCH', path: '/api/v1/devices/{uuid}/state' },
+      { method: 'GET', path: '/api/v1/devices/{uuid}/state', auth: 'device' },
+      { method: 'PATCH', path: '/api/v1/devices/{uuid}/state', auth: 'device' },
     ],
     sendsTo: ['orchestration'],
     table: 'read-write',

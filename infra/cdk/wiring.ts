@@ -7,6 +7,7 @@
  * declares, so a function added to the manifest gets its wiring without touching the stack.
  */
 import type { FunctionSpec, QueueName, QueueSpec } from '../manifest';
+import { routeAuthProblems } from '../route-auth';
 
 export interface Wiring {
   functions: Readonly<Record<string, FunctionSpec>>;
@@ -76,6 +77,9 @@ export function checkWiring(wiring: Wiring): void {
       routes.set(key, name);
     }
   }
+
+  // A route nobody decided who may call would be deployed open to whatever its handler allows.
+  problems.push(...routeAuthProblems(wiring.functions));
 
   for (const queue of Object.keys(wiring.queues) as QueueName[]) {
     const names = consumers.get(queue) ?? [];

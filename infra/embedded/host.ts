@@ -17,6 +17,7 @@ import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as manifest from '../manifest';
 import { grantsOf, scheduleGroupName, scheduleTargetQueue, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { routeAuthProblems } from '../route-auth';
 import { allGrants, env, functionEnvironment, type CommonSettings, type HostResources } from '../../lib/environment';
 import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
 import { defaultLogFormat, type LogFormat } from '../../lib/log-format';
@@ -127,6 +128,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
   check(options.dataDir !== '', 'dataDir is required');
   const unknown = Object.keys(options.functionsFrom ?? {}).filter((name) => !(name in wiring.functions));
   check(unknown.length === 0, `functionsFrom names functions the wiring does not have: ${unknown.join(', ')}`);
+  const unruled = routeAuthProblems(wiring.functions);
+  check(unruled.length === 0, `every route needs an auth rule:\n- ${unruled.join('\n- ')}`);
   check(!running, 'a host is already running in this process (handlers share process.env)');
   running = true;
 

@@ -77,9 +77,19 @@ describe('checkWiring', () => {
   });
 
   it('refuses routed functions slower than API Gateway waits, and a route declared twice', () => {
-    const route = { method: 'GET' as const, path: '/api/v1/policies' };
+    const route = { method: 'GET' as const, path: '/api/v1/policies', auth: 'admin' as const };
     expect(() => checkWiring(wiringWith({ extra: { slow: { ...consumer({ queues: [] }), timeoutSeconds: 30, routes: [route] } } }))).toThrow(
       /function slow serves HTTP routes but its timeout 30 s exceeds API Gateway's 29 s[\s\S]*route GET \/api\/v1\/policies is declared by both adminPolicies and slow/,
+    );
+  });
+
+  it('refuses a route that declares no auth rule, or one that is not a rule', () => {
+    const routes = [
+      { method: 'GET', path: '/api/v1/reports' },
+      { method: 'POST', path: '/api/v1/reports', auth: 'anyone' },
+    ] as unknown as FunctionSpec['routes'];
+    expect(() => checkWiring(wiringWith({ extra: { reports: { ...consumer({ queues: [] }), timeoutSeconds: 10, routes } } }))).toThrow(
+      /route GET \/api\/v1\/reports of function reports declares no auth[\s\S]*route POST \/api\/v1\/reports of function reports declares auth "anyone"/,
     );
   });
 

@@ -16,6 +16,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-
 import type { APIGatewayProxyEvent, ScheduledEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host, type HostOptions } from '../../infra/embedded/host';
+import type { FunctionSpec } from '../../infra/manifest';
 import { keys } from '../../lib/store/keys';
 import { sha256Hex } from '../../lib/secrets';
 import { fixtureManifest } from '../fixtures/host/manifest';
@@ -289,13 +290,20 @@ describe("a function's environment", () => {
   });
 
   it('fails the cold start of a function whose declared needs its grants do not cover, naming the function and the variable', async () => {
-    const needsHealth = { entry: 'test/fixtures/host/needs-health.ts', description: 'needs health', timeoutSeconds: 1, memoryMb: 128, routes: [{ method: 'GET' as const, path: '/health-needed' }] };
+    const needsHealth = { entry: 'test/fixtures/host/needs-health.ts', description: 'needs health', timeoutSeconds: 1, memoryMb: 128, routes: [{ method: 'GET' as const, path: '/health-needed', auth: 'public' as const }] };
     const withFunction = (sendsTo: ('health' | 'targets')[]) => ({ ...fixtureManifest, functions: { ...fixtureManifest.functions, needsHealth: { ...needsHealth, sendsTo } } });
     await expect(start({ manifest: withFunction(['targets']) })).rejects.toThrow(
       'function needsHealth: cold start failed: environment variable HEALTH_QUEUE_URL is required but not set (the function sends to the health queue, which its sendsTo does not grant)',
     );
     const h = await start({ manifest: withFunction(['health']) });
     expect((await fetch(`${h.url}/health-needed`)).status).toBe(204);
+  });
+
+  it('refuses to serve a route that declares no auth rule', async () => {
+    const unruled = { ...fixtureManifest.functions.slow, routes: [{ method: 'GET', path: '/unruled' }] } as unknown as FunctionSpec;
+    await expect(start({ manifest: { ...fixtureManifest, functions: { ...fixtureManifest.functions, unruled } } })).rejects.toThrow(
+      'route GET /unruled of function unruled declares no auth',
+    );
   });
 });
 
