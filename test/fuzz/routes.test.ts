@@ -31,7 +31,7 @@ const routes: DeclaredRoute[] = Object.values(functions).flatMap((spec) =>
 );
 
 /** Runs over all routes together; each route gets its share. */
-const totalRuns = fuzzRuns(2_000);
+const totalRuns = fuzzRuns(1_200);
 const runsPerRoute = Math.max(1, Math.ceil(totalRuns / routes.length));
 
 const paramNames = (path: string) => [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!);
