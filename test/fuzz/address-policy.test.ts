@@ -7,7 +7,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { addressPolicy, deniedRanges, loopbackRanges, parseAllowedCidrs, privateRanges } from '../../lib/health/address-policy';
 import { anyString } from './arbitraries';
-import { fuzzParameters, fuzzRuns } from './runs';
+import { fuzzParameters, fuzzRuns, timeoutFor } from './runs';
 
 const runs = fuzzRuns(500);
 
@@ -112,7 +112,7 @@ const rangeAndMember = fc
     return { family, cidr: `${formatValue(family, network)}/${prefix}`, member, text: formatValue(family, member) };
   });
 
-describe('health-check address policy', () => {
+describe('health-check address policy', { timeout: timeoutFor(runs * 3, 10) }, () => {
   it('never allows 169.254.0.0/16, however it is written and whatever the allow list', () => {
     const policies = generousLists.map((list) => addressPolicy(list));
     fc.assert(

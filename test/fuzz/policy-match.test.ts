@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { globMatches, imagePatternMatches } from '../../lib/domain/policy-match';
 import { anyString } from './arbitraries';
 import { referenceParts, repositoryOf, tag as tagArbitrary } from './references';
-import { fuzzParameters, fuzzRuns } from './runs';
+import { fuzzParameters, fuzzRuns, timeoutFor } from './runs';
 
 const runs = fuzzRuns(300);
 
@@ -18,7 +18,7 @@ const pushed = fc.tuple(referenceParts, tagArbitrary).map(([parts, tag]) => ({ r
 
 const noWildcards = (text: string) => text.replace(/[*?]/g, '');
 
-describe('image patterns', () => {
+describe('image patterns', { timeout: timeoutFor(runs * 3, 10) }, () => {
   it('a repository segment or the tag replaced by * matches; by ** across segments too', () => {
     fc.assert(
       fc.property(pushed, fc.nat(), fc.nat(), ({ repository, segments, tag }, at, length) => {

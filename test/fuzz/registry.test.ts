@@ -11,7 +11,7 @@ import { isDigest, normaliseRepository, parseImageReference, parseWebhook, regis
 import { parseJsonObject, requireContentType } from '../../lib/registry/payload';
 import { anyJson, anyString, jsonText, malformedBody, mutate, mutation } from './arbitraries';
 import { formatReference, pathComponent, referenceParts, repositoryOf, tag } from './references';
-import { fuzzParameters, fuzzRuns } from './runs';
+import { fuzzParameters, fuzzRuns, timeoutFor } from './runs';
 
 const runs = fuzzRuns(300);
 const secret = 'whsec-fuzz-0f3a';
@@ -73,7 +73,7 @@ const body = (registry: string) =>
     fc.tuple(fc.nat(), mutation).map(([i, m]) => mutate(validPayloads[registry]![i % validPayloads[registry]!.length], m)),
   );
 
-describe('webhook parsers', () => {
+describe('webhook parsers', { timeout: timeoutFor(runs * 3, 10) }, () => {
   for (const registry of Object.keys(registries)) {
     it(`${registry}: any body, content type and credential gives pushes or the module's own error`, () => {
       let accepted = 0;
@@ -108,8 +108,9 @@ describe('webhook parsers', () => {
         ),
         fuzzParameters(runs),
       );
-      // The mutations of valid payloads get through often enough for the pushes to be checked too.
-      expect(accepted).toBeGreaterThan(0);
+      // The mutations of valid payloads get through often enough for the pushes to be checked too
+      // (a run of a few dozen cases may be all refusals).
+      if (runs >= 100) expect(accepted).toBeGreaterThan(0);
     });
 
     it(`${registry}: a valid payload's pushes are found again in a repost of it`, () => {
@@ -148,7 +149,7 @@ describe('webhook parsers', () => {
   });
 });
 
-describe('image references', () => {
+describe('image references', { timeout: timeoutFor(runs * 3, 10) }, () => {
   it('parse back into the parts they were written from', () => {
     fc.assert(
       fc.property(referenceParts, (parts) => {
