@@ -303,7 +303,7 @@ export const garbageToken: fc.Arbitrary<string> = fc.oneof(
 export type ParamChoice = { kind: 'known'; pick: number } | { kind: 'unknown'; pick: number } | { kind: 'hostile'; segment: string };
 
 /** Segments written into the path as they are: already percent-encoded, or meant to be raw. */
-const hostileSegments: readonly string[] = [
+export const hostileSegments: readonly string[] = [
   '..',
   '.',
   '%2e%2e',

@@ -16,7 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functions } from '../../infra/manifest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { apiClient, waitFor } from '../support/api';
-import { encodeComponent, mutate, requestPlan, tamperCursor, type ParamChoice, type RequestPlan } from './arbitraries';
+import { encodeComponent, hostileSegments, mutate, otherMethods, requestPlan, tamperCursor, type ParamChoice, type RequestPlan } from './arbitraries';
 import { hostState } from './host-state';
 import { rawClient, type RawRequest, type RawResult } from './raw-http';
 import { fuzzParameters, fuzzRuns, timeoutFor } from './runs';
@@ -31,7 +31,7 @@ const routes: DeclaredRoute[] = Object.values(functions).flatMap((spec) =>
 );
 
 /** Runs over all routes together; each route gets its share. */
-const totalRuns = fuzzRuns(1_200);
+const totalRuns = fuzzRuns(700);
 const runsPerRoute = Math.max(1, Math.ceil(totalRuns / routes.length));
 
 const paramNames = (path: string) => [...path.matchAll(/\{(\w+)\}/g)].map((match) => match[1]!);
@@ -412,6 +412,19 @@ describe('every route of the manifest, fuzzed', () => {
     expect(routes.length).toBeGreaterThan(10);
   });
 
+  it(
+    'paths no route declares, with any method: a JSON 404 (or the answer of the route they turn out to be)',
+    async () => {
+      const segment = fc.oneof(fc.constantFrom('api', 'v1', 'devices', 'rollouts', 'policies', 'webhooks', 'state', ''), fc.constantFrom(...hostileSegments), fc.string({ maxLength: 12 }).map(encodeComponent));
+      const path = fc.array(segment, { minLength: 1, maxLength: 6 }).map((segments) => `/${segments.join('/')}`.replace(/[{}]/g, ''));
+      await fc.assert(
+        fc.asyncProperty(fc.constantFrom(...otherMethods), path, requestPlan(0), (method, anyPath, plan) => sendAndCheck({ method, path: anyPath }, plan)),
+        fuzzParameters(runsPerRoute),
+      );
+    },
+    timeoutFor(runsPerRoute, 1_500),
+  );
+
   for (const route of routes) {
     it(
       `${route.method} ${route.path}: never a 5xx or a dropped connection; every 4xx a JSON error that wrote nothing`,
@@ -421,7 +434,7 @@ describe('every route of the manifest, fuzzed', () => {
           fuzzParameters(runsPerRoute),
         );
       },
-      timeoutFor(runsPerRoute, 250),
+      timeoutFor(runsPerRoute, 1_500),
     );
   }
 });
