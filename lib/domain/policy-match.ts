@@ -4,30 +4,79 @@
  * `/`, `?` matches one character. `iotistic/test-app:*` matches every tag of that repository.
  */
 
-const cache = new Map<string, RegExp>();
+/** One step of a pattern: a character to match as it is, `?`, `*` or `**`. */
+type Step = { literal: string } | 'one' | 'run' | 'any-run';
 
-export function globToRegExp(pattern: string): RegExp {
-  let cached = cache.get(pattern);
+interface Compiled {
+  steps: Step[];
+  /** Characters the steps from each one on need at least (literals and `?`). */
+  needs: Int32Array;
+}
+
+const compiled = new Map<string, Compiled>();
+
+function compile(pattern: string): Compiled {
+  const cached = compiled.get(pattern);
   if (cached) return cached;
-  let source = '';
+  const steps: Step[] = [];
   for (let i = 0; i < pattern.length; i++) {
     const char = pattern[i]!;
+    let step: Step = char === '?' ? 'one' : { literal: char };
     if (char === '*') {
-      if (pattern[i + 1] === '*') {
-        source += '.*';
-        i++;
-      } else {
-        source += '[^/]*';
+      step = pattern[i + 1] === '*' ? 'any-run' : 'run';
+      if (step === 'any-run') i++;
+      // Stars in a row match what the widest of them matches: one step.
+      const previous = steps.at(-1);
+      if (previous === 'run' || previous === 'any-run') {
+        if (step === 'any-run') steps[steps.length - 1] = 'any-run';
+        continue;
       }
-    } else if (char === '?') {
-      source += '[^/]';
-    } else {
-      source += char.replace(/[.+^${}()|[\]\\]/g, '\\$&');
     }
+    steps.push(step);
   }
-  cached = new RegExp(`^${source}$`);
-  cache.set(pattern, cached);
-  return cached;
+  const needs = new Int32Array(steps.length + 1);
+  for (let i = steps.length - 1; i >= 0; i--) needs[i] = needs[i + 1]! + (steps[i] === 'run' || steps[i] === 'any-run' ? 0 : 1);
+  const result = { steps, needs };
+  compiled.set(pattern, result);
+  return result;
+}
+
+/**
+ * Whether the whole of `subject` matches the glob `pattern`. It reads the subject once, keeping
+ * the set of places in the pattern a match could have reached so far, so it takes at most
+ * pattern × subject steps however many stars the pattern has. A regular expression built from the
+ * glob would backtrack instead, exponentially in the stars on a near miss: `*a*a*a…b` (a valid
+ * pattern of 200 characters) against a repository name would hold the webhook for ever.
+ */
+export function globMatches(pattern: string, subject: string): boolean {
+  const { steps, needs } = compile(pattern);
+  const isRun = (i: number) => steps[i] === 'run' || steps[i] === 'any-run';
+  // `places` holds the places reached, `stamp` marks which of them are in it for this character.
+  let places: number[] = [];
+  let nextPlaces: number[] = [];
+  const stamp = new Int32Array(steps.length + 1).fill(-1);
+  const reach = (into: number[], i: number, round: number) => {
+    if (stamp[i] === round) return;
+    stamp[i] = round;
+    into.push(i);
+    // A star may match nothing: reaching it reaches the step after it too (never a star: they are merged).
+    if (isRun(i)) reach(into, i + 1, round);
+  };
+  reach(places, 0, 0);
+  for (let c = 0; c < subject.length; c++) {
+    const char = subject[c]!;
+    const left = subject.length - c;
+    nextPlaces.length = 0;
+    for (const i of places) {
+      if (i === steps.length || needs[i]! > left) continue;
+      const step = steps[i]!;
+      if (step === 'any-run' || (step === 'run' && char !== '/')) reach(nextPlaces, i, c + 1);
+      else if ((step === 'one' && char !== '/') || (typeof step === 'object' && step.literal === char)) reach(nextPlaces, i + 1, c + 1);
+    }
+    if (nextPlaces.length === 0) return false;
+    [places, nextPlaces] = [nextPlaces, places];
+  }
+  return places.includes(steps.length);
 }
 
 /** A pattern without a tag part (`iotistic/app`) matches every tag of that repository. */
@@ -35,7 +84,7 @@ export function imagePatternMatches(pattern: string, repository: string, tag: st
   const lastSlash = pattern.lastIndexOf('/');
   const hasTag = pattern.indexOf(':', lastSlash + 1) !== -1;
   const fullPattern = hasTag ? pattern : `${pattern}:*`;
-  return globToRegExp(fullPattern).test(`${repository}:${tag}`);
+  return globMatches(fullPattern, `${repository}:${tag}`);
 }
 
 export function validateImagePattern(pattern: string): string | undefined {

@@ -28,6 +28,16 @@ describe('imagePatternMatches', () => {
     expect(imagePatternMatches('a+b:*', 'a+b', 't')).toBe(true);
   });
 
+  it('answers a near miss of a pattern full of stars at once (found by test/fuzz/policy-match.test.ts)', () => {
+    // As a regular expression this valid 201-character pattern backtracked for ever on the push.
+    const pattern = '*a'.repeat(100) + 'b';
+    expect(validateImagePattern(pattern)).toBeUndefined();
+    expect(imagePatternMatches(pattern, 'a'.repeat(200), 'a')).toBe(false);
+    expect(imagePatternMatches('*a'.repeat(100), 'a'.repeat(200), 'a')).toBe(true);
+    expect(imagePatternMatches('a/**/*:v**', 'a/b/c/d', 'v1')).toBe(true);
+    expect(imagePatternMatches('a/***:*', 'a/b/c', 'v1')).toBe(true);
+  });
+
   it('handles registry hosts with ports', () => {
     expect(imagePatternMatches('registry.local:5000/team/*:*', 'registry.local:5000/team/app', 'v2')).toBe(true);
     expect(imagePatternMatches('registry.local:5000/team/app', 'registry.local:5000/team/app', 'v2')).toBe(true);
