@@ -105,8 +105,15 @@ describe('a crash between a rollout change and its events', () => {
   });
 });
 
-/** Makes the handlers' next matching SDK call fail before it is sent, once; returns how to take it away. */
-async function failOnce(client: 'dynamo' | 'sqs', matches: (command: string, input: Record<string, any>) => boolean): Promise<{ failed: () => boolean; remove: () => void }> {
+/**
+ * Makes the handlers' next matching SDK call fail once: before it is sent, or after it was
+ * carried out (a lost answer: the write happened, the caller sees an error). Returns how to take it away.
+ */
+async function failOnce(
+  client: 'dynamo' | 'sqs',
+  matches: (command: string, input: Record<string, any>) => boolean,
+  timing: 'before' | 'after' = 'before',
+): Promise<{ failed: () => boolean; remove: () => void }> {
   const clients = await import('../../lib/aws-clients');
   const stack = (client === 'dynamo' ? clients.dynamo() : clients.sqs()).middlewareStack as unknown as {
     add(middleware: unknown, options: { step: 'initialize'; name: string }): void;
@@ -118,6 +125,7 @@ async function failOnce(client: 'dynamo' | 'sqs', matches: (command: string, inp
     (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: Record<string, any> }) => {
       if (!failed && matches(String(context.commandName), args.input)) {
         failed = true;
+        if (timing === 'after') await next(args);
         throw Object.assign(new Error('Internal server error (test)'), { name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 500 } });
       }
       return next(args);
@@ -175,6 +183,28 @@ describe('an ending whose device sweep was cut short', () => {
       const done = await f.waitForRollout(id, (d) => d.statistics.skipped === 2, 'the pending devices skipped', 30_000);
       expect(done.devices.map((d: any) => d.status).sort()).toEqual(['skipped', 'skipped', 'updated', 'updated']);
     } finally {
+      await stop();
+    }
+  });
+});
+
+describe('a scheduling whose target write answered an error', () => {
+  it('has recorded the device as scheduled although the device updated before the retry', async () => {
+    await f.createPolicy({ image_pattern: 'lost/answer:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'lost/answer:1' });
+    // The device's new target is written, but set-targets sees an error: its message comes back
+    // only after the visibility timeout, long after the device has updated.
+    const fault = await failOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && input.Key?.sk === 'DEVICE' && String(input.UpdateExpression).includes('target_set_by'), 'after');
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('lost/answer', '2')).body.rollouts[0].id;
+      await f.waitForStatus(id, 'completed');
+      expect(fault.failed()).toBe(true);
+      const types = (await f.events(id)).map((e) => e.type);
+      expect(types.filter((t) => t === 'image.device_scheduled')).toHaveLength(1);
+      expect(types.filter((t) => t === 'image.device_updated')).toHaveLength(1);
+    } finally {
+      fault.remove();
       await stop();
     }
   });
