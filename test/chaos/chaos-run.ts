@@ -276,6 +276,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       }
       await sleep(1000);
     }
+    log(`converged after ${Math.round((Date.now() - started) / 1000)} s`);
     for (const [id, status] of last) if (!ended.has(status)) violations.push(`liveness: rollout ${id} is still ${status} after ${Math.round(timeoutMs / 1000)} s`);
 
     // Settle: every device runs its target and nothing moves for a moment.
@@ -294,6 +295,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       previous = fingerprint;
       await sleep(700);
     }
+    log(`settled after ${Math.round((Date.now() - started) / 1000)} s`);
     await stopPolling();
     stopPolling = undefined;
     table = await readTable(lives.host.dynamodb, lives.host.tableName);

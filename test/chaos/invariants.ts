@@ -151,7 +151,11 @@ export function checkInvariants({ table, engines, initial, pushes }: CheckInput)
     if (rollout.planning?.done && rows.length !== rollout.total_devices) {
       fail(2, `rollout ${rollout.id} planned ${rollout.total_devices} devices but has ${rows.length} rows`);
     }
-    if (rollout.status !== 'pending' && !rollout.planning?.done) fail(2, `rollout ${rollout.id} is ${rollout.status} but its planning never finished`);
+    // A rollout cancelled, rolled back or failed while still being planned never had the rest of
+    // its devices (their rows would be checked above); one that ran must have planned them all.
+    if ((rollout.status === 'completed' || rollout.status === 'in_progress' || rollout.status === 'paused') && !rollout.planning?.done) {
+      fail(2, `rollout ${rollout.id} is ${rollout.status} but its planning never finished`);
+    }
 
     // 3: after rollback-all, no device of the rollout targets its image (unless a newer push set it).
     if (rollout.status === 'rolled_back') {

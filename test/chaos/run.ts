@@ -7,7 +7,8 @@
  *   --seed N         the plan's seed (default: random, printed)
  *   --fault-rate R   share of SDK calls that fail, 0–1 (default 0.05)
  *   --crashes N      host processes killed right after a write (default 3)
- *   --verbose        progress lines, and the host's warnings
+ *   --verbose        progress lines on stderr
+ *   --host-logs      the host's warnings and errors too (many, by design: the faults)
  */
 import { parseArgs } from 'node:util';
 import { runChaos, summaryLine } from './chaos-run';
@@ -15,7 +16,7 @@ import { runChaos, summaryLine } from './chaos-run';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 function usage(problem: string): never {
-  process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--verbose]\n`);
+  process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--verbose] [--host-logs]\n`);
   process.exit(2);
 }
 
@@ -29,6 +30,7 @@ try {
       'fault-rate': { type: 'string' },
       crashes: { type: 'string' },
       verbose: { type: 'boolean' },
+      'host-logs': { type: 'boolean' },
       help: { type: 'boolean' },
     },
   }));
@@ -55,7 +57,8 @@ const result = await runChaos({
   seed: integer('seed', Math.floor(Math.random() * 1_000_000), 0, 2 ** 31 - 1),
   faultRate: rate,
   crashes: integer('crashes', 3, 0, 50),
-  ...(verbose ? { log: (line: string) => process.stderr.write(`chaos: ${line}\n`), hostLogLevel: 'warn' } : {}),
+  ...(verbose ? { log: (line: string) => process.stderr.write(`chaos: ${line}\n`) } : {}),
+  ...(values['host-logs'] ? { hostLogLevel: 'warn' } : {}),
 });
 for (const violation of result.violations) process.stdout.write(`  ${violation}\n`);
 process.stdout.write(`${summaryLine(result)}\n`);
