@@ -7,11 +7,11 @@
 import { config } from '../config';
 import { batchContaining } from '../domain/batch-plan';
 import { rolloutRank } from '../domain/push-order';
-import { fanOutGraceFor } from '../domain/rollout-progress';
+import { countSettleMs, fanOutGraceFor } from '../domain/rollout-progress';
 import type { Rollout, RolloutDevice, Sweep } from '../domain/types';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
 import { getStoredDevice, restoreRolloutTarget } from '../store/devices';
-import { queryRowsInRange } from '../store/rollout-devices';
+import { queryRowsInRange, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, markShardSwept, saveRollout, sweptShards } from '../store/rollouts';
 import { deviceEvent, moveRow } from './device-transitions';
 
@@ -88,7 +88,11 @@ export async function revertPage(
   for (const row of page.rows) {
     const handOver = command.hand_over === true;
     if (command.from.includes(row.status)) counts[await revertDevice(rollout, row, batchOf(rollout, row.seq), command.to, command.reason, now, handOver)]++;
-    else if (!handOver && (row.status === 'rolled_back' || row.status === 'skipped')) await restoreTarget(rollout, row, now.toISOString());
+    // Rolled back before (by an earlier delivery of this sweep, or another): the move is repeated,
+    // which finds it made, makes sure of the target and records its event again under the same id,
+    // in case a crash fell between them.
+    else if (row.status === 'rolled_back') await revertDevice(rollout, row, batchOf(rollout, row.seq), 'rolled_back', command.reason, now, handOver);
+    else if (!handOver && row.status === 'skipped') await restoreTarget(rollout, row, now.toISOString());
   }
   return { counts, ...(page.lastKey ? { next: { ...command, start_key: page.lastKey } } : {}) };
 }
@@ -105,8 +109,26 @@ export async function runRevertCommand(command: RevertCommand, now: Date): Promi
     await sendRevertCommands([{ ...next, found }]);
     return;
   }
-  if (command.sweep && found === 0) await markShardSwept(command.rollout_id, command.shard, command.sweep, now.toISOString());
+  if (command.sweep && found === 0 && (await recountShard(command.rollout_id, command.shard, now))) {
+    await markShardSwept(command.rollout_id, command.shard, command.sweep, now.toISOString());
+  }
   await sendOrchestration({ type: 'evaluate', rollout_id: command.rollout_id, reason: 'rollbacks done' }, `reverted-${command.shard}-${command.batch ?? 'all'}-${now.toISOString()}`);
+}
+
+/**
+ * Recounts the shard's batch counters from its rows: once the rollout has ended, nothing else
+ * repairs a count a crash lost, and the counts are the rollout's statistics for good. False while
+ * a move may still be on its way to its count (the sweep is then confirmed on a later pass).
+ */
+async function recountShard(rolloutId: string, shard: number, now: Date): Promise<boolean> {
+  const rollout = await getRollout(rolloutId);
+  if (!rollout) return true;
+  const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
+  for (const batch of rollout.batches) {
+    if (batch.size === 0) continue;
+    if (!(await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore }))) return false;
+  }
+  return true;
 }
 
 const endings = ['cancelled', 'rolled_back', 'failed'] as const;

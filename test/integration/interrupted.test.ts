@@ -209,3 +209,47 @@ describe('a scheduling whose target write answered an error', () => {
     }
   });
 });
+
+describe('an ending cut short between a device move and what follows it', () => {
+  it('records the rolled-back event of a device whose move was made before a crash', async () => {
+    const { shardOf } = await import('../../lib/store/keys');
+    const { findRolloutDevice, transitionRolloutDevice } = await import('../../lib/store/rollout-devices');
+    await f.createPolicy({ image_pattern: 'half/back:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 2, image: 'half/back:1' });
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('half/back', '2')).body.rollouts[0].id;
+      const done = await f.waitForStatus(id, 'completed');
+      // An earlier rollback's first half: the row moved, then the function died before its event.
+      const [row] = await findRolloutDevice(id, shardOf(devices[0]!.uuid, done.rollout.shard_count), devices[0]!.uuid);
+      expect(await transitionRolloutDevice(row!, ['updated'], 'rolled_back', { batch: 1, at: new Date().toISOString() })).toBe('updated');
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: {} })).status).toBe(200);
+      const events = await f.events(id);
+      expect(events.filter((e) => e.type === 'image.device_rolled_back').map((e) => e.device_uuid).sort()).toEqual(devices.map((d) => d.uuid).sort());
+      await waitFor(async () => (devices.every((d) => d.running[0]!.image === 'half/back:1') ? true : undefined), 10_000, 'the fleet back on 1');
+    } finally {
+      await stop();
+    }
+  });
+
+  it("recounts a cancelled rollout's counters when a crash lost a count", async () => {
+    const { shardOf } = await import('../../lib/store/keys');
+    const { findRolloutDevice, transitionRolloutDevice } = await import('../../lib/store/rollout-devices');
+    await f.createPolicy({ image_pattern: 'half/count:*', batch_percentages: [50, 100], batch_delay_minutes: 10 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4, image: 'half/count:1' });
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('half/count', '2')).body.rollouts[0].id;
+      const first = await f.waitForRollout(id, (d) => d.statistics.updated === 2, 'the first batch updated');
+      // A sweep's move of a pending device whose count never landed (the function died in between).
+      const waiting = first.devices.find((d: any) => d.status === 'pending');
+      const [row] = await findRolloutDevice(id, shardOf(waiting.device_uuid, first.rollout.shard_count), waiting.device_uuid);
+      expect(await transitionRolloutDevice(row!, ['pending'], 'skipped', { batch: 2, at: new Date().toISOString() })).toBe('pending');
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/cancel`, { body: {} })).status).toBe(200);
+      const done = await f.waitForRollout(id, (d) => d.statistics.skipped === 2, 'both pending devices counted as skipped', 30_000);
+      expect(done.statistics).toMatchObject({ updated: 2, skipped: 2, pending: 0 });
+    } finally {
+      await stop();
+    }
+  });
+});
