@@ -34,6 +34,8 @@ export interface ChaosOptions {
   log?: (line: string) => void;
   /** The child host's LOG_LEVEL (its logs then go to this process's stdout and stderr). */
   hostLogLevel?: string;
+  /** Keeps the data dir of a run with violations (its path is logged), for a look at the table. */
+  keepOnViolation?: boolean;
 }
 
 export interface ChaosResult {
@@ -154,7 +156,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const log = options.log ?? (() => {});
   const random = new Random(options.seed);
   const pollMs = options.pollMs ?? 500;
-  const timeoutMs = options.timeoutMs ?? 240_000;
+  const timeoutMs = options.timeoutMs ?? 420_000;
   const dataDir = await mkdtemp(join(tmpdir(), 'fleet-chaos-'));
   const crashPlan = Array.from({ length: options.crashes }, (_, i) => (i === 0 ? random.int(20, 120) : random.int(60, 400)));
   const lives = new HostLives({ dataDir, seed: options.seed, crashPlan, ...(options.hostLogLevel ? { logLevel: options.hostLogLevel } : {}) });
@@ -212,7 +214,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     );
 
     const actionRandom = random.fork(2);
-    const adminUntil = Date.now() + spreadMs + 8000;
+    // Admins act while the pushes go out (slowly, when the host is restarting) and a while after.
+    let adminUntil = Infinity;
+    void pushing.then(() => (adminUntil = Date.now() + 8000), () => (adminUntil = 0));
     const admin = (async () => {
       await sleep(1500);
       while (Date.now() < adminUntil && !lives.fatal) {
@@ -319,6 +323,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   } finally {
     await stopPolling?.();
     await lives.stop();
-    await rm(dataDir, { recursive: true, force: true });
+    if (options.keepOnViolation && violations.length > 0) log(`data dir kept: ${dataDir} (DATA_DIR=${dataDir} PORT=0 npm start)`);
+    else await rm(dataDir, { recursive: true, force: true });
   }
 }

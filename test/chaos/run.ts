@@ -9,6 +9,7 @@
  *   --crashes N      host processes killed right after a write (default 3)
  *   --verbose        progress lines on stderr
  *   --host-logs      the host's warnings and errors too (many, by design: the faults)
+ *   --keep           keep the data dir of a run with violations, to look at its table
  */
 import { parseArgs } from 'node:util';
 import { runChaos, summaryLine } from './chaos-run';
@@ -16,7 +17,7 @@ import { runChaos, summaryLine } from './chaos-run';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 function usage(problem: string): never {
-  process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--verbose] [--host-logs]\n`);
+  process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--verbose] [--host-logs] [--keep]\n`);
   process.exit(2);
 }
 
@@ -31,6 +32,7 @@ try {
       crashes: { type: 'string' },
       verbose: { type: 'boolean' },
       'host-logs': { type: 'boolean' },
+      keep: { type: 'boolean' },
       help: { type: 'boolean' },
     },
   }));
@@ -59,6 +61,7 @@ const result = await runChaos({
   crashes: integer('crashes', 3, 0, 50),
   ...(verbose ? { log: (line: string) => process.stderr.write(`chaos: ${line}\n`) } : {}),
   ...(values['host-logs'] ? { hostLogLevel: 'warn' } : {}),
+  ...(values.keep ? { keepOnViolation: true, log: (line: string) => process.stderr.write(`chaos: ${line}\n`) } : {}),
 });
 for (const violation of result.violations) process.stdout.write(`  ${violation}\n`);
 process.stdout.write(`${summaryLine(result)}\n`);
