@@ -30,7 +30,7 @@ import { invokeStore, loadFunction, settleInvocations, type LoadedFunction } fro
 import { createLogger, type LogLevel } from './logger';
 import { startMinuteRule, type MinuteRule } from './minute-rule';
 import { startSchedulerTwin } from './scheduler';
-import { startSqsPoller, type SqsPoller } from './sqs-poller';
+import { startSqsPoller, type Redelivery, type SqsPoller } from './sqs-poller';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -80,6 +80,11 @@ export interface HostOptions {
    * Functions not listed load from source.
    */
   functionsFrom?: Readonly<Record<string, string>>;
+  /**
+   * A test-only fault: the queue triggers deliver batches again, as SQS may (test/chaos). Unset,
+   * every batch is delivered once, as in production.
+   */
+  redelivery?: Redelivery;
 }
 
 export interface Host {
@@ -245,7 +250,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     for (const fn of functions) {
       for (const trigger of fn.spec.queues ?? []) {
         const queue = emulators.queues[trigger.queue];
-        pollers.push(startSqsPoller({ fn, trigger, queue, concurrency, sqs, logger: logger.child('sqs') }));
+        pollers.push(startSqsPoller({ fn, trigger, queue, concurrency, sqs, logger: logger.child('sqs'), ...(options.redelivery ? { redelivery: options.redelivery } : {}) }));
       }
     }
 

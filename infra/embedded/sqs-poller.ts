@@ -14,6 +14,10 @@
  *   the wait is over (AWS answers as soon as messages arrive), and a wait longer than the
  *   visibility timeout can hand out the same message twice in one batch. Short receives with a
  *   pause when the queue is empty keep latency low and stop() fast.
+ *
+ * A test-only fault can be switched on (`redelivery`, from `HostOptions.redelivery`): every batch
+ * is invoked again, as SQS's at-least-once delivery allows, sometimes with its records reversed
+ * and sometimes later, after newer messages of the queue went through. Off, nothing changes.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -35,6 +39,15 @@ const idlePollMs = 100;
 /** SQS returns and deletes at most ten messages per call. */
 const maxPerCall = 10;
 
+/**
+ * Further deliveries of one batch the function has just been invoked with: each copy's records
+ * (the batch's, reordered or a subset, never new ones) and how long after the first delivery it
+ * comes. A test-only fault of the embedded host (the chaos run); production hosts never set it.
+ */
+export interface Redelivery {
+  copies(records: readonly SQSRecord[], queue: string): { records: SQSRecord[]; afterMs: number }[];
+}
+
 export interface SqsPollerOptions {
   fn: LoadedFunction;
   trigger: QueueTrigger;
@@ -43,6 +56,7 @@ export interface SqsPollerOptions {
   concurrency: number;
   sqs: SQSClient;
   logger: Logger;
+  redelivery?: Redelivery;
 }
 
 export interface SqsPoller {
@@ -119,6 +133,8 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   const windowMs = (trigger.maxBatchingWindowSeconds ?? 0) * 1000;
   const stopping = new AbortController();
   const inFlight = new Set<Promise<void>>();
+  /** Delayed copies of the redelivery fault: awaited by stop(), but they hold no batch slot. */
+  const copiesLater = new Set<Promise<void>>();
 
   /** Sleeps, waking early when the poller stops. */
   const pause = (ms: number) => sleep(ms, undefined, { signal: stopping.signal }).catch(() => undefined);
@@ -173,6 +189,25 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
     }
   }
 
+  /**
+   * The redelivery fault: the batch's copies, the immediate ones at once (before the batch is
+   * deleted, like a second receive within the visibility timeout), the later ones in the
+   * background. A copy's outcome is ignored: the messages' fate is the first delivery's.
+   */
+  async function redeliver(records: SQSRecord[]): Promise<void> {
+    for (const copy of options.redelivery?.copies(records, queue.name) ?? []) {
+      const again = () => invoke(fn, { Records: copy.records } satisfies SQSEvent, logger).then(() => undefined, () => undefined);
+      if (copy.afterMs <= 0) {
+        await again();
+        continue;
+      }
+      const later: Promise<void> = pause(copy.afterMs)
+        .then(() => (stopping.signal.aborted ? undefined : again()))
+        .finally(() => copiesLater.delete(later));
+      copiesLater.add(later);
+    }
+  }
+
   /** Invokes the function with one batch and settles it; never rejects. */
   async function deliver(messages: Message[]): Promise<void> {
     const records = messages.map((message) => toRecord(message, queue));
@@ -183,6 +218,8 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
     } catch {
       logger.warn(`${fn.name} failed on ${records.length} message(s) from ${queue.name}; they return after the visibility timeout`);
       return;
+    } finally {
+      if (options.redelivery) await redeliver(records);
     }
     if (failed.size > 0) {
       logger.info(`${fn.name} reported ${failed.size} of ${records.length} message(s) from ${queue.name} as failed`);
@@ -225,6 +262,7 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
         stopping.abort();
         await loop;
         await Promise.all(inFlight);
+        await Promise.all(copiesLater);
       })();
       return stopped;
     },

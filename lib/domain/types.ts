@@ -136,6 +136,12 @@ export interface Rollout {
   planning: Planning;
   /** A manual rollout an admin started while it was still being planned: it starts once planned. */
   start_requested_at?: string;
+  /**
+   * The device sweep its ending started (cancel, rollback-all, failure), written with the ending
+   * and kept until every shard has been swept and found nothing left to revert: a crash or a
+   * failed call after the ending must not leave devices pending, scheduled or on the new image.
+   */
+  sweep?: Sweep;
   total_devices: number;
   shard_count: number;
   version: number;
@@ -143,6 +149,18 @@ export interface Rollout {
   updated_at: string;
   started_at?: string;
   completed_at?: string;
+}
+
+/** What an ending does to the rollout's devices (lib/rollouts/rollbacks.ts), and when it was last asked for. */
+export interface Sweep {
+  /** Devices in these statuses are put back on their previous image. */
+  from: DeviceRolloutStatus[];
+  /** What a device that had been given the new image becomes; one never reached becomes `skipped`. */
+  to: 'rolled_back' | 'skipped';
+  reason: string;
+  /** A newer push superseded the rollout: rows end, but targets stay for the newer rollout. */
+  hand_over?: boolean;
+  requested_at: string;
 }
 
 export interface DeviceApp {

@@ -52,6 +52,10 @@ export const revertCommand = z.object({
   reason: z.string(),
   /** A newer push superseded the rollout: rows end, but targets stay for the newer rollout to move on. */
   hand_over: z.boolean().optional(),
+  /** The ending (the rollout's status) whose sweep this is: a shard found clean is noted for it. */
+  sweep: z.enum(['cancelled', 'rolled_back', 'failed']).optional(),
+  /** Devices this pass over the shard has found still to revert, on the pages before this one. */
+  found: z.number().int().min(0).optional(),
   start_key: startKey,
 });
 export type RevertCommand = z.infer<typeof revertCommand>;

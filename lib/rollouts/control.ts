@@ -18,7 +18,7 @@ import { findRolloutDevice } from '../store/rollout-devices';
 import { rolloutsWithStatus, saveRollout } from '../store/rollouts';
 import { recordStarted } from './rollout-events';
 import { fanOutTargets } from './progress';
-import { batchOf, revertCommands, revertDevice, revertPage } from './rollbacks';
+import { batchOf, endingSweep, revertDevice, revertPage, sweepCommands } from './rollbacks';
 import { readRollout } from './views';
 
 /**
@@ -110,12 +110,13 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
 export async function cancelRollout(id: string, reason: string | undefined, now: Date, supersededBy?: Rollout): Promise<Rollout> {
   const why = reason ?? 'cancelled by an admin';
   const at = now.toISOString();
+  const handOver = supersededBy !== undefined;
+  const sweep = endingSweep({ from: [...revertedOnCancel], to: 'skipped', reason: `rollout cancelled: ${why}`, ...(handOver ? { hand_over: true } : {}) }, at);
   const next = await transition(id, 'cancelled', 'cancel', now, {
-    change: (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at) }),
+    change: (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at), sweep }),
     event: { type: 'image.rollout_cancelled', details: () => ({ reason: why, ...(supersededBy ? { superseded_by: supersededBy.id } : {}) }) },
   });
-  const handOver = supersededBy !== undefined;
-  await sendRevertCommands(revertCommands(next, { from: [...revertedOnCancel], to: 'skipped', reason: `rollout cancelled: ${why}`, ...(handOver ? { hand_over: true } : {}) }));
+  await sendRevertCommands(sweepCommands(next));
   return next;
 }
 
@@ -126,15 +127,16 @@ export async function rollbackAll(id: string, reason: string | undefined, now: D
   const why = reason ?? 'rolled back by an admin';
   const at = now.toISOString();
   // The event is the decision; each device's own event records its rollback as it happens.
+  const sweep = endingSweep({ from: [...revertedOnRollbackAll], to: 'rolled_back', reason: `rollout rolled back: ${why}` }, at);
   const next = await transition(id, 'rolled_back', 'roll back', now, {
-    change: (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at) }),
+    change: (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at), sweep }),
     event: { type: 'image.rollout_rolled_back', details: (r) => ({ reason: why, rolled_back_from: r.status }) },
   });
   const deadline = Date.now() + rollbackAllBudgetMs;
   let rolledBack = 0;
   let failed = 0;
   const leftover: RevertCommand[] = [];
-  for (let command of revertCommands(next, { from: [...revertedOnRollbackAll], to: 'rolled_back', reason: `rollout rolled back: ${why}` })) {
+  for (let command of sweepCommands(next)) {
     for (;;) {
       if (Date.now() > deadline) {
         leftover.push(command);

@@ -105,6 +105,11 @@ async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice
     const move = await moveRow(row, batch.number, 'scheduled', at, { extra: { scheduled_at: at } });
     if (!move?.moved) return; // it moved on already: the device reported, or the rollout was reverted
   }
+  // The event before the target: once the device has its new target it may report and move its
+  // row on, and a retry of this command after a crash or a failed call would no longer find the
+  // row waiting to record it (invariant 9). Its id comes from `at`, so a retry writes it once.
+  const previous = device.target_set_by?.[row.app] === rank ? row.previous_image : pinnedImage(target, device.current_apps.find((a) => a.name === row.app)).image;
+  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: previous, to_image: row.new_image });
   const result = await moveToNewImage(device, appIndex, row, rollout, batch.number, rank, at);
   if (result.outcome !== 'set') {
     const reason =
@@ -116,9 +121,7 @@ async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice
   const current = await getRolloutDevice(row);
   if (current && (current.status === 'rolled_back' || current.status === 'skipped')) {
     await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: current.previous_image }, rank, now.toISOString());
-    return;
   }
-  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: result.previous, to_image: row.new_image });
 }
 
 /**

@@ -2,10 +2,11 @@
  * The monitor's work, which only enqueues and never writes rollout state itself:
  * - on a wake-up (a rollout's due time has come), ask batch-advance to evaluate that rollout;
  * - on a tick, the safety net: find rollouts that may have something due (a wake-up lost, a
- *   planning or fan-out message lost) and ask batch-advance to look at each.
+ *   planning or fan-out message lost) and ask batch-advance to look at each; and ended rollouts
+ *   whose device sweep is unfinished (a crash or a failed call right after the ending).
  */
 import { sendOrchestration, type WakeMessage } from '../queues/messages';
-import { rolloutsWithStatus } from '../store/rollouts';
+import { rolloutsBeingSwept, rolloutsWithStatus } from '../store/rollouts';
 
 export async function findDueWork(tickAt: string): Promise<{ evaluated: number; replanned: number }> {
   let evaluated = 0;
@@ -17,6 +18,10 @@ export async function findDueWork(tickAt: string): Promise<{ evaluated: number; 
   }
   for await (const rollout of rolloutsWithStatus('in_progress')) {
     await sendOrchestration({ type: 'evaluate', rollout_id: rollout.id, reason: 'tick' }, `tick-${tickAt}`);
+    evaluated++;
+  }
+  for await (const rollout of rolloutsBeingSwept()) {
+    await sendOrchestration({ type: 'evaluate', rollout_id: rollout.id, reason: 'tick: unfinished sweep' }, `tick-${tickAt}`);
     evaluated++;
   }
   return { evaluated, replanned };

@@ -23,7 +23,7 @@ import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices
 import { getRollout, saveRollout } from '../store/rollouts';
 import { timeOutBatch } from './device-transitions';
 import { recordStarted } from './rollout-events';
-import { revertCommands } from './rollbacks';
+import { continueSweep, endingSweep, revertCommands, sweepCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;
 
@@ -36,6 +36,8 @@ export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: s
   let early = wokenFor;
   for (let step = 0; step < maxStepsPerEvaluation; step++) {
     const rollout = await getRollout(rolloutId);
+    // An ended rollout's only work left is the sweep of its devices, when a crash cut it short.
+    if (rollout?.sweep) return continueSweep(rollout, now);
     if (!rollout || rollout.status !== 'in_progress') return;
     const counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
     const decision = nextStep(rollout, counts, now, fanOutGraceFor(config().tickSeconds));
@@ -237,7 +239,8 @@ export async function failRollout(rolloutId: string, error: unknown, now: Date):
   if (!rollout || !canTransitionRollout(rollout.status, 'failed')) return;
   const at = now.toISOString();
   const reason = `processing failed: ${error instanceof Error ? error.message : String(error)}`;
-  const next: Rollout = { ...rollout, status: 'failed', status_reason: reason, batches: stopUnfinishedBatches(rollout.batches, at), completed_at: at, version: rollout.version + 1, updated_at: at };
+  const sweep = endingSweep({ from: [...revertedOnCancel], to: 'skipped', reason: 'rollout failed' }, at);
+  const next: Rollout = { ...rollout, status: 'failed', status_reason: reason, batches: stopUnfinishedBatches(rollout.batches, at), completed_at: at, sweep, version: rollout.version + 1, updated_at: at };
   if (!(await saveRollout(next, [{ type: 'image.rollout_failed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { reason } }]))) return;
-  await sendRevertCommands(revertCommands(next, { from: [...revertedOnCancel], to: 'skipped', reason: 'rollout failed' }));
+  await sendRevertCommands(sweepCommands(next));
 }

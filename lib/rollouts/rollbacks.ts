@@ -4,13 +4,15 @@
  * updated are skipped). The row moves first, then the target: a schedule racing with a rollback
  * sees the reverted row and undoes its own target write.
  */
+import { config } from '../config';
 import { batchContaining } from '../domain/batch-plan';
 import { rolloutRank } from '../domain/push-order';
-import type { Rollout, RolloutDevice } from '../domain/types';
+import { countSettleMs, fanOutGraceFor } from '../domain/rollout-progress';
+import type { Rollout, RolloutDevice, Sweep } from '../domain/types';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
 import { getStoredDevice, restoreRolloutTarget } from '../store/devices';
-import { queryRowsInRange } from '../store/rollout-devices';
-import { getRollout } from '../store/rollouts';
+import { queryRowsInRange, reconcileBatchShard } from '../store/rollout-devices';
+import { getRollout, markShardSwept, saveRollout, sweptShards } from '../store/rollouts';
 import { deviceEvent, moveRow } from './device-transitions';
 
 export type RevertOutcome = 'rolled_back' | 'skipped' | 'unchanged' | 'failed';
@@ -86,16 +88,86 @@ export async function revertPage(
   for (const row of page.rows) {
     const handOver = command.hand_over === true;
     if (command.from.includes(row.status)) counts[await revertDevice(rollout, row, batchOf(rollout, row.seq), command.to, command.reason, now, handOver)]++;
-    else if (!handOver && (row.status === 'rolled_back' || row.status === 'skipped')) await restoreTarget(rollout, row, now.toISOString());
+    // Rolled back before (by an earlier delivery of this sweep, or another): the move is repeated,
+    // which finds it made, makes sure of the target and records its event again under the same id,
+    // in case a crash fell between them.
+    else if (row.status === 'rolled_back') await revertDevice(rollout, row, batchOf(rollout, row.seq), 'rolled_back', command.reason, now, handOver);
+    else if (!handOver && row.status === 'skipped') await restoreTarget(rollout, row, now.toISOString());
   }
   return { counts, ...(page.lastKey ? { next: { ...command, start_key: page.lastKey } } : {}) };
 }
 
-/** Runs a sweep message: one page, then the next page as a new message, then asks batch-advance to look. */
+/**
+ * Runs a sweep message: one page, then the next page as a new message, then asks batch-advance to
+ * look. A pass of an ending's sweep that went over the whole shard and found nothing left to
+ * revert notes the shard as swept, which lets batch-advance close the sweep.
+ */
 export async function runRevertCommand(command: RevertCommand, now: Date): Promise<void> {
-  const { next } = await revertPage(command, now);
-  if (next) await sendRevertCommands([next]);
-  else await sendOrchestration({ type: 'evaluate', rollout_id: command.rollout_id, reason: 'rollbacks done' }, `reverted-${command.shard}-${command.batch ?? 'all'}-${now.toISOString()}`);
+  const { counts, next } = await revertPage(command, now);
+  const found = (command.found ?? 0) + Object.values(counts).reduce((sum, n) => sum + n, 0);
+  if (next) {
+    await sendRevertCommands([{ ...next, found }]);
+    return;
+  }
+  if (command.sweep && found === 0 && (await recountShard(command.rollout_id, command.shard, now))) {
+    await markShardSwept(command.rollout_id, command.shard, command.sweep, now.toISOString());
+  }
+  await sendOrchestration({ type: 'evaluate', rollout_id: command.rollout_id, reason: 'rollbacks done' }, `reverted-${command.shard}-${command.batch ?? 'all'}-${now.toISOString()}`);
+}
+
+/**
+ * Recounts the shard's batch counters from its rows: once the rollout has ended, nothing else
+ * repairs a count a crash lost, and the counts are the rollout's statistics for good. False while
+ * a move may still be on its way to its count (the sweep is then confirmed on a later pass).
+ */
+async function recountShard(rolloutId: string, shard: number, now: Date): Promise<boolean> {
+  const rollout = await getRollout(rolloutId);
+  if (!rollout) return true;
+  const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
+  for (const batch of rollout.batches) {
+    if (batch.size === 0) continue;
+    if (!(await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore }))) return false;
+  }
+  return true;
+}
+
+const endings = ['cancelled', 'rolled_back', 'failed'] as const;
+type Ending = (typeof endings)[number];
+
+/** The sweep an ending starts; the rollout carries it from the write that ends it. */
+export function endingSweep(spec: Omit<Sweep, 'requested_at'>, at: string): Sweep {
+  return { ...spec, requested_at: at };
+}
+
+/** The sweep messages of the rollout's ending, for every shard or the given ones. */
+export function sweepCommands(rollout: Rollout, shards?: number[]): RevertCommand[] {
+  const sweep = rollout.sweep;
+  if (!sweep || !(endings as readonly string[]).includes(rollout.status)) return [];
+  const { requested_at: _, ...spec } = sweep;
+  const all = revertCommands(rollout, { ...spec, sweep: rollout.status as Ending });
+  return shards ? all.filter((command) => shards.includes(command.shard)) : all;
+}
+
+/**
+ * Batch-advance's part in an ended rollout: closes its sweep once every shard was found clean, and
+ * sends the sweep again to the shards that were not when it was asked for longer ago than a
+ * fan-out may take (the messages were lost to a crash, or a call failed after the ending).
+ */
+export async function continueSweep(rollout: Rollout, now: Date): Promise<void> {
+  const sweep = rollout.sweep;
+  if (!sweep) return;
+  const at = now.toISOString();
+  const shards = Array.from({ length: Math.max(1, rollout.shard_count) }, (_, shard) => shard);
+  const swept = await sweptShards(rollout.id, shards, rollout.status);
+  const left = shards.filter((shard) => !swept.has(shard));
+  if (left.length === 0) {
+    const { sweep: _, ...rest } = rollout;
+    await saveRollout({ ...rest, version: rollout.version + 1, updated_at: at });
+    return;
+  }
+  if (now.getTime() - Date.parse(sweep.requested_at) < fanOutGraceFor(config().tickSeconds)) return;
+  const next: Rollout = { ...rollout, sweep: { ...sweep, requested_at: at }, version: rollout.version + 1, updated_at: at };
+  if (await saveRollout(next)) await sendRevertCommands(sweepCommands(next, left));
 }
 
 /** Sweep messages for every shard of the rollout. */

@@ -16,9 +16,13 @@
  * device in rollout            ROLLOUT#<id>#S#<shard>          DEVICE#<seq, 9 digits>
  * device in rollout, by uuid   ROLLOUT#<id>#S#<shard>          UUID#<uuid>#<app>   (holds seq)
  * event                        ROLLOUT#<id>#S#<shard>          EVENT#<event id>
+ * shard swept after an ending  ROLLOUT#<id>#S#<shard>          SWEPT#<ending status>
  * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
  * admin key                    ADMINKEY#<sha256 of key>        ADMINKEY
  * provisioning key             PROVKEY#<id>                    PROVKEY   (holds the key's sha256)
+ *
+ * A rollout whose ending sweep is unfinished is also listed in `deviceList` (gsi3pk = SWEEP,
+ * gsi3sk = its id): the index is overloaded, and the sparse listing holds only those rollouts.
  *
  * Rollout-level events live in shard 0; device events in the device's shard. A rollout's devices
  * are spread over `shard_count` partitions (chosen at planning from the fleet size) so that no
@@ -38,6 +42,9 @@
  * create / read / transition rollout      Put / Get / conditional Put ROLLOUT#<id> (version), with the
  *                                         change's events in `outbox`, then PutItem each event and a
  *                                         conditional UpdateItem that clears the outbox
+ * finish endings cut short (the tick)     Query deviceList (gsi3pk = SWEEP), GetItem each rollout;
+ *                                         GetItem SWEPT#<status> per shard, PutItem one when a shard
+ *                                         sweep found nothing left
  * list rollouts (newest first)            Query byKind (gsi1pk = ROLLOUT), filter image_name
  * rollouts by status (filter, tick,       Query byStatus (gsi2pk = ROLLOUT#STATUS#<status>)
  *   supersede)
@@ -104,7 +111,14 @@ export const keys = {
   }),
   rolloutStatusPk: (status: string) => `ROLLOUT#STATUS#${status}`,
 
+  rolloutSweepListing: (id: string) => ({ gsi3pk: 'SWEEP', gsi3sk: id }),
+  rolloutSweepListPk: 'SWEEP',
+
   rolloutShardPk: (rolloutId: string, shard: number) => `ROLLOUT#${rolloutId}#S#${shard}`,
+  shardSwept: (rolloutId: string, shard: number, ending: string): Key => ({
+    pk: `ROLLOUT#${rolloutId}#S#${shard}`,
+    sk: `SWEPT#${ending}`,
+  }),
   batchCounters: (rolloutId: string, shard: number, batch: number): Key => ({
     pk: `ROLLOUT#${rolloutId}#S#${shard}`,
     sk: `BATCH#${pad(batch)}`,

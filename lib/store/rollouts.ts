@@ -18,6 +18,7 @@ function item(rollout: Rollout, outbox: NewEvent[] = []) {
     ...keys.rollout(rollout.id),
     ...keys.rolloutListing(rollout.created_at, rollout.id),
     ...keys.rolloutStatusListing(rollout.status, rollout.created_at, rollout.id),
+    ...(rollout.sweep ? keys.rolloutSweepListing(rollout.id) : {}),
     ...rollout,
     ...(outbox.length > 0 ? { outbox } : {}),
   };
@@ -115,4 +116,32 @@ export async function* rolloutsWithStatus(status: RolloutStatus): AsyncGenerator
     for (const stored of page.items) yield rolloutOf(stored);
     startKey = page.lastKey;
   } while (startKey);
+}
+
+/** Rollouts whose ending sweep is unfinished (the tick finishes what a crash cut short). */
+export async function* rolloutsBeingSwept(): AsyncGenerator<Rollout> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await queryIndexPage(indexes.deviceList, keys.rolloutSweepListPk, startKey ? { startKey } : {});
+    for (const listed of page.items) {
+      const rollout = await getRollout(String(listed[indexes.deviceList.sk]));
+      if (rollout?.sweep) yield rollout;
+    }
+    startKey = page.lastKey;
+  } while (startKey);
+}
+
+/** Notes that a shard's sweep after the rollout's ending found nothing left to revert. */
+export async function markShardSwept(rolloutId: string, shard: number, ending: string, at: string): Promise<void> {
+  await dynamo().send(new PutCommand({ TableName: tableName(), Item: { ...keys.shardSwept(rolloutId, shard, ending), rollout_id: rolloutId, shard, ending, swept_at: at } }));
+}
+
+/** The shards (of those given) whose sweep after the `ending` found nothing left. */
+export async function sweptShards(rolloutId: string, shards: number[], ending: string): Promise<Set<number>> {
+  const swept = new Set<number>();
+  for (const shard of shards) {
+    const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: keys.shardSwept(rolloutId, shard, ending), ConsistentRead: true }));
+    if (Item) swept.add(shard);
+  }
+  return swept;
 }

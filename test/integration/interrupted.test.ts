@@ -1,11 +1,12 @@
 /**
- * Work cut short: a crash between a device's transition and its event (invariant 9), and an
- * admin's start that arrives while the rollout is still being planned. The first half of the
- * interrupted work is done here by hand, through the same store functions the handlers use.
+ * Work cut short: a crash between a device's transition and its event (invariant 9), an admin's
+ * start that arrives while the rollout is still being planned, and an ending whose device sweep
+ * never ran (invariants 2 and 3). The first half of the interrupted work is done here by hand,
+ * through the same store functions the handlers use, or lost by a failing SDK call.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
-import { registerFleet } from '../../agent/simulator/fleet';
+import { registerFleet, startPolling } from '../../agent/simulator/fleet';
 import { waitFor } from '../support/api';
 import { flow } from '../support/flow';
 
@@ -101,5 +102,154 @@ describe('a crash between a rollout change and its events', () => {
     expect(await logged()).toHaveLength(1);
     expect(planned.rollout).not.toHaveProperty('outbox');
     expect((await f.rollout(id)).rollout).not.toHaveProperty('outbox');
+  });
+});
+
+/**
+ * Makes the handlers' next matching SDK call fail once: before it is sent, or after it was
+ * carried out (a lost answer: the write happened, the caller sees an error). Returns how to take it away.
+ */
+async function failOnce(
+  client: 'dynamo' | 'sqs',
+  matches: (command: string, input: Record<string, any>) => boolean,
+  timing: 'before' | 'after' = 'before',
+): Promise<{ failed: () => boolean; remove: () => void }> {
+  const clients = await import('../../lib/aws-clients');
+  const stack = (client === 'dynamo' ? clients.dynamo() : clients.sqs()).middlewareStack as unknown as {
+    add(middleware: unknown, options: { step: 'initialize'; name: string }): void;
+    remove(name: string): boolean;
+  };
+  let failed = false;
+  const name = `failOnce-${Math.random()}`;
+  stack.add(
+    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: Record<string, any> }) => {
+      if (!failed && matches(String(context.commandName), args.input)) {
+        failed = true;
+        if (timing === 'after') await next(args);
+        throw Object.assign(new Error('Internal server error (test)'), { name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 500 } });
+      }
+      return next(args);
+    },
+    { step: 'initialize', name },
+  );
+  return { failed: () => failed, remove: () => void stack.remove(name) };
+}
+
+describe('an ending whose device sweep was cut short', () => {
+  it('rolls every device back from the tick when rollback-all failed right after the rollout ended', async () => {
+    await f.createPolicy({ image_pattern: 'sweep/all:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 3, image: 'sweep/all:1' });
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('sweep/all', '2')).body.rollouts[0].id;
+      await f.waitForStatus(id, 'completed');
+      // The first device row the sweep moves fails: the rollout says rolled back, no device moved.
+      const fault = await failOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && /^DEVICE#\d{9}$/.test(String(input.Key?.sk)));
+      try {
+        const answer = await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: { reason: 'bad release' } });
+        expect(fault.failed()).toBe(true);
+        expect(answer.status).toBe(500);
+      } finally {
+        fault.remove();
+      }
+      expect((await f.rollout(id)).rollout.status).toBe('rolled_back');
+      // The admin's retry is refused (the rollout has ended): the sweep is the system's to finish.
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: {} })).status).toBe(409);
+      const done = await f.waitForRollout(id, (d) => d.statistics.rolled_back === 3, 'every device rolled back', 30_000);
+      expect(done.statistics).toMatchObject({ updated: 0, rolled_back: 3 });
+      await waitFor(async () => (devices.every((d) => d.running[0]!.image === 'sweep/all:1') ? true : undefined), 10_000, 'the fleet back on 1');
+      expect((await f.events(id)).filter((e) => e.type === 'image.device_rolled_back')).toHaveLength(3);
+    } finally {
+      await stop();
+    }
+  });
+
+  it('skips the devices a cancel could not hand to the rollback queue', async () => {
+    await f.createPolicy({ image_pattern: 'sweep/cancel:*', batch_percentages: [50, 100], batch_delay_minutes: 10 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4, image: 'sweep/cancel:1' });
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('sweep/cancel', '2')).body.rollouts[0].id;
+      // The first batch done, the second waits its ten-minute delay with its devices pending.
+      await f.waitForRollout(id, (d) => d.statistics.updated === 2, 'the first batch updated');
+      const fault = await failOnce('sqs', (command, input) => command === 'SendMessageBatchCommand' && String(input.QueueUrl).includes('rollback'));
+      try {
+        expect((await f.api('POST', `/api/v1/rollouts/${id}/cancel`, { body: { reason: 'not now' } })).status).toBe(500);
+        expect(fault.failed()).toBe(true);
+      } finally {
+        fault.remove();
+      }
+      expect((await f.rollout(id)).rollout.status).toBe('cancelled');
+      const done = await f.waitForRollout(id, (d) => d.statistics.skipped === 2, 'the pending devices skipped', 30_000);
+      expect(done.devices.map((d: any) => d.status).sort()).toEqual(['skipped', 'skipped', 'updated', 'updated']);
+    } finally {
+      await stop();
+    }
+  });
+});
+
+describe('a scheduling whose target write answered an error', () => {
+  it('has recorded the device as scheduled although the device updated before the retry', async () => {
+    await f.createPolicy({ image_pattern: 'lost/answer:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'lost/answer:1' });
+    // The device's new target is written, but set-targets sees an error: its message comes back
+    // only after the visibility timeout, long after the device has updated.
+    const fault = await failOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && input.Key?.sk === 'DEVICE' && String(input.UpdateExpression).includes('target_set_by'), 'after');
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('lost/answer', '2')).body.rollouts[0].id;
+      await f.waitForStatus(id, 'completed');
+      expect(fault.failed()).toBe(true);
+      const types = (await f.events(id)).map((e) => e.type);
+      expect(types.filter((t) => t === 'image.device_scheduled')).toHaveLength(1);
+      expect(types.filter((t) => t === 'image.device_updated')).toHaveLength(1);
+    } finally {
+      fault.remove();
+      await stop();
+    }
+  });
+});
+
+describe('an ending cut short between a device move and what follows it', () => {
+  it('records the rolled-back event of a device whose move was made before a crash', async () => {
+    const { shardOf } = await import('../../lib/store/keys');
+    const { findRolloutDevice, transitionRolloutDevice } = await import('../../lib/store/rollout-devices');
+    await f.createPolicy({ image_pattern: 'half/back:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 2, image: 'half/back:1' });
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('half/back', '2')).body.rollouts[0].id;
+      const done = await f.waitForStatus(id, 'completed');
+      // An earlier rollback's first half: the row moved, then the function died before its event.
+      const [row] = await findRolloutDevice(id, shardOf(devices[0]!.uuid, done.rollout.shard_count), devices[0]!.uuid);
+      expect(await transitionRolloutDevice(row!, ['updated'], 'rolled_back', { batch: 1, at: new Date().toISOString() })).toBe('updated');
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: {} })).status).toBe(200);
+      const events = await f.events(id);
+      expect(events.filter((e) => e.type === 'image.device_rolled_back').map((e) => e.device_uuid).sort()).toEqual(devices.map((d) => d.uuid).sort());
+      await waitFor(async () => (devices.every((d) => d.running[0]!.image === 'half/back:1') ? true : undefined), 10_000, 'the fleet back on 1');
+    } finally {
+      await stop();
+    }
+  });
+
+  it("recounts a cancelled rollout's counters when a crash lost a count", async () => {
+    const { shardOf } = await import('../../lib/store/keys');
+    const { findRolloutDevice, transitionRolloutDevice } = await import('../../lib/store/rollout-devices');
+    await f.createPolicy({ image_pattern: 'half/count:*', batch_percentages: [50, 100], batch_delay_minutes: 10 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4, image: 'half/count:1' });
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('half/count', '2')).body.rollouts[0].id;
+      const first = await f.waitForRollout(id, (d) => d.statistics.updated === 2, 'the first batch updated');
+      // A sweep's move of a pending device whose count never landed (the function died in between).
+      const waiting = first.devices.find((d: any) => d.status === 'pending');
+      const [row] = await findRolloutDevice(id, shardOf(waiting.device_uuid, first.rollout.shard_count), waiting.device_uuid);
+      expect(await transitionRolloutDevice(row!, ['pending'], 'skipped', { batch: 2, at: new Date().toISOString() })).toBe('pending');
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/cancel`, { body: {} })).status).toBe(200);
+      const done = await f.waitForRollout(id, (d) => d.statistics.skipped === 2, 'both pending devices counted as skipped', 30_000);
+      expect(done.statistics).toMatchObject({ updated: 2, skipped: 2, pending: 0 });
+    } finally {
+      await stop();
+    }
   });
 });

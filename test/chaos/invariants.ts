@@ -1,0 +1,283 @@
+/**
+ * The invariant checker of the chaos run: reads the whole table (a scan: a test tool may, the
+ * product never does) and the engine-side truth (what each simulated device's engine runs), and
+ * lists every breach of DESIGN §6 that a final state can show. It reads the items as stored,
+ * not through the product's own readers, so a bug in a reader cannot hide a bug in a writer.
+ *
+ * Checked: 1 one rollout per push, no fact recorded twice; 2 every device of an ended rollout in
+ * a final status, none lost; 3 after rollback-all no device targets the new image; 4 a paused or
+ * cancelled rollout schedules no further device (from its log); 5 batch counters equal their
+ * rows; 8 every device on the image its history says (the newest push's, or the one it was
+ * rolled back to), a completed rollout's devices on its image, and each engine running its
+ * target; 9 every state change has its event. (6 and 7, input and credentials, are the route
+ * tests' and the fuzzer's.)
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { rolloutRank } from '../../lib/domain/push-order';
+import { countsAsFailure } from '../../lib/domain/rollout-progress';
+import { deviceRolloutStatuses, type Device, type Rollout, type RolloutDevice, type RolloutEvent } from '../../lib/domain/types';
+import { normaliseRepository } from '../../lib/registry';
+
+/** What one simulated device's engine runs, by app name. */
+export type EngineTruth = Map<string, Map<string, string>>;
+
+/** A push the run sent, and the rollout ids its copies were answered with. */
+export interface SentPush {
+  repository: string;
+  tag: string;
+  /** Answers of every copy of this one notification (concurrent copies and retries). */
+  answeredRolloutIds: string[];
+}
+
+export interface AdminAction {
+  action: 'pause' | 'resume' | 'cancel' | 'rollback-all' | 'rollback-device';
+  rolloutId: string;
+  status: number;
+}
+
+export interface Table {
+  rollouts: Map<string, Rollout & { outbox?: unknown[] }>;
+  rows: Map<string, RolloutDevice[]>;
+  counters: { rolloutId: string; shard: number; batch: number; item: Record<string, unknown> }[];
+  events: Map<string, RolloutEvent[]>;
+  devices: Map<string, Device>;
+}
+
+export async function readTable(endpoint: string, tableName: string): Promise<Table> {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' } }));
+  const table: Table = { rollouts: new Map(), rows: new Map(), counters: [], events: new Map(), devices: new Map() };
+  const push = <T>(map: Map<string, T[]>, key: string, value: T) => map.set(key, [...(map.get(key) ?? []), value]);
+  let startKey: Record<string, unknown> | undefined;
+  try {
+    do {
+      const page = await client.send(new ScanCommand({ TableName: tableName, ConsistentRead: true, ExclusiveStartKey: startKey }));
+      for (const item of page.Items ?? []) {
+        const pk = String(item.pk);
+        const sk = String(item.sk);
+        const shardKey = /^ROLLOUT#(.+)#S#(\d+)$/.exec(pk);
+        if (pk.startsWith('ROLLOUT#') && sk === 'ROLLOUT') table.rollouts.set(String(item.id), item as any);
+        else if (pk.startsWith('DEVICE#') && sk === 'DEVICE') table.devices.set(String(item.uuid), item as any);
+        else if (shardKey && /^DEVICE#\d{9}$/.test(sk)) push(table.rows, shardKey[1]!, item as any);
+        else if (shardKey && sk.startsWith('EVENT#')) push(table.events, shardKey[1]!, item as any);
+        else if (shardKey && sk.startsWith('BATCH#')) table.counters.push({ rolloutId: shardKey[1]!, shard: Number(shardKey[2]), batch: Number(sk.slice(6)), item });
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey);
+  } finally {
+    client.destroy();
+  }
+  return table;
+}
+
+const ended = new Set(['completed', 'cancelled', 'rolled_back', 'failed']);
+const terminalEventOf: Record<string, string> = {
+  completed: 'image.rollout_completed',
+  cancelled: 'image.rollout_cancelled',
+  rolled_back: 'image.rollout_rolled_back',
+  failed: 'image.rollout_failed',
+};
+/** Facts that happen once per rollout, per batch, or per device and app. */
+const oncePerRollout = new Set(['image.webhook_received', 'image.rollout_created', 'image.rollout_started', ...Object.values(terminalEventOf)]);
+const oncePerBatch = new Set(['image.batch_started', 'image.batch_completed']);
+const oncePerDevice = new Set(['image.device_scheduled', 'image.device_updated', 'image.health_check_passed', 'image.health_check_failed', 'image.device_rolled_back']);
+
+/** The event a row in this status must have: how it got there. */
+const eventOfRowStatus: Partial<Record<RolloutDevice['status'], string[]>> = {
+  updated: ['image.device_updated'],
+  healthy: ['image.health_check_passed'],
+  unhealthy: ['image.health_check_failed'],
+  failed: ['image.device_failed'],
+  rolled_back: ['image.device_rolled_back'],
+};
+
+export interface CheckInput {
+  table: Table;
+  engines: EngineTruth;
+  /** Each device's image before the run, by uuid and app. */
+  initial: Map<string, Map<string, string>>;
+  pushes: SentPush[];
+  actions: AdminAction[];
+}
+
+export function checkInvariants({ table, engines, initial, pushes }: CheckInput): string[] {
+  const violations: string[] = [];
+  const fail = (invariant: number, message: string) => violations.push(`invariant ${invariant}: ${message}`);
+  const eventsOf = (id: string) => (table.events.get(id) ?? []).slice().sort((a, b) => a.id.localeCompare(b.id));
+
+  // 1: one rollout per push, however many copies; no fact twice.
+  for (const push of pushes) {
+    const ids = new Set(push.answeredRolloutIds);
+    if (ids.size !== 1) fail(1, `copies of the push ${push.repository}:${push.tag} were answered with ${ids.size} rollouts (${[...ids].join(', ')})`);
+    for (const id of ids) if (!table.rollouts.has(id)) fail(1, `push ${push.repository}:${push.tag} was answered with rollout ${id}, which is not in the table`);
+  }
+  const byDelivery = new Map<string, string[]>();
+  for (const rollout of table.rollouts.values()) {
+    const key = `${rollout.registry}|${rollout.delivery_id}|${rollout.policy_id}`;
+    byDelivery.set(key, [...(byDelivery.get(key) ?? []), rollout.id]);
+  }
+  for (const [key, ids] of byDelivery) if (ids.length > 1) fail(1, `one delivery made ${ids.length} rollouts (${key}): ${ids.join(', ')}`);
+  if (table.rollouts.size !== new Set(pushes.flatMap((p) => p.answeredRolloutIds)).size) {
+    fail(1, `the table holds ${table.rollouts.size} rollouts, the pushes were answered with ${new Set(pushes.flatMap((p) => p.answeredRolloutIds)).size}`);
+  }
+  for (const rollout of table.rollouts.values()) {
+    const seen = new Map<string, number>();
+    for (const event of eventsOf(rollout.id)) {
+      const details = event.details ?? {};
+      const key = oncePerRollout.has(event.type)
+        ? event.type
+        : oncePerBatch.has(event.type)
+          ? `${event.type} batch ${String(details.batch)}`
+          : oncePerDevice.has(event.type)
+            ? `${event.type} device ${event.device_uuid} app ${String(details.app)}`
+            : undefined;
+      if (key) seen.set(key, (seen.get(key) ?? 0) + 1);
+    }
+    for (const [key, count] of seen) if (count > 1) fail(1, `rollout ${rollout.id} recorded ${key} ${count} times`);
+    const terminal = eventsOf(rollout.id).filter((e) => Object.values(terminalEventOf).includes(e.type));
+    if (terminal.length > 1) fail(1, `rollout ${rollout.id} recorded ${terminal.length} endings: ${terminal.map((e) => e.type).join(', ')}`);
+  }
+
+  for (const rollout of table.rollouts.values()) {
+    const rows = table.rows.get(rollout.id) ?? [];
+    const events = eventsOf(rollout.id);
+
+    // 2: an ended rollout leaves no device pending or scheduled, and loses none.
+    if (ended.has(rollout.status)) {
+      for (const row of rows) {
+        if (row.status === 'pending' || row.status === 'scheduled') fail(2, `rollout ${rollout.id} is ${rollout.status} but device ${row.device_uuid} is still ${row.status}`);
+      }
+    }
+    if (rollout.planning?.done && rows.length !== rollout.total_devices) {
+      fail(2, `rollout ${rollout.id} planned ${rollout.total_devices} devices but has ${rows.length} rows`);
+    }
+    // A rollout cancelled, rolled back or failed while still being planned never had the rest of
+    // its devices (their rows would be checked above); one that ran must have planned them all.
+    if ((rollout.status === 'completed' || rollout.status === 'in_progress' || rollout.status === 'paused') && !rollout.planning?.done) {
+      fail(2, `rollout ${rollout.id} is ${rollout.status} but its planning never finished`);
+    }
+
+    // 3: after rollback-all, no device of the rollout targets its image (unless a newer push set it).
+    if (rollout.status === 'rolled_back') {
+      const rank = rolloutRank(rollout);
+      for (const row of rows) {
+        if (row.status !== 'rolled_back' && row.status !== 'skipped') fail(3, `rollout ${rollout.id} is rolled back but device ${row.device_uuid} is ${row.status}`);
+        const device = table.devices.get(row.device_uuid);
+        const target = device?.target_apps.find((a) => a.name === row.app);
+        const setBy = device?.target_set_by?.[row.app] ?? '';
+        if (target?.image === rollout.image && setBy <= rank) fail(3, `rollout ${rollout.id} is rolled back but device ${row.device_uuid} still targets ${rollout.image}`);
+      }
+    }
+
+    // 4: nothing scheduled while paused, nor after the end.
+    let stoppedAt: string | undefined;
+    for (const event of events) {
+      if (event.type === 'image.rollout_paused') stoppedAt ??= event.timestamp;
+      else if (event.type === 'image.rollout_resumed') stoppedAt = undefined;
+      else if (event.type === 'image.rollout_cancelled' || event.type === 'image.rollout_rolled_back' || event.type === 'image.rollout_failed') stoppedAt ??= event.timestamp;
+      else if (event.type === 'image.device_scheduled' && stoppedAt && event.timestamp > stoppedAt) {
+        fail(4, `rollout ${rollout.id} scheduled device ${event.device_uuid} at ${event.timestamp}, after it stopped at ${stoppedAt}`);
+      }
+    }
+
+    // 5: each batch counter equals the statuses of its rows.
+    const batchOfSeq = (seq: number) => rollout.batches.find((b) => seq >= b.first_seq && seq < b.first_seq + b.size)?.number;
+    for (const counter of table.counters.filter((c) => c.rolloutId === rollout.id)) {
+      const mine = rows.filter((r) => r.shard === counter.shard && batchOfSeq(r.seq) === counter.batch);
+      const differences: string[] = [];
+      for (const status of deviceRolloutStatuses) {
+        if (status === 'pending') continue;
+        const counted = Number(counter.item[status] ?? 0);
+        const actual = mine.filter((r) => r.status === status).length;
+        if (counted !== actual) differences.push(`${status} ${counted} counted, ${actual} rows`);
+      }
+      const failures = mine.filter((r) => countsAsFailure(r)).length;
+      if (Number(counter.item.failures ?? 0) !== failures) differences.push(`failures ${Number(counter.item.failures ?? 0)} counted, ${failures} rows`);
+      if (differences.length > 0) fail(5, `rollout ${rollout.id} (${rollout.status}) batch ${counter.batch} shard ${counter.shard}: ${differences.join('; ')}`);
+    }
+
+    // 9: each state change has its event.
+    const has = (type: string, uuid?: string) => events.some((e) => e.type === type && (uuid === undefined || e.device_uuid === uuid));
+    if (rollout.started_at && !has('image.rollout_started')) fail(9, `rollout ${rollout.id} started without image.rollout_started`);
+    if (ended.has(rollout.status) && !has(terminalEventOf[rollout.status]!)) fail(9, `rollout ${rollout.id} is ${rollout.status} without ${terminalEventOf[rollout.status]}`);
+    if (!has('image.rollout_created')) fail(9, `rollout ${rollout.id} has no image.rollout_created`);
+    for (const batch of rollout.batches) {
+      if (batch.started_at && !events.some((e) => e.type === 'image.batch_started' && e.details?.batch === batch.number)) fail(9, `rollout ${rollout.id} batch ${batch.number} started without its event`);
+      if (batch.completed_at && batch.status === 'completed' && !events.some((e) => e.type === 'image.batch_completed' && e.details?.batch === batch.number)) {
+        fail(9, `rollout ${rollout.id} batch ${batch.number} completed without its event`);
+      }
+    }
+    for (const row of rows) {
+      if (row.scheduled_at && !has('image.device_scheduled', row.device_uuid) && row.status !== 'skipped' && row.status !== 'rolled_back') {
+        fail(9, `rollout ${rollout.id} device ${row.device_uuid} was scheduled without image.device_scheduled`);
+      }
+      const needed = eventOfRowStatus[row.status];
+      if (needed && !needed.some((type) => has(type, row.device_uuid))) fail(9, `rollout ${rollout.id} device ${row.device_uuid} is ${row.status} without ${needed.join(' or ')}`);
+    }
+    if (Array.isArray(rollout.outbox) && rollout.outbox.length > 0) fail(9, `rollout ${rollout.id} still holds ${rollout.outbox.length} unrecorded event(s)`);
+  }
+
+  // 8: every device on the image its history says; engines run their targets.
+  const rowsByDevice = new Map<string, { rollout: Rollout; row: RolloutDevice }[]>();
+  for (const rollout of table.rollouts.values()) {
+    for (const row of table.rows.get(rollout.id) ?? []) {
+      const key = `${row.device_uuid}|${row.app}`;
+      rowsByDevice.set(key, [...(rowsByDevice.get(key) ?? []), { rollout, row }]);
+    }
+  }
+  for (const [uuid, apps] of initial) {
+    const device = table.devices.get(uuid);
+    const running = engines.get(uuid) ?? new Map<string, string>();
+    for (const [app, initialImage] of apps) {
+      const target = device?.target_apps.find((a) => a.name === app)?.image;
+      const runs = running.get(app);
+      if (target !== runs) fail(8, `device ${uuid} app ${app} runs ${runs ?? 'nothing'} but its target is ${target ?? 'nothing'}`);
+      const history = (rowsByDevice.get(`${uuid}|${app}`) ?? []).sort((a, b) => (rolloutRank(b.rollout) < rolloutRank(a.rollout) ? -1 : 1));
+      const expected = expectedImage(history, initialImage);
+      if (expected.image !== undefined && runs !== expected.image) {
+        fail(8, `device ${uuid} app ${app} runs ${runs ?? 'nothing'}, but ${expected.why} says ${expected.image}`);
+      }
+    }
+  }
+  for (const rollout of table.rollouts.values()) {
+    if (rollout.status !== 'completed') continue;
+    for (const row of table.rows.get(rollout.id) ?? []) {
+      if (row.status !== 'updated' && row.status !== 'healthy') continue;
+      const runs = engines.get(row.device_uuid)?.get(row.app);
+      const newer = (rowsByDevice.get(`${row.device_uuid}|${row.app}`) ?? []).some(
+        (other) => rolloutRank(other.rollout) > rolloutRank(rollout) && other.row.status !== 'pending' && !(other.row.status === 'skipped' && !other.row.scheduled_at),
+      );
+      const repository = normaliseRepository(rollout.repository);
+      if (runs !== rollout.image && !newer) fail(8, `rollout ${rollout.id} (${repository}) says completed but device ${row.device_uuid} runs ${runs ?? 'nothing'}, not ${rollout.image}`);
+    }
+  }
+  return violations;
+}
+
+/**
+ * The image a device app must end on, from the rows of every rollout that included it, newest push
+ * first: the first rollout that decided something about the device decides the image. A row
+ * never scheduled (pending, or skipped before scheduling) decided nothing; a row skipped after
+ * scheduling was put back on its previous image, unless a newer push took it over (then the
+ * newer rollout's row, seen first, decides).
+ */
+function expectedImage(history: { rollout: Rollout; row: RolloutDevice }[], initialImage: string): { image?: string; why: string } {
+  for (const { rollout, row } of history) {
+    const handedOver = rollout.status === 'cancelled' && (rollout.status_reason ?? '').startsWith('superseded by');
+    switch (row.status) {
+      case 'updated':
+      case 'healthy':
+      case 'unhealthy':
+        return { image: rollout.image, why: `rollout ${rollout.id} (${row.status})` };
+      case 'rolled_back':
+      case 'failed':
+        return { image: row.previous_image, why: `rollout ${rollout.id} (${row.status})` };
+      case 'skipped':
+        if (!row.scheduled_at) continue;
+        return handedOver ? { image: rollout.image, why: `rollout ${rollout.id} (superseded, handed over)` } : { image: row.previous_image, why: `rollout ${rollout.id} (skipped)` };
+      default:
+        return { why: `rollout ${rollout.id} (${row.status})` };
+    }
+  }
+  return { image: initialImage, why: 'no rollout moved it' };
+}
