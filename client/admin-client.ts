@@ -200,9 +200,20 @@ export class EventLog {
     for (const event of events) this.byId.set(event.id, event);
   }
 
-  /** Oldest first; of facts recorded at the same time, the one that ends the rollout comes last. */
+  /** Oldest first, in `eventOrder`. */
   list(filter: (event: RolloutEventView) => boolean = () => true): RolloutEventView[] {
-    const last = (e: RolloutEventView) => (endings.has(e.type) ? 1 : 0);
-    return [...this.byId.values()].filter(filter).sort((a, b) => a.timestamp.localeCompare(b.timestamp) || last(a) - last(b) || a.id.localeCompare(b.id));
+    return [...this.byId.values()].filter(filter).sort(eventOrder);
   }
+}
+
+/** Oldest first; of facts recorded at the same time, the one that ends the rollout comes last. */
+export function eventOrder(a: RolloutEventView, b: RolloutEventView): number {
+  const last = (e: RolloutEventView) => (endings.has(e.type) ? 1 : 0);
+  return a.timestamp.localeCompare(b.timestamp) || last(a) - last(b) || a.id.localeCompare(b.id);
+}
+
+/** The time a view of the rollout is drawn at: now while it runs, the moment it ended after. */
+export function viewTime(rollout: Pick<RolloutView, 'status' | 'completed_at' | 'updated_at'>, now: number): number {
+  if (!endedStatuses.includes(rollout.status)) return now;
+  return Date.parse(rollout.completed_at ?? rollout.updated_at);
 }
