@@ -2,7 +2,7 @@
 import { Writable } from 'node:stream';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { eventOrder, viewTime, type AdminClient, type RolloutDetail, type RolloutView, type Statistics } from '../../client/admin-client';
-import { noteworthy, percent, renderLive } from '../../client/render';
+import { label, noteworthy, percent, renderLive } from '../../client/render';
 import { exitCodes, RolloutNotCompleted, watchExitCode } from '../exit-codes';
 import { segment, session, styleOf, type Io } from '../session';
 import { renderTable, shortTime, type Column } from '../table';
@@ -89,17 +89,17 @@ export function rolloutCommands(io: Io): Command {
       s.show(body, () => [body.message ?? `rollout ${body.rollout.id} started (${body.rollout.status})`]);
     });
 
-  for (const [name, description, done] of [
-    ['pause', 'stop scheduling devices', 'paused'],
-    ['resume', 'carry on from where it paused', 'resumed'],
-    ['cancel', "stop; devices not yet updated keep their image", 'cancelled'],
+  for (const [name, description] of [
+    ['pause', 'stop scheduling devices'],
+    ['resume', 'carry on from where it paused'],
+    ['cancel', 'stop; devices not yet updated keep their image'],
   ] as const) {
     const command = rollouts.command(name).description(description).argument('<id>', 'rollout id');
     if (name !== 'resume') command.option('--reason <text>', 'why, for the event log');
     command.action(async (id: string, options: { reason?: string }, command: Command) => {
       const s = session(io, command);
       const body = await s.api.call<{ rollout: RolloutView }>('POST', `/api/v1/rollouts/${segment(id)}/${name}`, { body: options.reason ? { reason: options.reason } : {} });
-      s.show(body, () => [`rollout ${body.rollout.id} ${done}; it is ${body.rollout.status.replaceAll('_', ' ')} now`]);
+      s.show(body, () => [`rollout ${body.rollout.id} is ${label(body.rollout.status)}`]);
     });
   }
 
@@ -116,7 +116,7 @@ export function rolloutCommands(io: Io): Command {
         { body: options.reason ? { reason: options.reason } : {} },
       );
       s.show(body, () => [
-        `rollout ${body.rollout.id} ${body.rollout.status.replaceAll('_', ' ')}: ${body.devices_rolled_back} devices rolled back, ${body.devices_failed} failed` +
+        `rollout ${body.rollout.id} ${label(body.rollout.status)}: ${body.devices_rolled_back} devices rolled back, ${body.devices_failed} failed` +
           (body.finishing_in_background ? '; the rest are being rolled back in the background' : ''),
       ]);
     });
@@ -132,7 +132,7 @@ export function rolloutCommands(io: Io): Command {
       const body = await s.api.call<{ rollout_id: string; device_uuid: string; status: string }>('POST', `/api/v1/rollouts/${segment(id)}/devices/${segment(uuid)}/rollback`, {
         body: options.reason ? { reason: options.reason } : {},
       });
-      s.show(body, () => [`device ${body.device_uuid} of rollout ${body.rollout_id} ${body.status.replaceAll('_', ' ')}`]);
+      s.show(body, () => [`device ${body.device_uuid} of rollout ${body.rollout_id} ${label(body.status)}`]);
     });
 
   return rollouts;
