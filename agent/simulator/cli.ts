@@ -10,7 +10,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { unreachableCause } from './admin-client';
+import { unreachableCause } from '../../client/admin-client';
 import { registerFleet, startPolling } from './fleet';
 
 const { values } = parseArgs({

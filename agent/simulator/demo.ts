@@ -8,11 +8,11 @@ import { resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { startHost } from '../../infra/embedded/host';
-import { adminClient, endedStatuses, EventLog, type AdminClient, type PolicyView, type RolloutDetail } from './admin-client';
+import { adminClient, endedStatuses, EventLog, type AdminClient, type PolicyView, type RolloutDetail } from '../../client/admin-client';
 import { optionProblems, parseDemoArgs, usage, UsageError, type DemoOptions } from './demo-options';
 import { registerFleet, startHealthServers, startPolling, type SimulatedDevice } from './fleet';
-import { liveOutput } from './live-output';
-import { describePolicy, noteworthy, percent, type LiveView } from './render';
+import { liveOutput } from '../../client/live-output';
+import { describePolicy, noteworthy, percent, type LiveView } from '../../client/render';
 import { renderSummary, summarise, type DemoSummary } from './summary';
 import { makeUnhealthy, unhealthyCount } from './unhealthy-devices';
 
@@ -42,7 +42,7 @@ export async function runDemo(options: DemoOptions, output: Writable): Promise<D
   const startedAt = Date.now();
   const live = liveOutput(output, { plain: options.plain ?? false });
   const names = new Map<string, string>();
-  const view: LiveView = { startedAt, now: startedAt, fromImage, toImage, events: [], names, notes: [] };
+  const view: LiveView = { title: 'fleet-rollout demo', startedAt, now: startedAt, fromImage, toImage, events: [], names, notes: [] };
   const show = (phase?: string) => {
     if (signal?.aborted) throw new DemoInterrupted('interrupted');
     if (phase) view.phase = phase;

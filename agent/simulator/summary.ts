@@ -1,7 +1,7 @@
 /** The demo's closing summary: what it returns, and how it reads. */
-import { deviceStatuses, type DeviceStatus, type RolloutDetail, type RolloutDeviceRow, type StatusCounts } from './admin-client';
+import { deviceStatuses, type DeviceStatus, type RolloutDetail, type RolloutDeviceRow, type StatusCounts } from '../../client/admin-client';
 import type { SimulatedDevice } from './fleet';
-import { countsText, label, paint, percent, plural, seconds, statusTone, type Style } from './render';
+import { countsText, label, paint, percent, plural, seconds, statusTone, type Style } from '../../client/render';
 
 export interface DemoDevice {
   name: string;

@@ -5,7 +5,7 @@
  * them with a seed, makes the outcome the same on every run.
  */
 
-import type { AdminClient } from './admin-client';
+import type { AdminClient } from '../../client/admin-client';
 import type { SimulatedDevice } from './fleet';
 
 /**

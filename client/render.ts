@@ -1,7 +1,8 @@
 /**
- * What the demo shows while it runs, as pure functions from data to lines of text: a header, a
- * progress bar per batch, device counts, the failure rate against the policy's threshold, the
- * latest events. Colour is optional, so the same lines serve a terminal, a pipe and a test.
+ * A rollout as it runs, as pure functions from data to lines of text: a header, a progress bar per
+ * batch, device counts, the failure rate against the policy's threshold, the latest events. The
+ * demo and `fleet rollouts watch` both show it. Colour is optional, so the same lines serve a
+ * terminal, a pipe and a test.
  */
 
 import { deviceStatuses, type BatchView, type DeviceStatus, type PolicyView, type RolloutDetail, type RolloutEventView, type RolloutView, type Statistics, type StatusCounts } from './admin-client';
@@ -57,7 +58,7 @@ export function seconds(value: number): string {
   return `${Number((value / 60).toFixed(1))} min`;
 }
 
-/** `+12.3s`, the time since the demo started, padded so that columns line up. */
+/** `+12.3s`, the time since the view started, padded so that columns line up. */
 export function elapsed(ms: number): string {
   return `+${(Math.max(0, ms) / 1000).toFixed(1)}s`.padStart(7);
 }
@@ -186,7 +187,7 @@ export const noteworthy = (event: RolloutEventView) =>
   !['image.device_scheduled', 'image.device_updated', 'image.health_check_passed'].includes(event.type);
 
 /**
- * One event in words; device uuids become the names the demo gave the devices. A completed batch
+ * One event in words; device uuids become the names the viewer knows them by. A completed batch
  * announces the next one only when one is due: after the last batch, or a pause, none is.
  */
 export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string, string>): { text: string; tone?: Tone } {
@@ -243,10 +244,13 @@ export function eventLine(style: Style, event: RolloutEventView, names: Readonly
 // ---- the live view ------------------------------------------------------------------------------
 
 export interface LiveView {
-  /** When the demo started (ms since the epoch); times are shown relative to it. */
+  /** What is showing the rollout, e.g. `fleet-rollout demo`. */
+  title: string;
+  /** When the demo or the rollout started (ms since the epoch); times are shown relative to it. */
   startedAt: number;
   now: number;
-  fromImage: string;
+  /** The image the fleet ran before, when the viewer knows it. */
+  fromImage?: string;
   toImage: string;
   /** The policy in words, once created. */
   policy?: string;
@@ -257,14 +261,14 @@ export interface LiveView {
   detail?: RolloutDetail;
   /** Noteworthy events seen so far, oldest first. */
   events: RolloutEventView[];
-  /** Device uuid → name. */
+  /** Device uuid → name; devices without one are shown by uuid. */
   names: ReadonlyMap<string, string>;
   /** Warnings worth a line, e.g. devices whose polls failed. */
   notes: string[];
 }
 
-export function titleLine(style: Style, view: Pick<LiveView, 'fromImage' | 'toImage'>): string {
-  return `${paint(style, 'bold', 'fleet-rollout demo')}  ${view.fromImage} → ${paint(style, 'bold', view.toImage)}`;
+export function titleLine(style: Style, view: Pick<LiveView, 'title' | 'fromImage' | 'toImage'>): string {
+  return `${paint(style, 'bold', view.title)}  ${view.fromImage ? `${view.fromImage} → ` : ''}${paint(style, 'bold', view.toImage)}`;
 }
 
 /**
@@ -288,7 +292,7 @@ function labelled(style: Style, name: string, text: string): string[] {
 export const fleetLines = (style: Style, fleet: string) => labelled(style, 'fleet', fleet);
 export const policyLines = (style: Style, policy: string) => labelled(style, 'policy', policy);
 
-export function headerLines(style: Style, view: Pick<LiveView, 'fromImage' | 'toImage' | 'policy' | 'fleet'>): string[] {
+export function headerLines(style: Style, view: Pick<LiveView, 'title' | 'fromImage' | 'toImage' | 'policy' | 'fleet'>): string[] {
   return [titleLine(style, view), ...(view.fleet ? fleetLines(style, view.fleet) : []), ...(view.policy ? policyLines(style, view.policy) : [])];
 }
 

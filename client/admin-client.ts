@@ -1,6 +1,9 @@
-/** The few admin API calls the demo makes, over HTTP as any client would. */
+/**
+ * The admin API over HTTP, as any client calls it: the operator's CLI and the demo both go through
+ * this. Answers that are not the expected status become an `ApiError` carrying the API's own error.
+ */
 
-// What the API answers, as far as the demo reads it.
+// What the API answers, as far as the CLI and the demo read it.
 
 export const deviceStatuses = ['pending', 'scheduled', 'updated', 'healthy', 'unhealthy', 'failed', 'rolled_back', 'skipped'] as const;
 export type DeviceStatus = (typeof deviceStatuses)[number];
@@ -62,8 +65,36 @@ export interface PolicyView {
   max_failure_rate: number;
 }
 
+/** The API's error body: `{"error":{"code","message","details"?}}`. */
+export interface ApiErrorBody {
+  code: string;
+  message: string;
+  details?: unknown;
+}
+
+/** The API answered, but not with the expected status. */
 export class ApiError extends Error {
   override name = 'ApiError';
+
+  constructor(
+    message: string,
+    readonly status: number,
+    /** The API's error, when the answer carried one. */
+    readonly error?: ApiErrorBody,
+  ) {
+    super(message);
+  }
+}
+
+function errorOf(text: string): ApiErrorBody | undefined {
+  try {
+    const body: unknown = JSON.parse(text);
+    const error = (body as { error?: Partial<ApiErrorBody> } | null)?.error;
+    if (typeof error?.code === 'string' && typeof error.message === 'string') return error as ApiErrorBody;
+  } catch {
+    // not JSON: an answer from something in front of the API
+  }
+  return undefined;
 }
 
 /**
@@ -82,8 +113,14 @@ export interface RolloutDeviceRow {
   batch: number;
 }
 
+/** One page of a list, and the cursor of the next one (null after the last). */
+export interface Page<T> {
+  items: T[];
+  next_cursor: string | null;
+}
+
 export function adminClient(baseUrl: string, adminKey: string) {
-  async function call<T>(method: string, path: string, options: { body?: unknown; expect?: number; auth?: boolean } = {}): Promise<T> {
+  async function call<T>(method: string, path: string, options: { body?: unknown; expect?: number | number[]; auth?: boolean } = {}): Promise<T> {
     const headers: Record<string, string> = {};
     if (options.auth !== false) headers.authorization = `Bearer ${adminKey}`;
     if (options.body !== undefined) headers['content-type'] = 'application/json';
@@ -93,40 +130,51 @@ export function adminClient(baseUrl: string, adminKey: string) {
       ...(options.body !== undefined ? { body: JSON.stringify(options.body) } : {}),
     });
     const text = await response.text();
-    if (response.status !== (options.expect ?? 200)) {
+    const expected = [options.expect ?? 200].flat();
+    if (!expected.includes(response.status)) {
       // The path without its query: the webhook's query carries the secret.
-      throw new ApiError(`${method} ${path.split('?')[0]} answered ${response.status}: ${text.slice(0, 500)}`);
+      throw new ApiError(`${method} ${path.split('?')[0]} answered ${response.status}: ${text.slice(0, 500)}`, response.status, errorOf(text));
     }
     return (text ? JSON.parse(text) : undefined) as T;
   }
 
-  /** Follows `next_cursor` through every page of a list. */
-  async function all<T>(path: string, key: string): Promise<T[]> {
+  /**
+   * Follows `next_cursor` from `cursor` (or the first page) until the list ends or `max` items
+   * are read; the cursor returned continues where it stopped.
+   */
+  async function list<T>(path: string, key: string, options: { max?: number; cursor?: string; pageSize?: number } = {}): Promise<Page<T>> {
     const items: T[] = [];
-    let cursor: string | null = null;
+    const max = options.max ?? Number.POSITIVE_INFINITY;
+    const pageSize = options.pageSize ?? 200;
+    let cursor: string | null = options.cursor ?? null;
     do {
+      const query = new URLSearchParams({ limit: String(Math.min(pageSize, max - items.length)) });
+      if (cursor) query.set('cursor', cursor);
       const separator = path.includes('?') ? '&' : '?';
-      const page: Record<string, unknown> = await call('GET', `${path}${cursor ? `${separator}cursor=${encodeURIComponent(cursor)}` : ''}`);
+      const page: Record<string, unknown> = await call('GET', `${path}${separator}${query}`);
       items.push(...(page[key] as T[]));
-      cursor = page.next_cursor as string | null;
-    } while (cursor);
-    return items;
+      cursor = (page.next_cursor as string | null | undefined) ?? null;
+    } while (cursor && items.length < max);
+    return { items, next_cursor: cursor };
   }
+
+  const all = async <T>(path: string, key: string, pageSize: number) => (await list<T>(path, key, { pageSize })).items;
 
   return {
     call,
-    rollout: (id: string) => call<RolloutDetail>('GET', `/api/v1/rollouts/${id}`),
-    events: (id: string) => all<RolloutEventView>(`/api/v1/rollouts/${id}/events?limit=500`, 'events'),
+    list,
+    rollout: (id: string) => call<RolloutDetail>('GET', `/api/v1/rollouts/${encodeURIComponent(id)}`),
+    events: (id: string) => all<RolloutEventView>(`/api/v1/rollouts/${encodeURIComponent(id)}/events`, 'events', 500),
 
     /** The rollout's devices in batch order, each with its batch and status. */
     async rolloutDevices(id: string): Promise<RolloutDeviceRow[]> {
-      const groups = await all<{ number: number; devices: RolloutDeviceRow[] }>(`/api/v1/rollouts/${id}/devices?limit=500`, 'batches');
+      const groups = await all<{ number: number; devices: RolloutDeviceRow[] }>(`/api/v1/rollouts/${encodeURIComponent(id)}/devices`, 'batches', 500);
       return groups.flatMap((group) => group.devices.map((d) => ({ ...d, batch: group.number }))).sort((a, b) => a.batch - b.batch);
     },
 
     /** Each device's target image for one app, by uuid. */
     async targetImages(app: string): Promise<Map<string, string | undefined>> {
-      const devices = await all<{ uuid: string; target_apps: { name: string; image: string }[] }>('/api/v1/devices?limit=200', 'devices');
+      const devices = await all<{ uuid: string; target_apps: { name: string; image: string }[] }>('/api/v1/devices', 'devices', 200);
       return new Map(devices.map((d) => [d.uuid, d.target_apps.find((a) => a.name === app)?.image]));
     },
   };
@@ -135,7 +183,7 @@ export function adminClient(baseUrl: string, adminKey: string) {
 export type AdminClient = ReturnType<typeof adminClient>;
 
 /**
- * The rollout's events as the demo has seen them. The rollout's detail carries only its newest
+ * The rollout's events as a watcher has seen them. The rollout's detail carries only its newest
  * events; when all of those are new, more may have happened since the last look, so the whole
  * log is read once.
  */
@@ -152,9 +200,20 @@ export class EventLog {
     for (const event of events) this.byId.set(event.id, event);
   }
 
-  /** Oldest first; of facts recorded at the same time, the one that ends the rollout comes last. */
+  /** Oldest first, in `eventOrder`. */
   list(filter: (event: RolloutEventView) => boolean = () => true): RolloutEventView[] {
-    const last = (e: RolloutEventView) => (endings.has(e.type) ? 1 : 0);
-    return [...this.byId.values()].filter(filter).sort((a, b) => a.timestamp.localeCompare(b.timestamp) || last(a) - last(b) || a.id.localeCompare(b.id));
+    return [...this.byId.values()].filter(filter).sort(eventOrder);
   }
+}
+
+/** Oldest first; of facts recorded at the same time, the one that ends the rollout comes last. */
+export function eventOrder(a: RolloutEventView, b: RolloutEventView): number {
+  const last = (e: RolloutEventView) => (endings.has(e.type) ? 1 : 0);
+  return a.timestamp.localeCompare(b.timestamp) || last(a) - last(b) || a.id.localeCompare(b.id);
+}
+
+/** The time a view of the rollout is drawn at: now while it runs, the moment it ended after. */
+export function viewTime(rollout: Pick<RolloutView, 'status' | 'completed_at' | 'updated_at'>, now: number): number {
+  if (!endedStatuses.includes(rollout.status)) return now;
+  return Date.parse(rollout.completed_at ?? rollout.updated_at);
 }

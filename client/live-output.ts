@@ -1,7 +1,8 @@
 /**
- * Where the demo's live view goes. On a terminal it is redrawn in place; anywhere else (a pipe, a
- * file, a test's stream, `--plain`) it becomes plain lines printed as things happen: new events,
- * and a batch's progress at most once a second. NO_COLOR turns colours off either way.
+ * Where a live rollout view goes (the demo's, `fleet rollouts watch`). On a terminal it is redrawn
+ * in place; anywhere else (a pipe, a file, a test's stream, `--plain`) it becomes plain lines
+ * printed as things happen: new events, and a batch's progress at most once a second. NO_COLOR
+ * turns colours off either way.
  */
 import type { Writable } from 'node:stream';
 import {

@@ -1,0 +1,135 @@
+/** `fleet devices …`: the fleet, and registering a device by hand. */
+import { Command, InvalidArgumentError } from 'commander';
+import { UsageError } from '../exit-codes';
+import { readBody } from '../input-file';
+import { segment, session, type Io } from '../session';
+import { orDash, renderFields, renderTable, shortTime, type Column } from '../table';
+import { limitOption, printList } from './lists';
+
+interface App {
+  name: string;
+  image: string;
+  status?: string;
+}
+
+interface Device {
+  uuid: string;
+  name: string;
+  ip_address: string | null;
+  target_apps: App[];
+  target_version: number;
+  current_apps: App[];
+  current_error: string | null;
+  reported_at: string | null;
+  created_at: string;
+  provisioned_by: string | null;
+  active_rollouts: Record<string, unknown>;
+}
+
+const apps = (list: App[]) => list.map((a) => `${a.name}=${a.image}`).join(', ');
+
+const columns: Column<Device>[] = [
+  { header: 'UUID', value: (d) => d.uuid },
+  { header: 'NAME', value: (d) => d.name },
+  { header: 'IP', value: (d) => orDash(d.ip_address) },
+  { header: 'TARGET', value: (d) => apps(d.target_apps) },
+  { header: 'IN SYNC', value: (d) => (inSync(d) ? 'yes' : 'no') },
+  { header: 'REPORTED', value: (d) => (d.reported_at ? shortTime(d.reported_at) : 'never') },
+];
+
+/** Every target app runs, on its target image. */
+function inSync(device: Device): boolean {
+  return device.target_apps.every((target) => device.current_apps.some((app) => app.name === target.name && app.image === target.image && app.status === 'running'));
+}
+
+function deviceLines(device: Device): string[] {
+  const rows = device.target_apps.map((target) => ({ target, current: device.current_apps.find((a) => a.name === target.name) }));
+  return [
+    ...renderFields([
+      ['uuid', device.uuid],
+      ['name', device.name],
+      ['ip address', orDash(device.ip_address)],
+      ['target version', String(device.target_version)],
+      ['reported', device.reported_at ? shortTime(device.reported_at) : 'never'],
+      ...(device.current_error ? [['error', device.current_error] as const] : []),
+      ['provisioned by', orDash(device.provisioned_by)],
+      ['active rollouts', orDash(Object.keys(device.active_rollouts ?? {}).join(', '))],
+      ['registered', shortTime(device.created_at)],
+    ]),
+    '',
+    ...renderTable(
+      [
+        { header: 'APP', value: (r: (typeof rows)[number]) => r.target.name },
+        { header: 'TARGET', value: (r) => r.target.image },
+        { header: 'RUNNING', value: (r) => orDash(r.current?.image) },
+        { header: 'STATUS', value: (r) => orDash(r.current?.status) },
+      ],
+      rows,
+    ),
+  ];
+}
+
+/** `--app web=registry.lan/acme/web:1.0`: the app's name, then its image. */
+export function parseApp(value: string, previous: { name: string; image: string }[] = []): { name: string; image: string }[] {
+  const at = value.indexOf('=');
+  if (at <= 0 || at === value.length - 1) throw new InvalidArgumentError(`"${value}" is not name=image, e.g. main=acme/app:1.0`);
+  return [...previous, { name: value.slice(0, at), image: value.slice(at + 1) }];
+}
+
+interface RegisterOptions {
+  name?: string;
+  app?: { name: string; image: string }[];
+  uuid?: string;
+  ip?: string;
+  file?: string;
+}
+
+/** The registration body: from `--file`, or from the flags; never a mix, so nothing is silently dropped. */
+export async function registrationBody(options: RegisterOptions, stdin?: () => Promise<string>): Promise<Record<string, unknown>> {
+  const flags = (['name', 'app', 'uuid', 'ip'] as const).filter((flag) => options[flag] !== undefined);
+  if (options.file) {
+    if (flags.length > 0) throw new UsageError(`--file holds the whole device; leave out --${flags.join(', --')}`);
+    return readBody(options.file, stdin);
+  }
+  if (!options.name) throw new UsageError('--name is required (or --file with the device)');
+  if (!options.app?.length) throw new UsageError('at least one --app name=image is required (or --file with the device)');
+  return { name: options.name, apps: options.app, ...(options.uuid ? { uuid: options.uuid } : {}), ...(options.ip ? { ip_address: options.ip } : {}) };
+}
+
+export function deviceCommands(io: Io): Command {
+  const devices = new Command('devices').description('the fleet: list, read, register');
+
+  limitOption(devices.command('list').description('every device')).action(async (options: { limit?: number; cursor?: string }, command: Command) => {
+    await printList<Device>(session(io, command), '/api/v1/devices', 'devices', options, (rows) => renderTable(columns, rows));
+  });
+
+  devices
+    .command('get')
+    .description('one device: its target and current state')
+    .argument('<uuid>', 'device uuid')
+    .action(async (uuid: string, _options: unknown, command: Command) => {
+      const s = session(io, command);
+      const body = await s.api.call<{ device: Device }>('GET', `/api/v1/devices/${segment(uuid)}`);
+      s.show(body, () => deviceLines(body.device));
+    });
+
+  devices
+    .command('register')
+    .description('register a device; prints its token, which is shown this once')
+    .option('--name <name>', "the device's name")
+    .option('--app <name=image>', 'an app and the image it runs (repeat for more apps)', parseApp)
+    .option('--uuid <uuid>', 'its uuid (default: one is generated)')
+    .option('--ip <address>', 'its IP address, for health checks')
+    .option('--file <path>', 'or: the whole registration, JSON or YAML (apps with container settings)')
+    .action(async (options: RegisterOptions, command: Command) => {
+      const s = session(io, command);
+      const input = await registrationBody(options, io.stdin);
+      const body = await s.api.call<{ device: Device; device_token: string }>('POST', '/api/v1/devices', { body: input, expect: 201 });
+      s.show(body, () => [
+        `registered device ${body.device.uuid} (${body.device.name})`,
+        `device token (shown this once; give it to the device as FLEET_DEVICE_TOKEN): ${body.device_token}`,
+      ]);
+    });
+
+  return devices;
+}
