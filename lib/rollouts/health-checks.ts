@@ -30,8 +30,11 @@ export async function checkHealthPage(command: HealthCommand, now: Date): Promis
   for (const [i, row] of checkable.entries()) {
     const result = results[i]!;
     const to = result.healthy ? 'healthy' : 'unhealthy';
-    if (!(await moveRow(row, batch.number, to, at, result.healthy ? {} : { error: result.reason }))) continue;
-    await deviceEvent(result.healthy ? 'image.health_check_passed' : 'image.health_check_failed', row, at, {
+    const move = await moveRow(row, batch.number, to, at, result.healthy ? {} : { error: result.reason });
+    if (!move) continue;
+    // The move's own time, not this check's: a check repeated while the first was still probing
+    // (a re-sent fan-out, a redelivery) finds the row moved and its event under the same id.
+    await deviceEvent(result.healthy ? 'image.health_check_passed' : 'image.health_check_failed', row, move.at, {
       batch: batch.number,
       check: check.type,
       reason: result.reason,
@@ -40,9 +43,8 @@ export async function checkHealthPage(command: HealthCommand, now: Date): Promis
     });
   }
   for (const row of rows.filter((r) => !devices.has(r.device_uuid))) {
-    if (await moveRow(row, batch.number, 'unhealthy', at, { error: 'device no longer exists' })) {
-      await deviceEvent('image.health_check_failed', row, at, { batch: batch.number, check: check.type, reason: 'device no longer exists' });
-    }
+    const move = await moveRow(row, batch.number, 'unhealthy', at, { error: 'device no longer exists' });
+    if (move) await deviceEvent('image.health_check_failed', row, move.at, { batch: batch.number, check: check.type, reason: 'device no longer exists' });
   }
 
   if (page.lastKey) await sendHealthCommands([{ ...command, start_key: page.lastKey }]);

@@ -5,6 +5,8 @@
  * message delivery is done by hand so that the same message can be delivered twice.
  */
 import { randomUUID } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Context, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
@@ -134,6 +136,40 @@ describe('a command delivered twice changes nothing the second time', () => {
       expect(result.batchItemFailures).toEqual([]);
     }
     expect(await snapshot(id, devices)).toEqual(before);
+  });
+
+  it('a health check repeated while the first is still probing records each device once', async () => {
+    const healthCheck = (await import('../../functions/health-check')).handler;
+    // The devices answer only when the test lets them, so the host's own check is still under way.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const server = createServer((_request, response) => void gate.then(() => response.writeHead(200).end('ok')));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      await f.createPolicy({
+        image_pattern: 'replay/probing:*',
+        update_strategy: 'auto',
+        health_check_enabled: true,
+        health_check_config: { type: 'http', endpoint: `http://127.0.0.1:${port}/health`, timeout: 10, retries: 0 },
+      });
+      const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 2, image: 'replay/probing:1' });
+      const id = (await f.push('replay/probing', '2')).body.rollouts[0].id;
+      await f.waitForRollout(id, (d) => d.statistics.scheduled === 2, 'all scheduled');
+      await Promise.all(devices.map((d) => d.poll()));
+      await f.waitForRollout(id, (d) => d.statistics.updated === 2, 'both updated');
+      await new Promise((r) => setTimeout(r, 300)); // the host's check is waiting on the gate
+      const repeated = healthCheck(sqsEvent([{ type: 'check_health', rollout_id: id, batch: 1, shard: 0 }]), context);
+      await new Promise((r) => setTimeout(r, 300));
+      release();
+      expect((await repeated).batchItemFailures).toEqual([]);
+      await f.waitForStatus(id, 'completed');
+      const passed = (await f.events(id)).filter((e) => e.type === 'image.health_check_passed');
+      expect(passed.map((e) => e.device_uuid).sort()).toEqual(devices.map((d) => d.uuid).sort());
+    } finally {
+      release();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 
   it('fails only the malformed message of a batch, leaving the others processed', async () => {
