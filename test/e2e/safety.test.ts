@@ -264,11 +264,13 @@ describe('admin control', () => {
 
   it('gives a batch paused mid-way its whole update timeout again on resume', async () => {
     const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 4, image: 'ctl/midway:1' });
-    await f.createPolicy({ image_pattern: 'ctl/midway:*', update_strategy: 'auto', update_timeout_minutes: 0.05 });
+    // A deadline long enough that a loaded machine schedules all four before it passes.
+    await f.createPolicy({ image_pattern: 'ctl/midway:*', update_strategy: 'auto', update_timeout_minutes: 0.2 });
     const id = (await f.push('ctl/midway', '2')).body.rollouts[0].id;
     await f.waitForRollout(id, (d) => d.statistics.scheduled === 4, 'all scheduled');
     expect((await f.api('POST', `/api/v1/rollouts/${id}/pause`, { body: { reason: 'maintenance window closed' } })).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 4000)); // past the 3 s deadline, while paused
+    await new Promise((r) => setTimeout(r, 13_000)); // past the 12 s deadline, while paused
+    expect((await f.rollout(id)).statistics).toMatchObject({ scheduled: 4, failed: 0 });
 
     expect((await f.api('POST', `/api/v1/rollouts/${id}/resume`)).status).toBe(200);
     cleanups.push(startPolling(devices, 100));
