@@ -6,8 +6,8 @@ export default defineConfig({
     // Needs a running LocalStack with the stack deployed: `npm run test:localstack`; real containers: `npm run test:containers`.
     exclude: [...configDefaults.exclude, 'test/localstack/**', 'test/containers/**'],
     // Integration and e2e tests start emulators and wait for queues and ticks.
-    testTimeout: 60_000,
-    hookTimeout: 60_000,
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
     // Each test file in its own process: the embedded host sets process.env and allows one host per process.
     pool: 'forks',
     server: {

@@ -3,9 +3,10 @@
  * DynamoDB endpoint, and the queues, which say when the host has finished the work a successful
  * request started (so that a snapshot taken then is not raced by a handler still writing).
  */
-import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, QueryCommand, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
 import type { Host } from '../../infra/embedded/host';
+import { indexes, keys } from '../../lib/store/keys';
 
 const clientConfig = { region: 'us-east-1', credentials: { accessKeyId: 'fuzz', secretAccessKey: 'fuzz' } };
 
@@ -73,13 +74,32 @@ export function hostState(host: Host) {
     return counts.reduce((a, b) => a + b, 0);
   }
 
-  /** Waits until no queue has work, twice in a row, so that the table is no longer being written. */
+  /** Rollouts whose ending sweep the tick has still to finish: it writes them when it does. */
+  async function unfinishedSweeps(): Promise<number> {
+    const index = indexes.deviceList;
+    const { Count = 0 } = await dynamo.send(
+      new QueryCommand({
+        TableName: host.tableName,
+        IndexName: index.name,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': index.pk },
+        ExpressionAttributeValues: { ':pk': { S: keys.rolloutSweepListing('').gsi3pk } },
+        Select: 'COUNT',
+      }),
+    );
+    return Count;
+  }
+
+  /**
+   * Waits until no queue has work and no ending sweep is left for the tick, twice in a row, so
+   * that the table is no longer being written.
+   */
   async function drained(timeoutMs = 30_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let quiet = 0;
     while (quiet < 2) {
       if (Date.now() > deadline) throw new Error(`the queues still had work after ${timeoutMs} ms`);
-      quiet = (await pendingMessages()) === 0 ? quiet + 1 : 0;
+      quiet = (await pendingMessages()) === 0 && (await unfinishedSweeps()) === 0 ? quiet + 1 : 0;
       if (quiet < 2) await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }
