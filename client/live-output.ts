@@ -148,3 +148,19 @@ class Narrated implements LiveOutput {
     this.stream.write(`${lines.join('\n')}\n`);
   }
 }
+
+/**
+ * For a process showing a live view: an abort signal that the first Ctrl-C (or SIGTERM) raises,
+ * so the view can stop cleanly, while a second one leaves at once; and, whatever happens, the
+ * terminal is left with its cursor showing.
+ */
+export function interruptSignal(): AbortSignal {
+  const controller = new AbortController();
+  const interrupt = () => {
+    if (controller.signal.aborted) process.exit(130);
+    controller.abort();
+  };
+  process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
+  if (process.stdout.isTTY) process.once('exit', () => process.stdout.write('\x1b[?25h'));
+  return controller.signal;
+}

@@ -11,7 +11,7 @@ import { startHost } from '../../infra/embedded/host';
 import { adminClient, endedStatuses, EventLog, type AdminClient, type PolicyView, type RolloutDetail } from '../../client/admin-client';
 import { optionProblems, parseDemoArgs, usage, UsageError, type DemoOptions } from './demo-options';
 import { registerFleet, startHealthServers, startPolling, type SimulatedDevice } from './fleet';
-import { liveOutput } from '../../client/live-output';
+import { interruptSignal, liveOutput } from '../../client/live-output';
 import { describePolicy, noteworthy, percent, type LiveView } from '../../client/render';
 import { renderSummary, summarise, type DemoSummary } from './summary';
 import { makeUnhealthy, unhealthyCount } from './unhealthy-devices';
@@ -182,17 +182,9 @@ async function main(argv: string[]): Promise<number> {
   // The handlers' JSON log lines would tear the live view apart; LOG_LEVEL=warn brings them back.
   process.env.LOG_LEVEL ??= 'silent';
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-  const controller = new AbortController();
-  const interrupt = () => {
-    // A second Ctrl-C leaves at once.
-    if (controller.signal.aborted) process.exit(130);
-    controller.abort();
-  };
-  process.on('SIGINT', interrupt).on('SIGTERM', interrupt);
-  // Whatever happens, leave the terminal with its cursor showing.
-  if (process.stdout.isTTY) process.once('exit', () => process.stdout.write('\x1b[?25h'));
+  const signal = interruptSignal();
   try {
-    const summary = await runDemo({ ...options, signal: controller.signal }, process.stdout);
+    const summary = await runDemo({ ...options, signal }, process.stdout);
     if (summary.status === 'failed') {
       process.stderr.write(`\nthe rollout failed: ${summary.statusReason ?? 'no reason given'}\n`);
       return 1;
