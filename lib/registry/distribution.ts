@@ -21,7 +21,9 @@ import {
   requireContentType,
   tagField,
 } from './payload';
+import { Invalid } from '../errors';
 import { validate } from '../validation';
+import { parseImageReference } from './image-reference';
 import { bearerToken, verifySharedSecret } from './sender-auth';
 import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
 
@@ -90,10 +92,17 @@ export const distribution: RegistryWebhook = {
       // A retried batch may repeat an event; its id is the registry's own delivery id.
       if (pushes.has(event.id)) return;
       const host = event.request?.host?.toLowerCase();
+      // request.host is the Host header of the push, i.e. the name clients (and so devices) use.
+      const repository = host === undefined ? event.target.repository : `${host}/${event.target.repository}`;
+      // Each part can be valid and the whole not (a host and a path too long together).
+      try {
+        parseImageReference(`${repository}:${event.target.tag}`);
+      } catch (error) {
+        throw new Invalid(`events[${index}]: ${error instanceof Error ? error.message : String(error)}`);
+      }
       pushes.set(event.id, {
         registry: DISTRIBUTION,
-        // request.host is the Host header of the push, i.e. the name clients (and so devices) use.
-        repository: host === undefined ? event.target.repository : `${host}/${event.target.repository}`,
+        repository,
         tag: event.target.tag,
         ...(event.target.digest !== undefined ? { digest: event.target.digest } : {}),
         pushed_at: event.timestamp === undefined ? receivedAt.toISOString() : new Date(event.timestamp).toISOString(),

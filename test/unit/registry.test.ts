@@ -331,6 +331,8 @@ describe('distribution (CNCF Distribution) webhook', () => {
     [envelope(manifestPush({}, { digest: 'sha256:abc' })), 'events[0].target.digest must be a digest'],
     [envelope(manifestPush({ timestamp: 'yesterday' })), 'events[0].timestamp must be an RFC 3339 time'],
     [envelope(manifestPush({ request: { host: 'bad host/x' } })), 'events[0].request.host must be a host name'],
+    // A valid host and a valid path, too long together (found by test/fuzz/registry.test.ts).
+    [envelope(manifestPush({ request: { host: 'a'.repeat(250) } })), 'events[0]: image reference'],
   ])('rejects %s with 400 naming the field', (body, message) => {
     const error = rejection(() => registry2(distributionRequest(body)));
 
