@@ -60,8 +60,10 @@ export function planBatches(total: number, percentages: number[]): Batch[] {
 
 /** How many partitions a rollout's device rows are spread over, from the number of candidates. */
 export function shardCountFor(candidates: number): number {
-  return Math.min(32, Math.max(1, Math.ceil(candidates / 5000)));
+  return Math.min(maxShardCount, Math.max(1, Math.ceil(candidates / 5000)));
 }
+
+export const maxShardCount = 32;
 
 /** The batch a device belongs to, by its sequence number in the rollout. */
 export function batchContaining(batches: readonly Batch[], seq: number): Batch | undefined {

@@ -14,6 +14,11 @@ export function rolloutRank(rollout: PushedRollout): string {
   return `${rollout.pushed_at}|${rollout.created_at}|${rollout.id}`;
 }
 
+/** The id of the rollout a rank names (the rank's last part; rollout ids hold no `|`). */
+export function rolloutIdOfRank(rank: string): string {
+  return rank.slice(rank.lastIndexOf('|') + 1);
+}
+
 export function isNewerPush(a: PushedRollout, b: PushedRollout): boolean {
   return rolloutRank(a) > rolloutRank(b);
 }

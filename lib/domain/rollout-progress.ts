@@ -124,6 +124,21 @@ export type NextStep =
   | { type: 'none'; reason: string };
 
 /**
+ * Whether the step rests on the counters being exact: it moves a batch on because its devices are
+ * through a phase. Counters are a fast, nearly always exact summary (a crash can lose a count, and
+ * the retry of a write that happened but answered an error counts it twice), so such a step is
+ * taken only once the rows agree.
+ */
+export function restsOnCounts(step: NextStep): boolean {
+  return step.type === 'start_health_checks' || step.type === 'roll_back_failures' || step.type === 'complete_batch' || step.type === 'pause_for_failures';
+}
+
+/** Counts no set of rows can have: some status below zero, or more devices than the batch has. */
+export function impossibleCounts(batch: Batch, counts: BatchCounts): boolean {
+  return deviceRolloutStatuses.some((status) => counts[status] < 0) || counts.failures < 0 || totalOf(counts) > batch.size;
+}
+
+/**
  * How long a fan-out may take before the step that requested it is taken to have lost a message:
  * four ticks (two minutes with the 30-second tick).
  */

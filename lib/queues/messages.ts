@@ -46,14 +46,14 @@ export const revertCommand = z.object({
   /** Only this batch's devices; all of the rollout's when absent. */
   batch: z.number().int().min(1).optional(),
   /** Devices in these statuses are put back on their previous image. */
-  from: z.array(z.enum(deviceRolloutStatuses)).min(1),
+  from: z.array(z.enum(deviceRolloutStatuses)),
   /** What a device that had been given the new image becomes; one never reached becomes `skipped`. */
   to: z.enum(['rolled_back', 'skipped']),
   reason: z.string(),
   /** A newer push superseded the rollout: rows end, but targets stay for the newer rollout to move on. */
   hand_over: z.boolean().optional(),
   /** The ending (the rollout's status) whose sweep this is: a shard found clean is noted for it. */
-  sweep: z.enum(['cancelled', 'rolled_back', 'failed']).optional(),
+  sweep: z.enum(['completed', 'cancelled', 'rolled_back', 'failed']).optional(),
   /** Devices this pass over the shard has found still to revert, on the pages before this one. */
   found: z.number().int().min(0).optional(),
   start_key: startKey,

@@ -7,7 +7,7 @@
 import { deviceRollbackRefusal, resumeRefusal, revertedOnCancel, revertedOnRollbackAll, startRefusal } from '../domain/rollout-control';
 import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
-import { isNewerPush } from '../domain/push-order';
+import { isNewerPush, rolloutIdOfRank, rolloutRank } from '../domain/push-order';
 import { activeRolloutStatuses, type EventType, type Rollout, type RolloutStatus } from '../domain/types';
 import { Conflict, NotFound } from '../errors';
 import { logger } from '../logger';
@@ -15,9 +15,9 @@ import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../qu
 import { normaliseRepository } from '../registry';
 import { shardOf } from '../store/keys';
 import { findRolloutDevice } from '../store/rollout-devices';
-import { rolloutsWithStatus, saveRollout } from '../store/rollouts';
-import { recordStarted } from './rollout-events';
-import { fanOutTargets } from './progress';
+import { getRollout, newestStartedPush, recordStartedPush, rolloutsWithStatus, saveRollout } from '../store/rollouts';
+import { fanOutTargets } from './device-transitions';
+import { startedDetails } from './rollout-events';
 import { batchOf, endingSweep, revertDevice, revertPage, sweepCommands } from './rollbacks';
 import { readRollout } from './views';
 
@@ -64,16 +64,20 @@ export async function startRollout(id: string, now: Date): Promise<{ rollout: Ro
     const marked: Rollout = { ...rollout, start_requested_at: now.toISOString(), version: rollout.version + 1, updated_at: now.toISOString() };
     if (await saveRollout(marked)) return { rollout: marked, started: false };
   }
-  const next = await transition(id, 'in_progress', 'start', now, { change: () => ({ started_at: now.toISOString() }), extraCheck: startRefusal });
-  await beginRollout(next, now, 'started by admin');
+  const planned = await readRollout(id);
+  const newer = await newestStartedPush(normaliseRepository(planned.repository));
+  if (newer && newer > rolloutRank(planned)) {
+    throw new Conflict(`cannot start rollout ${id}: a newer push of ${planned.repository} has started rollout ${rolloutIdOfRank(newer)}; starting this one would move devices back to an older image`);
+  }
+  const next = await transition(id, 'in_progress', 'start', now, {
+    change: () => ({ started_at: now.toISOString() }),
+    extraCheck: startRefusal,
+    event: { type: 'image.rollout_started', details: startedDetails },
+  });
+  // A newer push started meanwhile: this one is cancelled, and says so.
+  if (await supersedeOlderRollouts(next, now)) return { rollout: await readRollout(id), started: true };
+  await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'started by admin' }, `start-${next.started_at ?? now.toISOString()}`);
   return { rollout: next, started: true };
-}
-
-/** What follows a rollout's start, whoever started it: its event, superseding older pushes, its first step. */
-export async function beginRollout(rollout: Rollout, now: Date, reason: string): Promise<void> {
-  await recordStarted(rollout);
-  await supersedeOlderRollouts(rollout, now);
-  await sendOrchestration({ type: 'evaluate', rollout_id: rollout.id, reason }, `start-${rollout.started_at ?? now.toISOString()}`);
 }
 
 export async function pauseRollout(id: string, reason: string | undefined, now: Date): Promise<Rollout> {
@@ -174,11 +178,23 @@ export async function rollbackDevice(id: string, uuid: string, reason: string | 
  * A newer push of a repository supersedes the rollouts of that repository still under way: when
  * a rollout starts, pending, in-progress or paused rollouts of older pushes of the repository
  * are cancelled and hand their devices over, so two rollouts never fight over a device's target.
- * Pushes are ordered by push time, not by arrival: if a newer push's rollout is already under
- * way, this one is the superseded one.
+ * Pushes are ordered by push time, not by arrival: if a newer push's rollout has already started
+ * (whether under way or ended since: completed, cancelled, rolled back), this one is the
+ * superseded one. True when it is.
  */
-export async function supersedeOlderRollouts(rollout: Rollout, now: Date): Promise<void> {
+export async function supersedeOlderRollouts(rollout: Rollout, now: Date): Promise<boolean> {
   const repository = normaliseRepository(rollout.repository);
+  const newerRank = await recordStartedPush(repository, rolloutRank(rollout));
+  if (newerRank) {
+    const newer = await getRollout(rolloutIdOfRank(newerRank));
+    try {
+      await cancelRollout(rollout.id, `superseded by rollout ${newer?.id ?? rolloutIdOfRank(newerRank)}${newer ? ` (${newer.image})` : ''}`, now, newer);
+      logger.info('rollout superseded', { rollout_id: rollout.id, superseded_by: newer?.id });
+    } catch (error) {
+      if (!(error instanceof Conflict)) throw error;
+    }
+    return true;
+  }
   for (const status of activeRolloutStatuses) {
     for await (const other of rolloutsWithStatus(status)) {
       if (other.id === rollout.id || normaliseRepository(other.repository) !== repository) continue;
@@ -190,7 +206,8 @@ export async function supersedeOlderRollouts(rollout: Rollout, now: Date): Promi
         // It ended by itself meanwhile: nothing to supersede.
         if (!(error instanceof Conflict)) throw error;
       }
-      if (older.id === rollout.id) return;
+      if (older.id === rollout.id) return true;
     }
   }
+  return false;
 }

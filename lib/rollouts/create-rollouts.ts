@@ -11,7 +11,7 @@ import { logger } from '../logger';
 import { sendOrchestration } from '../queues/messages';
 import { normaliseRepository, type ImagePushed } from '../registry';
 import { claimDelivery, recordDeliveryOutcome } from '../store/deliveries';
-import { appendEvent } from '../store/events';
+import type { NewEvent } from '../store/events';
 import { allPolicies } from '../store/policies';
 import { createRollout, getRollout } from '../store/rollouts';
 
@@ -114,9 +114,11 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
     return { outcome };
   }
 
-  const { rollout, created } = await createRollout(newRollout(push, winner, now));
   const passed = passedOver.map(policyRef);
-  if (created || !rollout.planning.done) await announce(rollout, push, winner, passed);
+  const planned = newRollout(push, winner, now);
+  const { rollout, created } = await createRollout(planned, creationEvents(planned, push, winner, passed));
+  // Planning is asked for again by a copy of the push while it has not finished (the tick would too).
+  if (created || !rollout.planning.done) await sendOrchestration({ type: 'plan', rollout_id: rollout.id, seq: 0 });
   const outcome: PushOutcome = {
     ...image,
     rollout_id: rollout.id,
@@ -131,20 +133,21 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
   return { outcome, rollout: summary(rollout) };
 }
 
-/** The rollout's first events and its planning command; each is idempotent, so a retry repeats them harmlessly. */
-async function announce(rollout: Rollout, push: ImagePushed, policy: Policy, passedOver: PolicyRef[]): Promise<void> {
-  await appendEvent({
-    type: 'image.webhook_received',
-    rollout_id: rollout.id,
-    timestamp: rollout.created_at,
-    details: { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest ?? null, delivery_id: push.delivery_id, pushed_at: push.pushed_at },
-  });
-  await appendEvent({
-    type: 'image.rollout_created',
-    rollout_id: rollout.id,
-    timestamp: rollout.created_at,
-    order: 1,
-    details: { policy: policyRef(policy), policy_id: policy.id, passed_over_policies: passedOver, image: rollout.image, strategy: rollout.policy.update_strategy },
-  });
-  await sendOrchestration({ type: 'plan', rollout_id: rollout.id, seq: 0 });
+/** The events of a rollout's creation, written with it (a crash right after leaves them on the rollout for its next read). */
+function creationEvents(rollout: Rollout, push: ImagePushed, policy: Policy, passedOver: PolicyRef[]): NewEvent[] {
+  return [
+    {
+      type: 'image.webhook_received',
+      rollout_id: rollout.id,
+      timestamp: rollout.created_at,
+      details: { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest ?? null, delivery_id: push.delivery_id, pushed_at: push.pushed_at },
+    },
+    {
+      type: 'image.rollout_created',
+      rollout_id: rollout.id,
+      timestamp: rollout.created_at,
+      order: 1,
+      details: { policy: policyRef(policy), policy_id: policy.id, passed_over_policies: passedOver, image: rollout.image, strategy: rollout.policy.update_strategy },
+    },
+  ];
 }

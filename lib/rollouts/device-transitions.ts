@@ -7,7 +7,7 @@
  * event never loses the event (DESIGN §6, invariant 9).
  */
 import { reportedDigest, reportOutcome, splitDigest, type StateReportFacts } from '../domain/device-report';
-import { rolloutRank } from '../domain/push-order';
+import { rolloutIdOfRank, rolloutRank } from '../domain/push-order';
 import { countSettleMs, deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
@@ -15,7 +15,8 @@ import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../qu
 import { normaliseRepository } from '../registry';
 import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type StoredDevice } from '../store/devices';
 import { appendEvent } from '../store/events';
-import { countTransition, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
+import { countTransition, findRolloutDevice, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
+import { shardOf } from '../store/keys';
 import { getRollout } from '../store/rollouts';
 
 const schedulePageSize = 50;
@@ -48,8 +49,10 @@ export async function moveRow(
     const current = await getRolloutDevice(row);
     return current?.status === to ? { moved: false, at: current.updated_at } : undefined;
   }
+  // A row outside every batch (planned, then the rollout ended before its batches were) has no counter.
+  if (batch === 0) return { moved: true, from, at };
   const shardCounts = await countTransition(row, batch, from, to);
-  if (shardCounts.scheduled === 0 && (from === 'scheduled' || from === 'pending')) {
+  if (shardCounts.scheduled <= 0 && (from === 'scheduled' || from === 'pending')) {
     await sendOrchestration({ type: 'evaluate', rollout_id: row.rollout_id, reason: `device ${to}` }, `shard-${row.shard}-batch-${batch}-${to}-${at}`);
   }
   return { moved: true, from, at };
@@ -63,6 +66,12 @@ export async function deviceEvent(
   details: Record<string, unknown>,
 ): Promise<void> {
   await appendEvent({ type, rollout_id: row.rollout_id, device_uuid: row.device_uuid, shard: row.shard, subject: row.app, timestamp: at, details: { app: row.app, ...details } });
+}
+
+/** Hands a batch's devices to the target queue: one message per shard, each scheduling its devices a page at a time. */
+export async function fanOutTargets(rollout: Rollout, batch: number): Promise<void> {
+  const shards = Array.from({ length: rollout.shard_count }, (_, shard) => shard);
+  await sendTargetCommands(shards.map((shard) => ({ type: 'set_targets' as const, rollout_id: rollout.id, batch, shard })));
 }
 
 /**
@@ -108,9 +117,9 @@ async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice
   // The event before the target: once the device has its new target it may report and move its
   // row on, and a retry of this command after a crash or a failed call would no longer find the
   // row waiting to record it (invariant 9). Its id comes from `at`, so a retry writes it once.
-  const previous = device.target_set_by?.[row.app] === rank ? row.previous_image : pinnedImage(target, device.current_apps.find((a) => a.name === row.app)).image;
-  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: previous, to_image: row.new_image });
-  const result = await moveToNewImage(device, appIndex, row, rollout, batch.number, rank, at);
+  const previous = device.target_set_by?.[row.app] === rank ? { image: row.previous_image } : await imageToReturnTo(device, row, target);
+  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: previous.image, to_image: row.new_image });
+  const result = await moveToNewImage(device, appIndex, row, rollout, batch.number, rank, at, previous);
   if (result.outcome !== 'set') {
     const reason =
       result.outcome === 'taken_over'
@@ -125,9 +134,23 @@ async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice
 }
 
 /**
- * The image to return to on rollback: what the app targeted, pinned to the digest the device
- * reported running it at, so that rolling back a moving tag brings back the old content.
+ * The image to return to on rollback: what the app targets now, pinned to the digest the device
+ * reported running it at, so that rolling back a moving tag brings back the old content. When
+ * that is the very reference this rollout sets (an earlier push of the same tag, no digest to
+ * tell the two apart, handed over by its superseded rollout), returning to it would change
+ * nothing: the device returns to where that earlier rollout would have returned it.
  */
+async function imageToReturnTo(device: StoredDevice, row: RolloutDevice, target: string): Promise<{ image: string; digest?: string }> {
+  const pinned = pinnedImage(target, device.current_apps.find((a) => a.name === row.app));
+  const setBy = device.target_set_by?.[row.app];
+  if (pinned.image !== row.new_image || !setBy) return pinned;
+  const earlier = await getRollout(rolloutIdOfRank(setBy));
+  if (!earlier || earlier.shard_count === 0) return pinned;
+  const earlierRow = (await findRolloutDevice(earlier.id, shardOf(device.uuid, earlier.shard_count), device.uuid)).find((r) => r.app === row.app);
+  if (!earlierRow || earlierRow.previous_image === row.new_image) return pinned;
+  return { image: earlierRow.previous_image, ...(earlierRow.previous_digest ? { digest: earlierRow.previous_digest } : {}) };
+}
+
 function pinnedImage(target: string, reported: ReportedApp | undefined): { image: string; digest?: string } {
   const running = reported && splitDigest(reported.image).name === splitDigest(target).name ? reportedDigest(reported) : undefined;
   if (splitDigest(target).digest || !running) return { image: target, ...(running ? { digest: running } : {}) };
@@ -149,6 +172,8 @@ async function moveToNewImage(
   batch: number,
   rank: string,
   at: string,
+  /** The image to return to, as worked out from `device`. */
+  previousOfDevice: { image: string; digest?: string },
 ): Promise<NewImageResult> {
   let latest: StoredDevice | undefined = device;
   for (let attempt = 0; attempt < 3 && latest; attempt++) {
@@ -157,7 +182,7 @@ async function moveToNewImage(
     if (setBy === rank) return { outcome: 'set', previous: row.previous_image }; // by an earlier delivery of this command
     if (setBy !== undefined && setBy > rank) return { outcome: 'taken_over' };
     if (app?.name !== row.app || normaliseRepository(app.image) !== normaliseRepository(row.new_image)) return { outcome: 'left_repository' };
-    const previous = pinnedImage(app.image, latest.current_apps.find((a) => a.name === row.app));
+    const previous = latest === device ? previousOfDevice : await imageToReturnTo(latest, row, app.image);
     const pointer: Omit<RolloutPointer, 'target_version'> = {
       rollout_id: rollout.id,
       shard: row.shard,

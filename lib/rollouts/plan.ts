@@ -13,7 +13,7 @@ import { countRepositoryMembers, getDevicesByUuid, listRepositoryMembers } from 
 import { shardOf } from '../store/keys';
 import { putRolloutDevices } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
-import { recordStarted } from './rollout-events';
+import { startedEvent } from './rollout-events';
 import { supersedeOlderRollouts } from './control';
 
 const pageSize = 200;
@@ -79,16 +79,15 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
       next.started_at = at;
     }
   }
-  if (!(await saveRollout(next))) throw new Error(`rollout ${rolloutId} changed while planning; retrying`);
+  const starting = done && next.status === 'in_progress';
+  if (!(await saveRollout(next, starting ? [startedEvent(next)] : []))) throw new Error(`rollout ${rolloutId} changed while planning; retrying`);
 
   if (!done) {
     await sendOrchestration({ type: 'plan', rollout_id: rolloutId, seq: assigned });
   } else {
     logger.info('rollout planned', { rollout_id: rolloutId, devices: assigned, batches: next.batches.length });
-    if (next.status === 'in_progress') {
-      await recordStarted(next);
-      await supersedeOlderRollouts(next, now);
-    }
+    // Repeated by the first batch's start if a crash comes first.
+    if (starting) await supersedeOlderRollouts(next, now);
   }
   return next;
 }

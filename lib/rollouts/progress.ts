@@ -13,16 +13,16 @@
 import { config } from '../config';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
 import { revertedAutomatically, revertedOnCancel } from '../domain/rollout-control';
-import { canTransitionRollout, countSettleMs, fanOutGraceFor, minutesLater, nextStep, type NextStep, type Resend } from '../domain/rollout-progress';
-import type { Batch, BatchCounts, Rollout } from '../domain/types';
+import { addCounts, canTransitionRollout, countSettleMs, emptyCounts, fanOutGraceFor, impossibleCounts, minutesLater, nextStep, restsOnCounts, type NextStep, type Resend } from '../domain/rollout-progress';
+import { deviceRolloutStatuses, type Batch, type BatchCounts, type Rollout } from '../domain/types';
 import { logger } from '../logger';
 import { orchestrationMaxReceiveCount } from '../queues/names';
 import { sendHealthCommands, sendRevertCommands, sendTargetCommands, sendWakeUp } from '../queues/messages';
 import type { NewEvent } from '../store/events';
-import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
+import { getAllBatchCounts, reconcileBatchShard, recountBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
-import { timeOutBatch } from './device-transitions';
-import { recordStarted } from './rollout-events';
+import { fanOutTargets, timeOutBatch } from './device-transitions';
+import { supersedeOlderRollouts } from './control';
 import { continueSweep, endingSweep, revertCommands, sweepCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;
@@ -39,8 +39,13 @@ export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: s
     // An ended rollout's only work left is the sweep of its devices, when a crash cut it short.
     if (rollout?.sweep) return continueSweep(rollout, now);
     if (!rollout || rollout.status !== 'in_progress') return;
-    const counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
-    const decision = nextStep(rollout, counts, now, fanOutGraceFor(config().tickSeconds));
+    let counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
+    let decision = nextStep(rollout, counts, now, fanOutGraceFor(config().tickSeconds));
+    const current = rollout.batches[rollout.current_batch - 1];
+    if (current?.status === 'in_progress' && (restsOnCounts(decision) || impossibleCounts(current, counts.get(current.number) ?? emptyCounts()))) {
+      counts = await countsFromRows(rollout, counts, decision.type === 'pause_for_failures' ? rollout.batches.filter((b) => b.started_at) : [current], now);
+      decision = nextStep(rollout, counts, now, fanOutGraceFor(config().tickSeconds));
+    }
     logger.debug('evaluate', { rollout_id: rolloutId, decision });
     if (decision.type === 'none') return;
     if (decision.type === 'wait') {
@@ -67,6 +72,27 @@ export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: s
   }
 }
 
+/**
+ * The given batches' counts as their rows have them (stored as the counters where the rows have
+ * settled), in place of the counters: the rows are the truth the counters summarise.
+ */
+async function countsFromRows(rollout: Rollout, counters: Map<number, BatchCounts>, batches: Batch[], now: Date): Promise<Map<number, BatchCounts>> {
+  const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
+  const counts = new Map(counters);
+  for (const batch of batches) {
+    let sum = emptyCounts();
+    for (const shard of shardsOf(rollout)) {
+      sum = addCounts(sum, (await recountBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore })).counts);
+    }
+    const before = counters.get(batch.number) ?? emptyCounts();
+    if (deviceRolloutStatuses.some((status) => before[status] !== sum[status]) || before.failures !== sum.failures) {
+      logger.info('batch counters differ from the rows (a count on its way, or one lost or doubled); the rows decide', { rollout_id: rollout.id, batch: batch.number, counted: before, rows: sum });
+    }
+    counts.set(batch.number, sum);
+  }
+  return counts;
+}
+
 type Action = Exclude<NextStep, { type: 'none' } | { type: 'wait' }>;
 
 /** Takes one step; each writes the rollout at the version it read, with the events of the step. */
@@ -90,7 +116,8 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Batc
 }
 
 async function startBatch(rollout: Rollout, number: number, now: Date): Promise<void> {
-  if (number === 1) await recordStarted(rollout);
+  // A newer push's rollout started first (or planning's check was lost to a crash).
+  if (number === 1 && (await supersedeOlderRollouts(rollout, now))) return;
   const at = now.toISOString();
   const deadline = minutesLater(now, rollout.policy.update_timeout_minutes);
   const batch: Batch = { ...rollout.batches[number - 1]!, status: 'in_progress', started_at: at, schedule_requested_at: at, deadline_at: deadline };
@@ -168,12 +195,20 @@ async function completeBatch(rollout: Rollout, number: number, counts: Map<numbe
   if (wakeUp) await sendWakeUp(rollout.id, due, now);
 }
 
+/**
+ * Completes the rollout. Its sweep reverts nothing: it goes over the rows once more (repeating
+ * any single-device rollback a crash cut short) and recounts the counters once the last moves have
+ * settled, so that the statistics kept for good equal the rows even where a write that answered an
+ * error had been counted twice by its retry.
+ */
 async function completeRollout(rollout: Rollout, now: Date): Promise<void> {
   const at = now.toISOString();
-  const next: Rollout = { ...rollout, status: 'completed', completed_at: at, version: rollout.version + 1, updated_at: at };
-  await saveRollout(next, [
+  const sweep = endingSweep({ from: [], to: 'skipped', reason: 'rollout completed' }, at);
+  const next: Rollout = { ...rollout, status: 'completed', completed_at: at, sweep, version: rollout.version + 1, updated_at: at };
+  const saved = await saveRollout(next, [
     { type: 'image.rollout_completed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { total_devices: rollout.total_devices, batches: rollout.batches.length } },
   ]);
+  if (saved) await sendRevertCommands(sweepCommands(next));
 }
 
 function withBatch(rollout: Rollout, batch: Batch, now: Date, changes: Partial<Rollout> = {}): Rollout {
@@ -188,9 +223,6 @@ function withBatch(rollout: Rollout, batch: Batch, now: Date, changes: Partial<R
 
 const shardsOf = (rollout: Rollout) => Array.from({ length: rollout.shard_count }, (_, shard) => shard);
 
-export async function fanOutTargets(rollout: Rollout, batch: number): Promise<void> {
-  await sendTargetCommands(shardsOf(rollout).map((shard) => ({ type: 'set_targets' as const, rollout_id: rollout.id, batch, shard })));
-}
 
 async function fanOutHealthChecks(rollout: Rollout, batch: number): Promise<void> {
   await sendHealthCommands(shardsOf(rollout).map((shard) => ({ type: 'check_health' as const, rollout_id: rollout.id, batch, shard })));

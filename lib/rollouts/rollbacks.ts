@@ -5,7 +5,7 @@
  * sees the reverted row and undoes its own target write.
  */
 import { config } from '../config';
-import { batchContaining } from '../domain/batch-plan';
+import { batchContaining, maxShardCount } from '../domain/batch-plan';
 import { rolloutRank } from '../domain/push-order';
 import { countSettleMs, fanOutGraceFor } from '../domain/rollout-progress';
 import type { Rollout, RolloutDevice, Sweep } from '../domain/types';
@@ -16,6 +16,9 @@ import { getRollout, markShardSwept, saveRollout, sweptShards } from '../store/r
 import { deviceEvent, moveRow } from './device-transitions';
 
 export type RevertOutcome = 'rolled_back' | 'skipped' | 'unchanged' | 'failed';
+
+/** Sequence numbers have nine digits. */
+const maxRowsPerShard = 999_999_999;
 
 
 /**
@@ -82,7 +85,9 @@ export async function revertPage(
   const counts: Record<RevertOutcome, number> = { rolled_back: 0, skipped: 0, unchanged: 0, failed: 0 };
   const rollout = await getRollout(command.rollout_id);
   if (!rollout) return { counts };
-  const range = command.batch ? rollout.batches[command.batch - 1] : { first_seq: 0, size: rollout.planning.assigned };
+  // The whole rollout is every row of the shard: also one a planning page wrote just before the
+  // rollout ended, which planning never counted in.
+  const range = command.batch ? rollout.batches[command.batch - 1] : { first_seq: 0, size: maxRowsPerShard };
   if (!range || range.size === 0) return { counts };
   const page = await queryRowsInRange(rollout.id, command.shard, range.first_seq, range.size, pageSize, command.start_key);
   for (const row of page.rows) {
@@ -131,7 +136,8 @@ async function recountShard(rolloutId: string, shard: number, now: Date): Promis
   return true;
 }
 
-const endings = ['cancelled', 'rolled_back', 'failed'] as const;
+/** Every ending is swept; a completed rollout's sweep only checks its rows and recounts. */
+const endings = ['completed', 'cancelled', 'rolled_back', 'failed'] as const;
 type Ending = (typeof endings)[number];
 
 /** The sweep an ending starts; the rollout carries it from the write that ends it. */
@@ -157,7 +163,7 @@ export async function continueSweep(rollout: Rollout, now: Date): Promise<void> 
   const sweep = rollout.sweep;
   if (!sweep) return;
   const at = now.toISOString();
-  const shards = Array.from({ length: Math.max(1, rollout.shard_count) }, (_, shard) => shard);
+  const shards = shardsToSweep(rollout);
   const swept = await sweptShards(rollout.id, shards, rollout.status);
   const left = shards.filter((shard) => !swept.has(shard));
   if (left.length === 0) {
@@ -172,5 +178,15 @@ export async function continueSweep(rollout: Rollout, now: Date): Promise<void> 
 
 /** Sweep messages for every shard of the rollout. */
 export function revertCommands(rollout: Rollout, spec: Omit<RevertCommand, 'type' | 'rollout_id' | 'shard' | 'start_key'>): RevertCommand[] {
-  return Array.from({ length: Math.max(1, rollout.shard_count) }, (_, shard) => ({ type: 'revert_devices' as const, rollout_id: rollout.id, shard, ...spec }));
+  return shardsToSweep(rollout).map((shard) => ({ type: 'revert_devices' as const, rollout_id: rollout.id, shard, ...spec }));
+}
+
+/**
+ * The shards that may hold the rollout's rows. Until planning has finished, the rollout does not
+ * know its shard count (the first page saves it, and a page whose save lost to a cancel wrote
+ * its rows all the same), so a sweep then looks in every shard there can be.
+ */
+function shardsToSweep(rollout: Rollout): number[] {
+  const count = rollout.planning.done ? Math.max(1, rollout.shard_count) : maxShardCount;
+  return Array.from({ length: count }, (_, shard) => shard);
 }

@@ -17,6 +17,7 @@
  * device in rollout, by uuid   ROLLOUT#<id>#S#<shard>          UUID#<uuid>#<app>   (holds seq)
  * event                        ROLLOUT#<id>#S#<shard>          EVENT#<event id>
  * shard swept after an ending  ROLLOUT#<id>#S#<shard>          SWEPT#<ending status>
+ * newest push started          PUSHES#<repository>             NEWEST_STARTED  (its rollout's rank)
  * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
  * admin key                    ADMINKEY#<sha256 of key>        ADMINKEY
  * provisioning key             PROVKEY#<id>                    PROVKEY   (holds the key's sha256)
@@ -48,6 +49,8 @@
  * list rollouts (newest first)            Query byKind (gsi1pk = ROLLOUT), filter image_name
  * rollouts by status (filter, tick,       Query byStatus (gsi2pk = ROLLOUT#STATUS#<status>)
  *   supersede)
+ * a push starts its rollout               conditional UpdateItem PUSHES#<repository> (rank not older);
+ *                                         GetItem it when a newer push's rollout started first
  * batch progress                          Query each shard, sk begins_with BATCH#
  * count a device's move                   UpdateItem ADD on its shard's BATCH#<nnn>
  * recount a batch shard                   Query its rows, conditional PutItem BATCH#<nnn> (revision)
@@ -97,6 +100,7 @@ export const keys = {
     sk: `DEVICE#${uuid}#APP#${app}`,
   }),
   repositoryPk: (repository: string) => `REPO#${repository}`,
+  newestStartedPush: (repository: string): Key => ({ pk: `PUSHES#${repository}`, sk: 'NEWEST_STARTED' }),
 
   policy: (id: string): Key => ({ pk: `POLICY#${id}`, sk: 'POLICY' }),
   policyListing: (createdAt: string, id: string) => ({ gsi1pk: 'POLICY', gsi1sk: `${createdAt}#${id}` }),

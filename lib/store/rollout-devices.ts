@@ -222,16 +222,35 @@ export async function reconcileBatchShard(
   size: number,
   options: { settledBefore?: string } = {},
 ): Promise<BatchCounts | undefined> {
+  const recount = await recountBatchShard(rolloutId, shard, batch, firstSeq, size, options);
+  return recount.stored ? recount.counts : undefined;
+}
+
+/**
+ * Counts one shard of a batch from its rows, and stores the result as reconcileBatchShard does
+ * when the shard has settled. `counts` are the rows' statuses as read, stored or not: what a
+ * decision can rest on, while a count on its way would be counted twice if stored.
+ */
+export async function recountBatchShard(
+  rolloutId: string,
+  shard: number,
+  batch: number,
+  firstSeq: number,
+  size: number,
+  options: { settledBefore?: string } = {},
+): Promise<{ counts: BatchCounts; stored: boolean }> {
   const key = keys.batchCounters(rolloutId, shard, batch);
   for (let attempt = 0; attempt < 5; attempt++) {
     const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: key, ConsistentRead: true }));
     const revision = Number(Item?.revision ?? 0);
     const counts = emptyCounts();
+    let settled = true;
     for await (const row of rowsInRange(rolloutId, shard, firstSeq, size)) {
-      if (options.settledBefore !== undefined && row.updated_at > options.settledBefore) return undefined;
+      if (options.settledBefore !== undefined && row.updated_at > options.settledBefore) settled = false;
       if (row.status !== 'pending') counts[row.status] += 1;
       if (countsAsFailure(row)) counts.failures += 1;
     }
+    if (!settled) return { counts, stored: false };
     const stored = await conditionally(
       dynamo().send(
         new PutCommand({
@@ -242,7 +261,7 @@ export async function reconcileBatchShard(
         }),
       ),
     );
-    if (stored) return counts;
+    if (stored) return { counts, stored: true };
   }
   throw new Error(`counters of rollout ${rolloutId} batch ${batch} shard ${shard} kept changing during recount`);
 }

@@ -45,10 +45,16 @@ async function deliverOutbox(rolloutId: string, version: number, outbox: NewEven
   );
 }
 
-/** Creates the rollout unless it exists already; either way returns the stored one. */
-export async function createRollout(rollout: Rollout): Promise<{ rollout: Rollout; created: boolean }> {
-  const put = new PutCommand({ TableName: tableName(), Item: item(rollout), ConditionExpression: 'attribute_not_exists(pk)' });
-  if (await conditionally(dynamo().send(put))) return { rollout, created: true };
+/**
+ * Creates the rollout, with the events of its creation in the same write, unless it exists
+ * already; either way returns the stored one.
+ */
+export async function createRollout(rollout: Rollout, events: NewEvent[] = []): Promise<{ rollout: Rollout; created: boolean }> {
+  const put = new PutCommand({ TableName: tableName(), Item: item(rollout, events), ConditionExpression: 'attribute_not_exists(pk)' });
+  if (await conditionally(dynamo().send(put))) {
+    if (events.length > 0) await deliverOutbox(rollout.id, rollout.version, events);
+    return { rollout, created: true };
+  }
   const existing = await getRollout(rollout.id);
   if (!existing) throw new Error(`rollout ${rollout.id} exists but cannot be read`);
   return { rollout: existing, created: false };
@@ -144,4 +150,35 @@ export async function sweptShards(rolloutId: string, shards: number[], ending: s
     if (Item) swept.add(shard);
   }
   return swept;
+}
+
+/**
+ * Notes that the rollout of the push ranked `rank` has started, unless a newer push of the
+ * repository has started one first: then that push's rank is returned and nothing is written.
+ * Pushes of a repository start in push order only, so an older push never rolls out after a newer
+ * one has been seen, however the newer one ended.
+ */
+export async function recordStartedPush(repository: string, rank: string): Promise<string | undefined> {
+  const key = keys.newestStartedPush(repository);
+  const recorded = await conditionally(
+    dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: key,
+        UpdateExpression: 'SET #rank = :rank, repository = :repository',
+        ConditionExpression: 'attribute_not_exists(#rank) OR #rank <= :rank',
+        ExpressionAttributeNames: { '#rank': 'rank' },
+        ExpressionAttributeValues: { ':rank': rank, ':repository': repository },
+      }),
+    ),
+  );
+  if (recorded) return undefined;
+  const newest = await newestStartedPush(repository);
+  return newest !== undefined && newest > rank ? newest : undefined;
+}
+
+/** The rank of the newest push of the repository whose rollout has started, if any has. */
+export async function newestStartedPush(repository: string): Promise<string | undefined> {
+  const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: keys.newestStartedPush(repository), ConsistentRead: true }));
+  return typeof Item?.rank === 'string' ? Item.rank : undefined;
 }

@@ -232,13 +232,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
           path = `/api/v1/rollouts/${id}/devices/${device.uuid}/rollback`;
         }
         const answer = await persist(() => call('POST', path, action === 'resume' ? undefined : { reason: `chaos ${action}` }), 20);
-        actions.push({ action, rolloutId: id, status: answer.status });
+        actions.push({ action, rolloutId: id, status: answer.status, answeredAt: new Date().toISOString() });
         if (answer.status >= 500 || answer.status === 0 || (answer.status >= 400 && answer.status !== 404 && answer.status !== 409)) {
           violations.push(`admin ${action} on ${id} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
         }
         // Pauses mostly end soon, so that rollouts go on.
         if (action === 'pause' && answer.status < 300 && actionRandom.chance(0.6)) {
-          void sleep(actionRandom.int(500, 3000)).then(() => persist(() => call('POST', `/api/v1/rollouts/${id}/resume`), 20)).then((a) => actions.push({ action: 'resume', rolloutId: id, status: a.status }));
+          void sleep(actionRandom.int(500, 3000)).then(() => persist(() => call('POST', `/api/v1/rollouts/${id}/resume`), 20)).then((a) => actions.push({ action: 'resume', rolloutId: id, status: a.status, answeredAt: new Date().toISOString() }));
         }
       }
     })();
@@ -276,7 +276,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const action = resumed.has(id) ? 'cancel' : 'resume';
         resumed.add(id);
         const answer = await persist(() => call('POST', `/api/v1/rollouts/${id}/${action}`, action === 'cancel' ? { reason: 'chaos run ends' } : undefined));
-        actions.push({ action, rolloutId: id, status: answer.status });
+        actions.push({ action, rolloutId: id, status: answer.status, answeredAt: new Date().toISOString() });
       }
       await sleep(1000);
     }
@@ -294,8 +294,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const target = table!.devices.get(d.uuid)?.target_apps ?? [];
         return d.running.every((app) => target.find((t) => t.name === app.name)?.image === app.image);
       });
+      // Every ending's sweep closed: its rows checked and its counters recounted.
+      const swept = [...table.rollouts.values()].every((r) => !r.sweep);
       const fingerprint = JSON.stringify([...table.devices.values()].map((d) => d.target_version)) + [...table.events.values()].reduce((n, e) => n + e.length, 0);
-      quiet = converged && fingerprint === previous ? quiet + 1 : 0;
+      quiet = converged && swept && fingerprint === previous ? quiet + 1 : 0;
       previous = fingerprint;
       await sleep(700);
     }
@@ -305,6 +307,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     table = await readTable(lives.host.dynamodb, lives.host.tableName);
     const engines: EngineTruth = new Map(devices.map((d) => [d.uuid, new Map(d.running.map((a) => [a.name, a.image]))]));
     violations.push(...checkInvariants({ table, engines, initial, pushes: notifications.map((n) => n.sent), actions }));
+    for (const rollout of table.rollouts.values()) if (rollout.sweep) violations.push(`liveness: rollout ${rollout.id} (${rollout.status}) never closed its sweep`);
     if (lives.fatal) violations.push(`host: ${lives.fatal}`);
     const stats = lives.stats;
     return {

@@ -34,6 +34,8 @@ export interface AdminAction {
   action: 'pause' | 'resume' | 'cancel' | 'rollback-all' | 'rollback-device';
   rolloutId: string;
   status: number;
+  /** When the answer arrived: the change was written by then (this machine's clock, as the host's). */
+  answeredAt: string;
 }
 
 export interface Table {
@@ -100,7 +102,10 @@ export interface CheckInput {
   actions: AdminAction[];
 }
 
-export function checkInvariants({ table, engines, initial, pushes }: CheckInput): string[] {
+/** How long after its event's time a stop the system made itself is taken to have been written. */
+const systemStopWriteMs = 2_000;
+
+export function checkInvariants({ table, engines, initial, pushes, actions }: CheckInput): string[] {
   const violations: string[] = [];
   const fail = (invariant: number, message: string) => violations.push(`invariant ${invariant}: ${message}`);
   const eventsOf = (id: string) => (table.events.get(id) ?? []).slice().sort((a, b) => a.id.localeCompare(b.id));
@@ -169,12 +174,22 @@ export function checkInvariants({ table, engines, initial, pushes }: CheckInput)
       }
     }
 
-    // 4: nothing scheduled while paused, nor after the end.
+    // 4: nothing scheduled while paused, nor after the end. A stop's event carries the time its
+    // work began, and its write lands a little later (later still when its calls are retried); a
+    // page of scheduling that began in between read the rollout still under way. So an admin's
+    // stop counts from when its answer arrived; one the system made itself (a pause for failures,
+    // a supersede, a failure), whose write time nothing outside records, a moment after its event.
+    const stops = new Set(['image.rollout_paused', 'image.rollout_cancelled', 'image.rollout_rolled_back', 'image.rollout_failed']);
+    const stopActions = actions.filter((a) => a.rolloutId === rollout.id && a.status < 300 && ['pause', 'cancel', 'rollback-all'].includes(a.action));
+    const written = (event: RolloutEvent) => {
+      const answered = stopActions.map((a) => a.answeredAt).filter((t) => t >= event.timestamp).sort()[0];
+      const byAdmin = event.type !== 'image.rollout_failed' && event.details?.automatic !== true && !String(event.details?.reason ?? '').startsWith('superseded by');
+      return byAdmin && answered ? answered : new Date(Date.parse(event.timestamp) + systemStopWriteMs).toISOString();
+    };
     let stoppedAt: string | undefined;
     for (const event of events) {
-      if (event.type === 'image.rollout_paused') stoppedAt ??= event.timestamp;
+      if (stops.has(event.type)) stoppedAt ??= written(event);
       else if (event.type === 'image.rollout_resumed') stoppedAt = undefined;
-      else if (event.type === 'image.rollout_cancelled' || event.type === 'image.rollout_rolled_back' || event.type === 'image.rollout_failed') stoppedAt ??= event.timestamp;
       else if (event.type === 'image.device_scheduled' && stoppedAt && event.timestamp > stoppedAt) {
         fail(4, `rollout ${rollout.id} scheduled device ${event.device_uuid} at ${event.timestamp}, after it stopped at ${stoppedAt}`);
       }

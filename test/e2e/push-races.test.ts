@@ -98,6 +98,47 @@ describe('racing pushes', () => {
     expect(superseded.rollout.batches.map((b: any) => b.status)).not.toContain('in_progress');
   });
 
+  it('rolls a re-pushed tag with no digest back past the earlier push of it, to what ran before both', async () => {
+    await f.createPolicy({ image_pattern: 'race/no-digest:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = await fleetOf(4, 'race/no-digest:v1');
+    const pushedAt = Math.floor(Date.now() / 1000);
+    const first = (await f.push('race/no-digest', 'v2', pushedAt)).body.rollouts[0].id;
+    await f.waitForRollout(first, (d) => d.statistics.updated > 0, 'the first push reaching devices');
+    const newer = (await f.push('race/no-digest', 'v2', pushedAt + 1)).body.rollouts[0].id;
+    await f.waitForStatus(newer, 'completed');
+    // Returning to "race/no-digest:v2" (the first push, which nothing tells apart) would change nothing.
+    const done = await f.rollout(newer);
+    expect(done.devices.map((r: any) => r.previous_image)).toEqual(Array(4).fill('race/no-digest:v1'));
+    expect((await f.api('POST', `/api/v1/rollouts/${newer}/rollback-all`, { body: {} })).status).toBe(200);
+    await f.waitForRollout(newer, () => devices.every((d) => d.running[0]!.image === 'race/no-digest:v1'), 'the fleet back on v1');
+  });
+
+  it('never starts an older push notified after a newer one was rolled back', async () => {
+    await f.createPolicy({ image_pattern: 'race/after-rollback:*', update_strategy: 'manual' });
+    await f.createPolicy({ image_pattern: 'race/after-rollback-auto:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = [...(await fleetOf(2, 'race/after-rollback:1')), ...(await fleetOf(2, 'race/after-rollback-auto:1'))];
+    const now = Math.floor(Date.now() / 1000);
+    for (const repository of ['race/after-rollback', 'race/after-rollback-auto']) {
+      const newer = (await f.push(repository, '3', now + 5)).body.rollouts[0].id;
+      await f.waitForRollout(newer, (d) => d.rollout.planned, 'the newer push planned');
+      if (repository === 'race/after-rollback') expect((await f.api('POST', `/api/v1/rollouts/${newer}/start`)).status).toBe(200);
+      expect((await f.api('POST', `/api/v1/rollouts/${newer}/rollback-all`, { body: { reason: 'bad build' } })).status).toBe(200);
+      // The older push's notification arrives late.
+      const older = (await f.push(repository, '2', now)).body.rollouts[0].id;
+      if (repository === 'race/after-rollback') {
+        await f.waitForRollout(older, (d) => d.rollout.planned, 'the older push planned');
+        const start = await f.api('POST', `/api/v1/rollouts/${older}/start`);
+        expect(start.status).toBe(409);
+        expect(start.body.error.message).toMatch(`a newer push of ${repository} has started rollout ${newer}`);
+      } else {
+        const cancelled = await f.waitForStatus(older, 'cancelled');
+        expect(cancelled.rollout.status_reason).toBe(`superseded by rollout ${newer} (${repository}:3)`);
+      }
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    expect(devices.map((d) => d.running[0]!.image)).toEqual(['race/after-rollback:1', 'race/after-rollback:1', 'race/after-rollback-auto:1', 'race/after-rollback-auto:1']);
+  });
+
   it('lets the newest push win whatever order its webhooks arrive in', async () => {
     await f.createPolicy({ image_pattern: 'race/out-of-order:*', update_strategy: 'auto', batch_delay_minutes: 0 });
     const devices = await fleetOf(6, 'race/out-of-order:1');
@@ -117,8 +158,8 @@ describe('racing pushes', () => {
     const newer = (await f.push('race/late', '3', now + 5)).body.rollouts[0].id;
     await expectFleetOn(newer, devices, 'race/late:3');
     const late = (await f.push('race/late', '2', now)).body.rollouts[0].id;
-    const done = await f.waitForStatus(late, 'completed');
-    expect(done.statistics.total_devices).toBe(0);
+    const done = await f.waitForStatus(late, 'cancelled');
+    expect(done.rollout.status_reason).toBe(`superseded by rollout ${newer} (race/late:3)`);
     await new Promise((r) => setTimeout(r, 500));
     expect(devices.every((d) => d.running[0]!.image === 'race/late:3')).toBe(true);
   });

@@ -103,6 +103,21 @@ describe('a crash between a rollout change and its events', () => {
     expect(planned.rollout).not.toHaveProperty('outbox');
     expect((await f.rollout(id)).rollout).not.toHaveProperty('outbox');
   });
+
+  it("records a new rollout's first events when the webhook's function died right after creating it", async () => {
+    await f.createPolicy({ image_pattern: 'crash/created:*', update_strategy: 'manual' });
+    // The first event's write fails: the rollout exists, its events do not, and nobody retries the push.
+    const fault = await failOnce('dynamo', (command, input) => command === 'PutItemCommand' && String(input.Item?.sk).startsWith('EVENT#'));
+    try {
+      expect((await f.push('crash/created', '2')).status).toBe(500);
+    } finally {
+      fault.remove();
+    }
+    const listed = (await f.api('GET', '/api/v1/rollouts?image_name=crash/created')).body.rollouts;
+    expect(listed).toHaveLength(1);
+    const types = (await f.events(listed[0].id)).map((e) => e.type);
+    expect(types).toEqual(expect.arrayContaining(['image.webhook_received', 'image.rollout_created']));
+  });
 });
 
 /**
@@ -185,6 +200,38 @@ describe('an ending whose device sweep was cut short', () => {
     } finally {
       await stop();
     }
+  });
+});
+
+describe('a planning page cut short by the ending', () => {
+  it('skips a row a planning page wrote just before a cancel won the race to the rollout', async () => {
+    const { getRolloutDevice, putRolloutDevices } = await import('../../lib/store/rollout-devices');
+    await f.createPolicy({ image_pattern: 'sweep/planning:*', update_strategy: 'manual' });
+    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'sweep/planning:1' });
+    const id = (await f.push('sweep/planning', '2')).body.rollouts[0].id;
+    const planned = (await f.waitForRollout(id, (d) => d.rollout.planned, 'planned')).rollout;
+    // A page's rows are written, and its save of the rollout then loses to the cancel: planning
+    // never counts the row in, but it is in the table, pending.
+    await putRolloutDevices([
+      {
+        rollout_id: id,
+        device_uuid: device!.uuid,
+        device_name: 'orphan',
+        app: 'extra',
+        seq: planned.total_devices,
+        shard: 0,
+        batch: null,
+        status: 'pending',
+        previous_image: 'sweep/planning:1',
+        new_image: 'sweep/planning:2',
+        updated_at: new Date().toISOString(),
+      },
+    ]);
+    expect((await f.api('POST', `/api/v1/rollouts/${id}/cancel`, { body: {} })).status).toBe(200);
+    const done = await f.waitForRollout(id, (d) => d.rollout.sweep === undefined, 'the sweep closed', 20_000);
+    expect(done.devices.map((r: any) => [r.app, r.status])).toEqual([['main', 'skipped'], ['extra', 'skipped']]);
+    expect(done.statistics.total_devices).toBe(1);
+    expect((await getRolloutDevice({ rollout_id: id, shard: 0, seq: planned.total_devices }))?.status).toBe('skipped');
   });
 });
 

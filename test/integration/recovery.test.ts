@@ -51,4 +51,36 @@ describe('recovery', () => {
     expect(done.rollout.status).toBe('completed');
     expect(done.statistics).toMatchObject({ updated: 3, scheduled: 0 });
   });
+
+  it('moves a batch on only when its rows agree, when a retried write counted a device twice, and recounts the ended rollout', async () => {
+    const { evaluateRollout } = await import('../../lib/rollouts/progress');
+    const { countTransition } = await import('../../lib/store/rollout-devices');
+    const { fanOutGraceFor: grace } = await import('../../lib/domain/rollout-progress');
+
+    await f.createPolicy({ image_pattern: 'recover/twice:*', update_strategy: 'auto', update_timeout_minutes: 60 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 3, image: 'recover/twice:1' });
+    const id = (await f.push('recover/twice', '2')).body.rollouts[0].id;
+    await f.waitForRollout(id, (d) => d.statistics.scheduled === 3, 'all scheduled');
+
+    // The first device's count is applied twice (its UpdateItem happened, answered a 500, and the
+    // SDK sent it again): the counters then say a device more is through than the rows do.
+    await devices[0]!.poll();
+    await f.waitForRollout(id, (d) => d.statistics.updated === 1, 'the first device counted');
+    await countTransition({ rollout_id: id, shard: 0 }, 1, 'scheduled', 'updated');
+    await devices[1]!.poll();
+    await f.waitForRollout(id, (d) => d.statistics.updated === 3 && d.statistics.scheduled === 0, 'the counters saying all three are through');
+
+    // The third device is still on its way: the batch waits for it.
+    await evaluateRollout(id, new Date());
+    expect((await f.rollout(id)).rollout.status).toBe('in_progress');
+    await devices[2]!.poll();
+    await f.waitForStatus(id, 'completed', 10_000);
+
+    // Once the last moves have settled, the ended rollout's sweep stores counts equal to its rows.
+    await new Promise((resolve) => setTimeout(resolve, 5_500));
+    await evaluateRollout(id, new Date(Date.now() + grace(30) + 1000));
+    const done = await f.waitForRollout(id, (d) => d.rollout.sweep === undefined, 'the sweep closed', 10_000);
+    expect(done.statistics).toMatchObject({ total_devices: 3, updated: 3, scheduled: 0 });
+    expect(done.rollout.batches[0].counts).toMatchObject({ updated: 3, scheduled: 0 });
+  });
 });
