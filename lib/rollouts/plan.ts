@@ -11,7 +11,7 @@ import { sendOrchestration } from '../queues/messages';
 import { normaliseRepository } from '../registry';
 import { countRepositoryMembers, getDevicesByUuid, listRepositoryMembers } from '../store/devices';
 import { shardOf } from '../store/keys';
-import { putRolloutDevices } from '../store/rollout-devices';
+import { deleteRowsFrom, putRolloutDevices } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { startedEvent } from './rollout-events';
 import { supersedeOlderRollouts } from './control';
@@ -77,6 +77,12 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
     if (rollout.policy.update_strategy !== 'manual' || rollout.start_requested_at) {
       next.status = 'in_progress';
       next.started_at = at;
+    }
+  }
+  if (done) {
+    for (let shard = 0; shard < shardCount; shard++) {
+      const dropped = await deleteRowsFrom(rolloutId, shard, assigned);
+      if (dropped > 0) logger.info('dropped rows an interrupted planning attempt left', { rollout_id: rolloutId, shard, dropped });
     }
   }
   const starting = done && next.status === 'in_progress';

@@ -3,7 +3,7 @@
  * on the statuses it may come from; only a transition that happened adds to the counters, and the
  * counters carry a revision so that a recount never overwrites a concurrent transition.
  */
-import { BatchWriteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import { addCounts, countsAsFailure, emptyCounts, failureStatuses } from '../domain/rollout-progress';
 import type { BatchCounts, DeviceRolloutStatus, RolloutDevice } from '../domain/types';
@@ -53,7 +53,26 @@ export async function findRolloutDevice(rolloutId: string, shard: number, uuid: 
     }),
   );
   const rows = await Promise.all((result.Items ?? []).map((item) => getRolloutDevice({ rollout_id: rolloutId, shard, seq: Number(item.seq) })));
-  return rows.filter((row): row is RolloutDevice => row !== undefined);
+  // A lookup left by a planning attempt that crashed may point at a row another device got since.
+  return rows.filter((row): row is RolloutDevice => row !== undefined && row.device_uuid === uuid);
+}
+
+/**
+ * Deletes the rows (and their lookups) at sequence numbers from `firstUnused` on: a planning
+ * attempt that crashed before its save wrote them, and the attempt that then planned the page
+ * found fewer devices to include. Nothing else refers to them: no batch reaches that far.
+ */
+export async function deleteRowsFrom(rolloutId: string, shard: number, firstUnused: number): Promise<number> {
+  let deleted = 0;
+  for await (const row of rowsInRange(rolloutId, shard, firstUnused, 999_999_999 - firstUnused)) {
+    const lookup = keys.rolloutDeviceLookup(rolloutId, shard, row.device_uuid, row.app);
+    await conditionally(
+      dynamo().send(new DeleteCommand({ TableName: tableName(), Key: lookup, ConditionExpression: 'seq = :seq', ExpressionAttributeValues: { ':seq': row.seq } })),
+    );
+    await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: keys.rolloutDevice(rolloutId, shard, row.seq) }));
+    deleted++;
+  }
+  return deleted;
 }
 
 /** One page of a shard's rows with sequence numbers in [firstSeq, firstSeq + size). */

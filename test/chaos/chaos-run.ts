@@ -13,7 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { registerFleet, startPolling, type SimulatedDevice } from '../../agent/simulator/fleet';
+import { registerFleet, SimulatedRegistry, startPolling, type SimulatedDevice } from '../../agent/simulator/fleet';
 import { HostLives, type HostInfo } from './host-lives';
 import { checkInvariants, readTable, type AdminAction, type EngineTruth, type SentPush, type Table } from './invariants';
 import { Random } from './random';
@@ -170,6 +170,11 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const call = client(() => lives.host);
     const repositoryCount = Math.max(1, Math.min(Math.ceil(options.rollouts / 2), Math.floor(options.devices / 4)));
     const repositories = Array.from({ length: repositoryCount }, (_, r) => `chaos/app${r + 1}`);
+    // Every other repository is pushed through a Distribution registry, which names each push's
+    // digest (a re-push of a tag is new content), and its devices report the digests they run;
+    // the others through Docker Hub's webhook, which names none.
+    const registry = new SimulatedRegistry();
+    const usesDistribution = (repository: string) => repositories.indexOf(repository) % 2 === 1;
 
     // The fleet and the policies, before any fault.
     for (const repository of repositories) {
@@ -187,7 +192,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const devices: SimulatedDevice[] = [];
     for (const [r, repository] of repositories.entries()) {
       const size = Math.floor(options.devices / repositoryCount) + (r < options.devices % repositoryCount ? 1 : 0);
-      devices.push(...(await registerFleet({ apiUrl: lives.host.url, adminKey: lives.host.adminApiKey, size, image: `${repository}:v1`, namePrefix: `r${r + 1}` })));
+      const viaDistribution = r % 2 === 1;
+      devices.push(
+        ...(await registerFleet({ apiUrl: lives.host.url, adminKey: lives.host.adminApiKey, size, image: `${repository}:v1`, namePrefix: `r${r + 1}`, ...(viaDistribution ? { registry } : {}) })),
+      );
     }
     const initial = new Map(devices.map((d) => [d.uuid, new Map(d.initialApps.map((a) => [a.name, a.image]))]));
     stopPolling = startPolling(devices, pollMs);
@@ -198,13 +206,31 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // Pushes and admin actions, interleaved.
     const spreadMs = Math.max(3000, options.rollouts * 1500);
     const notifications = planPushes(random.fork(1), repositories, options.rollouts, spreadMs);
+    // The registry takes the pushes in push order, whatever order their notifications go out in.
+    const digests = new Map(notifications.filter((n) => usesDistribution(n.repository)).map((n) => [n, registry.push(`${n.repository}:${n.tag}`)]));
     const dockerHub = () => `/api/v1/webhooks/docker-registry?token=${encodeURIComponent(lives.host.webhookSecret)}`;
     const pushing = Promise.all(
-      notifications.map(async (n) => {
+      notifications.map(async (n, i) => {
         await sleep(n.sendAtMs);
-        const body = JSON.stringify({ push_data: { tag: n.tag, pushed_at: n.pushedAt, pusher: 'chaos' }, repository: { repo_name: n.repository } });
+        const digest = digests.get(n);
+        const [path, body, token] = digest
+          ? [
+              '/api/v1/webhooks/distribution',
+              JSON.stringify({
+                events: [
+                  {
+                    id: `chaos-${options.seed}-${i}`,
+                    timestamp: new Date(n.pushedAt * 1000).toISOString(),
+                    action: 'push',
+                    target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: n.repository, tag: n.tag, digest },
+                  },
+                ],
+              }),
+              lives.host.webhookSecret,
+            ]
+          : [dockerHub(), JSON.stringify({ push_data: { tag: n.tag, pushed_at: n.pushedAt, pusher: 'chaos' }, repository: { repo_name: n.repository } }), null];
         webhookCopies += n.copies - 1;
-        const answers = await Promise.all(Array.from({ length: n.copies }, () => persist(() => call('POST', dockerHub(), body, null))));
+        const answers = await Promise.all(Array.from({ length: n.copies }, () => persist(() => call('POST', digest ? path : dockerHub(), body, token))));
         for (const answer of answers) {
           const id = answer.status === 202 ? answer.body?.rollouts?.[0]?.id : undefined;
           n.sent.answeredRolloutIds.push(id ?? `(answer ${answer.status}: ${JSON.stringify(answer.body)})`);

@@ -266,6 +266,25 @@ export function checkInvariants({ table, engines, initial, pushes, actions }: Ch
       if (runs !== rollout.image && !newer) fail(8, `rollout ${rollout.id} (${repository}) says completed but device ${row.device_uuid} runs ${runs ?? 'nothing'}, not ${rollout.image}`);
     }
   }
+  // 8: the newest push of each repository, once its rollout has completed, has the repository's
+  // whole fleet on its image: a device it left out at planning must have been on it already.
+  const newest = new Map<string, Rollout>();
+  for (const rollout of table.rollouts.values()) {
+    const repository = normaliseRepository(rollout.repository);
+    const current = newest.get(repository);
+    if (!current || rolloutRank(rollout) > rolloutRank(current)) newest.set(repository, rollout);
+  }
+  for (const [repository, rollout] of newest) {
+    if (rollout.status !== 'completed') continue;
+    const included = new Set((table.rows.get(rollout.id) ?? []).map((row) => `${row.device_uuid}|${row.app}`));
+    for (const [uuid, apps] of initial) {
+      for (const [app, image] of apps) {
+        if (normaliseRepository(image) !== repository || included.has(`${uuid}|${app}`)) continue;
+        const runs = engines.get(uuid)?.get(app);
+        if (runs !== rollout.image) fail(8, `device ${uuid} app ${app} was left out of ${rollout.id}, the newest push of ${repository} (completed), and runs ${runs ?? 'nothing'}, not ${rollout.image}`);
+      }
+    }
+  }
   return violations;
 }
 

@@ -235,6 +235,29 @@ describe('a planning page cut short by the ending', () => {
   });
 });
 
+describe('a planning attempt cut short', () => {
+  it('drops the rows it wrote when the attempt that saves planning leaves their devices out', async () => {
+    const { newRollout } = await import('../../lib/rollouts/create-rollouts');
+    const { planNextPage } = await import('../../lib/rollouts/plan');
+    const { createRollout } = await import('../../lib/store/rollouts');
+    const { getRolloutDevice, putRolloutDevices } = await import('../../lib/store/rollout-devices');
+    const policy = await f.createPolicy({ image_pattern: 'crash/plan:*', update_strategy: 'manual' });
+    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'crash/plan:1' });
+    const push = { registry: 'docker-registry', repository: 'crash/plan', tag: '2', pushed_at: new Date().toISOString(), delivery_id: 'crash-plan' };
+    const { rollout } = await createRollout(newRollout(push, policy, new Date()));
+    // An attempt wrote two rows and died before saving; the one that saves finds one device.
+    const row = { rollout_id: rollout.id, device_name: 'x', batch: null, status: 'pending' as const, previous_image: 'crash/plan:1', new_image: rollout.image, updated_at: new Date().toISOString(), shard: 0 };
+    await putRolloutDevices([
+      { ...row, device_uuid: device!.uuid, app: 'main', seq: 0 },
+      { ...row, device_uuid: 'gone', app: 'main', seq: 1 },
+    ]);
+    const planned = await planNextPage(rollout.id, 0, new Date());
+    expect(planned?.planning).toMatchObject({ done: true, assigned: 1 });
+    expect((await getRolloutDevice({ rollout_id: rollout.id, shard: 0, seq: 0 }))?.device_uuid).toBe(device!.uuid);
+    expect(await getRolloutDevice({ rollout_id: rollout.id, shard: 0, seq: 1 })).toBeUndefined();
+  });
+});
+
 describe('a scheduling whose target write answered an error', () => {
   it('has recorded the device as scheduled although the device updated before the retry', async () => {
     await f.createPolicy({ image_pattern: 'lost/answer:*', update_strategy: 'auto', batch_delay_minutes: 0 });
