@@ -361,9 +361,16 @@ async function scanTable(): Promise<string[]> {
 /** False once something was set going (an accepted request, a target made) that may still be writing. */
 let quiet = false;
 
+/** A rollout whose ending's sweep is open will still write (its rows checked, its counters recounted). */
+const sweeping = (items: string[]) => items.some((item) => {
+  const parsed = JSON.parse(item) as Record<string, AttributeValue>;
+  return parsed.sk?.S === 'ROLLOUT' && parsed.sweep !== undefined;
+});
+
 /**
  * The table once the system has stopped writing: what an earlier accepted request set going
- * (planning, fan-out, events) must be over before a refused request is held to writing nothing.
+ * (planning, fan-out, events, an ending's sweep) must be over before a refused request is held
+ * to writing nothing.
  */
 async function settledTable(): Promise<string[]> {
   let previous = await scanTable();
@@ -374,7 +381,7 @@ async function settledTable(): Promise<string[]> {
     const now = await scanTable();
     unchanged = JSON.stringify(now) === JSON.stringify(previous) ? unchanged + 1 : 0;
     previous = now;
-    if (unchanged === 5) {
+    if (unchanged >= 5 && !sweeping(now)) {
       quiet = true;
       return now;
     }
