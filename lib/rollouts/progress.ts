@@ -19,7 +19,7 @@ import { logger } from '../logger';
 import { orchestrationMaxReceiveCount } from '../queues/names';
 import { sendHealthCommands, sendRevertCommands, sendTargetCommands, sendWakeUp } from '../queues/messages';
 import type { NewEvent } from '../store/events';
-import { getAllBatchCounts, reconcileBatchShard, recountBatchShard } from '../store/rollout-devices';
+import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { fanOutTargets, timeOutBatch } from './device-transitions';
 import { supersedeOlderRollouts } from './control';
@@ -82,7 +82,7 @@ async function countsFromRows(rollout: Rollout, counters: Map<number, BatchCount
   for (const batch of batches) {
     let sum = emptyCounts();
     for (const shard of shardsOf(rollout)) {
-      sum = addCounts(sum, (await recountBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore })).counts);
+      sum = addCounts(sum, (await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore })).counts);
     }
     const before = counters.get(batch.number) ?? emptyCounts();
     if (deviceRolloutStatuses.some((status) => before[status] !== sum[status]) || before.failures !== sum.failures) {

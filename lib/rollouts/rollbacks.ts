@@ -131,7 +131,7 @@ async function recountShard(rolloutId: string, shard: number, now: Date): Promis
   const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
   for (const batch of rollout.batches) {
     if (batch.size === 0) continue;
-    if (!(await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore }))) return false;
+    if (!(await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore })).stored) return false;
   }
   return true;
 }

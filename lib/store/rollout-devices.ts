@@ -224,33 +224,17 @@ export async function getAllBatchCounts(rolloutId: string, shardCount: number): 
 }
 
 /**
- * Recounts one shard of a batch from its rows and stores the result, unless a transition was
- * counted meanwhile (then it counts again). Repairs counters after a crash fell between a row's
- * transition and its count.
+ * Recounts one shard of a batch from its rows, and stores the result as its counters unless a
+ * transition was counted meanwhile (then it counts again). Repairs counters after a crash fell
+ * between a row's transition and its count, or a retry counted one twice.
  *
  * A row that moved but whose count has not landed yet looks just like a crash's lost count, and
- * recounting it would count it twice once its add arrives. So with `settledBefore`, a shard with
- * a row moved after that time is left alone (undefined): its moves may still be on their way to
- * their counts, and a later recount, once the shard is quiet, repairs what a crash lost.
+ * storing a recount of it would count it twice once its add arrives. So with `settledBefore`, a
+ * shard with a row moved after that time is not stored: its moves may still be on their way to
+ * their counts, and a later recount, once the shard is quiet, repairs what a crash lost. `counts`
+ * are the rows' statuses as read, stored or not: what a decision can rest on.
  */
 export async function reconcileBatchShard(
-  rolloutId: string,
-  shard: number,
-  batch: number,
-  firstSeq: number,
-  size: number,
-  options: { settledBefore?: string } = {},
-): Promise<BatchCounts | undefined> {
-  const recount = await recountBatchShard(rolloutId, shard, batch, firstSeq, size, options);
-  return recount.stored ? recount.counts : undefined;
-}
-
-/**
- * Counts one shard of a batch from its rows, and stores the result as reconcileBatchShard does
- * when the shard has settled. `counts` are the rows' statuses as read, stored or not: what a
- * decision can rest on, while a count on its way would be counted twice if stored.
- */
-export async function recountBatchShard(
   rolloutId: string,
   shard: number,
   batch: number,

@@ -297,7 +297,7 @@ describe('rollout devices over several shards', () => {
 
     for (let shard = 0; shard < SHARDS; shard++) {
       const expected = countsOfRows((await currentRows(batch)).filter((r) => r.shard === shard));
-      expect(await reconcileBatchShard(id, shard, 1, 0, 12)).toEqual(expected);
+      expect(await reconcileBatchShard(id, shard, 1, 0, 12)).toEqual({ counts: expected, stored: true });
     }
     expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 8, updated: 4 });
 
@@ -334,7 +334,7 @@ describe('rollout devices over several shards', () => {
     const rows = await putRows(id, 30);
     const r = rows.find((x) => x.seq < 10)!;
     await transitionRolloutDevice(r, ['pending'], 'scheduled', { batch: 1, at: at(1) });
-    expect(await reconcileBatchShard(id, r.shard, 1, 0, 10)).toEqual({ ...emptyCounts(), scheduled: 1 });
+    expect(await reconcileBatchShard(id, r.shard, 1, 0, 10)).toEqual({ counts: { ...emptyCounts(), scheduled: 1 }, stored: true });
     expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 1 });
   });
 
@@ -345,11 +345,11 @@ describe('rollout devices over several shards', () => {
     await move(r!, 1, ['pending'], 'scheduled');
     // Moved just now; its count has not landed yet.
     expect(await transitionRolloutDevice(r!, ['scheduled'], 'updated', { batch: 1, at: at(5) })).toBe('scheduled');
-    expect(await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(3) })).toBeUndefined();
+    expect((await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(3) })).stored).toBe(false);
     await countTransition(r!, 1, 'scheduled', 'updated');
     expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ scheduled: 0, updated: 1 });
     // Once the shard is quiet, a recount repairs and never double-counts.
-    expect(await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(6) })).toMatchObject({ updated: 1 });
+    expect(await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(6) })).toMatchObject({ counts: { updated: 1 }, stored: true });
     expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ scheduled: 0, updated: 1 });
   });
 
@@ -384,7 +384,7 @@ describe('rollout devices over several shards', () => {
 
     expect(counterWrites).toBe(2);
     const expected = { ...emptyCounts(), scheduled: inShard.length - 1, updated: 1 };
-    expect(recounted).toEqual(expected);
+    expect(recounted).toEqual({ counts: expected, stored: true });
     expect(countsOfRows(await currentRows(inShard))).toEqual(expected);
     expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 9, updated: 1 });
   });
