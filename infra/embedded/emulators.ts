@@ -1,19 +1,18 @@
 /**
  * DynamoDB and SQS on loopback: dynalite and local-aws-sqs, each on an ephemeral port, with the
  * table and every manifest queue (and its dead-letter queue) created as the CDK stack would.
+ * Both serve from a worker thread of their own (emulator-thread.mjs), so that the store's work
+ * runs beside the handlers' event loop, as a remote service's does, and the host uses two cores.
  *
  * What survives a restart: the table does (dynalite keeps it in LevelDB under the data dir);
  * queues and their messages do not (local-aws-sqs keeps them in memory only), so messages in
  * flight at shutdown are lost. The tick finds due work again, which is why it exists.
  */
 import { mkdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateQueueCommand, GetQueueAttributesCommand, SQSClient } from '@aws-sdk/client-sqs';
-import dynalite from 'dynalite';
-import { createSqsServer } from 'local-aws-sqs';
 import { deadLetterQueueName, queueResourceName, type QueueName, type QueueSpec } from '../manifest';
 import { tableDefinition } from '../../lib/store/keys';
 import { region } from './aws-identity';
@@ -50,33 +49,37 @@ export const emulatorClientConfig = {
   credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' },
 };
 
-async function listen(server: Server): Promise<string> {
-  await new Promise<void>((resolveListen, reject) => {
-    server.once('error', reject);
-    server.listen(0, loopback, () => {
-      server.off('error', reject);
-      resolveListen();
-    });
-  });
-  return `http://${loopback}:${(server.address() as AddressInfo).port}`;
-}
+type ThreadMessage = { ready: true; dynamodbPort: number; sqsPort: number } | { failed: string } | { closed: true };
 
-async function closeServer(server: Server): Promise<void> {
-  await new Promise<void>((resolveClose, reject) => {
-    server.close((error) => (error ? reject(error) : resolveClose()));
-    // Clients keep idle keep-alive sockets open; without this, close() waits for them to time out.
-    server.closeAllConnections();
-  });
-}
-
-async function startDynamo(dataDir: string): Promise<Server> {
-  let path: string | undefined;
+/** Starts the emulators' thread; resolves once both listen, with their ports and a way to stop them. */
+async function startThread(dataDir: string): Promise<{ dynamodbPort: number; sqsPort: number; close: () => Promise<void> }> {
+  let dynamoPath: string | undefined;
   if (dataDir !== ':memory:') {
-    path = join(dataDir, 'dynamodb');
-    await mkdir(path, { recursive: true });
+    dynamoPath = join(dataDir, 'dynamodb');
+    await mkdir(dynamoPath, { recursive: true });
   }
-  // Table state changes are instant: nothing locally waits for CREATING to become ACTIVE.
-  return dynalite({ createTableMs: 0, deleteTableMs: 0, updateTableMs: 0, path });
+  const worker = new Worker(new URL('./emulator-thread.mjs', import.meta.url), { workerData: { dynamoPath } });
+  const exited = new Promise<void>((resolveExit) => worker.once('exit', () => resolveExit()));
+  const ports = await new Promise<{ dynamodbPort: number; sqsPort: number }>((resolveReady, reject) => {
+    worker.once('error', reject);
+    void exited.then(() => reject(new Error('the emulators thread exited before it was ready')));
+    worker.once('message', (message: ThreadMessage) => {
+      if ('ready' in message) resolveReady(message);
+      else reject(new Error(`the emulators did not start: ${'failed' in message ? message.failed : 'unexpected message'}`));
+    });
+  }).catch(async (error: unknown) => {
+    await worker.terminate();
+    throw error;
+  });
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      const closed = new Promise<void>((resolveClosed) => worker.on('message', (message: ThreadMessage) => 'closed' in message && resolveClosed()));
+      worker.postMessage('close');
+      await Promise.race([closed, exited]);
+      await worker.terminate();
+    })());
+  return { ...ports, close };
 }
 
 async function ensureTable(endpoint: string, tableName: string): Promise<void> {
@@ -147,26 +150,15 @@ async function createQueues(
 }
 
 export async function startEmulators(options: EmulatorOptions): Promise<Emulators> {
-  const servers: Server[] = [];
-  const close = async () => {
-    await Promise.all(servers.splice(0).map(closeServer));
-  };
+  const thread = await startThread(options.dataDir);
   try {
-    const dynamoServer = await startDynamo(options.dataDir);
-    servers.push(dynamoServer);
-    const dynamodbEndpoint = await listen(dynamoServer);
+    const dynamodbEndpoint = `http://${loopback}:${thread.dynamodbPort}`;
     await ensureTable(dynamodbEndpoint, options.tableName);
-
-    // A restarted queue of the same name is fine locally: AWS's 60-second wait after deleting a
-    // queue protects its own bookkeeping, not ours.
-    const sqsServer = await createSqsServer({ port: 0, hostname: loopback, emulateQueueCreationLifecycle: false });
-    servers.push(sqsServer);
-    const sqsEndpoint = `http://${loopback}:${(sqsServer.address() as AddressInfo).port}`;
+    const sqsEndpoint = `http://${loopback}:${thread.sqsPort}`;
     const { queues, deadLetterQueues } = await createQueues(sqsEndpoint, options.prefix, options.queues);
-
-    return { dynamodbEndpoint, sqsEndpoint, queues, deadLetterQueues, close };
+    return { dynamodbEndpoint, sqsEndpoint, queues, deadLetterQueues, close: thread.close };
   } catch (error) {
-    await close();
+    await thread.close();
     throw error;
   }
 }
