@@ -1,9 +1,9 @@
-/** Health queue: probes one page of a batch's updated devices in one shard. */
+/** Health queue: probes a batch's updated devices in one shard, a page at a time. */
 import { requireConfig } from '../lib/config';
 import { sqsHandler } from '../lib/queues/consume';
 import { healthCommand } from '../lib/queues/messages';
-import { checkHealthPage } from '../lib/rollouts/health-checks';
+import { checkHealthShard } from '../lib/rollouts/health-checks';
 
 requireConfig({ table: true, queues: ['health', 'orchestration'] });
 
-export const handler = sqsHandler(healthCommand, (command) => checkHealthPage(command, new Date()));
+export const handler = sqsHandler(healthCommand, (command, _record, budget) => checkHealthShard(command, new Date(), budget));

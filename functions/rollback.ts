@@ -1,4 +1,4 @@
-/** Rollback queue: puts one page of a rollout's devices back on the image they ran before. */
+/** Rollback queue: puts a rollout's devices back on the image they ran before. */
 import { requireConfig } from '../lib/config';
 import { sqsHandler } from '../lib/queues/consume';
 import { revertCommand } from '../lib/queues/messages';
@@ -6,4 +6,4 @@ import { runRevertCommand } from '../lib/rollouts/rollbacks';
 
 requireConfig({ table: true, queues: ['rollback', 'orchestration'] });
 
-export const handler = sqsHandler(revertCommand, (command) => runRevertCommand(command, new Date()));
+export const handler = sqsHandler(revertCommand, (command, _record, budget) => runRevertCommand(command, new Date(), budget));

@@ -6,4 +6,4 @@ import { scheduleShard } from '../lib/rollouts/device-transitions';
 
 requireConfig({ table: true, queues: ['targets', 'orchestration'] });
 
-export const handler = sqsHandler(targetCommand, (command) => scheduleShard(command, new Date()));
+export const handler = sqsHandler(targetCommand, (command, _record, budget) => scheduleShard(command, new Date(), budget));

@@ -3,16 +3,20 @@
  * blocks the others. On a FIFO queue, once a record of a message group fails, the later records of
  * that group are failed too: processing them out of order would break the group's sequence.
  */
-import type { SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { Context, SQSBatchResponse, SQSEvent, SQSRecord } from 'aws-lambda';
 import type { z } from 'zod';
 import { correlationKeys, lambdaHandler } from '../lambda';
 import { logger, withLogKeys } from '../logger';
+import { Budget, noDeadline } from './budget';
 
-type Handle<T> = (message: T, record: SQSRecord) => Promise<void>;
+/** `budget`: the invocation's time left, shared by the batch's records. */
+type Handle<T> = (message: T, record: SQSRecord, budget: Budget) => Promise<void>;
 
 /** A queue-triggered function: each record parsed with `schema` and handled by `handle`. */
 export function sqsHandler<T>(schema: z.ZodType<T>, handle: Handle<T>) {
-  return lambdaHandler<SQSEvent, SQSBatchResponse>().handler((event) => consumeRecords(event, schema, handle));
+  return lambdaHandler<SQSEvent, SQSBatchResponse>().handler((event, context: Context) =>
+    consumeRecords(event, schema, handle, new Budget(() => context.getRemainingTimeInMillis())),
+  );
 }
 
 function parse<T>(record: SQSRecord, schema: z.ZodType<T>): { message: T } | { problem: string } {
@@ -27,7 +31,7 @@ function parse<T>(record: SQSRecord, schema: z.ZodType<T>): { message: T } | { p
   return { message: parsed.data };
 }
 
-export async function consumeRecords<T>(event: SQSEvent, schema: z.ZodType<T>, handle: Handle<T>): Promise<SQSBatchResponse> {
+export async function consumeRecords<T>(event: SQSEvent, schema: z.ZodType<T>, handle: Handle<T>, budget: Budget = noDeadline): Promise<SQSBatchResponse> {
   const failures: SQSBatchResponse['batchItemFailures'] = [];
   const failedGroups = new Set<string>();
   for (const record of event.Records) {
@@ -43,7 +47,7 @@ export async function consumeRecords<T>(event: SQSEvent, schema: z.ZodType<T>, h
       try {
         // A malformed message will never succeed; let it go to the dead-letter queue.
         if ('problem' in parsed) throw new Error(parsed.problem);
-        await handle(parsed.message, record);
+        await handle(parsed.message, record, budget);
       } catch (error) {
         logger.error('message failed', { messageId: record.messageId, error });
         failures.push({ itemIdentifier: record.messageId });

@@ -6,20 +6,24 @@
  * under the same id (derived from the transition's time), so a crash between a move and its
  * event never loses the event (DESIGN §6, invariant 9).
  */
+import pMap from 'p-map';
 import { reportedDigest, reportOutcome, splitDigest, type StateReportFacts } from '../domain/device-report';
 import { rolloutIdOfRank, rolloutRank } from '../domain/push-order';
 import { countSettleMs, deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
+import { noDeadline, workPages, type Budget } from '../queues/budget';
 import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
 import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type StoredDevice } from '../store/devices';
 import { appendEvent } from '../store/events';
-import { countTransition, findRolloutDevice, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
+import { countTransitions, findRolloutDevice, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { shardOf } from '../store/keys';
 import { getRollout } from '../store/rollouts';
 
-const schedulePageSize = 50;
+/** Rows read per page of a schedule, and devices of a page scheduled at once. */
+const schedulePageSize = 100;
+const scheduleConcurrency = 16;
 
 /**
  * A row's move: `moved` when this call made it (`from` is where it came from); not moved when the
@@ -29,33 +33,52 @@ const schedulePageSize = 50;
 export interface Move {
   moved: boolean;
   from?: DeviceRolloutStatus;
+  to: DeviceRolloutStatus;
   at: string;
 }
 
-/**
- * Moves a row and counts the move; undefined when the row is neither movable nor already there.
- * When the row's shard has no device left on its way to the new image, batch-advance is asked to
- * look: this may have been the last device of the batch (the tick would notice too, later).
- */
-export async function moveRow(
-  row: RowRef & { app?: string },
+/** Moves a row, not counting it (see `countMoves`); undefined when the row is neither movable nor already there. */
+export async function transitionRow(
+  row: RowRef,
   batch: number,
   to: DeviceRolloutStatus,
   at: string,
   details: { error?: string; extra?: Record<string, unknown> } = {},
 ): Promise<Move | undefined> {
   const from = await transitionRolloutDevice(row, deviceStatusesLeadingTo(to), to, { batch, at, ...details });
-  if (!from) {
-    const current = await getRolloutDevice(row);
-    return current?.status === to ? { moved: false, at: current.updated_at } : undefined;
-  }
+  if (from) return { moved: true, from, to, at };
+  const current = await getRolloutDevice(row);
+  return current?.status === to ? { moved: false, to, at: current.updated_at } : undefined;
+}
+
+/**
+ * Counts the moves of one shard's rows in one batch with one write. When the shard then has no
+ * device left on its way to the new image, batch-advance is asked to look: this may have been the
+ * last device of the batch (the tick would notice too, later). A crash before the count loses it;
+ * the counters are hints, and what a decision rests on is recounted from the rows.
+ */
+export async function countMoves(shard: Omit<RowRef, 'seq'>, batch: number, moves: readonly (Move | undefined)[]): Promise<void> {
+  const made = moves.filter((move): move is Move & { from: DeviceRolloutStatus } => move?.moved === true && move.from !== undefined);
   // A row outside every batch (planned, then the rollout ended before its batches were) has no counter.
-  if (batch === 0) return { moved: true, from, at };
-  const shardCounts = await countTransition(row, batch, from, to);
-  if (shardCounts.scheduled <= 0 && (from === 'scheduled' || from === 'pending')) {
-    await sendOrchestration({ type: 'evaluate', rollout_id: row.rollout_id, reason: `device ${to}` }, `shard-${row.shard}-batch-${batch}-${to}-${at}`);
+  if (made.length === 0 || batch === 0) return;
+  const shardCounts = await countTransitions(shard, batch, made);
+  if (shardCounts.scheduled <= 0 && made.some((move) => move.from === 'scheduled' || move.from === 'pending')) {
+    const last = made[made.length - 1]!;
+    await sendOrchestration({ type: 'evaluate', rollout_id: shard.rollout_id, reason: `device ${last.to}` }, `shard-${shard.shard}-batch-${batch}-${last.to}-${last.at}`);
   }
-  return { moved: true, from, at };
+}
+
+/** Moves one row and counts it: `transitionRow`, then `countMoves`. */
+export async function moveRow(
+  row: RowRef,
+  batch: number,
+  to: DeviceRolloutStatus,
+  at: string,
+  details: { error?: string; extra?: Record<string, unknown> } = {},
+): Promise<Move | undefined> {
+  const move = await transitionRow(row, batch, to, at, details);
+  await countMoves(row, batch, [move]);
+  return move;
 }
 
 /** A device fact in the rollout's log; its id comes from the device, the app, the type and `at`. */
@@ -75,44 +98,91 @@ export async function fanOutTargets(rollout: Rollout, batch: number): Promise<vo
 }
 
 /**
- * Schedules one page of a shard's devices for a batch, then queues the next page. A rollout that
- * is no longer in progress on that batch (paused, cancelled) schedules nothing more.
+ * Schedules a shard's devices for a batch, a page at a time for as long as the invocation's
+ * budget allows, then hands the rest on. A rollout that is no longer in progress on that batch
+ * (paused, cancelled) schedules nothing more, from the next page on.
  */
-export async function scheduleShard(command: TargetCommand, now: Date): Promise<void> {
-  const rollout = await getRollout(command.rollout_id);
-  if (!rollout || rollout.status !== 'in_progress' || rollout.current_batch !== command.batch) return;
-  const batch = rollout.batches[command.batch - 1];
-  if (!batch || batch.status !== 'in_progress') return;
-
-  const page = await queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, schedulePageSize, command.start_key);
-  const waiting = page.rows.filter((row) => row.status === 'pending' || row.status === 'scheduled');
-  const devices = new Map((await getDevicesByUuid(waiting.map((r) => r.device_uuid))).map((d) => [d.uuid, d]));
-  for (const row of waiting) await scheduleDevice(rollout, batch, row, devices.get(row.device_uuid), now);
-  if (page.lastKey) await sendTargetCommands([{ ...command, start_key: page.lastKey }]);
+export async function scheduleShard(command: TargetCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
+  const first = scheduling(await getRollout(command.rollout_id), command.batch);
+  if (!first) return;
+  const { rollout, batch } = first;
+  let pages = 0;
+  const rest = await workPages(
+    budget,
+    command.start_key,
+    (startKey) => queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, schedulePageSize, startKey),
+    async (rows) => {
+      // Each page after the first looks at the rollout again: a pause or cancel stops the schedule.
+      const current = pages++ === 0 ? first : scheduling(await getRollout(rollout.id), command.batch);
+      if (!current) return false;
+      await schedulePage(current.rollout, current.batch, command.shard, rows, now);
+      return true;
+    },
+  );
+  if (rest.startKey) await sendTargetCommands([{ ...command, start_key: rest.startKey }]);
 }
 
-async function skip(row: RolloutDevice, batch: number, reason: string, now: Date): Promise<void> {
-  const move = await moveRow(row, batch, 'skipped', now.toISOString(), { error: reason });
+function scheduling(rollout: Rollout | undefined, number: number): { rollout: Rollout; batch: Batch } | undefined {
+  if (!rollout || rollout.status !== 'in_progress' || rollout.current_batch !== number) return undefined;
+  const batch = rollout.batches[number - 1];
+  return batch?.status === 'in_progress' ? { rollout, batch } : undefined;
+}
+
+/**
+ * One page: its waiting devices scheduled at once, their moves counted with one write, then the
+ * page's rows read again: a rollback or cancel that reverted a row while its target was being set
+ * found no target to undo, so the target set for it is undone here.
+ */
+async function schedulePage(rollout: Rollout, batch: Batch, shard: number, rows: RolloutDevice[], now: Date): Promise<void> {
+  const waiting = rows.filter((row) => row.status === 'pending' || row.status === 'scheduled');
+  if (waiting.length === 0) return;
+  const devices = new Map((await getDevicesByUuid(waiting.map((r) => r.device_uuid))).map((d) => [d.uuid, d]));
+  const outcomes = await pMap(waiting, (row) => scheduleDevice(rollout, batch, row, devices.get(row.device_uuid), now), { concurrency: scheduleConcurrency });
+  await countMoves({ rollout_id: rollout.id, shard }, batch.number, outcomes.flatMap((o) => o.moves));
+  const targeted = outcomes.flatMap((o) => (o.targeted ? [o.targeted] : []));
+  if (targeted.length === 0) return;
+  const seqs = targeted.map((t) => t.row.seq);
+  const from = Math.min(...seqs);
+  const reread = await queryRowsInRange(rollout.id, shard, from, Math.max(...seqs) - from + 1, rows.length);
+  const reverted = new Map(reread.rows.filter((r) => r.status === 'rolled_back' || r.status === 'skipped').map((r) => [r.seq, r]));
+  const rank = rolloutRank(rollout);
+  for (const { row, appIndex } of targeted) {
+    const current = reverted.get(row.seq);
+    if (current) await restoreRolloutTarget(row.device_uuid, appIndex, { app: row.app, from: row.new_image, to: current.previous_image }, rank, now.toISOString());
+  }
+}
+
+async function skip(row: RolloutDevice, batch: number, reason: string, now: Date): Promise<Move | undefined> {
+  const move = await transitionRow(row, batch, 'skipped', now.toISOString(), { error: reason });
   if (move) await deviceEvent('image.device_failed', row, move.at, { batch, reason, skipped: true });
+  return move;
+}
+
+/** What scheduling one device did: the moves to count, and the target it set, if it set one. */
+interface Scheduled {
+  moves: (Move | undefined)[];
+  targeted?: { row: RolloutDevice; appIndex: number };
 }
 
 /**
  * The row moves to `scheduled` first, then the device's target: a rollback or cancel that reverts
- * the row in between therefore sees it, and the re-read after the target write undoes a target
- * set for a row that was reverted meanwhile.
+ * the row in between therefore sees it, and the page's re-read after the target writes undoes a
+ * target set for a row that was reverted meanwhile.
  */
-async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice, device: StoredDevice | undefined, now: Date): Promise<void> {
+async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice, device: StoredDevice | undefined, now: Date): Promise<Scheduled> {
   const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
   const target = device?.target_apps[appIndex]?.image;
   if (!device || !target || normaliseRepository(target) !== normaliseRepository(row.new_image)) {
     const reason = !device ? 'device no longer exists' : !target ? `device no longer has an app named ${row.app}` : `its app ${row.app} now runs another repository (${target})`;
-    return skip(row, batch.number, reason, now);
+    return { moves: [await skip(row, batch.number, reason, now)] };
   }
   const rank = rolloutRank(rollout);
   const at = row.scheduled_at ?? now.toISOString();
+  const moves: (Move | undefined)[] = [];
   if (row.status === 'pending') {
-    const move = await moveRow(row, batch.number, 'scheduled', at, { extra: { scheduled_at: at } });
-    if (!move?.moved) return; // it moved on already: the device reported, or the rollout was reverted
+    const move = await transitionRow(row, batch.number, 'scheduled', at, { extra: { scheduled_at: at } });
+    moves.push(move);
+    if (!move?.moved) return { moves }; // it moved on already: the device reported, or the rollout was reverted
   }
   // The event before the target: once the device has its new target it may report and move its
   // row on, and a retry of this command after a crash or a failed call would no longer find the
@@ -125,12 +195,10 @@ async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice
       result.outcome === 'taken_over'
         ? `a newer push of ${rollout.repository} has taken the device over`
         : `the target of app ${row.app} left the repository while it was being scheduled`;
-    return skip(row, batch.number, reason, now);
+    moves.push(await skip(row, batch.number, reason, now));
+    return { moves };
   }
-  const current = await getRolloutDevice(row);
-  if (current && (current.status === 'rolled_back' || current.status === 'skipped')) {
-    await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: current.previous_image }, rank, now.toISOString());
-  }
+  return { moves, targeted: { row, appIndex } };
 }
 
 /**

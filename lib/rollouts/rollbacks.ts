@@ -4,18 +4,23 @@
  * updated are skipped). The row moves first, then the target: a schedule racing with a rollback
  * sees the reverted row and undoes its own target write.
  */
+import pMap from 'p-map';
 import { config } from '../config';
 import { batchContaining, maxShardCount } from '../domain/batch-plan';
 import { rolloutRank } from '../domain/push-order';
 import { countSettleMs, fanOutGraceFor } from '../domain/rollout-progress';
 import type { Rollout, RolloutDevice, Sweep } from '../domain/types';
+import { noDeadline, type Budget } from '../queues/budget';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
 import { getStoredDevice, restoreRolloutTarget } from '../store/devices';
 import { queryRowsInRange, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, markShardSwept, saveRollout, sweptShards } from '../store/rollouts';
-import { deviceEvent, moveRow } from './device-transitions';
+import { countMoves, deviceEvent, transitionRow, type Move } from './device-transitions';
 
 export type RevertOutcome = 'rolled_back' | 'skipped' | 'unchanged' | 'failed';
+
+/** Rows of a sweep's page reverted at once. */
+const revertConcurrency = 16;
 
 /** Sequence numbers have nine digits. */
 const maxRowsPerShard = 999_999_999;
@@ -36,10 +41,25 @@ export async function revertDevice(
   now: Date,
   handOver = false,
 ): Promise<RevertOutcome> {
+  const { outcome, move } = await revertRow(rollout, row, batch, to, reason, now, handOver);
+  await countMoves(row, batch, [move]);
+  return outcome;
+}
+
+/** `revertDevice`, leaving the count of its move to the caller. */
+async function revertRow(
+  rollout: Rollout,
+  row: RolloutDevice,
+  batch: number,
+  to: 'rolled_back' | 'skipped',
+  reason: string,
+  now: Date,
+  handOver: boolean,
+): Promise<{ outcome: RevertOutcome; move?: Move }> {
   const status = row.status === 'pending' ? 'skipped' : to;
-  const move = await moveRow(row, batch, status, now.toISOString(), { extra: { rollback_reason: reason } });
-  if (!move) return 'unchanged';
-  if (move.from === 'pending') return 'skipped';
+  const move = await transitionRow(row, batch, status, now.toISOString(), { extra: { rollback_reason: reason } });
+  if (!move) return { outcome: 'unchanged' };
+  if (move.from === 'pending') return { outcome: 'skipped', move };
   const restored = handOver || (await restoreTarget(rollout, row, move.at));
   if (status === 'rolled_back') {
     await deviceEvent('image.device_rolled_back', row, move.at, {
@@ -50,8 +70,8 @@ export async function revertDevice(
       ...(restored ? {} : { note: 'device no longer exists or its app changed; its target was left alone' }),
     });
   }
-  if (!move.moved) return 'unchanged';
-  return restored ? status : 'failed';
+  if (!move.moved) return { outcome: 'unchanged', move };
+  return { outcome: restored ? status : 'failed', move };
 }
 
 export function batchOf(rollout: Rollout, seq: number): number {
@@ -90,29 +110,52 @@ export async function revertPage(
   const range = command.batch ? rollout.batches[command.batch - 1] : { first_seq: 0, size: maxRowsPerShard };
   if (!range || range.size === 0) return { counts };
   const page = await queryRowsInRange(rollout.id, command.shard, range.first_seq, range.size, pageSize, command.start_key);
-  for (const row of page.rows) {
-    const handOver = command.hand_over === true;
-    if (command.from.includes(row.status)) counts[await revertDevice(rollout, row, batchOf(rollout, row.seq), command.to, command.reason, now, handOver)]++;
-    // Rolled back before (by an earlier delivery of this sweep, or another): the move is repeated,
-    // which finds it made, makes sure of the target and records its event again under the same id,
-    // in case a crash fell between them.
-    else if (row.status === 'rolled_back') await revertDevice(rollout, row, batchOf(rollout, row.seq), 'rolled_back', command.reason, now, handOver);
-    else if (!handOver && row.status === 'skipped') await restoreTarget(rollout, row, now.toISOString());
+  const handOver = command.hand_over === true;
+  const moves = await pMap(
+    page.rows,
+    async (row) => {
+      const batch = batchOf(rollout, row.seq);
+      if (command.from.includes(row.status)) {
+        const { outcome, move } = await revertRow(rollout, row, batch, command.to, command.reason, now, handOver);
+        counts[outcome]++;
+        return { batch, move };
+      }
+      // Rolled back before (by an earlier delivery of this sweep, or another): the move is repeated,
+      // which finds it made, makes sure of the target and records its event again under the same id,
+      // in case a crash fell between them.
+      if (row.status === 'rolled_back') return { batch, move: (await revertRow(rollout, row, batch, 'rolled_back', command.reason, now, handOver)).move };
+      if (!handOver && row.status === 'skipped') await restoreTarget(rollout, row, now.toISOString());
+      return { batch, move: undefined };
+    },
+    { concurrency: revertConcurrency },
+  );
+  // The page's moves, counted with one write per batch (a whole-rollout sweep's page spans batches).
+  for (const batch of new Set(moves.map((m) => m.batch))) {
+    await countMoves({ rollout_id: rollout.id, shard: command.shard }, batch, moves.filter((m) => m.batch === batch).map((m) => m.move));
   }
   return { counts, ...(page.lastKey ? { next: { ...command, start_key: page.lastKey } } : {}) };
 }
 
 /**
- * Runs a sweep message: one page, then the next page as a new message, then asks batch-advance to
- * look. A pass of an ending's sweep that went over the whole shard and found nothing left to
+ * Runs a sweep message: its pages for as long as the invocation's budget allows, the rest as a new
+ * message, then asks batch-advance to look. A pass of an ending's sweep that went over the whole shard and found nothing left to
  * revert notes the shard as swept, which lets batch-advance close the sweep.
  */
-export async function runRevertCommand(command: RevertCommand, now: Date): Promise<void> {
-  const { counts, next } = await revertPage(command, now);
-  const found = (command.found ?? 0) + Object.values(counts).reduce((sum, n) => sum + n, 0);
-  if (next) {
-    await sendRevertCommands([{ ...next, found }]);
-    return;
+export async function runRevertCommand(command: RevertCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
+  let current = command;
+  let found = command.found ?? 0;
+  let slowest = 0;
+  for (;;) {
+    const started = Date.now();
+    const { counts, next } = await revertPage(current, now);
+    found += Object.values(counts).reduce((sum, n) => sum + n, 0);
+    slowest = Math.max(slowest, Date.now() - started);
+    if (!next) break;
+    current = { ...next, found };
+    if (!budget.allowsPageOf(slowest)) {
+      await sendRevertCommands([current]);
+      return;
+    }
   }
   if (command.sweep && found === 0 && (await recountShard(command.rollout_id, command.shard, now))) {
     await markShardSwept(command.rollout_id, command.shard, command.sweep, now.toISOString());

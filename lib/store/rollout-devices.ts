@@ -163,32 +163,31 @@ export async function recordPreviousImage(ref: RowRef, image: string, digest?: s
 }
 
 /**
- * Counts one transition in the batch's counters of the row's shard. Rows waiting in `pending` are
- * not counted: a batch's counters hold only the devices it has reached. A move into a failure
- * status adds a failure, which no later move takes away. Returns the shard's counts.
+ * Counts transitions of one shard's rows in one batch with a single write to its counters. Rows
+ * waiting in `pending` are not counted: a batch's counters hold only the devices it has reached.
+ * A move into a failure status adds a failure, which no later move takes away. Returns the
+ * shard's counts.
  */
-export async function countTransition(
+export async function countTransitions(
   ref: Omit<RowRef, 'seq'>,
   batch: number,
-  from: DeviceRolloutStatus,
-  to: DeviceRolloutStatus,
+  moves: readonly { from: DeviceRolloutStatus; to: DeviceRolloutStatus }[],
 ): Promise<BatchCounts> {
-  const values: Record<string, number> = { ':up': 1 };
-  let add = '#to :up, revision :up';
-  if (failureStatuses.includes(to)) add += ', failures :up';
-  const names: Record<string, string> = { '#to': to };
-  if (from !== 'pending') {
-    add += ', #from :down';
-    names['#from'] = from;
-    values[':down'] = -1;
+  const deltas = new Map<string, number>([['revision', 1]]);
+  const add = (attribute: string, n: number) => deltas.set(attribute, (deltas.get(attribute) ?? 0) + n);
+  for (const { from, to } of moves) {
+    add(to, 1);
+    if (from !== 'pending') add(from, -1);
+    if (failureStatuses.includes(to)) add('failures', 1);
   }
+  const changed = [...deltas].filter(([, n]) => n !== 0);
   const { Attributes } = await dynamo().send(
     new UpdateCommand({
       TableName: tableName(),
       Key: keys.batchCounters(ref.rollout_id, ref.shard, batch),
-      UpdateExpression: `ADD ${add}`,
-      ExpressionAttributeNames: names,
-      ExpressionAttributeValues: values,
+      UpdateExpression: `ADD ${changed.map((_, i) => `#a${i} :n${i}`).join(', ')}`,
+      ExpressionAttributeNames: Object.fromEntries(changed.map(([attribute], i) => [`#a${i}`, attribute])),
+      ExpressionAttributeValues: Object.fromEntries(changed.map(([, n], i) => [`:n${i}`, n])),
       ReturnValues: 'ALL_NEW',
     }),
   );

@@ -54,7 +54,7 @@ describe('recovery', () => {
 
   it('moves a batch on only when its rows agree, when a retried write counted a device twice, and recounts the ended rollout', async () => {
     const { evaluateRollout } = await import('../../lib/rollouts/progress');
-    const { countTransition } = await import('../../lib/store/rollout-devices');
+    const { countTransitions } = await import('../../lib/store/rollout-devices');
     const { fanOutGraceFor: grace } = await import('../../lib/domain/rollout-progress');
 
     await f.createPolicy({ image_pattern: 'recover/twice:*', update_strategy: 'auto', update_timeout_minutes: 60 });
@@ -66,7 +66,7 @@ describe('recovery', () => {
     // SDK sent it again): the counters then say a device more is through than the rows do.
     await devices[0]!.poll();
     await f.waitForRollout(id, (d) => d.statistics.updated === 1, 'the first device counted');
-    await countTransition({ rollout_id: id, shard: 0 }, 1, 'scheduled', 'updated');
+    await countTransitions({ rollout_id: id, shard: 0 }, 1, [{ from: 'scheduled', to: 'updated' }]);
     await devices[1]!.poll();
     await f.waitForRollout(id, (d) => d.statistics.updated === 3 && d.statistics.scheduled === 0, 'the counters saying all three are through');
 

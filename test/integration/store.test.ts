@@ -39,7 +39,7 @@ import {
 import { appendEvent, listEvents, type NewEvent } from '../../lib/store/events';
 import { keys, shardOf } from '../../lib/store/keys';
 import {
-  countTransition,
+  countTransitions,
   findRolloutDevice,
   getAllBatchCounts,
   getRolloutDevice,
@@ -174,7 +174,7 @@ function countsOfRows(rows: RolloutDevice[]): BatchCounts {
 /** Moves a row and counts the move, as the handlers do. */
 async function move(r: RolloutDevice, batch: number, from: DeviceRolloutStatus[], to: DeviceRolloutStatus) {
   const previous = await transitionRolloutDevice(r, from, to, { batch, at: at(1) });
-  if (previous) await countTransition(r, batch, previous, to);
+  if (previous) await countTransitions(r, batch, [{ from: previous, to }]);
   return previous;
 }
 
@@ -267,7 +267,7 @@ describe('rollout devices over several shards', () => {
 
     // The last count returned is the shard's, not the batch's.
     const r = batch1[2]!;
-    const shardCounts = await countTransition(r, 1, 'updated', 'unhealthy');
+    const shardCounts = await countTransitions(r, 1, [{ from: 'updated', to: 'unhealthy' }]);
     await transitionRolloutDevice(r, ['updated'], 'unhealthy', { batch: 1, at: at(5) });
     const inShard = countsOfRows(await currentRows(batch1.filter((x) => x.shard === r.shard)));
     expect(shardCounts).toEqual(inShard);
@@ -346,7 +346,7 @@ describe('rollout devices over several shards', () => {
     // Moved just now; its count has not landed yet.
     expect(await transitionRolloutDevice(r!, ['scheduled'], 'updated', { batch: 1, at: at(5) })).toBe('scheduled');
     expect((await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(3) })).stored).toBe(false);
-    await countTransition(r!, 1, 'scheduled', 'updated');
+    await countTransitions(r!, 1, [{ from: 'scheduled', to: 'updated' }]);
     expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ scheduled: 0, updated: 1 });
     // Once the shard is quiet, a recount repairs and never double-counts.
     expect(await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(6) })).toMatchObject({ counts: { updated: 1 }, stored: true });
@@ -373,7 +373,7 @@ describe('rollout devices over several shards', () => {
         counterWrites++;
         if (counterWrites === 1) {
           expect(await transitionRolloutDevice(concurrent, ['scheduled'], 'updated', { batch: 1, at: at(3) })).toBe('scheduled');
-          await countTransition(concurrent, 1, 'scheduled', 'updated');
+          await countTransitions(concurrent, 1, [{ from: 'scheduled', to: 'updated' }]);
         }
       }
       return send(command);
