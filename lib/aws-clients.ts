@@ -9,20 +9,29 @@ import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
 
+/**
+ * Sockets per client. A queue function's invocation has at most one page's concurrent device
+ * writes (16, lib/rollouts) and its next page's read in flight; the embedded host runs every
+ * function on these same clients, several invocations at once beside the device API's requests,
+ * where the SDK's default of 50 queued hundreds of requests. Idle sockets cost nothing.
+ */
+const maxSockets = 256;
+const requestHandler = { httpAgent: { keepAlive: true, maxSockets }, httpsAgent: { keepAlive: true, maxSockets } };
+
 let documentClient: DynamoDBDocumentClient | undefined;
 let sqsClient: SQSClient | undefined;
 let schedulerClient: SchedulerClient | undefined;
 let secretsClient: SecretsManagerClient | undefined;
 
 export function dynamo(): DynamoDBDocumentClient {
-  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({}), {
+  documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler }), {
     marshallOptions: { removeUndefinedValues: true },
   });
   return documentClient;
 }
 
 export function sqs(): SQSClient {
-  sqsClient ??= new SQSClient({});
+  sqsClient ??= new SQSClient({ requestHandler });
   return sqsClient;
 }
 

@@ -70,7 +70,7 @@ export type StateReport = z.infer<typeof stateReportSchema>;
 
 /** A device as the admin API shows it: where it stands in each rollout, without storage details. */
 export function deviceView(device: Device) {
-  const { rollouts, target_set_by, provisioned_by, ...rest } = device;
+  const { rollouts, target_set_by, target_set_seq, provisioned_by, ...rest } = device;
   const active_rollouts = Object.fromEntries(
     Object.entries(rollouts ?? {}).map(([app, pointer]) => [app, { rollout_id: pointer.rollout_id, batch: pointer.batch, image: pointer.image }]),
   );
@@ -96,6 +96,7 @@ export async function registerDevice(input: DeviceRegistration, now: Date, provi
     reported_at: null,
     rollouts: {},
     target_set_by: {},
+    target_set_seq: {},
     ...(provisionedBy ? { provisioned_by: provisionedBy } : {}),
     created_at: at,
     updated_at: at,
@@ -162,9 +163,21 @@ export function targetStateOf(device: Device) {
   return { uuid: device.uuid, apps: device.target_apps, version: device.target_version, poll_interval_seconds: pollIntervalOf(device) };
 }
 
+/**
+ * Records a report with one write to the device item. The rows it settles are moved first, from
+ * the device as read to authenticate it; that write then drops their pointers, if they are still
+ * the ones read. If one changed meanwhile (a new target, or a read behind the last write), the
+ * report is recorded alone and the device as written decides, its pointers cleared one by one.
+ */
 export async function reportCurrentState(device: StoredDevice, report: StateReport, now: Date) {
   const apps: ReportedApp[] = report.apps;
-  const updated = await recordCurrentState(device.uuid, { apps, ...(report.ip_address ? { ip_address: report.ip_address } : {}), error: report.error ?? null }, now.toISOString());
-  await applyReport(updated, { apps, error: report.error ?? null, ...(report.target_version !== undefined ? { target_version: report.target_version } : {}) }, now);
+  const facts = { apps, error: report.error ?? null, ...(report.target_version !== undefined ? { target_version: report.target_version } : {}) };
+  const state = { apps, ...(report.ip_address ? { ip_address: report.ip_address } : {}), error: report.error ?? null };
+  const at = now.toISOString();
+  const settled = await applyReport(device, facts, now);
+  let updated = settled.length > 0 ? await recordCurrentState(device.uuid, state, at, settled) : undefined;
+  // Settled pointers that were no longer there (or rows not settled before) are left to the device as written.
+  updated ??= await recordCurrentState(device.uuid, state, at);
+  if (Object.keys(updated.rollouts ?? {}).length > 0) await applyReport(updated, facts, now, { clear: true });
   return { uuid: updated.uuid, apps: updated.current_apps, error: updated.current_error, reported_at: updated.reported_at };
 }

@@ -218,6 +218,11 @@ export interface Device {
    * A rollout never overwrites a target set by a newer one, and only undoes what it set itself.
    */
   target_set_by: Record<string, string>;
+  /**
+   * By app name, the sequence number of the device's row in that rollout, so that a later rollout
+   * can find the row in one read. Absent on devices registered before it was kept.
+   */
+  target_set_seq?: Record<string, number>;
   /** The id of the provisioning key that registered the device; absent when an admin registered it. */
   provisioned_by?: string;
   created_at: string;

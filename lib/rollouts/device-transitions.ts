@@ -15,9 +15,9 @@ import { logger } from '../logger';
 import { noDeadline, workPages, type Budget } from '../queues/budget';
 import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
-import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type StoredDevice } from '../store/devices';
-import { appendEvent } from '../store/events';
-import { countTransitions, findRolloutDevice, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
+import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type SettledPointer, type StoredDevice } from '../store/devices';
+import { appendEvent, appendEvents, type NewEvent } from '../store/events';
+import { countTransitions, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { shardOf } from '../store/keys';
 import { getRollout } from '../store/rollouts';
 
@@ -82,13 +82,18 @@ export async function moveRow(
 }
 
 /** A device fact in the rollout's log; its id comes from the device, the app, the type and `at`. */
-export async function deviceEvent(
+export function deviceFact(
   type: EventType,
   row: Pick<RolloutDevice, 'rollout_id' | 'device_uuid' | 'shard' | 'app'>,
   at: string,
   details: Record<string, unknown>,
-): Promise<void> {
-  await appendEvent({ type, rollout_id: row.rollout_id, device_uuid: row.device_uuid, shard: row.shard, subject: row.app, timestamp: at, details: { app: row.app, ...details } });
+): NewEvent {
+  return { type, rollout_id: row.rollout_id, device_uuid: row.device_uuid, shard: row.shard, subject: row.app, timestamp: at, details: { app: row.app, ...details } };
+}
+
+/** Records one device fact (see `deviceFact`). */
+export async function deviceEvent(...fact: Parameters<typeof deviceFact>): Promise<void> {
+  await appendEvent(deviceFact(...fact));
 }
 
 /** Hands a batch's devices to the target queue: one message per shard, each scheduling its devices a page at a time. */
@@ -129,23 +134,32 @@ function scheduling(rollout: Rollout | undefined, number: number): { rollout: Ro
 }
 
 /**
- * One page: its waiting devices scheduled at once, their moves counted with one write, then the
- * page's rows read again: a rollback or cancel that reverted a row while its target was being set
- * found no target to undo, so the target set for it is undone here.
+ * One page, its waiting devices at once: each row moves to `scheduled` (or `skipped`, when the
+ * device can no longer take the image), then the page's events are recorded, then the targets
+ * set; the moves are counted with one write. The row moves before the target, so a rollback or
+ * cancel that reverts it in between sees it; the page's rows are then read again, and a target
+ * set for a row reverted meanwhile (whose revert found no target to undo) is undone here.
  */
 async function schedulePage(rollout: Rollout, batch: Batch, shard: number, rows: RolloutDevice[], now: Date): Promise<void> {
   const waiting = rows.filter((row) => row.status === 'pending' || row.status === 'scheduled');
   if (waiting.length === 0) return;
   const devices = new Map((await getDevicesByUuid(waiting.map((r) => r.device_uuid))).map((d) => [d.uuid, d]));
-  const outcomes = await pMap(waiting, (row) => scheduleDevice(rollout, batch, row, devices.get(row.device_uuid), now), { concurrency: scheduleConcurrency });
-  await countMoves({ rollout_id: rollout.id, shard }, batch.number, outcomes.flatMap((o) => o.moves));
-  const targeted = outcomes.flatMap((o) => (o.targeted ? [o.targeted] : []));
+  const rank = rolloutRank(rollout);
+  const prepared = await pMap(waiting, (row) => prepareDevice(batch, row, devices.get(row.device_uuid), rank, now), { concurrency: scheduleConcurrency });
+  const ready = prepared.flatMap((p) => (p.ready ? [p.ready] : []));
+  // The events before the targets: once a device has its new target it may report and move its
+  // row on, and a retry of this page after a crash or a failed call would no longer find the row
+  // waiting to record it (invariant 9). Their ids come from `at`, so a retry writes them once.
+  await appendEvents(ready.map((r) => deviceFact('image.device_scheduled', r.row, r.at, { batch: batch.number, from_image: r.previous.image, to_image: r.row.new_image })));
+  const set = await pMap(ready, (r) => setNewTarget(rollout, batch, r, rank, now), { concurrency: scheduleConcurrency });
+  await countMoves({ rollout_id: rollout.id, shard }, batch.number, [...prepared.flatMap((p) => p.moves), ...set.map((s) => s.skipped)]);
+
+  const targeted = set.flatMap((s) => (s.targeted ? [s.targeted] : []));
   if (targeted.length === 0) return;
   const seqs = targeted.map((t) => t.row.seq);
   const from = Math.min(...seqs);
   const reread = await queryRowsInRange(rollout.id, shard, from, Math.max(...seqs) - from + 1, rows.length);
   const reverted = new Map(reread.rows.filter((r) => r.status === 'rolled_back' || r.status === 'skipped').map((r) => [r.seq, r]));
-  const rank = rolloutRank(rollout);
   for (const { row, appIndex } of targeted) {
     const current = reverted.get(row.seq);
     if (current) await restoreRolloutTarget(row.device_uuid, appIndex, { app: row.app, from: row.new_image, to: current.previous_image }, rank, now.toISOString());
@@ -158,25 +172,25 @@ async function skip(row: RolloutDevice, batch: number, reason: string, now: Date
   return move;
 }
 
-/** What scheduling one device did: the moves to count, and the target it set, if it set one. */
-interface Scheduled {
-  moves: (Move | undefined)[];
-  targeted?: { row: RolloutDevice; appIndex: number };
+/** A device whose row is scheduled, ready for its new target. */
+interface Ready {
+  row: RolloutDevice;
+  device: StoredDevice;
+  appIndex: number;
+  /** The image to return to, as worked out from `device`. */
+  previous: { image: string; digest?: string };
+  /** When it was scheduled: the id of its event. */
+  at: string;
 }
 
-/**
- * The row moves to `scheduled` first, then the device's target: a rollback or cancel that reverts
- * the row in between therefore sees it, and the page's re-read after the target writes undoes a
- * target set for a row that was reverted meanwhile.
- */
-async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice, device: StoredDevice | undefined, now: Date): Promise<Scheduled> {
+/** Moves one device's row to `scheduled` (or `skipped`) and works out the image it returns to. */
+async function prepareDevice(batch: Batch, row: RolloutDevice, device: StoredDevice | undefined, rank: string, now: Date): Promise<{ moves: (Move | undefined)[]; ready?: Ready }> {
   const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
   const target = device?.target_apps[appIndex]?.image;
   if (!device || !target || normaliseRepository(target) !== normaliseRepository(row.new_image)) {
     const reason = !device ? 'device no longer exists' : !target ? `device no longer has an app named ${row.app}` : `its app ${row.app} now runs another repository (${target})`;
     return { moves: [await skip(row, batch.number, reason, now)] };
   }
-  const rank = rolloutRank(rollout);
   const at = row.scheduled_at ?? now.toISOString();
   const moves: (Move | undefined)[] = [];
   if (row.status === 'pending') {
@@ -184,21 +198,20 @@ async function scheduleDevice(rollout: Rollout, batch: Batch, row: RolloutDevice
     moves.push(move);
     if (!move?.moved) return { moves }; // it moved on already: the device reported, or the rollout was reverted
   }
-  // The event before the target: once the device has its new target it may report and move its
-  // row on, and a retry of this command after a crash or a failed call would no longer find the
-  // row waiting to record it (invariant 9). Its id comes from `at`, so a retry writes it once.
   const previous = device.target_set_by?.[row.app] === rank ? { image: row.previous_image } : await imageToReturnTo(device, row, target);
-  await deviceEvent('image.device_scheduled', row, at, { batch: batch.number, from_image: previous.image, to_image: row.new_image });
+  return { moves, ready: { row, device, appIndex, previous, at } };
+}
+
+/** Sets a scheduled device's new target; skips it when a newer push took it over or its app left the repository. */
+async function setNewTarget(rollout: Rollout, batch: Batch, ready: Ready, rank: string, now: Date): Promise<{ skipped?: Move; targeted?: { row: RolloutDevice; appIndex: number } }> {
+  const { row, device, appIndex, previous, at } = ready;
   const result = await moveToNewImage(device, appIndex, row, rollout, batch.number, rank, at, previous);
-  if (result.outcome !== 'set') {
-    const reason =
-      result.outcome === 'taken_over'
-        ? `a newer push of ${rollout.repository} has taken the device over`
-        : `the target of app ${row.app} left the repository while it was being scheduled`;
-    moves.push(await skip(row, batch.number, reason, now));
-    return { moves };
-  }
-  return { moves, targeted: { row, appIndex } };
+  if (result.outcome === 'set') return { targeted: { row, appIndex } };
+  const reason =
+    result.outcome === 'taken_over'
+      ? `a newer push of ${rollout.repository} has taken the device over`
+      : `the target of app ${row.app} left the repository while it was being scheduled`;
+  return { skipped: await skip(row, batch.number, reason, now) };
 }
 
 /**
@@ -213,9 +226,10 @@ async function imageToReturnTo(device: StoredDevice, row: RolloutDevice, target:
   const setBy = device.target_set_by?.[row.app];
   if (pinned.image !== row.new_image || !setBy) return pinned;
   const earlier = await getRollout(rolloutIdOfRank(setBy));
-  if (!earlier || earlier.shard_count === 0) return pinned;
-  const earlierRow = (await findRolloutDevice(earlier.id, shardOf(device.uuid, earlier.shard_count), device.uuid)).find((r) => r.app === row.app);
-  if (!earlierRow || earlierRow.previous_image === row.new_image) return pinned;
+  const seq = device.target_set_seq?.[row.app];
+  if (!earlier || earlier.shard_count === 0 || seq === undefined) return pinned;
+  const earlierRow = await getRolloutDevice({ rollout_id: earlier.id, shard: shardOf(device.uuid, earlier.shard_count), seq });
+  if (!earlierRow || earlierRow.device_uuid !== device.uuid || earlierRow.app !== row.app || earlierRow.previous_image === row.new_image) return pinned;
   return { image: earlierRow.previous_image, ...(earlierRow.previous_digest ? { digest: earlierRow.previous_digest } : {}) };
 }
 
@@ -270,16 +284,22 @@ async function moveToNewImage(
   return { outcome: 'left_repository' };
 }
 
-/** What a device's report means for each rollout it is part of. */
-export async function applyReport(device: StoredDevice, report: StateReportFacts, now: Date): Promise<void> {
+/**
+ * What a device's report means for each rollout the device item says it is part of: each row the
+ * report settles is moved and counted and its event written. Returns the pointers that may now
+ * go; they go with the write that records the report (or, given `clear`, one by one here). The
+ * event comes before its pointer goes: a crash in between leaves the pointer, so the device's
+ * next report records it.
+ */
+export async function applyReport(device: StoredDevice, report: StateReportFacts, now: Date, options: { clear?: boolean } = {}): Promise<SettledPointer[]> {
   const at = now.toISOString();
+  const settled: SettledPointer[] = [];
   for (const [appName, pointer] of Object.entries(device.rollouts ?? {})) {
     const outcome = reportOutcome(appName, pointer, report);
     if (!outcome) continue;
     const row = { rollout_id: pointer.rollout_id, device_uuid: device.uuid, shard: pointer.shard, seq: pointer.seq, app: appName };
     const reason = outcome.to === 'failed' ? outcome.reason : undefined;
     const move = await moveRow(row, pointer.batch, outcome.to, at, reason ? { error: reason } : {});
-    // The event before the pointer goes: a crash in between leaves the pointer, so the device's next report records it.
     if (move) {
       await deviceEvent(outcome.to === 'updated' ? 'image.device_updated' : 'image.device_failed', row, move.at, {
         batch: pointer.batch,
@@ -287,8 +307,10 @@ export async function applyReport(device: StoredDevice, report: StateReportFacts
         ...(reason ? { reason } : {}),
       });
     }
-    await clearRolloutPointer(device.uuid, appName, pointer.rollout_id);
+    if (options.clear) await clearRolloutPointer(device.uuid, appName, pointer.rollout_id);
+    else settled.push({ app: appName, rollout_id: pointer.rollout_id });
   }
+  return settled;
 }
 
 /**

@@ -13,9 +13,10 @@ import { sendHealthCommands, sendOrchestration, type HealthCommand } from '../qu
 import { getDevicesByUuid } from '../store/devices';
 import { queryRowsInRange } from '../store/rollout-devices';
 import { getRollout } from '../store/rollouts';
-import { countMoves, deviceEvent, transitionRow, type Move } from './device-transitions';
+import { appendEvents, appendMissingEvents } from '../store/events';
+import { countMoves, deviceFact, transitionRow } from './device-transitions';
 
-/** Rows moved (and their events written) at once once a page's probes are in. */
+/** Rows moved at once once a page's probes are in. */
 const recordConcurrency = 16;
 
 export async function checkHealthShard(command: HealthCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
@@ -47,8 +48,16 @@ function checking(rollout: Rollout | undefined, number: number): { rollout: Roll
   return { rollout, batch, check };
 }
 
-/** Probes a page's updated devices at once, then records each verdict; the page's moves are counted with one write. */
+/**
+ * Probes a page's updated devices at once, then moves their rows and records the verdicts; the
+ * moves are counted with one write. A verdict's id comes from its move's time, so a check
+ * repeated while the first was still probing (a redelivery) finds the rows moved and records
+ * each verdict under the id it already has. Rows of the page already checked have their verdict
+ * recorded if a crash fell between their move and it.
+ */
 async function checkPage(rollout: Rollout, batch: Batch, check: HealthCheckConfig, shard: number, page: RolloutDevice[], now: Date): Promise<void> {
+  const checked = page.filter((row) => row.status === 'healthy' || row.status === 'unhealthy');
+  if (checked.length > 0) await appendMissingEvents(checked.map((row) => verdictFact(row, row.status === 'healthy', row.updated_at, { batch: batch.number, check: check.type, reason: row.error })));
   const rows = page.filter((row) => row.status === 'updated');
   if (rows.length === 0) return;
   const { healthCheckConcurrency, healthCheckPolicy } = config();
@@ -58,23 +67,21 @@ async function checkPage(rollout: Rollout, batch: Batch, check: HealthCheckConfi
   const results = new Map((await probeAll(check, targets, { policy: healthCheckPolicy, concurrency: healthCheckConcurrency })).map((result, i) => [checkable[i]!, result]));
 
   const at = now.toISOString();
-  const moves = await pMap(
+  const moved = await pMap(
     rows,
-    async (row): Promise<Move | undefined> => {
+    async (row) => {
       const result = results.get(row) ?? { healthy: false, reason: 'device no longer exists' };
       const move = await transitionRow(row, batch.number, result.healthy ? 'healthy' : 'unhealthy', at, result.healthy ? {} : { error: result.reason });
-      if (!move) return undefined;
-      // The move's own time, not this check's: a check repeated while the first was still probing
-      // (a re-sent fan-out, a redelivery) finds the row moved and its event under the same id.
-      await deviceEvent(result.healthy ? 'image.health_check_passed' : 'image.health_check_failed', row, move.at, {
-        batch: batch.number,
-        check: check.type,
-        reason: result.reason,
-        ...('attempts' in result ? { attempts: result.attempts, duration_ms: result.duration_ms } : {}),
-      });
-      return move;
+      if (!move) return { move };
+      const details = { batch: batch.number, check: check.type, reason: result.reason, ...('attempts' in result ? { attempts: result.attempts, duration_ms: result.duration_ms } : {}) };
+      return { move, fact: verdictFact(row, result.healthy, move.at, details) };
     },
     { concurrency: recordConcurrency },
   );
-  await countMoves({ rollout_id: rollout.id, shard }, batch.number, moves);
+  await appendEvents(moved.flatMap((m) => (m.fact ? [m.fact] : [])));
+  await countMoves({ rollout_id: rollout.id, shard }, batch.number, moved.map((m) => m.move));
+}
+
+function verdictFact(row: RolloutDevice, healthy: boolean, at: string, details: Record<string, unknown>) {
+  return deviceFact(healthy ? 'image.health_check_passed' : 'image.health_check_failed', row, at, details);
 }

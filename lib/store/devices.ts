@@ -112,12 +112,30 @@ export async function countRepositoryMembers(repository: string): Promise<number
   return count;
 }
 
-/** Records what the device reports it runs. */
+/** A rollout pointer a report has settled, to be dropped with the write that records the report. */
+export interface SettledPointer {
+  app: string;
+  rollout_id: string;
+}
+
+/**
+ * Records what the device reports it runs, and drops the `settled` pointers with the same write
+ * if each still names its rollout. Undefined when one does not (nothing is written then); a
+ * device that does not exist is an error.
+ */
+export async function recordCurrentState(uuid: string, report: { apps: ReportedApp[]; ip_address?: string; error?: string | null }, at: string): Promise<StoredDevice>;
 export async function recordCurrentState(
   uuid: string,
   report: { apps: ReportedApp[]; ip_address?: string; error?: string | null },
   at: string,
-): Promise<StoredDevice> {
+  settled: readonly SettledPointer[],
+): Promise<StoredDevice | undefined>;
+export async function recordCurrentState(
+  uuid: string,
+  report: { apps: ReportedApp[]; ip_address?: string; error?: string | null },
+  at: string,
+  settled: readonly SettledPointer[] = [],
+): Promise<StoredDevice | undefined> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = { ':apps': report.apps, ':at': at, ':error': report.error ?? null };
   let update = 'SET current_apps = :apps, reported_at = :at, current_error = :error, updated_at = :at';
@@ -125,18 +143,28 @@ export async function recordCurrentState(
     update += ', ip_address = :ip';
     values[':ip'] = report.ip_address;
   }
-  const { Attributes } = await dynamo().send(
-    new UpdateCommand({
-      TableName: tableName(),
-      Key: keys.device(uuid),
-      UpdateExpression: update,
-      ConditionExpression: 'attribute_exists(pk)',
-      ExpressionAttributeValues: values,
-      ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
-      ReturnValues: 'ALL_NEW',
-    }),
-  );
-  return entityOf<StoredDevice>(Attributes!);
+  let condition = 'attribute_exists(pk)';
+  settled.forEach((pointer, i) => {
+    names[`#settled${i}`] = pointer.app;
+    values[`:settled${i}`] = pointer.rollout_id;
+    condition += ` AND rollouts.#settled${i}.rollout_id = :settled${i}`;
+  });
+  if (settled.length > 0) update += ` REMOVE ${settled.map((_, i) => `rollouts.#settled${i}`).join(', ')}`;
+  const command = new UpdateCommand({
+    TableName: tableName(),
+    Key: keys.device(uuid),
+    UpdateExpression: update,
+    ConditionExpression: condition,
+    ExpressionAttributeValues: values,
+    ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+    ReturnValues: 'ALL_NEW',
+  });
+  if (settled.length === 0) {
+    const { Attributes } = await dynamo().send(command);
+    return entityOf<StoredDevice>(Attributes!);
+  }
+  const result = await resultUnlessConditionFailed(dynamo().send(command));
+  return result?.Attributes ? entityOf<StoredDevice>(result.Attributes) : undefined;
 }
 
 export interface TargetChange {
@@ -162,11 +190,19 @@ export async function setRolloutTarget(
   pointer: Omit<RolloutPointer, 'target_version'>,
   at: string,
 ): Promise<boolean> {
-  return updateTarget(uuid, appIndex, change, at, {
-    update: ', target_set_by.#app = :rank, rollouts.#app = :pointer',
-    condition: ' AND target_version = :version AND (attribute_not_exists(target_set_by.#app) OR target_set_by.#app <= :rank)',
-    values: { ':rank': rank, ':pointer': { ...pointer, target_version: change.version + 1 }, ':version': change.version },
-  });
+  const set = (seq: { update: string; condition: string; values: Record<string, unknown> }) =>
+    updateTarget(uuid, appIndex, change, at, {
+      update: `, target_set_by.#app = :rank, rollouts.#app = :pointer, ${seq.update}`,
+      condition: ` AND target_version = :version AND (attribute_not_exists(target_set_by.#app) OR target_set_by.#app <= :rank)${seq.condition}`,
+      values: { ':rank': rank, ':pointer': { ...pointer, target_version: change.version + 1 }, ':version': change.version, ...seq.values },
+    });
+  try {
+    return await set({ update: 'target_set_seq.#app = :seq', condition: '', values: { ':seq': pointer.seq } });
+  } catch (error) {
+    // A device registered before `target_set_seq` was kept has no map to set a key of.
+    if (!(error instanceof Error && error.name === 'ValidationException' && /document path/i.test(error.message))) throw error;
+    return set({ update: 'target_set_seq = :seqs', condition: ' AND attribute_not_exists(target_set_seq)', values: { ':seqs': { [change.app]: pointer.seq } } });
+  }
 }
 
 /**

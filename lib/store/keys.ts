@@ -14,7 +14,6 @@
  * rollout                      ROLLOUT#<id>                    ROLLOUT
  * batch counters (per shard)   ROLLOUT#<id>#S#<shard>          BATCH#<nnn>
  * device in rollout            ROLLOUT#<id>#S#<shard>          DEVICE#<seq, 9 digits>
- * device in rollout, by uuid   ROLLOUT#<id>#S#<shard>          UUID#<uuid>#<app>   (holds seq)
  * event                        ROLLOUT#<id>#S#<shard>          EVENT#<event id>
  * shard swept after an ending  ROLLOUT#<id>#S#<shard>          SWEPT#<ending status>
  * newest push started          PUSHES#<repository>             NEWEST_STARTED  (its rollout's rank)
@@ -56,7 +55,9 @@
  * recount a batch shard                   Query its rows, conditional PutItem BATCH#<nnn> (revision)
  * devices of a batch                      Query each shard, sk BETWEEN DEVICE#<first> AND DEVICE#<last>
  * devices of a rollout                    Query each shard, sk begins_with DEVICE#
- * one device in a rollout                 Query its shard, sk begins_with UUID#<uuid>#, then GetItem
+ * one device in a rollout (admin)         Query its shard, sk begins_with DEVICE#, filter device_uuid
+ * the row of the rollout that set a       GetItem DEVICE#<seq> (the device keeps target_set_seq)
+ *   device's target
  * rollout events, time-ordered            Query each shard, sk begins_with EVENT#, merged by id
  * claim a webhook delivery                conditional PutItem DELIVERY#..., TTL 7 days; GetItem when
  *                                         another copy claimed it; UpdateItem its outcome
@@ -136,11 +137,6 @@ export const keys = {
   }),
   rolloutDevicesPrefix: 'DEVICE#',
   isRolloutDeviceSk: (sk: string) => /^DEVICE#\d{9}$/.test(sk),
-  rolloutDeviceLookup: (rolloutId: string, shard: number, uuid: string, app: string): Key => ({
-    pk: `ROLLOUT#${rolloutId}#S#${shard}`,
-    sk: `UUID#${uuid}#${app}`,
-  }),
-  rolloutDeviceLookupPrefix: (uuid: string) => `UUID#${uuid}#`,
   /** Sort-key bounds (inclusive) of the device rows with sequence numbers in [first, first + size). */
   seqRange: (first: number, size: number) => ({ from: seqKey(first), to: seqKey(first + size - 1) }),
   event: (rolloutId: string, shard: number, eventId: string): Key => ({

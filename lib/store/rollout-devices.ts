@@ -18,12 +18,9 @@ export interface RowRef {
   seq: number;
 }
 
-/** Records planned rows, each with a lookup item that finds it by device uuid. */
+/** Records planned rows. */
 export async function putRolloutDevices(rows: RolloutDevice[]): Promise<void> {
-  const items = rows.flatMap((row) => [
-    { ...keys.rolloutDevice(row.rollout_id, row.shard, row.seq), ...row },
-    { ...keys.rolloutDeviceLookup(row.rollout_id, row.shard, row.device_uuid, row.app), seq: row.seq },
-  ]);
+  const items = rows.map((row) => ({ ...keys.rolloutDevice(row.rollout_id, row.shard, row.seq), ...row }));
   for (let i = 0; i < items.length; i += 25) {
     let request: Record<string, unknown[]> | undefined = {
       [tableName()]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
@@ -42,33 +39,39 @@ export async function getRolloutDevice(ref: RowRef): Promise<RolloutDevice | und
   return Item ? entityOf<RolloutDevice>(Item) : undefined;
 }
 
-/** The rows of one device in a rollout (one per app of the rollout's repository). */
+/**
+ * The rows of one device in a rollout (one per app of the rollout's repository): a filtered read
+ * of its whole shard. Only an admin's rollback of one device asks, rarely enough that an item per
+ * row to find it by, written for every device of every rollout, would cost far more.
+ */
 export async function findRolloutDevice(rolloutId: string, shard: number, uuid: string): Promise<RolloutDevice[]> {
-  const result = await dynamo().send(
-    new QueryCommand({
-      TableName: tableName(),
-      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-      ExpressionAttributeValues: { ':pk': keys.rolloutShardPk(rolloutId, shard), ':prefix': keys.rolloutDeviceLookupPrefix(uuid) },
-      ConsistentRead: true,
-    }),
-  );
-  const rows = await Promise.all((result.Items ?? []).map((item) => getRolloutDevice({ rollout_id: rolloutId, shard, seq: Number(item.seq) })));
-  // A lookup left by a planning attempt that crashed may point at a row another device got since.
-  return rows.filter((row): row is RolloutDevice => row !== undefined && row.device_uuid === uuid);
+  const rows: RolloutDevice[] = [];
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const result = await dynamo().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        FilterExpression: 'device_uuid = :uuid',
+        ExpressionAttributeValues: { ':pk': keys.rolloutShardPk(rolloutId, shard), ':prefix': keys.rolloutDevicesPrefix, ':uuid': uuid },
+        ExclusiveStartKey: startKey,
+        ConsistentRead: true,
+      }),
+    );
+    rows.push(...(result.Items ?? []).map((item) => entityOf<RolloutDevice>(item)));
+    startKey = result.LastEvaluatedKey;
+  } while (startKey);
+  return rows;
 }
 
 /**
- * Deletes the rows (and their lookups) at sequence numbers from `firstUnused` on: a planning
+ * Deletes the rows at sequence numbers from `firstUnused` on: a planning
  * attempt that crashed before its save wrote them, and the attempt that then planned the page
  * found fewer devices to include. Nothing else refers to them: no batch reaches that far.
  */
 export async function deleteRowsFrom(rolloutId: string, shard: number, firstUnused: number): Promise<number> {
   let deleted = 0;
   for await (const row of rowsInRange(rolloutId, shard, firstUnused, 999_999_999 - firstUnused)) {
-    const lookup = keys.rolloutDeviceLookup(rolloutId, shard, row.device_uuid, row.app);
-    await conditionally(
-      dynamo().send(new DeleteCommand({ TableName: tableName(), Key: lookup, ConditionExpression: 'seq = :seq', ExpressionAttributeValues: { ':seq': row.seq } })),
-    );
     await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: keys.rolloutDevice(rolloutId, shard, row.seq) }));
     deleted++;
   }

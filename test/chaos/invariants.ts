@@ -61,6 +61,8 @@ export async function readTable(endpoint: string, tableName: string): Promise<Ta
         if (pk.startsWith('ROLLOUT#') && sk === 'ROLLOUT') table.rollouts.set(String(item.id), item as any);
         else if (pk.startsWith('DEVICE#') && sk === 'DEVICE') table.devices.set(String(item.uuid), item as any);
         else if (shardKey && /^DEVICE#\d{9}$/.test(sk)) push(table.rows, shardKey[1]!, item as any);
+        // A pack holds the facts of one page of devices (lib/store/events.ts).
+        else if (shardKey && sk.startsWith('EVENT#') && Array.isArray(item.pack)) for (const event of item.pack) push(table.events, shardKey[1]!, event as any);
         else if (shardKey && sk.startsWith('EVENT#')) push(table.events, shardKey[1]!, item as any);
         else if (shardKey && sk.startsWith('BATCH#')) table.counters.push({ rolloutId: shardKey[1]!, shard: Number(shardKey[2]), batch: Number(sk.slice(6)), item });
       }

@@ -49,6 +49,36 @@ describe('a crash between a transition and its event', () => {
   });
 });
 
+describe('a crash between health checks and their verdicts', () => {
+  it("records a page's verdicts when its check is delivered again", async () => {
+    await f.createPolicy({
+      image_pattern: 'crash/checked:*',
+      update_strategy: 'auto',
+      staged_batches: 1,
+      batch_delay_minutes: 0,
+      health_check_enabled: true,
+      health_check_config: { type: 'container', containerName: 'main' },
+    });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 3, image: 'crash/checked:1' });
+    // The pack of verdicts fails once, after the rows moved: the message fails and comes back.
+    const fault = await failOnce(
+      'dynamo',
+      (command, input) => command === 'PutItemCommand' && Array.isArray(input.Item?.pack) && input.Item.pack.some((e: { type: string }) => e.type === 'image.health_check_passed'),
+    );
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('crash/checked', '2')).body.rollouts[0].id;
+      await f.waitForStatus(id, 'completed', 60_000);
+      expect(fault.failed()).toBe(true);
+      const passed = (await f.events(id)).filter((e) => e.type === 'image.health_check_passed');
+      expect(passed.map((e) => e.device_uuid).sort()).toEqual(devices.map((d) => d.uuid).sort());
+    } finally {
+      fault.remove();
+      await stop();
+    }
+  });
+});
+
 describe('starting a manual rollout while it is being planned', () => {
   it('accepts the start and starts the rollout as soon as planning ends', async () => {
     const { newRollout } = await import('../../lib/rollouts/create-rollouts');

@@ -36,7 +36,7 @@ import {
   putNewDevice,
   type StoredDevice,
 } from '../../lib/store/devices';
-import { appendEvent, listEvents, type NewEvent } from '../../lib/store/events';
+import { appendEvent, appendEvents, listEvents, type NewEvent } from '../../lib/store/events';
 import { keys, shardOf } from '../../lib/store/keys';
 import {
   countTransitions,
@@ -543,6 +543,35 @@ describe('events', () => {
     expect(pages.flat().map((e) => e.id)).toEqual(all.map((e) => e.id));
   });
 
+  it.each([1, 2, 5, 17, 100])('lists packs and single facts in order, each once, in pages of %i either way', async (limit) => {
+    // Pages of devices recorded together: packs of one millisecond, beside single facts of that
+    // millisecond and rollout-level ones; one page recorded again with fewer rows (a retry).
+    const id = randomUUID();
+    const base = Date.UTC(2030, 0, 1);
+    const device = (i: number, ms: number): NewEvent => {
+      const uuid = `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`;
+      return { type: types[i % 3]!, rollout_id: id, device_uuid: uuid, shard: shardOf(uuid, SHARDS), timestamp: new Date(base + ms).toISOString(), details: { i }, subject: 'batch-1' };
+    };
+    const pageA = Array.from({ length: 30 }, (_, i) => device(i, 1));
+    const pageB = Array.from({ length: 30 }, (_, i) => device(100 + i, 2));
+    await appendEvents(pageA);
+    await appendEvents(pageB);
+    await appendEvents(pageA.slice(5, 12));
+    await appendEvent(device(500, 1));
+    await appendEvent({ type: 'image.batch_started', rollout_id: id, timestamp: new Date(base + 1).toISOString(), order: 3, subject: 'batch-1' });
+    await appendEvent({ type: 'image.batch_completed', rollout_id: id, timestamp: new Date(base + 3).toISOString(), order: 4, subject: 'batch-1' });
+
+    const all = (await listEvents(id, SHARDS, 1000)).events;
+    expect(all).toHaveLength(63);
+    expect(new Set(all.map((e) => e.id)).size).toBe(63);
+    expect(all.map((e) => e.id)).toEqual([...all.map((e) => e.id)].sort());
+    expect(all.every((e) => e.rollout_id === id)).toBe(true);
+    expect(all.find((e) => e.details.i === 7)).toMatchObject({ type: types[7 % 3], device_uuid: pageA[7]!.device_uuid, timestamp: pageA[7]!.timestamp });
+
+    expect((await everyPage(id, limit)).flat().map((e) => e.id)).toEqual(all.map((e) => e.id));
+    expect((await everyPage(id, limit, true)).flat().map((e) => e.id)).toEqual([...all].reverse().map((e) => e.id));
+  });
+
   it('keeps the order of facts recorded in the same millisecond', async () => {
     const id = randomUUID();
     const timestamp = at(5);
@@ -727,6 +756,8 @@ describe('devices', () => {
     expect(await setRolloutTarget(device.uuid, 1, forward, newer, pointer(rolloutId), at(1))).toBe(true);
     let stored = (await getStoredDevice(device.uuid, true))!;
     expect(stored.target_version).toBe(2);
+    // Registered without the map of row sequence numbers (as devices were before it was kept): it gets one.
+    expect(stored.target_set_seq).toEqual({ app: 17 });
     expect(stored.target_apps).toEqual([
       { name: 'proxy', image: 'acme/proxy:v1' },
       { name: 'app', image: 'acme/app:v2' },
