@@ -169,13 +169,16 @@ export interface FleetOptions {
   behaviour?: (index: number) => DeviceBehaviour;
   /** Devices pull from it and report digests; without one they report image names only. */
   registry?: SimulatedRegistry;
+  /** Registrations in flight at once. Default 1; the devices come back in order whatever it is. */
+  concurrency?: number;
 }
 
 /** Registers `size` devices running `image` and returns them, ready to poll. */
 export async function registerFleet(options: FleetOptions): Promise<SimulatedDevice[]> {
-  const devices: SimulatedDevice[] = [];
+  const devices: SimulatedDevice[] = new Array(options.size);
   const appName = options.appName ?? 'main';
-  for (let i = 0; i < options.size; i++) {
+  let next = 0;
+  const register = async (i: number) => {
     // Each device gets its own loopback address, so health checks can reach it individually.
     const ipAddress = `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
     const response = await fetch(`${options.apiUrl}/api/v1/devices`, {
@@ -185,18 +188,28 @@ export async function registerFleet(options: FleetOptions): Promise<SimulatedDev
     });
     if (response.status !== 201) throw new Error(`registering device ${i + 1} answered ${response.status}: ${await response.text()}`);
     const { device, device_token } = (await response.json()) as { device: { uuid: string }; device_token: string };
-    devices.push(
-      new SimulatedDevice({
-        apiUrl: options.apiUrl,
-        uuid: device.uuid,
-        token: device_token,
-        apps: [{ name: appName, image: options.image }],
-        ipAddress,
-        behaviour: options.behaviour?.(i) ?? {},
-        ...(options.registry ? { registry: options.registry } : {}),
-      }),
-    );
-  }
+    devices[i] = new SimulatedDevice({
+      apiUrl: options.apiUrl,
+      uuid: device.uuid,
+      token: device_token,
+      apps: [{ name: appName, image: options.image }],
+      ipAddress,
+      behaviour: options.behaviour?.(i) ?? {},
+      ...(options.registry ? { registry: options.registry } : {}),
+    });
+  };
+  const workers = Array.from({ length: Math.min(options.size, Math.max(1, options.concurrency ?? 1)) }, async () => {
+    while (next < options.size) {
+      try {
+        await register(next++);
+      } catch (error) {
+        // The other workers take no further devices.
+        next = options.size;
+        throw error;
+      }
+    }
+  });
+  await Promise.all(workers);
   return devices;
 }
 

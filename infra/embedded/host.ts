@@ -26,7 +26,7 @@ import { accountId, region } from './aws-identity';
 import { lockDataDir, persistentSecret } from './data-dir';
 import { emulatorClientConfig, startEmulators, type Emulators } from './emulators';
 import { startHttpGateway, type HttpGateway, type HttpRoute } from './http-gateway';
-import { invokeStore, loadFunction, settleInvocations, type LoadedFunction } from './lambda-runtime';
+import { invokeStore, loadFunction, settleInvocations, type InvocationObserver, type LoadedFunction } from './lambda-runtime';
 import { createLogger, type LogLevel } from './logger';
 import { startMinuteRule, type MinuteRule } from './minute-rule';
 import { startSchedulerTwin } from './scheduler';
@@ -85,6 +85,11 @@ export interface HostOptions {
    * every batch is delivered once, as in production.
    */
   redelivery?: Redelivery;
+  /**
+   * Told of every invocation once it ends, whatever its trigger: its function, duration, memory
+   * and outcome, what Lambda bills and reports (the benchmark prices and checks them). Must not throw.
+   */
+  onInvocation?: InvocationObserver;
 }
 
 export interface Host {
@@ -240,7 +245,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const functions: LoadedFunction[] = [];
     for (const [name, spec] of Object.entries(wiring.functions)) {
       const environment = Object.freeze(functionEnvironment(grantsOf(spec, wiring.queues), resources, common));
-      functions.push(await loadFunction(repoRoot, name, spec, environment, options.functionsFrom?.[name]));
+      functions.push(await loadFunction(repoRoot, name, spec, environment, options.functionsFrom?.[name], options.onInvocation));
     }
 
     const sqs = new SQSClient({ ...emulatorClientConfig, endpoint: emulators.sqsEndpoint });

@@ -44,7 +44,19 @@ export interface LoadedFunction {
   /** The function's own variables, as the CDK stack would set them. */
   environment: Environment;
   handler: LambdaHandler;
+  /** Told of each invocation once it ends (the host's `onInvocation`); must not throw. */
+  onInvocation?: InvocationObserver;
 }
+
+/** What Lambda would bill and report for one invocation: its duration at its memory, and how it ended. */
+export interface InvocationRecord {
+  function: string;
+  durationMs: number;
+  memoryMb: number;
+  outcome: 'ok' | 'error' | 'timeout';
+}
+
+export type InvocationObserver = (record: InvocationRecord) => void;
 
 /**
  * Imports `spec.entry` (relative to the repository root) and takes its `handler` export; or, when
@@ -59,6 +71,7 @@ export async function loadFunction(
   spec: FunctionSpec,
   environment: Environment,
   modulePath?: string,
+  onInvocation?: InvocationObserver,
 ): Promise<LoadedFunction> {
   const file = modulePath ?? resolve(repoRoot, spec.entry);
   const { store } = await invokeStore();
@@ -71,7 +84,7 @@ export async function loadFunction(
   if (typeof module.handler !== 'function') {
     throw new Error(`function ${name}: ${file} does not export a handler function`);
   }
-  return { name, spec, environment, handler: module.handler as LambdaHandler };
+  return { name, spec, environment, handler: module.handler as LambdaHandler, ...(onInvocation ? { onInvocation } : {}) };
 }
 
 /** Handler runs not finished yet, including those past their timeout (see the deviations above). */
@@ -135,6 +148,7 @@ function lambdaContext(fn: LoadedFunction, requestId: string, deadline: number):
  * One invocation: resolves with the handler's result, rejects with its error or with
  * FunctionTimeout after `timeoutSeconds`. The error is logged here, once, as the Lambda runtime
  * writes it to the function's log; callers only decide what the failure means for their trigger.
+ * The function's observer hears of every invocation here too, so no trigger has to report its own.
  */
 export async function invoke(fn: LoadedFunction, event: unknown, logger: Logger): Promise<unknown> {
   const requestId = randomUUID();
@@ -152,12 +166,16 @@ export async function invoke(fn: LoadedFunction, event: unknown, logger: Logger)
   const run = (async () => store.run(invocation, () => fn.handler(event, lambdaContext(fn, requestId, started + timeoutMs))))();
   unfinished.add(run);
   void run.catch(() => undefined).finally(() => unfinished.delete(run));
+  const ended = (outcome: InvocationRecord['outcome']) =>
+    fn.onInvocation?.({ function: fn.name, durationMs: Date.now() - started, memoryMb: fn.spec.memoryMb, outcome });
   try {
     const result = await Promise.race([run, timedOut]);
     logger.debug(`invoked ${fn.name}`, { requestId, durationMs: Date.now() - started });
+    ended('ok');
     return result;
   } catch (error) {
     logger.error(`${fn.name} failed`, { requestId, durationMs: Date.now() - started, error });
+    ended(error instanceof FunctionTimeout ? 'timeout' : 'error');
     throw error;
   } finally {
     clearTimeout(timer);

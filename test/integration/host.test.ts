@@ -16,6 +16,7 @@ import { ReceiveMessageCommand, SendMessageBatchCommand, SQSClient } from '@aws-
 import type { APIGatewayProxyEvent, ScheduledEvent, SQSEvent, SQSRecord } from 'aws-lambda';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host, type HostOptions } from '../../infra/embedded/host';
+import type { InvocationRecord } from '../../infra/embedded/lambda-runtime';
 import type { FunctionSpec } from '../../infra/manifest';
 import { keys } from '../../lib/store/keys';
 import { sha256Hex } from '../../lib/secrets';
@@ -151,6 +152,19 @@ describe('HTTP routes', () => {
       expect(response.status, path).toBe(502);
       expect(await response.json()).toEqual({ error: { code: 'internal_error', message: 'Internal server error' } });
     }
+  });
+
+  it('tell onInvocation how each invocation ended, with its function, memory and duration', async () => {
+    const records: InvocationRecord[] = [];
+    const h = await start({ onInvocation: (record) => records.push(record) });
+    for (const path of ['/items/1', '/boom', '/slow']) await fetch(`${h.url}${path}`);
+    const routed = records.filter((r) => r.function === 'api' || r.function === 'slow');
+    expect(routed.map(({ function: name, memoryMb, outcome }) => ({ name, memoryMb, outcome }))).toEqual([
+      { name: 'api', memoryMb: 256, outcome: 'ok' },
+      { name: 'api', memoryMb: 256, outcome: 'error' },
+      { name: 'slow', memoryMb: 128, outcome: 'timeout' },
+    ]);
+    expect(routed[2]!.durationMs).toBeGreaterThanOrEqual(1000);
   });
 });
 

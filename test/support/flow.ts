@@ -28,11 +28,11 @@ export function flow(host: Host) {
   const waitForStatus = (id: string, status: string, timeoutMs?: number) =>
     waitForRollout(id, (d) => d.rollout.status === status, `status ${status}`, timeoutMs);
 
-  async function events(id: string): Promise<any[]> {
+  async function events(id: string, pageSize = 100): Promise<any[]> {
     const all: any[] = [];
     let cursor: string | null = null;
     do {
-      const { body }: { body: any } = await api('GET', `/api/v1/rollouts/${id}/events?limit=100${cursor ? `&cursor=${cursor}` : ''}`);
+      const { body }: { body: any } = await api('GET', `/api/v1/rollouts/${id}/events?limit=${pageSize}${cursor ? `&cursor=${cursor}` : ''}`);
       all.push(...body.events);
       cursor = body.next_cursor;
     } while (cursor);
