@@ -2,16 +2,16 @@
 import { requireConfig } from '../lib/config';
 import { receiveCountOf, sqsHandler } from '../lib/queues/consume';
 import { orchestrationCommand } from '../lib/queues/messages';
-import { planNextPage } from '../lib/rollouts/plan';
+import { planPages } from '../lib/rollouts/plan';
 import { commandFailed, evaluateRollout } from '../lib/rollouts/progress';
 
 requireConfig({ table: true, queues: ['orchestration', 'targets', 'health', 'rollback', 'wake'], schedules: true });
 
-export const handler = sqsHandler(orchestrationCommand, async (command, record) => {
+export const handler = sqsHandler(orchestrationCommand, async (command, record, budget) => {
   const now = new Date();
   try {
     if (command.type === 'plan') {
-      const planned = await planNextPage(command.rollout_id, command.seq, now);
+      const planned = await planPages(command.rollout_id, command.seq, now, budget);
       if (planned?.planning.done && planned.status === 'in_progress') await evaluateRollout(command.rollout_id, now);
     } else {
       await evaluateRollout(command.rollout_id, now, command.due_at);

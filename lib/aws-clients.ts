@@ -11,7 +11,7 @@ import { SQSClient } from '@aws-sdk/client-sqs';
 
 /**
  * Sockets per client. A queue function's invocation has at most one page's concurrent device
- * writes (16, lib/rollouts) and its next page's read in flight; the embedded host runs every
+ * writes (8, lib/rollouts) and its next page's read in flight; the embedded host runs every
  * function on these same clients, several invocations at once beside the device API's requests,
  * where the SDK's default of 50 queued hundreds of requests. Idle sockets cost nothing.
  */

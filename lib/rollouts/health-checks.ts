@@ -16,8 +16,8 @@ import { getRollout } from '../store/rollouts';
 import { appendEvents, appendMissingEvents } from '../store/events';
 import { countMoves, deviceFact, transitionRow } from './device-transitions';
 
-/** Rows moved at once once a page's probes are in. */
-const recordConcurrency = 16;
+/** Rows moved at once once a page's probes are in (8, as a schedule's, for the shard partition's sake). */
+const recordConcurrency = 8;
 
 export async function checkHealthShard(command: HealthCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
   const first = checking(await getRollout(command.rollout_id), command.batch);
@@ -29,10 +29,12 @@ export async function checkHealthShard(command: HealthCommand, now: Date, budget
     command.start_key,
     (startKey) => queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, config().healthCheckConcurrency, startKey),
     async (rows) => {
-      // Each page after the first looks at the rollout again: a pause or cancel stops the checks.
-      const current = pages++ === 0 ? first : checking(await getRollout(rollout.id), command.batch);
+      // Each page after the first looks at the rollout again (a pause or cancel stops the checks)
+      // and is timed on its own.
+      const later = pages++ > 0;
+      const current = later ? checking(await getRollout(rollout.id), command.batch) : first;
       if (!current) return false;
-      await checkPage(current.rollout, current.batch, current.check, command.shard, rows, now);
+      await checkPage(current.rollout, current.batch, current.check, command.shard, rows, later ? new Date() : now);
       return true;
     },
   );

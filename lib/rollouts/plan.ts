@@ -7,6 +7,7 @@ import { effectivePercentages, planBatches, shardCountFor } from '../domain/batc
 import { rolloutRank } from '../domain/push-order';
 import type { Rollout, RolloutDevice } from '../domain/types';
 import { logger } from '../logger';
+import { noDeadline, type Budget } from '../queues/budget';
 import { sendOrchestration } from '../queues/messages';
 import { normaliseRepository } from '../registry';
 import { countRepositoryMembers, getDevicesByUuid, listRepositoryMembers } from '../store/devices';
@@ -18,8 +19,31 @@ import { supersedeOlderRollouts } from './control';
 
 const pageSize = 200;
 
+/**
+ * Records pages of devices from `seq` on for as long as the invocation's budget allows, then asks
+ * for the next page with a new message. Returns the rollout as last saved, or undefined when there
+ * was nothing to do. A crash between pages loses the message; the tick asks again.
+ */
+export async function planPages(rolloutId: string, seq: number, now: Date, budget: Budget = noDeadline): Promise<Rollout | undefined> {
+  let planned: Rollout | undefined;
+  let slowest = 0;
+  for (let next = seq; ; ) {
+    const started = Date.now();
+    const page = await planNextPage(rolloutId, next, next === seq ? now : new Date());
+    if (!page) return planned;
+    planned = page;
+    slowest = Math.max(slowest, Date.now() - started);
+    if (page.planning.done) return page;
+    next = page.planning.assigned;
+    if (!budget.allowsPageOf(slowest)) {
+      await sendOrchestration({ type: 'plan', rollout_id: rolloutId, seq: next });
+      return page;
+    }
+  }
+}
+
 /** Records the next page of devices; returns the rollout as saved, or undefined when there was nothing to do. */
-export async function planNextPage(rolloutId: string, seq: number, now: Date): Promise<Rollout | undefined> {
+async function planNextPage(rolloutId: string, seq: number, now: Date): Promise<Rollout | undefined> {
   const rollout = await getRollout(rolloutId);
   if (!rollout || rollout.planning.done || rollout.status !== 'pending') return undefined;
   if (seq !== rollout.planning.assigned) {
@@ -88,9 +112,7 @@ export async function planNextPage(rolloutId: string, seq: number, now: Date): P
   const starting = done && next.status === 'in_progress';
   if (!(await saveRollout(next, starting ? [startedEvent(next)] : []))) throw new Error(`rollout ${rolloutId} changed while planning; retrying`);
 
-  if (!done) {
-    await sendOrchestration({ type: 'plan', rollout_id: rolloutId, seq: assigned });
-  } else {
+  if (done) {
     logger.info('rollout planned', { rollout_id: rolloutId, devices: assigned, batches: next.batches.length });
     // Repeated by the first batch's start if a crash comes first.
     if (starting) await supersedeOlderRollouts(next, now);

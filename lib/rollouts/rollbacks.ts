@@ -19,8 +19,8 @@ import { countMoves, deviceEvent, transitionRow, type Move } from './device-tran
 
 export type RevertOutcome = 'rolled_back' | 'skipped' | 'unchanged' | 'failed';
 
-/** Rows of a sweep's page reverted at once. */
-const revertConcurrency = 16;
+/** Rows of a sweep's page reverted at once (8, as a schedule's, for the shard partition's sake). */
+const revertConcurrency = 8;
 
 /** Sequence numbers have nine digits. */
 const maxRowsPerShard = 999_999_999;
@@ -145,9 +145,10 @@ export async function runRevertCommand(command: RevertCommand, now: Date, budget
   let current = command;
   let found = command.found ?? 0;
   let slowest = 0;
-  for (;;) {
+  for (let page = 0; ; page++) {
     const started = Date.now();
-    const { counts, next } = await revertPage(current, now);
+    // Each page is timed on its own.
+    const { counts, next } = await revertPage(current, page === 0 ? now : new Date());
     found += Object.values(counts).reduce((sum, n) => sum + n, 0);
     slowest = Math.max(slowest, Date.now() - started);
     if (!next) break;

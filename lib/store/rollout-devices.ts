@@ -3,6 +3,7 @@
  * on the statuses it may come from; only a transition that happened adds to the counters, and the
  * counters carry a revision so that a recount never overwrites a concurrent transition.
  */
+import pMap from 'p-map';
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import { addCounts, countsAsFailure, emptyCounts, failureStatuses } from '../domain/rollout-progress';
@@ -18,18 +19,21 @@ export interface RowRef {
   seq: number;
 }
 
-/** Records planned rows. */
+/** Records planned rows, a few batch writes at once. */
 export async function putRolloutDevices(rows: RolloutDevice[]): Promise<void> {
   const items = rows.map((row) => ({ ...keys.rolloutDevice(row.rollout_id, row.shard, row.seq), ...row }));
-  for (let i = 0; i < items.length; i += 25) {
-    let request: Record<string, unknown[]> | undefined = {
-      [tableName()]: items.slice(i, i + 25).map((Item) => ({ PutRequest: { Item } })),
-    };
-    while (request && Object.keys(request).length > 0) {
-      const result = await dynamo().send(new BatchWriteCommand({ RequestItems: request as never }));
-      request = result.UnprocessedItems as typeof request;
-    }
-  }
+  const chunks = Array.from({ length: Math.ceil(items.length / 25) }, (_, i) => items.slice(i * 25, i * 25 + 25));
+  await pMap(
+    chunks,
+    async (chunk) => {
+      let request: Record<string, unknown[]> | undefined = { [tableName()]: chunk.map((Item) => ({ PutRequest: { Item } })) };
+      while (request && Object.keys(request).length > 0) {
+        const result = await dynamo().send(new BatchWriteCommand({ RequestItems: request as never }));
+        request = result.UnprocessedItems as typeof request;
+      }
+    },
+    { concurrency: 4 },
+  );
 }
 
 export async function getRolloutDevice(ref: RowRef): Promise<RolloutDevice | undefined> {

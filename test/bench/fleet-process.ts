@@ -14,6 +14,7 @@ import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { registerFleet, startHealthServers, type SimulatedDevice } from '../../agent/simulator/fleet';
 import { region } from '../../infra/embedded/aws-identity';
 import { keys } from '../../lib/store/keys';
+import { clients, type ClientRun } from './load';
 
 export type FleetRequest =
   | { type: 'register'; fleet: string; apiUrl: string; adminKey: string; size: number; image: string; namePrefix: string }
@@ -42,13 +43,6 @@ export interface FleetCounts {
   lastError?: string;
 }
 
-export interface ClientRun {
-  requests: number;
-  seconds: number;
-  p50Ms: number;
-  p99Ms: number;
-  errors: number;
-}
 
 export interface FleetResults {
   register: { devices: number; seconds: number };
@@ -177,29 +171,6 @@ function startPolling(fleet: Fleet, intervalMs: number): () => Promise<void> {
   };
 }
 
-/** `concurrency` loops calling `request` until `seconds` have passed. */
-async function clients(seconds: number, concurrency: number, request: () => Promise<unknown>): Promise<ClientRun> {
-  const latencies: number[] = [];
-  let errors = 0;
-  const started = performance.now();
-  const until = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: concurrency }, async () => {
-      while (performance.now() < until) {
-        const sent = performance.now();
-        try {
-          await request();
-          latencies.push(performance.now() - sent);
-        } catch {
-          errors++;
-        }
-      }
-    }),
-  );
-  latencies.sort((a, b) => a - b);
-  const at = (p: number) => latencies[Math.min(latencies.length - 1, Math.floor((p / 100) * latencies.length))] ?? NaN;
-  return { requests: latencies.length, seconds: (performance.now() - started) / 1000, p50Ms: at(50), p99Ms: at(99), errors };
-}
 
 async function handle(request: FleetRequest): Promise<unknown> {
   switch (request.type) {

@@ -268,7 +268,7 @@ describe('a planning page cut short by the ending', () => {
 describe('a planning attempt cut short', () => {
   it('drops the rows it wrote when the attempt that saves planning leaves their devices out', async () => {
     const { newRollout } = await import('../../lib/rollouts/create-rollouts');
-    const { planNextPage } = await import('../../lib/rollouts/plan');
+    const { planPages } = await import('../../lib/rollouts/plan');
     const { createRollout } = await import('../../lib/store/rollouts');
     const { getRolloutDevice, putRolloutDevices } = await import('../../lib/store/rollout-devices');
     const policy = await f.createPolicy({ image_pattern: 'crash/plan:*', update_strategy: 'manual' });
@@ -281,7 +281,7 @@ describe('a planning attempt cut short', () => {
       { ...row, device_uuid: device!.uuid, app: 'main', seq: 0 },
       { ...row, device_uuid: 'gone', app: 'main', seq: 1 },
     ]);
-    const planned = await planNextPage(rollout.id, 0, new Date());
+    const planned = await planPages(rollout.id, 0, new Date());
     expect(planned?.planning).toMatchObject({ done: true, assigned: 1 });
     expect((await getRolloutDevice({ rollout_id: rollout.id, shard: 0, seq: 0 }))?.device_uuid).toBe(device!.uuid);
     expect(await getRolloutDevice({ rollout_id: rollout.id, shard: 0, seq: 1 })).toBeUndefined();
