@@ -16,7 +16,7 @@ import { noDeadline, workPages, type Budget } from '../queues/budget';
 import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
 import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type SettledPointer, type StoredDevice } from '../store/devices';
-import { appendEvent, appendEvents, type NewEvent } from '../store/events';
+import { appendEvent, appendEvents, appendMissingEvents, type NewEvent } from '../store/events';
 import { countTransitions, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { shardOf } from '../store/keys';
 import { getRollout } from '../store/rollouts';
@@ -74,16 +74,10 @@ export async function countMoves(shard: Omit<RowRef, 'seq'>, batch: number, move
 }
 
 /** Moves one row and counts it: `transitionRow`, then `countMoves`. */
-export async function moveRow(
-  row: RowRef,
-  batch: number,
-  to: DeviceRolloutStatus,
-  at: string,
-  details: { error?: string; extra?: Record<string, unknown> } = {},
-): Promise<Move | undefined> {
-  const move = await transitionRow(row, batch, to, at, details);
-  await countMoves(row, batch, [move]);
-  return move;
+export async function moveRow(...move: Parameters<typeof transitionRow>): Promise<Move | undefined> {
+  const made = await transitionRow(...move);
+  await countMoves(move[0], move[1], [made]);
+  return made;
 }
 
 /** A device fact in the rollout's log; its id comes from the device, the app, the type and `at`. */
@@ -108,28 +102,42 @@ export async function fanOutTargets(rollout: Rollout, batch: number): Promise<vo
 }
 
 /**
- * Schedules a shard's devices for a batch, a page at a time for as long as the invocation's
- * budget allows, then hands the rest on. A rollout that is no longer in progress on that batch
- * (paused, cancelled) schedules nothing more, from the next page on.
+ * Works a batch's rows in one shard a page at a time for as long as the invocation's budget
+ * allows. Each page after the first looks at the rollout again, `current` saying whether it still
+ * wants the work (a pause or cancel stops it), and is timed on its own. Returns whether the work
+ * ran to the end of the shard, or where to go on.
  */
-export async function scheduleShard(command: TargetCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
-  const first = scheduling(await getRollout(command.rollout_id), command.batch);
-  if (!first) return;
+export async function workBatchShard<T extends { rollout: Rollout; batch: Batch }>(
+  command: { rollout_id: string; batch: number; shard: number; start_key?: Record<string, unknown> },
+  current: (rollout: Rollout | undefined, batch: number) => T | undefined,
+  pageSize: number,
+  now: Date,
+  budget: Budget,
+  work: (state: T, rows: RolloutDevice[], now: Date) => Promise<void>,
+): Promise<{ done: boolean; startKey?: Record<string, unknown> }> {
+  const first = current(await getRollout(command.rollout_id), command.batch);
+  if (!first) return { done: false };
   const { rollout, batch } = first;
   let pages = 0;
   const rest = await workPages(
     budget,
     command.start_key,
-    (startKey) => queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, schedulePageSize, startKey),
+    (startKey) => queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, pageSize, startKey),
     async (rows) => {
-      // Each page after the first looks at the rollout again (a pause or cancel stops the
-      // schedule) and is timed on its own.
       const later = pages++ > 0;
-      const current = later ? scheduling(await getRollout(rollout.id), command.batch) : first;
-      if (!current) return false;
-      await schedulePage(current.rollout, current.batch, command.shard, rows, later ? new Date() : now);
+      const state = later ? current(await getRollout(rollout.id), command.batch) : first;
+      if (!state) return false;
+      await work(state, rows, later ? new Date() : now);
       return true;
     },
+  );
+  return { done: !rest.stopped && !rest.startKey, ...(rest.startKey ? { startKey: rest.startKey } : {}) };
+}
+
+/** Schedules a shard's devices for a batch (see `workBatchShard`), handing the rest on when time runs short. */
+export async function scheduleShard(command: TargetCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
+  const rest = await workBatchShard(command, scheduling, schedulePageSize, now, budget, ({ rollout, batch }, rows, pageNow) =>
+    schedulePage(rollout, batch, command.shard, rows, pageNow),
   );
   if (rest.startKey) await sendTargetCommands([{ ...command, start_key: rest.startKey }]);
 }
@@ -157,7 +165,10 @@ async function schedulePage(rollout: Rollout, batch: Batch, shard: number, rows:
   // The events before the targets: once a device has its new target it may report and move its
   // row on, and a retry of this page after a crash or a failed call would no longer find the row
   // waiting to record it (invariant 9). Their ids come from `at`, so a retry writes them once.
-  await appendEvents(ready.map((r) => deviceFact('image.device_scheduled', r.row, r.at, { batch: batch.number, from_image: r.previous.image, to_image: r.row.new_image })));
+  // A row scheduled by an earlier attempt may have its event already: looked for, not written again.
+  const fact = (r: Ready) => deviceFact('image.device_scheduled', r.row, r.at, { batch: batch.number, from_image: r.previous.image, to_image: r.row.new_image });
+  await appendEvents(ready.filter((r) => r.movedNow).map(fact));
+  await appendMissingEvents(ready.filter((r) => !r.movedNow).map(fact));
   const set = await pMap(ready, (r) => setNewTarget(rollout, batch, r, rank, now), { concurrency: scheduleConcurrency });
   await countMoves({ rollout_id: rollout.id, shard }, batch.number, [...prepared.flatMap((p) => p.moves), ...set.map((s) => s.skipped)]);
 
@@ -188,6 +199,8 @@ interface Ready {
   previous: { image: string; digest?: string };
   /** When it was scheduled: the id of its event. */
   at: string;
+  /** Whether this attempt moved the row (else an earlier one did, and may have recorded its event). */
+  movedNow: boolean;
 }
 
 /** Moves one device's row to `scheduled` (or `skipped`) and works out the image it returns to. */
@@ -206,7 +219,7 @@ async function prepareDevice(batch: Batch, row: RolloutDevice, device: StoredDev
     if (!move?.moved) return { moves }; // it moved on already: the device reported, or the rollout was reverted
   }
   const previous = device.target_set_by?.[row.app] === rank ? { image: row.previous_image } : await imageToReturnTo(device, row, target);
-  return { moves, ready: { row, device, appIndex, previous, at } };
+  return { moves, ready: { row, device, appIndex, previous, at, movedNow: moves.length > 0 } };
 }
 
 /** Sets a scheduled device's new target; skips it when a newer push took it over or its app left the repository. */

@@ -8,39 +8,21 @@ import pMap from 'p-map';
 import { config } from '../config';
 import type { Batch, HealthCheckConfig, Rollout, RolloutDevice } from '../domain/types';
 import { probeAll, type ProbeTarget } from '../health/probe';
-import { noDeadline, workPages, type Budget } from '../queues/budget';
+import { noDeadline, type Budget } from '../queues/budget';
 import { sendHealthCommands, sendOrchestration, type HealthCommand } from '../queues/messages';
 import { getDevicesByUuid } from '../store/devices';
-import { queryRowsInRange } from '../store/rollout-devices';
-import { getRollout } from '../store/rollouts';
 import { appendEvents, appendMissingEvents } from '../store/events';
-import { countMoves, deviceFact, transitionRow } from './device-transitions';
+import { countMoves, deviceFact, transitionRow, workBatchShard } from './device-transitions';
 
 /** Rows moved at once once a page's probes are in (8, as a schedule's, for the shard partition's sake). */
 const recordConcurrency = 8;
 
 export async function checkHealthShard(command: HealthCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
-  const first = checking(await getRollout(command.rollout_id), command.batch);
-  if (!first) return;
-  const { rollout, batch } = first;
-  let pages = 0;
-  const rest = await workPages(
-    budget,
-    command.start_key,
-    (startKey) => queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, config().healthCheckConcurrency, startKey),
-    async (rows) => {
-      // Each page after the first looks at the rollout again (a pause or cancel stops the checks)
-      // and is timed on its own.
-      const later = pages++ > 0;
-      const current = later ? checking(await getRollout(rollout.id), command.batch) : first;
-      if (!current) return false;
-      await checkPage(current.rollout, current.batch, current.check, command.shard, rows, later ? new Date() : now);
-      return true;
-    },
+  const rest = await workBatchShard(command, checking, config().healthCheckConcurrency, now, budget, ({ rollout, batch, check }, rows, pageNow) =>
+    checkPage(rollout, batch, check, command.shard, rows, pageNow),
   );
-  if (rest.stopped) return;
   if (rest.startKey) await sendHealthCommands([{ ...command, start_key: rest.startKey }]);
-  else await sendOrchestration({ type: 'evaluate', rollout_id: rollout.id, reason: 'health checks done' }, `health-${command.batch}-${command.shard}-${now.toISOString()}`);
+  else if (rest.done) await sendOrchestration({ type: 'evaluate', rollout_id: command.rollout_id, reason: 'health checks done' }, `health-${command.batch}-${command.shard}-${now.toISOString()}`);
 }
 
 function checking(rollout: Rollout | undefined, number: number): { rollout: Rollout; batch: Batch; check: HealthCheckConfig } | undefined {
@@ -80,7 +62,9 @@ async function checkPage(rollout: Rollout, batch: Batch, check: HealthCheckConfi
     },
     { concurrency: recordConcurrency },
   );
-  await appendEvents(moved.flatMap((m) => (m.fact ? [m.fact] : [])));
+  // A row another check moved meanwhile has its verdict from that check: looked for, not written again.
+  await appendEvents(moved.flatMap((m) => (m.fact && m.move?.moved ? [m.fact] : [])));
+  await appendMissingEvents(moved.flatMap((m) => (m.fact && !m.move?.moved ? [m.fact] : [])));
   await countMoves({ rollout_id: rollout.id, shard }, batch.number, moved.map((m) => m.move));
 }
 

@@ -32,17 +32,9 @@ const maxRowsPerShard = 999_999_999;
  * its batch number only once scheduled). With `handOver` (a newer push superseded the rollout)
  * the device keeps its target: the newer rollout moves it on from there. Returns what happened.
  */
-export async function revertDevice(
-  rollout: Rollout,
-  row: RolloutDevice,
-  batch: number,
-  to: 'rolled_back' | 'skipped',
-  reason: string,
-  now: Date,
-  handOver = false,
-): Promise<RevertOutcome> {
-  const { outcome, move } = await revertRow(rollout, row, batch, to, reason, now, handOver);
-  await countMoves(row, batch, [move]);
+export async function revertDevice(...revert: Parameters<typeof revertRow>): Promise<RevertOutcome> {
+  const { outcome, move } = await revertRow(...revert);
+  await countMoves(revert[1], revert[2], [move]);
   return outcome;
 }
 
@@ -54,7 +46,7 @@ async function revertRow(
   to: 'rolled_back' | 'skipped',
   reason: string,
   now: Date,
-  handOver: boolean,
+  handOver = false,
 ): Promise<{ outcome: RevertOutcome; move?: Move }> {
   const status = row.status === 'pending' ? 'skipped' : to;
   const move = await transitionRow(row, batch, status, now.toISOString(), { extra: { rollback_reason: reason } });

@@ -127,6 +127,7 @@ const eventsCursor: CursorShape<{ after: string }> = (value): value is { after: 
  * would write every one of them again.
  */
 export async function appendMissingEvents(events: readonly NewEvent[]): Promise<void> {
+  if (events.length === 0) return;
   const recorded = new Set<string>();
   const places = new Map<string, { rolloutId: string; shard: number; ms: string }>();
   for (const event of events) {

@@ -50,6 +50,7 @@ export async function readTable(endpoint: string, tableName: string): Promise<Ta
   const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' } }));
   const table: Table = { rollouts: new Map(), rows: new Map(), counters: [], events: new Map(), devices: new Map() };
   const push = <T>(map: Map<string, T[]>, key: string, value: T) => map.set(key, [...(map.get(key) ?? []), value]);
+  const eventIds = new Set<string>();
   let startKey: Record<string, unknown> | undefined;
   try {
     do {
@@ -61,9 +62,16 @@ export async function readTable(endpoint: string, tableName: string): Promise<Ta
         if (pk.startsWith('ROLLOUT#') && sk === 'ROLLOUT') table.rollouts.set(String(item.id), item as any);
         else if (pk.startsWith('DEVICE#') && sk === 'DEVICE') table.devices.set(String(item.uuid), item as any);
         else if (shardKey && /^DEVICE#\d{9}$/.test(sk)) push(table.rows, shardKey[1]!, item as any);
-        // A pack holds the facts of one page of devices (lib/store/events.ts).
-        else if (shardKey && sk.startsWith('EVENT#') && Array.isArray(item.pack)) for (const event of item.pack) push(table.events, shardKey[1]!, event as any);
-        else if (shardKey && sk.startsWith('EVENT#')) push(table.events, shardKey[1]!, item as any);
+        // A pack holds the facts of one page of devices (lib/store/events.ts); a fact in two packs
+        // (two checks racing) is one fact, as the listing shows it.
+        else if (shardKey && sk.startsWith('EVENT#')) {
+          for (const event of Array.isArray(item.pack) ? item.pack : [item]) {
+            const id = `${shardKey[1]}|${String(event.id)}`;
+            if (eventIds.has(id)) continue;
+            eventIds.add(id);
+            push(table.events, shardKey[1]!, event as any);
+          }
+        }
         else if (shardKey && sk.startsWith('BATCH#')) table.counters.push({ rolloutId: shardKey[1]!, shard: Number(shardKey[2]), batch: Number(sk.slice(6)), item });
       }
       startKey = page.LastEvaluatedKey;
