@@ -27,8 +27,8 @@ export interface Page<R> {
 
 /**
  * Works the pages from `startKey` on, reading each next page while the current one is worked.
- * `work` returns false to stop (the rollout moved on). Returns the key to go on from when the
- * budget ran out (or `work` stopped), undefined when the last page is done.
+ * `work` returns false to stop (the rollout moved on): then `stopped`. When the budget runs out
+ * first, `startKey` says where to go on; with neither, the last page is done.
  */
 export async function workPages<R>(
   budget: Budget,
