@@ -12,7 +12,7 @@ import { rolloutIdOfRank, rolloutRank } from '../domain/push-order';
 import { countSettleMs, deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
-import { noDeadline, workPages, type Budget } from '../queues/budget';
+import { noDeadline, type Budget } from '../queues/budget';
 import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
 import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type SettledPointer, type StoredDevice } from '../store/devices';
@@ -20,6 +20,7 @@ import { appendEvent, appendEvents, appendMissingEvents, type NewEvent } from '.
 import { countTransitions, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { shardOf } from '../store/keys';
 import { getRollout } from '../store/rollouts';
+import { workBatchShard } from './batch-shard';
 
 /**
  * Rows read per page of a schedule, and devices of a page scheduled at once. Each device's row
@@ -99,39 +100,6 @@ export async function deviceEvent(...fact: Parameters<typeof deviceFact>): Promi
 export async function fanOutTargets(rollout: Rollout, batch: number): Promise<void> {
   const shards = Array.from({ length: rollout.shard_count }, (_, shard) => shard);
   await sendTargetCommands(shards.map((shard) => ({ type: 'set_targets' as const, rollout_id: rollout.id, batch, shard })));
-}
-
-/**
- * Works a batch's rows in one shard a page at a time for as long as the invocation's budget
- * allows. Each page after the first looks at the rollout again, `current` saying whether it still
- * wants the work (a pause or cancel stops it), and is timed on its own. Returns whether the work
- * ran to the end of the shard, or where to go on.
- */
-export async function workBatchShard<T extends { rollout: Rollout; batch: Batch }>(
-  command: { rollout_id: string; batch: number; shard: number; start_key?: Record<string, unknown> },
-  current: (rollout: Rollout | undefined, batch: number) => T | undefined,
-  pageSize: number,
-  now: Date,
-  budget: Budget,
-  work: (state: T, rows: RolloutDevice[], now: Date) => Promise<void>,
-): Promise<{ done: boolean; startKey?: Record<string, unknown> }> {
-  const first = current(await getRollout(command.rollout_id), command.batch);
-  if (!first) return { done: false };
-  const { rollout, batch } = first;
-  let pages = 0;
-  const rest = await workPages(
-    budget,
-    command.start_key,
-    (startKey) => queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, pageSize, startKey),
-    async (rows) => {
-      const later = pages++ > 0;
-      const state = later ? current(await getRollout(rollout.id), command.batch) : first;
-      if (!state) return false;
-      await work(state, rows, later ? new Date() : now);
-      return true;
-    },
-  );
-  return { done: !rest.stopped && !rest.startKey, ...(rest.startKey ? { startKey: rest.startKey } : {}) };
 }
 
 /** Schedules a shard's devices for a batch (see `workBatchShard`), handing the rest on when time runs short. */
@@ -219,7 +187,7 @@ async function prepareDevice(batch: Batch, row: RolloutDevice, device: StoredDev
     if (!move?.moved) return { moves }; // it moved on already: the device reported, or the rollout was reverted
   }
   const previous = device.target_set_by?.[row.app] === rank ? { image: row.previous_image } : await imageToReturnTo(device, row, target);
-  return { moves, ready: { row, device, appIndex, previous, at, movedNow: moves.length > 0 } };
+  return { moves, ready: { row, device, appIndex, previous, at, movedNow: row.status === 'pending' } };
 }
 
 /** Sets a scheduled device's new target; skips it when a newer push took it over or its app left the repository. */

@@ -12,7 +12,8 @@ import { noDeadline, type Budget } from '../queues/budget';
 import { sendHealthCommands, sendOrchestration, type HealthCommand } from '../queues/messages';
 import { getDevicesByUuid } from '../store/devices';
 import { appendEvents, appendMissingEvents } from '../store/events';
-import { countMoves, deviceFact, transitionRow, workBatchShard } from './device-transitions';
+import { workBatchShard } from './batch-shard';
+import { countMoves, deviceFact, transitionRow } from './device-transitions';
 
 /** Rows moved at once once a page's probes are in (8, as a schedule's, for the shard partition's sake). */
 const recordConcurrency = 8;

@@ -135,7 +135,7 @@ export async function appendMissingEvents(events: readonly NewEvent[]): Promise<
     places.set(`${event.rollout_id}|${event.shard ?? 0}|${ms}`, { rolloutId: event.rollout_id, shard: event.shard ?? 0, ms });
   }
   for (const { rolloutId, shard, ms } of places.values()) {
-    for await (const event of shardEvents(rolloutId, shard, { from: ms, to: ms }, false, 100)) recorded.add(event.id);
+    for await (const event of shardEvents(rolloutId, shard, { from: ms, to: ms }, false, 100, true)) recorded.add(event.id);
   }
   await appendEvents(events.filter((event) => !recorded.has(storedEvent(event).id)));
 }
@@ -185,6 +185,8 @@ async function* shardEvents(
   range: { from?: string; to?: string },
   newestFirst: boolean,
   pageSize: number,
+  /** Whether to read what the last write wrote (to tell what is missing), not just what is listed. */
+  consistent = false,
 ): AsyncGenerator<RolloutEvent> {
   const pk = keys.rolloutShardPk(rolloutId, shard);
   const low = `${keys.eventPrefix}${range.from ?? ''}`;
@@ -211,6 +213,7 @@ async function* shardEvents(
         ScanIndexForward: !newestFirst,
         Limit: pageSize,
         ExclusiveStartKey: startKey,
+        ConsistentRead: consistent,
       }),
     );
     for (const item of result.Items ?? []) {
