@@ -1,10 +1,10 @@
-/** One attempt per record to deliver an event to a subscription; a failed one comes back after its backoff. */
+/** One attempt per record to deliver an event to a subscription; a failed one queues the next, after its backoff. */
 import { requireConfig } from '../lib/config';
 import { deliverNotification } from '../lib/notifications/deliver';
 import { deliveryMessage } from '../lib/notifications/messages';
 import { concurrentSqsHandler } from '../lib/queues/consume';
 
-// `deliveries`: its own queue's URL, to set a failed attempt's backoff (ChangeMessageVisibility).
+// `deliveries`: a failed attempt queues the next one there.
 requireConfig({ table: true, queues: ['deliveries'] });
 
 export const handler = concurrentSqsHandler(deliveryMessage, (message, record) => deliverNotification(message, record));

@@ -6,7 +6,7 @@
  * not here does not exist on any host.
  */
 import { queueUrlEnv, type Grants, type SecretName, type TableAccess } from '../lib/environment';
-import { notificationDeliveryAttempts, orchestrationMaxReceiveCount, type QueueName } from '../lib/queues/names';
+import { orchestrationMaxReceiveCount, type QueueName } from '../lib/queues/names';
 import type { RouteAuth } from './route-auth';
 
 export { queueUrlEnv, type QueueName, type RouteAuth, type SecretName, type TableAccess };
@@ -94,11 +94,11 @@ export const queues = {
    */
   notify: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
   /**
-   * One event for one subscription per message. Each receive is one delivery attempt; a failed
-   * attempt sets its message's visibility to the backoff, so the receive count is the attempt
-   * count and the dead-letter queue holds the deliveries that failed every attempt.
+   * One attempt to deliver one event to one subscription per message; a failed attempt sends the
+   * next, delayed by its backoff (lib/notifications/deliver.ts). Receives beyond the first cover a
+   * crashed consumer; the dead-letter queue holds the deliveries whose last attempt failed.
    */
-  deliveries: { fifo: false, visibilityTimeoutSeconds: 60, maxReceiveCount: notificationDeliveryAttempts },
+  deliveries: { fifo: false, visibilityTimeoutSeconds: 60, maxReceiveCount: 3 },
 } as const satisfies Record<QueueName, QueueSpec>;
 
 export const functions = {
@@ -282,7 +282,7 @@ export const functions = {
     timeoutSeconds: 30,
     memoryMb: 256,
     queues: [{ queue: 'deliveries', batchSize: 10 }],
-    // Its own queue: the URL to set a failed attempt's backoff with (the consumer's grant covers the call).
+    // Its own queue: a failed attempt sends the next one there, delayed by the backoff.
     sendsTo: ['deliveries'],
     // Records each subscription's last outcome.
     table: 'read-write',

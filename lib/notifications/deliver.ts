@@ -4,11 +4,15 @@
  * An attempt is a POST of the signed body with a short timeout; redirects are not followed (a
  * 3xx is a failure: following it would take the delivery past the destination check), and the
  * connection goes only to an address the policy allows, checked after resolution and before
- * connecting (the health checks' guarded lookup). Retries ride on the deliveries queue: a failed
- * attempt sets its message's visibility to the backoff and fails the record, so SQS hands it back
- * then; the queue's maxReceiveCount is the number of attempts, and the dead-letter queue keeps
- * those that failed every one. Every attempt of one event to one subscription carries the same
- * delivery id.
+ * connecting (the health checks' guarded lookup). Every attempt of one event to one subscription
+ * carries the same delivery id.
+ *
+ * Retries ride on the deliveries queue: a failed attempt sends the next as a new message,
+ * delayed by the backoff, and is done. The message says its attempt number: SQS's receive count
+ * cannot, as it also counts receives after a crash (and local-aws-sqs counts a visibility change
+ * as a receive). When the last attempt fails, its message is failed until the queue moves it to
+ * the dead-letter queue, which so holds the deliveries that failed every attempt; receives of it
+ * after the first do not try again (a crash in the last attempt also ends there, to be redriven).
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -18,9 +22,10 @@ import { AddressNotAllowed, guardedLookup } from '../health/probe';
 import type { AddressPolicy } from '../health/address-policy';
 import { receiveCountOf } from '../queues/consume';
 import { notificationDeliveryAttempts } from '../queues/names';
-import { getSubscription, recordDeliveryOutcome, type DeliveryOutcome, type StoredSubscription } from '../store/subscriptions';
+import { logger } from '../logger';
+import { getSubscription, recordDeliveryOutcome, type StoredSubscription } from '../store/subscriptions';
 import { checkDestination } from './destination';
-import { retryDeliveryAfter, type DeliveryMessage } from './messages';
+import { returnDeliveryNow, sendDeliveryRetry, type DeliveryMessage } from './messages';
 import { deliveryBody, deliveryHeader, deliveryId, eventHeader, signature, signatureHeader } from './payload';
 
 /** Per attempt: a receiver that does not answer in this time has failed this attempt. */
@@ -86,37 +91,43 @@ export function deliveryRequest(subscription: StoredSubscription, event: Deliver
 }
 
 /**
- * Handles one receive of a delivery message: resolves when it is done with (delivered, or
- * nothing left to deliver to), rejects after setting the backoff when it should come back.
+ * Handles one receive of a delivery message: resolves when it is done with (delivered, the next
+ * attempt queued, or nobody left to deliver to), rejects when the message is to stay (and end in
+ * the dead-letter queue).
  */
 export async function deliverNotification(message: DeliveryMessage, record: Pick<SQSRecord, 'receiptHandle' | 'attributes'>, now: () => Date = () => new Date()): Promise<void> {
+  const last = message.attempt >= notificationDeliveryAttempts;
+  if (last && receiveCountOf(record as SQSRecord) > 1) {
+    await returnDeliveryNow(record.receiptHandle);
+    throw new Error(`delivery of ${message.event.id} to ${message.subscription_id}: no attempts left, on its way to the dead-letter queue`);
+  }
   const subscription = await getSubscription(message.subscription_id, true);
   // Deleted since the event was recorded: nobody to deliver to.
   if (!subscription) return;
-  const attempt = receiveCountOf(record as SQSRecord);
   const { notificationPolicy, notificationRetryBaseSeconds } = config();
-  const request = deliveryRequest(subscription, message.event, attempt);
+  const request = deliveryRequest(subscription, message.event, message.attempt);
   let result: AttemptResult;
   try {
     result = await postOnce(checkDestination(subscription.url, notificationPolicy), request.body, request.headers, notificationPolicy);
   } catch (error) {
-    // The URL no longer passes (the allowed ranges changed): no attempt can succeed.
+    // The URL no longer passes (the allowed ranges changed): this attempt fails like any other.
     result = { ok: false, httpStatus: null, error: error instanceof Error ? error.message : String(error) };
   }
-  const outcome: DeliveryOutcome = {
+  await recordDeliveryOutcome(subscription.id, {
     status: result.ok ? 'delivered' : 'failed',
     at: now().toISOString(),
     delivery_id: request.id,
     event_type: message.event.type,
-    attempt,
+    attempt: message.attempt,
     http_status: result.httpStatus,
     error: result.error,
-  };
-  await recordDeliveryOutcome(subscription.id, outcome);
+  });
   if (result.ok) return;
-  const last = attempt >= notificationDeliveryAttempts;
-  // After the last attempt the message goes straight to the dead-letter queue (its next receive moves it).
-  await retryDeliveryAfter(record.receiptHandle, last ? 0 : backoffSeconds(attempt, notificationRetryBaseSeconds));
-  const next = last ? 'no attempts left, to the dead-letter queue' : 'retried later';
-  throw new Error(`delivery ${request.id} to ${subscription.id} failed on attempt ${attempt} of ${notificationDeliveryAttempts} (${next}): ${result.error ?? 'unknown'}`);
+  if (!last) {
+    await sendDeliveryRetry({ ...message, attempt: message.attempt + 1 }, backoffSeconds(message.attempt, notificationRetryBaseSeconds));
+    logger.info('notification delivery failed; retrying', { subscription_id: subscription.id, delivery_id: request.id, attempt: message.attempt, error: result.error });
+    return;
+  }
+  await returnDeliveryNow(record.receiptHandle);
+  throw new Error(`delivery ${request.id} to ${subscription.id} failed on its last attempt (${message.attempt}), on its way to the dead-letter queue: ${result.error ?? 'unknown'}`);
 }

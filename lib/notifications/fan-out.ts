@@ -18,7 +18,7 @@ export async function fanOutRecordedEvents(message: RecordedEventsMessage, bus: 
   const deliveries: DeliveryMessage[] = [];
   for (const event of message.events) {
     for (const subscription of subscriptions) {
-      if (matches(subscription.event_types, event)) deliveries.push({ type: 'deliver', subscription_id: subscription.id, event });
+      if (matches(subscription.event_types, event)) deliveries.push({ type: 'deliver', subscription_id: subscription.id, event, attempt: 1 });
     }
   }
   await sendDeliveries(deliveries);

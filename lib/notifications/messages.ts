@@ -1,5 +1,5 @@
 /** The notification queues' messages and how they are sent. */
-import { ChangeMessageVisibilityCommand, SendMessageBatchCommand } from '@aws-sdk/client-sqs';
+import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
 import { sqs } from '../aws-clients';
 import { queueUrl } from '../config';
@@ -18,8 +18,13 @@ export const rolloutEventSchema = z.object({
 export const recordedEventsMessage = z.object({ type: z.literal('events_recorded'), events: z.array(rolloutEventSchema).min(1) });
 export type RecordedEventsMessage = z.infer<typeof recordedEventsMessage>;
 
-/** One event for one subscription (the deliveries queue); each receive of it is one attempt. */
-export const deliveryMessage = z.object({ type: z.literal('deliver'), subscription_id: z.string(), event: rolloutEventSchema });
+/** One attempt to deliver one event to one subscription (the deliveries queue); a retry is a new message, `attempt` one more. */
+export const deliveryMessage = z.object({
+  type: z.literal('deliver'),
+  subscription_id: z.string(),
+  event: rolloutEventSchema,
+  attempt: z.number().int().min(1).default(1),
+});
 export type DeliveryMessage = z.infer<typeof deliveryMessage>;
 
 /** SQS takes 256 KiB a message; a page of events stays well below in parts of this size. */
@@ -57,7 +62,14 @@ async function sendBatches(queue: 'notify' | 'deliveries', bodies: string[]): Pr
 export const sendRecordedEvents = (events: readonly RolloutEvent[]) => sendBatches('notify', recordedEventsMessages(events).map((m) => JSON.stringify(m)));
 export const sendDeliveries = (messages: readonly DeliveryMessage[]) => sendBatches('deliveries', messages.map((m) => JSON.stringify(m)));
 
-/** When the failed attempt's message comes back: the retry's backoff. */
-export async function retryDeliveryAfter(receiptHandle: string, seconds: number): Promise<void> {
-  await sqs().send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl('deliveries'), ReceiptHandle: receiptHandle, VisibilityTimeout: seconds }));
+/** The next attempt, `delaySeconds` from now (SQS delays go up to 15 minutes). */
+export async function sendDeliveryRetry(message: DeliveryMessage, delaySeconds: number): Promise<void> {
+  await sqs().send(
+    new SendMessageCommand({ QueueUrl: queueUrl('deliveries'), MessageBody: JSON.stringify(message), DelaySeconds: Math.min(900, Math.max(0, Math.round(delaySeconds))) }),
+  );
+}
+
+/** Makes a failed message visible again at once, so its remaining receives (and the move to the dead-letter queue) come without waiting out the visibility timeout. */
+export async function returnDeliveryNow(receiptHandle: string): Promise<void> {
+  await sqs().send(new ChangeMessageVisibilityCommand({ QueueUrl: queueUrl('deliveries'), ReceiptHandle: receiptHandle, VisibilityTimeout: 0 }));
 }

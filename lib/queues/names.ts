@@ -13,7 +13,7 @@ export type QueueName = (typeof queueNames)[number];
 export const orchestrationMaxReceiveCount = 5;
 
 /**
- * Attempts to deliver one notification: each receive of its message is one (lib/notifications/
- * deliver.ts sets the backoff before the next), and the last failed one goes to the dead-letter queue.
+ * Attempts to deliver one notification, each a message of its own (lib/notifications/deliver.ts);
+ * the last one's message goes to the dead-letter queue when it fails.
  */
 export const notificationDeliveryAttempts = 5;
