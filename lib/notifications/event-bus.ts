@@ -5,7 +5,8 @@
  * message fails (its queue retries it; entries already accepted go again, and EventBridge
  * consumers tell copies apart by the event id in the detail).
  */
-import { createRequire } from 'node:module';
+import { PutEventsCommand } from '@aws-sdk/client-eventbridge';
+import { eventBridge } from '../aws-clients';
 import type { RolloutEvent } from '../domain/types';
 import { eventDocument } from './payload';
 
@@ -48,35 +49,13 @@ export async function publishToBus(busName: string, events: readonly RolloutEven
   }
 }
 
-/**
- * SEAM: `@aws-sdk/client-eventbridge` is not among the project's dependencies yet. Until it is,
- * the client comes from the Lambda runtime (nodejs22.x ships AWS SDK v3 under
- * /var/runtime/node_modules, on NODE_PATH, which `require` honours and ESM `import` does not),
- * loaded by name at run time so that neither the type check nor the bundle needs it; the
- * embedded host has no bus and never gets here. Once the package is added: import
- * `EventBridgeClient` and `PutEventsCommand` statically, build the client in lib/aws-clients.ts,
- * and keep this adapter's shape.
- */
-let runtimeClient: Promise<PutEventsClient> | undefined;
-
-export function eventBridgeClient(): Promise<PutEventsClient> {
-  runtimeClient ??= (async () => {
-    const moduleName = '@aws-sdk/client-eventbridge';
-    const sdk = createRequire(import.meta.url)(moduleName) as {
-      EventBridgeClient: new (config: object) => { send(command: unknown): Promise<{ Entries?: { ErrorCode?: string; ErrorMessage?: string }[] }> };
-      PutEventsCommand: new (input: { Entries: BusEntry[] }) => unknown;
-    };
-    const client = new sdk.EventBridgeClient({});
-    return {
-      async putEvents(entries) {
-        const answer = await client.send(new sdk.PutEventsCommand({ Entries: entries }));
-        return entries.map((_, n) => {
-          const entry = answer.Entries?.[n];
-          return entry?.ErrorCode ? { errorCode: entry.ErrorCode, ...(entry.ErrorMessage ? { errorMessage: entry.ErrorMessage } : {}) } : {};
-        });
-      },
-    };
-  })();
-  runtimeClient.catch(() => (runtimeClient = undefined));
-  return runtimeClient;
-}
+/** PutEvents through the SDK client (lib/aws-clients.ts), answering per entry as `publishToBus` reads it. */
+export const eventBridgeClient: PutEventsClient = {
+  async putEvents(entries) {
+    const answer = await eventBridge().send(new PutEventsCommand({ Entries: entries }));
+    return entries.map((_, n) => {
+      const entry = answer.Entries?.[n];
+      return entry?.ErrorCode ? { errorCode: entry.ErrorCode, ...(entry.ErrorMessage ? { errorMessage: entry.ErrorMessage } : {}) } : {};
+    });
+  },
+};

@@ -10,9 +10,9 @@ import { eventBridgeClient, publishToBus, type PutEventsClient } from './event-b
 import { sendDeliveries, type DeliveryMessage, type RecordedEventsMessage } from './messages';
 import { matches } from './payload';
 
-export async function fanOutRecordedEvents(message: RecordedEventsMessage, bus: () => Promise<PutEventsClient> = eventBridgeClient): Promise<void> {
+export async function fanOutRecordedEvents(message: RecordedEventsMessage, bus: PutEventsClient = eventBridgeClient): Promise<void> {
   const { eventBusName } = config();
-  if (eventBusName) await publishToBus(eventBusName, message.events, await bus());
+  if (eventBusName) await publishToBus(eventBusName, message.events, bus);
   // Read fresh, not from appendEvents' cache: a subscription deleted meanwhile gets nothing more.
   const subscriptions = await allSubscriptions();
   const deliveries: DeliveryMessage[] = [];
