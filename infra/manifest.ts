@@ -61,6 +61,11 @@ export interface FunctionSpec {
   table?: TableAccess;
   /** Secrets the function reads: `webhook` (registries' secret), `adminKey` (the bootstrap admin key). */
   secrets?: SecretName[];
+  /**
+   * It puts events on the stack's EventBridge bus: `events:PutEvents` on that bus and
+   * EVENT_BUS_NAME in its environment where the host has a bus (the embedded host has none).
+   */
+  putsEvents?: boolean;
 }
 
 export const queues = {
@@ -83,6 +88,17 @@ export const queues = {
    * in this dead-letter queue means a missed due time, not a missed tick.
    */
   wake: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 3, scheduleTarget: true },
+  /**
+   * Events just recorded (appendEvents sends one message per page of them, and only while a bus
+   * or a matching subscription listens), to the EventBridge bus and the subscriptions' deliveries.
+   */
+  notify: { fifo: false, visibilityTimeoutSeconds: 180, maxReceiveCount: 5 },
+  /**
+   * One attempt to deliver one event to one subscription per message; a failed attempt sends the
+   * next, delayed by its backoff (lib/notifications/deliver.ts). Receives beyond the first cover a
+   * crashed consumer; the dead-letter queue holds the deliveries whose last attempt failed.
+   */
+  deliveries: { fifo: false, visibilityTimeoutSeconds: 60, maxReceiveCount: 3 },
 } as const satisfies Record<QueueName, QueueSpec>;
 
 export const functions = {
@@ -92,7 +108,7 @@ export const functions = {
     timeoutSeconds: 15,
     memoryMb: 512,
     routes: [{ method: 'POST', path: '/api/v1/webhooks/{registry}', auth: 'webhookSecret' }],
-    sendsTo: ['orchestration'],
+    sendsTo: ['orchestration', 'notify'],
     table: 'read-write',
     secrets: ['webhook'],
   },
@@ -165,7 +181,7 @@ export const functions = {
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/rollback-all', auth: 'admin' },
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback', auth: 'admin' },
     ],
-    sendsTo: ['orchestration', 'targets', 'rollback'],
+    sendsTo: ['orchestration', 'targets', 'rollback', 'notify'],
     table: 'read-write',
     secrets: ['adminKey'],
   },
@@ -178,7 +194,7 @@ export const functions = {
       { method: 'GET', path: '/api/v1/devices/{uuid}/state', auth: 'device' },
       { method: 'PATCH', path: '/api/v1/devices/{uuid}/state', auth: 'device' },
     ],
-    sendsTo: ['orchestration'],
+    sendsTo: ['orchestration', 'notify'],
     table: 'read-write',
     // Device routes must recognise the admin key to answer 403 ("not a device token") rather than 401.
     secrets: ['adminKey'],
@@ -189,7 +205,7 @@ export const functions = {
     timeoutSeconds: 30,
     memoryMb: 1024,
     queues: [{ queue: 'orchestration', batchSize: 10 }],
-    sendsTo: ['orchestration', 'targets', 'health', 'rollback', 'wake'],
+    sendsTo: ['orchestration', 'targets', 'health', 'rollback', 'wake', 'notify'],
     table: 'read-write',
   },
   setTargets: {
@@ -198,7 +214,7 @@ export const functions = {
     timeoutSeconds: 30,
     memoryMb: 512,
     queues: [{ queue: 'targets', batchSize: 5 }],
-    sendsTo: ['targets', 'orchestration'],
+    sendsTo: ['targets', 'orchestration', 'notify'],
     table: 'read-write',
   },
   healthCheck: {
@@ -208,7 +224,7 @@ export const functions = {
     timeoutSeconds: 300,
     memoryMb: 512,
     queues: [{ queue: 'health', batchSize: 1 }],
-    sendsTo: ['health', 'orchestration'],
+    sendsTo: ['health', 'orchestration', 'notify'],
     table: 'read-write',
   },
   rollback: {
@@ -217,7 +233,7 @@ export const functions = {
     timeoutSeconds: 30,
     memoryMb: 512,
     queues: [{ queue: 'rollback', batchSize: 5 }],
-    sendsTo: ['rollback', 'orchestration'],
+    sendsTo: ['rollback', 'orchestration', 'notify'],
     table: 'read-write',
   },
   monitor: {
@@ -232,6 +248,44 @@ export const functions = {
     sendsTo: ['orchestration'],
     // Finds due work by querying; every change is batch-advance's.
     table: 'read',
+  },
+  adminNotifications: {
+    entry: 'functions/admin-notifications.ts',
+    description: 'Admin API: notification subscriptions to rollout events',
+    timeoutSeconds: 15,
+    memoryMb: 256,
+    routes: [
+      { method: 'GET', path: '/api/v1/notifications', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/notifications', auth: 'admin' },
+      { method: 'GET', path: '/api/v1/notifications/{subscriptionId}', auth: 'admin' },
+      { method: 'PUT', path: '/api/v1/notifications/{subscriptionId}', auth: 'admin' },
+      { method: 'DELETE', path: '/api/v1/notifications/{subscriptionId}', auth: 'admin' },
+    ],
+    table: 'read-write',
+    secrets: ['adminKey'],
+  },
+  notifyEvents: {
+    entry: 'functions/notify-events.ts',
+    description: 'Recorded events to the EventBridge bus and to the deliveries of matching subscriptions',
+    timeoutSeconds: 30,
+    memoryMb: 256,
+    queues: [{ queue: 'notify', batchSize: 10 }],
+    sendsTo: ['deliveries'],
+    // Reads the subscriptions; the outcomes are the deliveries'.
+    table: 'read',
+    putsEvents: true,
+  },
+  deliverNotification: {
+    entry: 'functions/deliver-notification.ts',
+    description: 'Delivers an event to a subscription: one signed POST per attempt, retried with backoff',
+    // A batch's attempts run at once, each at most 5 s (lib/notifications/deliver.ts).
+    timeoutSeconds: 30,
+    memoryMb: 256,
+    queues: [{ queue: 'deliveries', batchSize: 10 }],
+    // Its own queue: a failed attempt sends the next one there, delayed by the backoff.
+    sendsTo: ['deliveries'],
+    // Records each subscription's last outcome.
+    table: 'read-write',
   },
   ticker: {
     entry: 'functions/ticker.ts',
@@ -278,6 +332,7 @@ export function grantsOf(spec: FunctionSpec, queues: Readonly<Record<QueueName, 
     sendsTo,
     secrets: spec.secrets ?? [],
     createsSchedules: target !== undefined && sendsTo.includes(target),
+    putsEvents: spec.putsEvents === true,
   };
 }
 

@@ -5,6 +5,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { SQSClient } from '@aws-sdk/client-sqs';
@@ -22,6 +23,7 @@ let documentClient: DynamoDBDocumentClient | undefined;
 let sqsClient: SQSClient | undefined;
 let schedulerClient: SchedulerClient | undefined;
 let secretsClient: SecretsManagerClient | undefined;
+let eventBridgeClient: EventBridgeClient | undefined;
 
 export function dynamo(): DynamoDBDocumentClient {
   documentClient ??= DynamoDBDocumentClient.from(new DynamoDBClient({ requestHandler }), {
@@ -43,4 +45,9 @@ export function scheduler(): SchedulerClient {
 export function secretsManager(): SecretsManagerClient {
   secretsClient ??= new SecretsManagerClient({});
   return secretsClient;
+}
+
+export function eventBridge(): EventBridgeClient {
+  eventBridgeClient ??= new EventBridgeClient({ requestHandler });
+  return eventBridgeClient;
 }

@@ -5,6 +5,7 @@
  * on every host, with a message naming the variable. Handlers never read `process.env` themselves.
  */
 import { addressPolicy, parseAllowedCidrs, privateRanges, type AddressPolicy } from './health/address-policy';
+import { notificationDefaultRanges } from './notifications/destination';
 import { environment, env, queueUrlEnv, type Environment, type SecretName } from './environment';
 import { queueNames, type QueueName } from './queues/names';
 
@@ -28,6 +29,12 @@ export interface Config {
   healthCheckConcurrency: number;
   /** Which addresses health checks may reach (HEALTH_CHECK_ALLOWED_CIDRS; private ranges by default). */
   healthCheckPolicy: AddressPolicy;
+  /** Which addresses notification deliveries may reach (NOTIFICATION_ALLOWED_CIDRS). */
+  notificationPolicy: AddressPolicy;
+  /** Seconds before the first retry of a failed delivery; doubled for each next. */
+  notificationRetryBaseSeconds: number;
+  /** The EventBridge bus recorded events go to; absent where the host has none (embedded). */
+  eventBusName?: string;
   /** Seconds a device is told to wait before its next poll when none of its apps is in a rollout. */
   devicePollIntervalSeconds: number;
   /** … and while one is (its batch is under way). */
@@ -87,15 +94,22 @@ export function loadConfig(vars: Environment = environment()): Config {
     tickSeconds: positiveNumber(vars, env.tickSeconds, 30),
     healthCheckConcurrency: Math.floor(positiveNumber(vars, env.healthCheckConcurrency, 50)),
     healthCheckPolicy: healthCheckPolicyFrom(vars),
+    notificationPolicy: policyFrom(vars, env.notificationAllowedCidrs, notificationDefaultRanges),
+    notificationRetryBaseSeconds: positiveNumber(vars, env.notificationRetryBaseSeconds, 30),
+    ...optional('eventBusName', env.eventBusName),
     ...pollIntervals(vars),
   };
 }
 
 function healthCheckPolicyFrom(vars: Environment): AddressPolicy {
+  return policyFrom(vars, env.healthCheckAllowedCidrs, privateRanges);
+}
+
+function policyFrom(vars: Environment, name: string, fallback: readonly string[]): AddressPolicy {
   try {
-    return addressPolicy(parseAllowedCidrs(vars[env.healthCheckAllowedCidrs], privateRanges));
+    return addressPolicy(parseAllowedCidrs(vars[name], fallback));
   } catch (error) {
-    throw new ConfigError(`environment variable ${env.healthCheckAllowedCidrs} is invalid: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError(`environment variable ${name} is invalid: ${error instanceof Error ? error.message : String(error)}`);
   }
 }
 

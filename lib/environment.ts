@@ -33,6 +33,12 @@ export const env = {
   devicePollIntervalSeconds: 'DEVICE_POLL_INTERVAL_SECONDS',
   /** … while one is (its batch is under way); at most the former. Default 15. */
   devicePollIntervalActiveSeconds: 'DEVICE_POLL_INTERVAL_ACTIVE_SECONDS',
+  /** Comma-separated ranges notification deliveries may reach. Default: all unicast but loopback (lib/notifications/destination.ts). */
+  notificationAllowedCidrs: 'NOTIFICATION_ALLOWED_CIDRS',
+  /** Seconds before the first retry of a failed notification delivery; each next waits twice as long (at most 15 minutes). Default 30. */
+  notificationRetryBaseSeconds: 'NOTIFICATION_RETRY_BASE_SECONDS',
+  /** The EventBridge bus every recorded event goes to; given to functions granted `putsEvents` where the host has a bus (AWS). */
+  eventBusName: 'EVENT_BUS_NAME',
   /** debug | info | warn | error | silent. Default info. */
   logLevel: 'LOG_LEVEL',
   /** pretty | json; set by the embedded host only (on AWS the lines are Powertools' JSON). */
@@ -55,6 +61,8 @@ export interface Grants {
   secrets?: readonly SecretName[];
   /** It creates one-time schedules (it sends to the queue they target). */
   createsSchedules?: boolean;
+  /** It puts events on the EventBridge bus (where the host has one). */
+  putsEvents?: boolean;
 }
 
 /** A secret as a host holds it: its value (embedded host) or a Secrets Manager ARN (AWS). */
@@ -70,6 +78,8 @@ export interface HostResources {
   queueUrls: Readonly<Record<QueueName, string>>;
   secrets: { webhook?: SecretSource; adminKey?: { arn: string } };
   schedules?: { groupName: string; roleArn: string; targetArn: string };
+  /** The EventBridge bus recorded events go to; none on the embedded host. */
+  eventBusName?: string;
 }
 
 /** Settings every function gets alike. */
@@ -79,6 +89,9 @@ export interface CommonSettings {
   /** The poll interval hints of the target state; the defaults (lib/config.ts) when absent. */
   devicePollIntervalSeconds?: number;
   devicePollIntervalActiveSeconds?: number;
+  /** Where notifications may be delivered, and how soon a failed delivery is retried; the defaults (lib/config.ts) when absent. */
+  notificationAllowedCidrs?: readonly string[];
+  notificationRetryBaseSeconds?: number;
   logLevel?: string;
   logFormat?: string;
 }
@@ -90,6 +103,8 @@ export function functionEnvironment(grants: Grants, resources: HostResources, co
     [env.healthCheckAllowedCidrs]: common.healthCheckAllowedCidrs.join(','),
     ...(common.devicePollIntervalSeconds !== undefined ? { [env.devicePollIntervalSeconds]: String(common.devicePollIntervalSeconds) } : {}),
     ...(common.devicePollIntervalActiveSeconds !== undefined ? { [env.devicePollIntervalActiveSeconds]: String(common.devicePollIntervalActiveSeconds) } : {}),
+    ...(common.notificationAllowedCidrs !== undefined ? { [env.notificationAllowedCidrs]: common.notificationAllowedCidrs.join(',') } : {}),
+    ...(common.notificationRetryBaseSeconds !== undefined ? { [env.notificationRetryBaseSeconds]: String(common.notificationRetryBaseSeconds) } : {}),
     ...(common.logLevel ? { [env.logLevel]: common.logLevel } : {}),
     ...(common.logFormat ? { [env.logFormat]: common.logFormat } : {}),
   };
@@ -108,6 +123,7 @@ export function functionEnvironment(grants: Grants, resources: HostResources, co
     variables[env.schedulerRoleArn] = resources.schedules.roleArn;
     variables[env.scheduleTargetArn] = resources.schedules.targetArn;
   }
+  if (grants.putsEvents && resources.eventBusName) variables[env.eventBusName] = resources.eventBusName;
   return variables;
 }
 
@@ -117,6 +133,7 @@ export const allGrants: Required<Grants> = {
   sendsTo: queueNames,
   secrets: secretNames,
   createsSchedules: true,
+  putsEvents: true,
 };
 
 export type Environment = Readonly<Record<string, string | undefined>>;

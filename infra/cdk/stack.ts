@@ -92,6 +92,8 @@ export class FleetRolloutStack extends Stack {
   readonly adminKeySecret: secretsmanager.Secret;
   readonly schedulerRole: iam.Role;
   readonly scheduleGroupName: string;
+  /** Every recorded rollout event goes here (source `fleet-rollout`, detail-type the event type); the rules are the user's. */
+  readonly eventBus: events.EventBus;
   /** The functions granted the table, and those granted the schedule group (for cdk-nag's reasons). */
   readonly tableUsers: NodejsFunction[] = [];
   readonly scheduleCreators: NodejsFunction[] = [];
@@ -141,6 +143,8 @@ export class FleetRolloutStack extends Stack {
     });
     const [scheduleTarget] = scheduleTargetQueues(wiring);
     if (scheduleTarget) this.queues[scheduleTarget].queue.grant(this.schedulerRole, 'sqs:SendMessage');
+
+    this.eventBus = new events.EventBus(this, 'EventBus', { eventBusName: `${prefix}-events`, description: `${prefix}: every rollout event` });
 
     this.functions = {};
     const routes: ApiRoute[] = [];
@@ -252,6 +256,7 @@ export class FleetRolloutStack extends Stack {
       queueUrls: Object.fromEntries(Object.entries(this.queues).map(([queue, { queue: q }]) => [queue, q.queueUrl])) as Record<QueueName, string>,
       secrets: { webhook: { arn: this.webhookSecret.secretArn }, adminKey: { arn: this.adminKeySecret.secretArn } },
       ...(schedules.targetArn ? { schedules: { groupName: schedules.groupName, roleArn: this.schedulerRole.roleArn, targetArn: schedules.targetArn } } : {}),
+      eventBusName: this.eventBus.eventBusName,
     };
     const environment: Record<string, string> = {
       ...functionEnvironment(grants, resources, {
@@ -318,6 +323,7 @@ export class FleetRolloutStack extends Stack {
         }),
       );
     }
+    if (grants.putsEvents) this.eventBus.grantPutEventsTo(fn);
     if (grants.secrets?.includes('webhook')) this.webhookSecret.grantRead(fn);
     if (grants.secrets?.includes('adminKey')) this.adminKeySecret.grantRead(fn);
     if (grants.createsSchedules) {
@@ -384,6 +390,7 @@ export class FleetRolloutStack extends Stack {
     new CfnOutput(this, 'ApiUrl', { value: apiUrl, description: 'Base URL of the API' });
     new CfnOutput(this, 'RestApiId', { value: this.api.api.restApiId, description: 'REST API id (LocalStack: http://localhost:4566/_aws/execute-api/<id>/<stage>/api/v1)' });
     new CfnOutput(this, 'ApiStageName', { value: this.api.api.deploymentStage.stageName });
+    new CfnOutput(this, 'EventBusName', { value: this.eventBus.eventBusName, description: 'EventBridge bus every rollout event goes to (source fleet-rollout)' });
     new CfnOutput(this, 'DockerHubWebhookUrl', {
       value: `${apiUrl}/webhooks/docker-registry?token=<webhook secret>`,
       description: 'Docker Hub webhook URL; replace the placeholder with the webhook secret',

@@ -20,6 +20,7 @@ import { grantsOf, scheduleGroupName, scheduleTargetQueue, type FunctionSpec, ty
 import { routeAuthProblems } from '../route-auth';
 import { allGrants, env, functionEnvironment, type CommonSettings, type HostResources } from '../../lib/environment';
 import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
+import { notificationDefaultRanges } from '../../lib/notifications/destination';
 import { defaultLogFormat, type LogFormat } from '../../lib/log-format';
 import { newAdminKey, randomSecret } from '../../lib/secrets';
 import { accountId, region } from './aws-identity';
@@ -69,6 +70,10 @@ export interface HostOptions {
   quiet?: boolean;
   /** Addresses health checks may reach. Default: loopback and the private ranges. */
   healthCheckAllowedCidrs?: readonly string[];
+  /** Addresses notification deliveries may reach. Default: loopback and every unicast range (lib/notifications/destination.ts). */
+  notificationAllowedCidrs?: readonly string[];
+  /** Seconds before a failed notification delivery's first retry, doubled for each next. Default 30. */
+  notificationRetryBaseSeconds?: number;
   /** The target state's poll hints, in seconds: without and with an active rollout. Default 300 and 15. */
   devicePollIntervalSeconds?: number;
   devicePollIntervalActiveSeconds?: number;
@@ -208,6 +213,9 @@ export async function startHost(options: HostOptions): Promise<Host> {
       tickSeconds,
       // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
       healthCheckAllowedCidrs: options.healthCheckAllowedCidrs ?? [...loopbackRanges, ...privateRanges],
+      // Receivers on the laptop itself too; there is no EventBridge bus here (resources name none).
+      notificationAllowedCidrs: options.notificationAllowedCidrs ?? [...loopbackRanges, ...notificationDefaultRanges],
+      ...(options.notificationRetryBaseSeconds !== undefined ? { notificationRetryBaseSeconds: options.notificationRetryBaseSeconds } : {}),
       ...(options.devicePollIntervalSeconds !== undefined ? { devicePollIntervalSeconds: options.devicePollIntervalSeconds } : {}),
       ...(options.devicePollIntervalActiveSeconds !== undefined ? { devicePollIntervalActiveSeconds: options.devicePollIntervalActiveSeconds } : {}),
       logFormat,

@@ -12,6 +12,10 @@
  *                  `npm start | jq` reads nothing but log lines.
  *   HEALTH_CHECK_ALLOWED_CIDRS  comma-separated ranges health checks may reach
  *                  (default: loopback and private ranges; link-local and metadata never)
+ *   NOTIFICATION_ALLOWED_CIDRS  comma-separated ranges notification deliveries may reach
+ *                  (default: loopback and every unicast range; link-local and metadata never)
+ *   NOTIFICATION_RETRY_BASE_SECONDS  first retry of a failed delivery after this many seconds,
+ *                  each next after twice as long (default 30)
  */
 import { addressPolicy, parseAllowedCidrs } from '../../lib/health/address-policy';
 import { defaultLogFormat, isLogFormat, type LogFormat } from '../../lib/log-format';
@@ -38,15 +42,15 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
     return raw.trim();
   };
 
-  const allowedCidrs = () => {
-    const raw = env.HEALTH_CHECK_ALLOWED_CIDRS;
+  const allowedCidrs = (name = 'HEALTH_CHECK_ALLOWED_CIDRS') => {
+    const raw = env[name];
     if (!raw?.trim()) return undefined;
     try {
       const cidrs = parseAllowedCidrs(raw, []);
       addressPolicy(cidrs);
       return cidrs;
     } catch (error) {
-      problems.push(`HEALTH_CHECK_ALLOWED_CIDRS: ${error instanceof Error ? error.message : String(error)}`);
+      problems.push(`${name}: ${error instanceof Error ? error.message : String(error)}`);
       return undefined;
     }
   };
@@ -66,6 +70,10 @@ function settingsFromEnvironment(env: NodeJS.ProcessEnv): HostOptions {
     adminApiKey: secret('ADMIN_API_KEY'),
     webhookSecret: secret('WEBHOOK_SECRET'),
     healthCheckAllowedCidrs: allowedCidrs(),
+    notificationAllowedCidrs: allowedCidrs('NOTIFICATION_ALLOWED_CIDRS'),
+    ...(env.NOTIFICATION_RETRY_BASE_SECONDS?.trim()
+      ? { notificationRetryBaseSeconds: number('NOTIFICATION_RETRY_BASE_SECONDS', 30, (n) => Number.isFinite(n) && n > 0 && n <= 900, 'a positive number of seconds, at most 900') }
+      : {}),
     ...optionalSeconds('DEVICE_POLL_INTERVAL_SECONDS', 'devicePollIntervalSeconds'),
     ...optionalSeconds('DEVICE_POLL_INTERVAL_ACTIVE_SECONDS', 'devicePollIntervalActiveSeconds'),
     logLevel: logLevel as LogLevel,

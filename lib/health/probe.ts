@@ -48,7 +48,7 @@ interface Outcome {
 
 const unhealthy = (reason: string, final = false): Outcome => ({ healthy: false, reason, final });
 
-class AddressNotAllowed extends Error {}
+export class AddressNotAllowed extends Error {}
 
 function notAllowed(address: string): AddressNotAllowed {
   return new AddressNotAllowed(`address ${address} is not allowed for health checks`);
@@ -178,7 +178,7 @@ function literalRefused(host: string, policy: AddressPolicy): Outcome | undefine
  * Resolves a host name and hands the connection only the addresses the policy allows, so what is
  * checked is what is connected to: a second resolution cannot swap in another address (DNS rebinding).
  */
-function guardedLookup(policy: AddressPolicy): LookupFunction {
+export function guardedLookup(policy: AddressPolicy, purpose = 'health checks'): LookupFunction {
   return (hostname, options, callback) => {
     dnsLookup(hostname, { ...options, all: true }, (error, addresses: LookupAddress[]) => {
       if (error) return callback(error, '');
@@ -191,7 +191,7 @@ function guardedLookup(policy: AddressPolicy): LookupFunction {
       const first = allowed[0];
       if (!first) {
         const resolved = addresses.map((a) => a.address).join(', ');
-        return callback(new AddressNotAllowed(`host ${hostname} resolves to ${resolved}, not allowed for health checks`), '');
+        return callback(new AddressNotAllowed(`host ${hostname} resolves to ${resolved}, not allowed for ${purpose}`), '');
       }
       if (options.all) callback(null, allowed);
       else callback(null, first.address, first.family);

@@ -62,3 +62,16 @@ export async function consumeRecords<T>(event: SQSEvent, schema: z.ZodType<T>, h
 export function receiveCountOf(record: SQSRecord): number {
   return Number(record.attributes?.ApproximateReceiveCount ?? 1);
 }
+
+/**
+ * A queue-triggered function whose records are independent and wait on something outside (a
+ * notification receiver): the batch's records run at once, so one slow record holds up none of
+ * the others. Standard queues only: nothing here keeps a message group's order.
+ */
+export function concurrentSqsHandler<T>(schema: z.ZodType<T>, handle: Handle<T>) {
+  return lambdaHandler<SQSEvent, SQSBatchResponse>().handler(async (event, context: Context) => {
+    const budget = new Budget(() => context.getRemainingTimeInMillis());
+    const results = await Promise.all(event.Records.map((record) => consumeRecords({ Records: [record] }, schema, handle, budget)));
+    return { batchItemFailures: results.flatMap((result) => result.batchItemFailures) };
+  });
+}

@@ -16,6 +16,7 @@ import { dynamo } from '../aws-clients';
 import { describeEvent } from '../domain/event-descriptions';
 import type { EventType, RolloutEvent } from '../domain/types';
 import { logger } from '../logger';
+import { notifyRecorded } from '../notifications/recorded';
 import { decodeCursor, encodeCursor, hasExactly, isRecord, type CursorShape } from './cursor';
 import { keys } from './keys';
 import { conditionally, entityOf, tableName } from './table';
@@ -57,7 +58,18 @@ function logEvent(event: RolloutEvent): void {
 }
 
 export async function appendEvent(event: NewEvent): Promise<void> {
-  await putEvent(storedEvent(event), event.shard ?? 0);
+  const stored = storedEvent(event);
+  await putEvent(stored, event.shard ?? 0);
+  await notify([stored]);
+}
+
+/**
+ * Hands the events just recorded, or found recorded by an earlier attempt, to the notifications
+ * (lib/notifications/recorded.ts): after the write, so a crash in between is healed by the
+ * caller's retry recording them again.
+ */
+async function notify(events: RolloutEvent[]): Promise<void> {
+  await notifyRecorded(events);
 }
 
 async function putEvent(event: RolloutEvent, shard: number): Promise<void> {
@@ -82,6 +94,11 @@ const maxPackSize = 200;
  * alone as an ordinary event). Recording the same facts again writes the same packs.
  */
 export async function appendEvents(events: readonly NewEvent[]): Promise<void> {
+  await writeEvents(events);
+  await notify(events.map(storedEvent));
+}
+
+async function writeEvents(events: readonly NewEvent[]): Promise<void> {
   const groups = new Map<string, { shard: number; events: RolloutEvent[] }>();
   for (const event of events) {
     const stored = storedEvent(event);
@@ -137,7 +154,9 @@ export async function appendMissingEvents(events: readonly NewEvent[]): Promise<
   for (const { rolloutId, shard, ms } of places.values()) {
     for await (const event of shardEvents(rolloutId, shard, { from: ms, to: ms }, false, 100, true)) recorded.add(event.id);
   }
-  await appendEvents(events.filter((event) => !recorded.has(storedEvent(event).id)));
+  await writeEvents(events.filter((event) => !recorded.has(storedEvent(event).id)));
+  // All of them: one found recorded may be there because a crash cut off its send.
+  await notify(events.map(storedEvent));
 }
 
 /**

@@ -20,6 +20,7 @@
  * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
  * admin key                    ADMINKEY#<sha256 of key>        ADMINKEY
  * provisioning key             PROVKEY#<id>                    PROVKEY   (holds the key's sha256)
+ * notification subscription    SUBSCRIPTION#<id>               SUBSCRIPTION (with its last delivery outcome)
  *
  * A rollout whose ending sweep is unfinished is also listed in `deviceList` (gsi3pk = SWEEP,
  * gsi3sk = its id): the index is overloaded, and the sparse listing holds only those rollouts.
@@ -64,6 +65,11 @@
  * authenticate an admin                   GetItem ADMINKEY#<hash>
  * create / revoke provisioning key        PutItem / conditional UpdateItem PROVKEY#<id>
  * list provisioning keys                  Query byKind (gsi1pk = PROVKEY)
+ * create / read / update / delete         Put / Get / conditional Update / Delete SUBSCRIPTION#<id>
+ *   notification subscription
+ * list subscriptions; match events to     Query byKind (gsi1pk = SUBSCRIPTION); appendEvents' read is
+ *   them                                  cached a few seconds per process (lib/notifications)
+ * record a delivery's outcome             conditional UpdateItem SUBSCRIPTION#<id> (exists)
  * provision a device                      GetItem PROVKEY#<id> (the key names its id), GetItem the
  *                                         device, conditional UpdateItem ADD uses (not revoked,
  *                                         not expired, uses < max_uses), then register device
@@ -155,6 +161,10 @@ export const keys = {
   provisioningKey: (id: string): Key => ({ pk: `PROVKEY#${id}`, sk: 'PROVKEY' }),
   provisioningKeyListing: (createdAt: string, id: string) => ({ gsi1pk: 'PROVKEY', gsi1sk: `${createdAt}#${id}` }),
   provisioningKeyListPk: 'PROVKEY',
+
+  subscription: (id: string): Key => ({ pk: `SUBSCRIPTION#${id}`, sk: 'SUBSCRIPTION' }),
+  subscriptionListing: (createdAt: string, id: string) => ({ gsi1pk: 'SUBSCRIPTION', gsi1sk: `${createdAt}#${id}` }),
+  subscriptionListPk: 'SUBSCRIPTION',
 };
 
 /** `<created_at>#<id>`, the sort key of the time-ordered listings, split; undefined if it is not one. */
@@ -170,7 +180,14 @@ function timeOrdered(sk: string): { createdAt: string; id: string } | undefined 
  */
 export type ListedKey = (indexSk: string) => Record<string, string> | undefined;
 
-export const listedKeys: { policy: ListedKey; device: ListedKey; rollout: ListedKey; rolloutWithStatus: (status: string) => ListedKey; provisioningKey: ListedKey } = {
+export const listedKeys: {
+  policy: ListedKey;
+  device: ListedKey;
+  rollout: ListedKey;
+  rolloutWithStatus: (status: string) => ListedKey;
+  provisioningKey: ListedKey;
+  subscription: ListedKey;
+} = {
   policy: (sk) => {
     const at = timeOrdered(sk);
     return at && { ...keys.policy(at.id), ...keys.policyListing(at.createdAt, at.id) };
@@ -183,6 +200,10 @@ export const listedKeys: { policy: ListedKey; device: ListedKey; rollout: Listed
   provisioningKey: (sk) => {
     const at = timeOrdered(sk);
     return at && { ...keys.provisioningKey(at.id), ...keys.provisioningKeyListing(at.createdAt, at.id) };
+  },
+  subscription: (sk) => {
+    const at = timeOrdered(sk);
+    return at && { ...keys.subscription(at.id), ...keys.subscriptionListing(at.createdAt, at.id) };
   },
   rolloutWithStatus: (status) => (sk) => {
     const at = timeOrdered(sk);

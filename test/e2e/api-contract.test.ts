@@ -213,8 +213,10 @@ describe('credentials', () => {
       'POST /api/v1/devices': { name: 'never-written', apps: [{ name: 'app', image: 'iotistic/never-written:v1' }] },
       'PUT /api/v1/devices/{uuid}/apps/{app}': { container: { restart_policy: 'always' } },
       'POST /api/v1/provisioning-keys': { name: 'never-written' },
+      'POST /api/v1/notifications': { url: 'https://203.0.113.9/never-written', event_types: ['*'] },
+      'PUT /api/v1/notifications/{subscriptionId}': { url: 'https://203.0.113.9/never-written', event_types: ['*'] },
     };
-    const ids = { policyId, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app' };
+    const ids = { policyId, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app', subscriptionId: 'sub_00000000000000000000000000' };
     expect(adminRoutes.length).toBeGreaterThanOrEqual(23);
     await expectNothingWritten(async () => {
       for (const route of adminRoutes) {
@@ -243,7 +245,7 @@ describe('credentials', () => {
     const disposable = await api('POST', '/api/v1/policies', { body: { image_pattern: 'iotistic/disposable:*' } });
     expect(disposable.status).toBe(201);
     // Writes get a body that fails validation (so nothing changes); DELETE takes a policy made for it.
-    const ids = { policyId: disposable.body.policy.id, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app' };
+    const ids = { policyId: disposable.body.policy.id, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app', subscriptionId: 'sub_00000000000000000000000000' };
     for (const route of adminRoutes) {
       const writes = route.method === 'POST' || route.method === 'PUT';
       const result = await api(route.method, fill(route.path, ids), writes ? { body: { not_a_field: true } } : {});
@@ -462,7 +464,7 @@ describe('bad input', () => {
     const long = 'x'.repeat(3000);
     await expectNothingWritten(async () => {
       for (const route of adminRoutes.filter((r) => r.path.includes('{'))) {
-        const path = fill(route.path, { policyId: long, uuid: long, rolloutId: long, keyId: long, app: long });
+        const path = fill(route.path, { policyId: long, uuid: long, rolloutId: long, keyId: long, app: long, subscriptionId: long });
         const body = route.method === 'PUT' ? { body: validPolicy } : {};
         const name = /\{(\w+)\}/.exec(route.path)![1]!;
         expectError(await api(route.method, path, body), 404, name);

@@ -118,6 +118,9 @@ async function createdId(path: string, body: unknown, pick: (body: any) => strin
 
 const newPolicy = () => createdId('/api/v1/policies', { image_pattern: `iotistic/${unique('auth-policy')}:*` }, (b) => b.policy.id);
 const newKey = () => createdId('/api/v1/provisioning-keys', { name: unique('auth-key') }, (b) => b.provisioning_key.id);
+/** A receiver that is never there (TEST-NET-3), subscribed to nothing the matrix makes happen. */
+const subscriptionBody = () => ({ url: `https://203.0.113.9/${unique('auth-hook')}`, event_types: ['image.rollout_failed'] });
+const newSubscription = () => createdId('/api/v1/notifications', subscriptionBody(), (b) => b.subscription.id);
 
 /** The repository webhook pushes go to: a manual policy matches it, and no device runs it. */
 const hookRepository = 'iotistic/auth-hook';
@@ -222,6 +225,11 @@ const requests: Record<string, RouteRequest> = {
   'GET /api/v1/provisioning-keys': { accepted: 200 },
   'POST /api/v1/provisioning-keys': { accepted: 201, body: () => ({ name: unique('auth-created-key') }) },
   'DELETE /api/v1/provisioning-keys/{keyId}': { accepted: 204, fresh: async () => ({ keyId: await newKey() }) },
+  'GET /api/v1/notifications': { accepted: 200 },
+  'POST /api/v1/notifications': { accepted: 201, body: subscriptionBody },
+  'GET /api/v1/notifications/{subscriptionId}': { accepted: 200 },
+  'PUT /api/v1/notifications/{subscriptionId}': { accepted: 200, body: subscriptionBody },
+  'DELETE /api/v1/notifications/{subscriptionId}': { accepted: 204, fresh: async () => ({ subscriptionId: await newSubscription() }) },
   'POST /api/v1/devices/provision': { accepted: 201, body: registration },
   'GET /api/v1/devices/{uuid}/state': { accepted: 200 },
   'PATCH /api/v1/devices/{uuid}/state': { accepted: 200, body: () => report, fresh: async () => ({ uuid: (await registerDevice()).uuid }) },
@@ -404,7 +412,7 @@ beforeAll(async () => {
   provisioningKey = key.body.key;
   await steps.createPolicy({ image_pattern: `${hookRepository}:*`, update_strategy: 'manual' });
   const { rolloutId } = await plannedRollout();
-  base = { policyId: await newPolicy(), uuid: deviceA.uuid, app: 'app', keyId: key.body.provisioning_key.id, rolloutId };
+  base = { policyId: await newPolicy(), uuid: deviceA.uuid, app: 'app', keyId: key.body.provisioning_key.id, rolloutId, subscriptionId: await newSubscription() };
 }, 120_000);
 
 afterAll(async () => {

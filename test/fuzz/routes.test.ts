@@ -73,7 +73,18 @@ const validBodies: Record<string, unknown[]> = {
     { apps: [{ name: 'app', image: 'fuzz/app:v1', status: 'error' }], error: 'pull failed' },
   ],
   'POST /api/v1/provisioning-keys': [{ name: 'fuzz key', expires_at: '2099-01-01T00:00:00Z', max_uses: 1_000 }, {}],
+  'POST /api/v1/notifications': subscriptionBodies(),
+  'PUT /api/v1/notifications/{subscriptionId}': subscriptionBodies(),
 };
+
+function subscriptionBodies(): unknown[] {
+  // A receiver that is never there (TEST-NET-3), for a type no fuzzed request makes happen: a
+  // delivery's outcome written in the background would look like a write by a refused request.
+  return [
+    { url: 'http://203.0.113.9:9/fuzz', event_types: ['image.rollout_failed'], format: 'json', secret: 'fuzz-secret-0123456789' },
+    { url: 'https://203.0.113.9/fuzz', event_types: ['image.rollout_failed', 'image.rollout_failed'], format: 'slack' },
+  ];
+}
 for (const action of ['pause', 'cancel', 'rollback-all', 'start', 'resume']) validBodies[`POST /api/v1/rollouts/{rolloutId}/${action}`] = [{ reason: 'fuzz' }, {}];
 validBodies['POST /api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback'] = [{ reason: 'fuzz' }, {}];
 
@@ -164,6 +175,7 @@ function learnFrom(body: any): void {
   if (typeof body.policy?.id === 'string') remember('policyId', body.policy.id);
   if (typeof body.device?.uuid === 'string' && typeof body.device_token === 'string') rememberDevice(body.device.uuid, body.device_token);
   if (typeof body.provisioning_key?.id === 'string') remember('keyId', body.provisioning_key.id);
+  if (typeof body.subscription?.id === 'string') remember('subscriptionId', body.subscription.id);
   if (typeof body.key === 'string' && known.provisioningKeys.length < 20) known.provisioningKeys.push(body.key);
   for (const rollout of Array.isArray(body.rollouts) ? body.rollouts : []) if (typeof rollout?.id === 'string') remember('rolloutId', rollout.id);
   if (typeof body.next_cursor === 'string' && known.cursors.length < 50 && !known.cursors.includes(body.next_cursor)) known.cursors.push(body.next_cursor);
@@ -374,6 +386,11 @@ beforeAll(async () => {
   }
   for (const name of ['fuzz-key-a', 'fuzz-key-b']) {
     const created = await admin('POST', '/api/v1/provisioning-keys', { body: { name } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    learnFrom(created.body);
+  }
+  for (const body of subscriptionBodies()) {
+    const created = await admin('POST', '/api/v1/notifications', { body });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     learnFrom(created.body);
   }

@@ -225,6 +225,7 @@ describe('the functions', () => {
         ...((spec.sendsTo ?? []).includes('wake')
           ? { SCHEDULER_ROLE_ARN: `${synth.logicalId(synth.stack.schedulerRole)}.Arn`, SCHEDULE_TARGET_QUEUE_ARN: `${queueId('wake')}.Arn` }
           : {}),
+        ...(spec.putsEvents ? { EVENT_BUS_NAME: synth.logicalId(synth.stack.eventBus) } : {}),
       };
       for (const [variable, value] of Object.entries(variables)) {
         if (typeof value === 'string') expect(value, `${name} ${variable}`).toBe(literal[variable]);
@@ -325,6 +326,21 @@ describe('permissions', () => {
     expect(statements.flatMap((s) => s.actions)).toEqual(['sqs:SendMessage']);
     expect(resourcesAllowed(statements, 'sqs:SendMessage')).toEqual([`${queueId('wake')}.Arn`]);
     synth.template.hasResourceProperties('AWS::Scheduler::ScheduleGroup', { Name: synth.stack.scheduleGroupName });
+  });
+});
+
+describe('the event bus', () => {
+  it('is one EventBridge bus, and only the functions whose manifest entry says putsEvents may put events on it, nowhere else', () => {
+    synth.template.resourceCountIs('AWS::Events::EventBus', 1);
+    const bus = synth.logicalId(synth.stack.eventBus);
+    synth.template.hasResourceProperties('AWS::Events::EventBus', { Name: `${synth.stack.stackName}-events` });
+    const putters = functionNames.filter((name) => specOf(name).putsEvents === true);
+    expect(putters).toEqual(['notifyEvents']);
+    for (const name of functionNames) {
+      const statements = statementsOf(roleId(name));
+      expect(resourcesAllowed(statements, 'events:PutEvents'), name).toEqual(putters.includes(name) ? [`${bus}.Arn`] : []);
+      expect(statements.flatMap((st) => st.actions).filter((a) => a.startsWith('events:')), name).toEqual(putters.includes(name) ? ['events:PutEvents'] : []);
+    }
   });
 });
 

@@ -105,17 +105,18 @@ describe('what a function is given, from what the manifest declares', () => {
   const grants = (name: keyof typeof manifest.functions) => manifest.grantsOf(manifest.functions[name], manifest.queues);
   const resources: HostResources = {
     tableName: 'the-table',
-    queueUrls: { orchestration: 'q/orchestration', targets: 'q/targets', health: 'q/health', rollback: 'q/rollback', tick: 'q/tick', wake: 'q/wake' },
+    queueUrls: { orchestration: 'q/orchestration', targets: 'q/targets', health: 'q/health', rollback: 'q/rollback', tick: 'q/tick', wake: 'q/wake', notify: 'q/notify', deliveries: 'q/deliveries' },
     secrets: { webhook: { arn: 'arn:webhook' }, adminKey: { arn: 'arn:admin' } },
     schedules: { groupName: 'group', roleArn: 'arn:role', targetArn: 'arn:wake' },
   };
   const common = { tickSeconds: 30, healthCheckAllowedCidrs: ['10.0.0.0/8'], logLevel: 'info' };
 
   it('the webhook secret to the webhook, the admin key to the other routes, one-time schedules to the sender of wake-ups', () => {
-    expect(grants('webhook')).toEqual({ table: 'read-write', sendsTo: ['orchestration'], secrets: ['webhook'], createsSchedules: false });
+    expect(grants('webhook')).toEqual({ table: 'read-write', sendsTo: ['orchestration', 'notify'], secrets: ['webhook'], createsSchedules: false, putsEvents: false });
     expect(grants('deviceApi').secrets).toEqual(['adminKey']);
     expect(grants('batchAdvance').createsSchedules).toBe(true);
-    expect(grants('ticker')).toEqual({ sendsTo: ['tick'], secrets: [], createsSchedules: false });
+    expect(grants('ticker')).toEqual({ sendsTo: ['tick'], secrets: [], createsSchedules: false, putsEvents: false });
+    expect(grants('notifyEvents').putsEvents).toBe(true);
   });
 
   it('exactly the variables of its grants and the common settings', () => {
@@ -131,7 +132,10 @@ describe('what a function is given, from what the manifest declares', () => {
       expect.arrayContaining(['SCHEDULE_GROUP_NAME', 'SCHEDULER_ROLE_ARN', 'SCHEDULE_TARGET_QUEUE_ARN', 'TARGETS_QUEUE_URL', 'WAKE_QUEUE_URL']),
     );
     expect(Object.keys(functionEnvironment(grants('monitor'), resources, common))).not.toContain('SCHEDULE_GROUP_NAME');
-    expect(Object.keys(functionEnvironment(allGrants, resources, common))).toHaveLength(3 + 1 + 6 + 2 + 3);
+    expect(Object.keys(functionEnvironment(allGrants, resources, common))).toHaveLength(3 + 1 + 8 + 2 + 3);
+    const withBus = { ...resources, eventBusName: 'the-bus' };
+    expect(functionEnvironment(grants('notifyEvents'), withBus, common)).toMatchObject({ EVENT_BUS_NAME: 'the-bus', DELIVERIES_QUEUE_URL: 'q/deliveries' });
+    expect(Object.keys(functionEnvironment(grants('batchAdvance'), withBus, common))).not.toContain('EVENT_BUS_NAME');
   });
 });
 
