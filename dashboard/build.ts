@@ -21,6 +21,7 @@ function page(script: string, style: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>fleet-rollout dashboard</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="dashboard/${style}">
 <script type="module" src="dashboard/${script}"></script>
 </head>

@@ -20,6 +20,7 @@ export function RolloutPage(props: { api: Api; id: string; announce: (message: s
   const [command, setCommand] = useState<CommandRequest | undefined>(undefined);
   const status = detail.data?.rollout.status;
   const lastStatus = useRef<string | undefined>(undefined);
+  const section = useRef<HTMLElement>(null);
 
   useEffect(() => {
     if (!status) return;
@@ -27,6 +28,8 @@ export function RolloutPage(props: { api: Api; id: string; announce: (message: s
     if (lastStatus.current && lastStatus.current !== status) {
       const reason = detail.data?.rollout.status_reason;
       announce(`Rollout is now ${status.replaceAll('_', ' ')}${reason ? `: ${reason}` : ''}`);
+      // The button that had the focus may be gone with the old status: the focus stays on the rollout.
+      if (document.activeElement === document.body) section.current?.querySelector<HTMLElement>('.actions button, a')?.focus();
     }
     lastStatus.current = status;
   }, [status]);
@@ -41,12 +44,13 @@ export function RolloutPage(props: { api: Api; id: string; announce: (message: s
     detail.reload();
   };
   const ask = (request: CommandRequest) => setCommand(request);
-  const commands: { label: string; when: string[]; request: CommandRequest }[] = [
-    { label: 'Start', when: ['pending'], request: { title: 'Start this rollout?', explanation: 'Its first batch gets the new image.', confirmLabel: 'Start', destructive: false, takesReason: false, run: send('start') } },
-    { label: 'Pause', when: ['in_progress'], request: { title: 'Pause this rollout?', explanation: 'No further device is scheduled until it is resumed; devices already updating finish.', confirmLabel: 'Pause', destructive: false, takesReason: true, run: send('pause') } },
-    { label: 'Resume', when: ['paused'], request: { title: 'Resume this rollout?', explanation: 'It carries on from where it paused.', confirmLabel: 'Resume', destructive: false, takesReason: false, run: send('resume') } },
-    { label: 'Cancel', when: ['pending', 'in_progress', 'paused'], request: { title: 'Cancel this rollout?', explanation: 'It stops for good; devices not yet updated keep their image. This cannot be undone.', confirmLabel: 'Cancel the rollout', destructive: true, takesReason: true, run: send('cancel') } },
-    { label: 'Roll back all', when: ['in_progress', 'paused', 'completed'], request: { title: 'Roll back every device?', explanation: `Every device of this rollout goes back to the image it ran before ${rollout.image}. This cannot be undone.`, confirmLabel: 'Roll back all', destructive: true, takesReason: true, run: send('rollback-all') } },
+  // Start, pause and resume share a slot, so the button keeps the focus as one turns into the next.
+  const commands: { label: string; slot: string; when: string[]; request: CommandRequest }[] = [
+    { label: 'Start', slot: 'advance', when: ['pending'], request: { title: 'Start this rollout?', explanation: 'Its first batch gets the new image.', confirmLabel: 'Start', destructive: false, takesReason: false, run: send('start') } },
+    { label: 'Pause', slot: 'advance', when: ['in_progress'], request: { title: 'Pause this rollout?', explanation: 'No further device is scheduled until it is resumed; devices already updating finish.', confirmLabel: 'Pause', destructive: false, takesReason: true, run: send('pause') } },
+    { label: 'Resume', slot: 'advance', when: ['paused'], request: { title: 'Resume this rollout?', explanation: 'It carries on from where it paused.', confirmLabel: 'Resume', destructive: false, takesReason: false, run: send('resume') } },
+    { label: 'Cancel', slot: 'cancel', when: ['pending', 'in_progress', 'paused'], request: { title: 'Cancel this rollout?', explanation: 'It stops for good; devices not yet updated keep their image. This cannot be undone.', confirmLabel: 'Cancel the rollout', destructive: true, takesReason: true, run: send('cancel') } },
+    { label: 'Roll back all', slot: 'rollback-all', when: ['in_progress', 'paused', 'completed'], request: { title: 'Roll back every device?', explanation: `Every device of this rollout goes back to the image it ran before ${rollout.image}. This cannot be undone.`, confirmLabel: 'Roll back all', destructive: true, takesReason: true, run: send('rollback-all') } },
   ];
   const allowed = commands.filter((command) => command.when.includes(rollout.status));
   // Start and resume take no reason and change nothing irreversibly: they run at once.
@@ -57,7 +61,7 @@ export function RolloutPage(props: { api: Api; id: string; announce: (message: s
       <p>
         <a href="#/">← All rollouts</a>
       </p>
-      <section aria-labelledby="rollout-title" class="card">
+      <section aria-labelledby="rollout-title" class="card" ref={section}>
         <h2 id="rollout-title" class="visually-hidden">
           Rollout {rollout.id}
         </h2>
@@ -66,7 +70,7 @@ export function RolloutPage(props: { api: Api; id: string; announce: (message: s
         {allowed.length > 0 && (
           <div class="actions" role="group" aria-label="Rollout commands">
             {allowed.map((command) => (
-              <button key={command.label} type="button" class={command.request.destructive ? 'danger' : ''} onClick={() => act(command.request)}>
+              <button key={command.slot} type="button" class={command.request.destructive ? 'danger' : ''} onClick={() => act(command.request)}>
                 {command.label}
               </button>
             ))}
