@@ -55,7 +55,7 @@ export function PoliciesPage(props: { api: Api; announce: (message: string) => v
         <p class="hint">No policy yet: pushes roll out nothing until one matches.</p>
       ) : (
         <div class="table-wrap card">
-          <table>
+          <table class="stack">
             <caption class="visually-hidden">Update policies</caption>
             <thead>
               <tr>
@@ -78,11 +78,11 @@ export function PoliciesPage(props: { api: Api; announce: (message: string) => v
                     {policy.name && <small class="uuid">{policy.name}</small>}
                     {!policy.enabled && <small class="badge">disabled</small>}
                   </th>
-                  <td>{policy.update_strategy}</td>
-                  <td>{policy.batch_percentages.join(' → ')}%</td>
-                  <td>{policy.batch_delay_minutes} min</td>
-                  <td>{Math.round(policy.max_failure_rate * 100)}%</td>
-                  <td>{policy.priority}</td>
+                  <td data-label="Strategy">{policy.update_strategy}</td>
+                  <td data-label="Batches">{policy.batch_percentages.join(' → ')}%</td>
+                  <td data-label="Delay">{policy.batch_delay_minutes} min</td>
+                  <td data-label="Max failures">{Math.round(policy.max_failure_rate * 100)}%</td>
+                  <td data-label="Priority">{policy.priority}</td>
                   <td class="row-actions">
                     <button type="button" class="small" onClick={() => setEditing(policy)} aria-label={`Edit policy ${policy.image_pattern}`}>
                       Edit

@@ -60,7 +60,7 @@ export function RolloutDevices(props: { api: Api; rolloutId: string; refreshMs: 
         <p class="hint">Loading…</p>
       ) : (
         <div class="table-wrap">
-          <table>
+          <table class="stack">
             <caption class="visually-hidden">Devices of the rollout{filter ? `, ${label(filter)} only` : ''}</caption>
             <thead>
               <tr>
@@ -87,12 +87,12 @@ export function RolloutDevices(props: { api: Api; rolloutId: string; refreshMs: 
                     {row.device_name}
                     <small class="uuid">{row.device_uuid}</small>
                   </th>
-                  <td>{row.batch}</td>
-                  <td>
+                  <td data-label="Batch">{row.batch}</td>
+                  <td data-label="Status">
                     <StatusBadge status={row.status} />
                     {row.error && <small class="uuid">{row.error}</small>}
                   </td>
-                  <td>
+                  <td data-label="Image before">
                     <code>{row.previous_image}</code>
                   </td>
                   <td>

@@ -52,7 +52,8 @@ export function RolloutCard(props: { rollout: RolloutSummary }) {
         <StatusBadge status={rollout.status} />
       </header>
       <p class="meta">
-        <code>{rollout.id}</code> · {rollout.total_devices} devices · started {new Date(rollout.created_at).toLocaleString()}
+        <code>{rollout.id}</code> · {rollout.total_devices} devices · created {new Date(rollout.created_at).toLocaleString()}
+        {rollout.next_batch_due_at && rollout.status === 'in_progress' && <> · next batch at {new Date(rollout.next_batch_due_at).toLocaleTimeString()}</>}
       </p>
       {rollout.status_reason && <p class="reason">{rollout.status_reason}</p>}
       <BatchBars rollout={rollout} />
