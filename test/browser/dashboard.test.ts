@@ -158,6 +158,20 @@ describe('the dashboard', () => {
     await page.screenshot({ path: `${screenshots}policy-form-1280x800.png`, fullPage: true });
   });
 
+  it('finds a device by name and shows its target and current state', async () => {
+    const moved = (await steps.rollout(rolloutId)).devices.find((d: { status: string }) => d.status === 'updated');
+    await page.getByRole('link', { name: 'Devices' }).click();
+    await page.getByLabel('Search by name or uuid').fill(moved.device_name);
+    const card = page.getByRole('article', { name: `Device ${moved.device_name}` });
+    await card.waitFor();
+    await expect.poll(() => page.getByRole('article').count()).toBe(1);
+    await card.getByRole('button', { name: 'Show target and current state' }).click();
+    // Target and current state both on the new image, the first batch's.
+    const app = card.getByRole('row', { name: /main/ });
+    await expect.poll(async () => (await app.textContent())?.split(`${repository}:v2`).length).toBe(3);
+    await page.screenshot({ path: `${screenshots}devices-1280x800.png`, fullPage: true });
+  });
+
   it('reads well at a phone\'s width', async () => {
     const small = await openPage(phone);
     await logIn(small, host.adminApiKey);
