@@ -1,4 +1,5 @@
 /** Active and recent rollouts, each with its batches, device counts, failure rate and reason. */
+import { useEffect, useState } from 'preact/hooks';
 import type { Api } from './api';
 import { activeStatuses, BatchBars, FailureRate, StatusBadge, StatusCounts, type RolloutSummary } from './progress';
 import { useRefresh } from './use-refresh';
@@ -7,8 +8,11 @@ type List = { rollouts: RolloutSummary[]; next_cursor: string | null };
 
 export function RolloutsPage(props: { api: Api }) {
   const { api } = props;
-  const active = useRefresh(() => api.get<List>('/api/v1/rollouts/active?limit=50'), 4_000, 'active');
-  const running = (active.data?.rollouts.length ?? 0) > 0;
+  const [running, setRunning] = useState(true);
+  // Every 4 s while something runs; a new rollout shows up within 10 s otherwise.
+  const active = useRefresh(() => api.get<List>('/api/v1/rollouts/active?limit=50'), running ? 4_000 : 10_000, 'active');
+  const anyActive = active.data === undefined || active.data.rollouts.length > 0;
+  useEffect(() => setRunning(anyActive), [anyActive]);
   const recent = useRefresh(() => api.get<List>('/api/v1/rollouts?limit=20'), running ? 10_000 : 20_000, 'recent');
   const recentEnded = recent.data?.rollouts.filter((rollout) => !activeStatuses.includes(rollout.status));
 

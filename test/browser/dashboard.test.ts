@@ -105,7 +105,7 @@ describe('the dashboard', () => {
     expect(pushed.status).toBe(202);
     rolloutId = pushed.body.rollouts[0].id;
     const card = page.getByRole('article', { name: `Rollout of ${repository}:v2` });
-    await card.waitFor({ timeout: 15_000 });
+    await card.waitFor({ timeout: 20_000 });
     await expect.poll(() => card.getByRole('progressbar').count(), { timeout: 15_000 }).toBe(3);
     await expect.poll(() => card.textContent()).toMatch(/Failure rate 0% of at most 20%/);
     await page.screenshot({ path: `${screenshots}rollouts-1280x800.png`, fullPage: true });
@@ -182,6 +182,9 @@ describe('the dashboard', () => {
     // Nothing is wider than the screen: no sideways scrolling of the page.
     expect(await small.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(phone.width);
     await small.screenshot({ path: `${screenshots}rollout-390x844.png`, fullPage: true });
+    await small.getByRole('button', { name: 'Log out' }).click();
+    await small.getByLabel('Admin API key').waitFor();
+    expect(await small.evaluate(() => sessionStorage.length)).toBe(0);
     await small.context().close();
     expect(pageProblems).toEqual([]);
   });
