@@ -144,7 +144,7 @@ describe('the dashboard', () => {
     await page.screenshot({ path: `${screenshots}rollout-1280x800.png`, fullPage: true });
   });
 
-  it('shows a policy the API refuses with its message at the field', async () => {
+  it('shows a policy the API refuses with its message at the field, then creates, edits and deletes it', async () => {
     await page.getByRole('link', { name: 'Policies' }).click();
     await page.getByRole('button', { name: 'New policy' }).click();
     await page.getByLabel('Image pattern').fill('acme/web:*');
@@ -156,6 +156,20 @@ describe('the dashboard', () => {
     expect(message).toBe('max_failure_rate must be at most 1');
     expect(await field.evaluate((input) => input === document.activeElement)).toBe(true);
     await page.screenshot({ path: `${screenshots}policy-form-1280x800.png`, fullPage: true });
+
+    // Corrected, it is created; then edited and deleted from the list.
+    await field.fill('0.3');
+    await page.getByRole('button', { name: 'Create policy' }).click();
+    await page.getByRole('button', { name: 'Edit policy acme/web:*' }).click();
+    await page.getByLabel('Priority (-1000–1000)').fill('7');
+    await page.getByRole('button', { name: 'Save policy' }).click();
+    const row = page.getByRole('row', { name: /acme\/web:\*/ });
+    await expect.poll(() => row.textContent()).toMatch(/30%7/);
+    await page.getByRole('button', { name: 'Delete policy acme/web:*' }).click();
+    await page.getByRole('dialog', { name: /^Delete policy/ }).getByRole('button', { name: 'Delete policy' }).click();
+    await expect.poll(() => row.count()).toBe(0);
+    const { body } = await steps.api('GET', '/api/v1/policies');
+    expect(body.policies.map((p: { image_pattern: string }) => p.image_pattern)).toEqual([`${repository}:*`]);
   });
 
   it('finds a device by name and shows its target and current state', async () => {
