@@ -3,8 +3,9 @@ import { configDefaults, defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Needs a running LocalStack with the stack deployed: `npm run test:localstack`; real containers: `npm run test:containers`.
-    exclude: [...configDefaults.exclude, 'test/localstack/**', 'test/containers/**'],
+    // Needs a running LocalStack with the stack deployed: `npm run test:localstack`; real containers: `npm run test:containers`;
+    // Chromium: `npm run test:browser`.
+    exclude: [...configDefaults.exclude, 'test/localstack/**', 'test/containers/**', 'test/browser/**'],
     // Integration and e2e tests start emulators and wait for queues and ticks.
     testTimeout: 120_000,
     hookTimeout: 120_000,

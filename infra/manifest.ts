@@ -66,6 +66,12 @@ export interface FunctionSpec {
    * EVENT_BUS_NAME in its environment where the host has a bus (the embedded host has none).
    */
   putsEvents?: boolean;
+  /**
+   * A script (`tsx <script> <dir>`) that writes files the function serves; synthesis runs it into
+   * the function's asset, beside its bundle. The embedded host runs from the sources, where the
+   * function builds them itself.
+   */
+  staticAssets?: string;
 }
 
 export const queues = {
@@ -198,6 +204,19 @@ export const functions = {
     table: 'read-write',
     // Device routes must recognise the admin key to answer 403 ("not a device token") rather than 401.
     secrets: ['adminKey'],
+  },
+  dashboard: {
+    entry: 'functions/dashboard.ts',
+    description: 'The operator dashboard: its page and bundle; what it shows it reads from the admin API',
+    timeoutSeconds: 5,
+    memoryMb: 256,
+    routes: [
+      // Static files only: the page asks for the admin key and sends it to the admin API.
+      { method: 'GET', path: '/dashboard', auth: 'public' },
+      { method: 'GET', path: '/dashboard/{file}', auth: 'public' },
+    ],
+    // Synthesis builds the page into the function's asset (infra/cdk/stack.ts).
+    staticAssets: 'dashboard/build.ts',
   },
   batchAdvance: {
     entry: 'functions/batch-advance.ts',

@@ -20,7 +20,7 @@ import * as eventTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import { SqsEventSource } from 'aws-cdk-lib/aws-lambda-event-sources';
-import { LogLevel, NodejsFunction, OutputFormat } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { LogLevel, NodejsFunction, OutputFormat, type ICommandHooks } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -81,6 +81,21 @@ function requireLocalEsbuild(): void {
     throw new Error('esbuild is not installed (it is a devDependency: run `npm ci`); the functions are bundled with it, never in Docker');
   }
   if (!version.startsWith('0.')) throw new Error(`aws-cdk-lib bundles with esbuild 0.x, found ${version}`);
+}
+
+/**
+ * Runs a function's `staticAssets` script into `static-assets/` beside its bundle, where the
+ * function reads the files from (dashboard/files.ts), so the asset carries everything it serves.
+ */
+function staticAssetsHooks(script: string): ICommandHooks {
+  const quote = (path: string) => `'${path.replaceAll("'", `'\\''`)}'`;
+  return {
+    beforeBundling: () => [],
+    beforeInstall: () => [],
+    afterBundling: (_inputDir, outputDir) => [
+      `${quote(join(repoRoot, 'node_modules', '.bin', 'tsx'))} ${quote(join(repoRoot, script))} ${quote(join(outputDir, 'static-assets'))}`,
+    ],
+  };
 }
 
 export class FleetRolloutStack extends Stack {
@@ -302,6 +317,7 @@ export class FleetRolloutStack extends Stack {
         // CommonJS dependencies inside an ES module bundle still call require().
         banner: "import { createRequire } from 'module'; const require = createRequire(import.meta.url);",
         logLevel: LogLevel.WARNING,
+        ...(spec.staticAssets ? { commandHooks: staticAssetsHooks(spec.staticAssets) } : {}),
       },
     });
 

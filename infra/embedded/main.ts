@@ -98,6 +98,7 @@ process.stderr.write(
     'Fleet rollouts: embedded host running',
     '',
     `  API             ${host.url}/api/v1`,
+    `  Dashboard       ${host.url}/dashboard (log in with the admin API key)`,
     `  Admin API key   ${host.adminApiKey}`,
     `  Webhook secret  ${host.webhookSecret}`,
     `  Data            ${host.dataDir === ':memory:' ? 'in memory (nothing is kept)' : host.dataDir}`,

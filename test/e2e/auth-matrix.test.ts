@@ -203,7 +203,18 @@ const report = { apps: [{ name: 'app', image: 'iotistic/auth-app:v1', status: 'r
 const registration = () => ({ name: unique('auth-registered'), apps: [{ name: 'app', image: 'iotistic/auth-app:v1' }] });
 const reason = () => ({ reason: 'auth matrix' });
 
+/** A file the dashboard's page loads (its names carry a hash of the build). */
+async function dashboardFile(): Promise<Ids> {
+  const page = await api('GET', '/dashboard', { token: null });
+  const file = /src="dashboard\/([^"]+)"/.exec(String(page.body))?.[1];
+  if (!file) throw new Error(`the dashboard's page names no script: ${String(page.body).slice(0, 300)}`);
+  return { file };
+}
+
 const requests: Record<string, RouteRequest> = {
+  // Static files: every caller gets them, whatever it holds; the data behind them needs the admin key.
+  'GET /dashboard': { accepted: 200 },
+  'GET /dashboard/{file}': { accepted: 200 },
   'POST /api/v1/webhooks/{registry}': { accepted: 202, body: (ids) => pushBody(ids.registry as RegistryName) },
   'GET /api/v1/policies': { accepted: 200 },
   'POST /api/v1/policies': { accepted: 201, body: () => ({ image_pattern: `iotistic/${unique('auth-created')}:*` }) },
@@ -412,7 +423,7 @@ beforeAll(async () => {
   provisioningKey = key.body.key;
   await steps.createPolicy({ image_pattern: `${hookRepository}:*`, update_strategy: 'manual' });
   const { rolloutId } = await plannedRollout();
-  base = { policyId: await newPolicy(), uuid: deviceA.uuid, app: 'app', keyId: key.body.provisioning_key.id, rolloutId, subscriptionId: await newSubscription() };
+  base = { policyId: await newPolicy(), uuid: deviceA.uuid, app: 'app', keyId: key.body.provisioning_key.id, rolloutId, subscriptionId: await newSubscription(), ...(await dashboardFile()) };
 }, 120_000);
 
 afterAll(async () => {

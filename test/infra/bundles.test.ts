@@ -57,6 +57,17 @@ describe('the bundles synthesis writes', () => {
       await host?.stop();
     });
 
+    it("serve the dashboard that synthesis built into the dashboard function's asset", async () => {
+      const page = await fetch(`${host.url}/dashboard`);
+      expect(page.status).toBe(200);
+      const script = /src="dashboard\/([^"]+\.js)"/.exec(await page.text())?.[1];
+      expect(script).toBeDefined();
+      const bundle = await fetch(`${host.url}/dashboard/${script}`);
+      expect(bundle.status).toBe(200);
+      expect(bundle.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
+      expect((await bundle.text()).length).toBeGreaterThan(1000);
+    });
+
     it('carry a staged rollout to completed with every device on the new image', async () => {
       await runStagedRollout(
         { url: host.url, adminKey: host.adminApiKey, webhookSecret: host.webhookSecret },

@@ -102,7 +102,7 @@ describe('the API', () => {
     expect(invokePermissions).toHaveLength(routes);
     for (const [, permission] of invokePermissions) {
       // arn:…:execute-api:…:<api>/<stage>/<METHOD>/<path>, never a wildcard method and path.
-      expect(ref(permission.Properties.SourceArn)).toMatch(/\/(GET|POST|PUT|PATCH|DELETE)\/api\/v1\//);
+      expect(ref(permission.Properties.SourceArn)).toMatch(/\/(GET|POST|PUT|PATCH|DELETE)\/(api\/v1\/|dashboard($|\/))/);
     }
   });
 
