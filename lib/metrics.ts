@@ -19,29 +19,9 @@ import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { EmfOutput } from '@aws-lambda-powertools/metrics/types';
 import type { DeviceRolloutStatus, EventType } from './domain/types';
 import { logger } from './logger';
+import { metricsNamespace, metricsService, type CountMetric, type LatencyMetric } from './metric-names';
 
-export const metricsNamespace = 'FleetRollout';
-export const metricsService = 'fleet-rollout';
-
-/** The counted metrics, by their EMF names (CloudWatch's); Prometheus names follow from them. */
-export const countMetrics = [
-  'RolloutsStarted',
-  'RolloutsCompleted',
-  'RolloutsPaused',
-  'RolloutsRolledBack',
-  'RolloutsCancelled',
-  'RolloutsFailed',
-  'DevicesUpdated',
-  'DevicesFailed',
-  'DevicesHealthy',
-  'DevicesUnhealthy',
-  'DevicesRolledBack',
-] as const;
-export type CountMetric = (typeof countMetrics)[number];
-
-/** Durations in milliseconds, one value per observation. */
-export const latencyMetrics = ['HealthCheckLatency', 'BatchAdvanceLatency'] as const;
-export type LatencyMetric = (typeof latencyMetrics)[number];
+export { countMetrics, latencyMetrics, metricsNamespace, metricsService, type CountMetric, type LatencyMetric } from './metric-names';
 
 const rolloutFacts: Partial<Record<EventType, CountMetric>> = {
   'image.rollout_started': 'RolloutsStarted',
