@@ -1,7 +1,8 @@
 /**
  * `GET /metrics` on the embedded host after a health-checked staged rollout on a simulated
- * fleet: the functions' own counts and latencies, taken from their EMF documents, and the queues'
- * depths; and the route refuses a caller without an admin key.
+ * fleet whose queue messages are all delivered more than once: the functions' own counts, one
+ * per transition, and latencies, taken from their EMF documents, and the queues' depths; and the
+ * route refuses a caller without an admin key.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
@@ -15,7 +16,15 @@ let f: ReturnType<typeof flow>;
 const cleanups: (() => Promise<void>)[] = [];
 
 beforeAll(async () => {
-  host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: 1, quiet: true });
+  // Every queue batch delivered three times (at once, and again later), as SQS may: the counts
+  // must still be one per transition.
+  host = await startHost({
+    port: 0,
+    dataDir: ':memory:',
+    tickSeconds: 1,
+    quiet: true,
+    redelivery: { copies: (records) => [{ records: [...records], afterMs: 0 }, { records: [...records], afterMs: 300 }] },
+  });
   f = flow(host);
 });
 
