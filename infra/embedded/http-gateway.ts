@@ -19,6 +19,8 @@
  *   below either, so the difference never shows.
  * - The 29-second integration timeout is not enforced (no 504): each function's own timeout,
  *   which the manifest keeps below 29 s for routed functions, ends a slow invocation with a 502.
+ * - The host's own routes (`/metrics`, infra/embedded/metrics-endpoint.ts) are answered here with
+ *   no function behind them; the stack has no such route (CloudWatch holds those figures).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, validateHeaderName, validateHeaderValue } from 'node:http';
