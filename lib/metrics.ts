@@ -8,10 +8,12 @@
  *   rollout-level events that write carries (`countRolloutFacts`);
  * - devices: `transitionRow` (./rollouts/device-transitions), when the row's conditional move is
  *   this call's (`countDeviceMove`).
- * What stays at-least-once (or at-most-once): a write that succeeded but answered an error is
- * retried, finds itself done and counts nothing, so that transition is never counted; and a
- * count added in memory is lost if the invocation crashes before its flush. Metrics are hints,
- * like the batch counters; the rows and the event log are the record.
+ * So the counts are at most once, never twice: a write that succeeded but answered an error (an
+ * SDK retry then fails its condition) is never counted, nor is one whose invocation crashes
+ * before its flush. What stays at-least-once is the health-check latency: a health message
+ * delivered again probes the devices its first delivery had not yet moved once more, and each
+ * such probe is observed, as it is real work done. Metrics are hints, like the batch counters;
+ * the rows and the event log are the record.
  *
  * No dimension carries an id: only the default `service`, so each metric is one time series.
  */
