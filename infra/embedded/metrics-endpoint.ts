@@ -64,7 +64,13 @@ export function createMetricsEndpoint(options: MetricsEndpointOptions): MetricsE
         if (!token || !(await options.isAdminKey(token))) {
           return text(401, 'an admin key is required: Authorization: Bearer <admin key>\n', undefined, { 'www-authenticate': 'Bearer' });
         }
-        return text(200, await registry.metrics(), registry.contentType);
+        try {
+          return text(200, await registry.metrics(), registry.contentType);
+        } catch (error) {
+          // The queue depths are read now: an SQS emulator that does not answer fails the scrape.
+          options.logger.warn('GET /metrics failed', { error });
+          return text(503, 'the metrics could not be read; see the host log\n');
+        }
       },
     },
   };
