@@ -1,15 +1,21 @@
 /**
  * What every function's handler starts from: middy with Powertools' `injectLambdaContext`, so
  * each line names the function, the request id and whether it was a cold start, and keys
- * appended during an invocation are gone before the next one.
+ * appended during an invocation are gone before the next one; and Powertools' `logMetrics`, which
+ * flushes the invocation's metrics (./metrics) as one EMF document when it ends, returns or throws.
+ * `throwOnEmptyMetrics` stays off: most invocations (a device's poll) record none, and write nothing.
  */
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { logMetrics } from '@aws-lambda-powertools/metrics/middleware';
 import type { Context } from 'aws-lambda';
 import { logger } from './logger';
+import { metrics } from './metrics';
 
 export function lambdaHandler<TEvent, TResult>() {
-  return middy<TEvent, TResult, Error, Context>().use(injectLambdaContext(logger, { resetKeys: true }));
+  return middy<TEvent, TResult, Error, Context>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .use(logMetrics(metrics, { throwOnEmptyMetrics: false }));
 }
 
 /** The correlation keys of a message or request: which rollout and which device it is about. */

@@ -3,7 +3,8 @@
  * manifest as the CDK stack and starts its twin of each AWS piece: dynalite for the table,
  * local-aws-sqs for the queues, an HTTP server for API Gateway, a poller per queue trigger for
  * the event source mappings, a timer for the EventBridge rule, and an EventBridge Scheduler twin
- * for the one-time schedules of wake-ups more than 15 minutes ahead (infra/embedded/scheduler.ts).
+ * for the one-time schedules of wake-ups more than 15 minutes ahead (infra/embedded/scheduler.ts),
+ * and `GET /metrics` for what CloudWatch shows on AWS (infra/embedded/metrics-endpoint.ts).
  *
  * Handlers reach the emulators through the standard `AWS_ENDPOINT_URL_*` variables, so the code
  * they run is the code that runs on AWS. Because those variables, and the SDK clients that lib/
@@ -27,6 +28,7 @@ import { accountId, region } from './aws-identity';
 import { lockDataDir, persistentSecret } from './data-dir';
 import { emulatorClientConfig, startEmulators, type Emulators } from './emulators';
 import { startHttpGateway, type HttpGateway, type HttpRoute } from './http-gateway';
+import { createMetricsEndpoint } from './metrics-endpoint';
 import { invokeStore, loadFunction, settleInvocations, type InvocationObserver, type LoadedFunction } from './lambda-runtime';
 import { createLogger, type LogLevel } from './logger';
 import { startMinuteRule, type MinuteRule } from './minute-rule';
@@ -175,6 +177,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const adminApiKey = await persistentSecret(dataDir, 'admin-api-key', options.adminApiKey, newAdminKey);
     const webhookSecret = await persistentSecret(dataDir, 'webhook-secret', options.webhookSecret, randomSecret);
     const queueNames = Object.keys(wiring.queues) as QueueName[];
+    const urlsOf = (queues: Record<QueueName, { url: string }>) =>
+      Object.fromEntries(queueNames.map((queue) => [queue, queues[queue].url])) as Record<QueueName, string>;
     if (!(await invokeStore()).scoped) {
       logger.warn('the Lambda invoke store was created single-context before the host started: concurrent invocations share their log keys and may see each other\'s environment');
     }
@@ -249,6 +253,22 @@ export async function startHost(options: HostOptions): Promise<Host> {
     const { ensureAdminKey } = await import('../../lib/store/admin-keys');
     await ensureAdminKey(adminApiKey);
 
+    const sqs = new SQSClient({ ...emulatorClientConfig, endpoint: emulators.sqsEndpoint });
+    cleanups.push(() => sqs.destroy());
+    // Before the functions load, so that no flush of theirs reaches stdout (metrics-endpoint.ts).
+    const { countMetrics, latencyMetrics, metricsService, sendEmfTo } = await import('../../lib/metrics');
+    const { isAdminKey } = await import('../../lib/store/admin-keys');
+    const metricsEndpoint = createMetricsEndpoint({
+      sqs,
+      queues: urlsOf(emulators.queues),
+      deadLetterQueues: urlsOf(emulators.deadLetterQueues),
+      known: Object.fromEntries([...countMetrics.map((name) => [name, 'Count']), ...latencyMetrics.map((name) => [name, 'Milliseconds'])]),
+      defaultLabels: { service: metricsService },
+      isAdminKey,
+      logger: logger.child('metrics'),
+    });
+    cleanups.push(sendEmfTo((document) => metricsEndpoint.ingest(document)));
+
     // Each function gets only what it is granted, as the stack gives it (lambda-runtime.ts).
     const functions: LoadedFunction[] = [];
     for (const [name, spec] of Object.entries(wiring.functions)) {
@@ -256,8 +276,6 @@ export async function startHost(options: HostOptions): Promise<Host> {
       functions.push(await loadFunction(repoRoot, name, spec, environment, options.functionsFrom?.[name], options.onInvocation));
     }
 
-    const sqs = new SQSClient({ ...emulatorClientConfig, endpoint: emulators.sqsEndpoint });
-    cleanups.push(() => sqs.destroy());
     const pollers: SqsPoller[] = [];
     cleanups.push(() => Promise.all(pollers.map((poller) => poller.stop())).then(() => undefined));
     for (const fn of functions) {
@@ -285,6 +303,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     );
     const gateway: HttpGateway = await startHttpGateway({
       routes,
+      hostRoutes: [metricsEndpoint.route],
       port,
       host: options.host ?? '127.0.0.1',
       logger: logger.child('http'),
@@ -292,8 +311,6 @@ export async function startHost(options: HostOptions): Promise<Host> {
     cleanups.push(() => gateway.close());
 
     logger.info('embedded host ready', { url: gateway.url, dataDir, functions: functions.length });
-    const urlsOf = (queues: Record<QueueName, { url: string }>) =>
-      Object.fromEntries(queueNames.map((queue) => [queue, queues[queue].url])) as Record<QueueName, string>;
     let stopped: Promise<void> | undefined;
     return {
       url: gateway.url,

@@ -19,6 +19,8 @@
  *   below either, so the difference never shows.
  * - The 29-second integration timeout is not enforced (no 504): each function's own timeout,
  *   which the manifest keeps below 29 s for routed functions, ends a slow invocation with a 502.
+ * - The host's own routes (`/metrics`, infra/embedded/metrics-endpoint.ts) are answered here with
+ *   no function behind them; the stack has no such route (CloudWatch holds those figures).
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createServer, validateHeaderName, validateHeaderValue } from 'node:http';
@@ -42,8 +44,26 @@ export interface HttpRoute {
   fn: LoadedFunction;
 }
 
+/** What a host route answers. */
+export interface HostRouteResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: string;
+}
+
+/**
+ * A route the host answers itself, no function behind it (`/metrics`): matched on its exact
+ * path before the manifest's routes, with the request's headers (lower-cased names).
+ */
+export interface HostRoute {
+  method: HttpMethod;
+  path: string;
+  handle(headers: Readonly<Record<string, string | undefined>>): Promise<HostRouteResponse>;
+}
+
 export interface HttpGatewayOptions {
   routes: HttpRoute[];
+  hostRoutes?: HostRoute[];
   port: number;
   host: string;
   logger: Logger;
@@ -340,6 +360,12 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     const queryStart = target.indexOf('?');
     const rawPath = queryStart === -1 ? target : target.slice(0, queryStart);
     const rawQuery = queryStart === -1 ? undefined : target.slice(queryStart + 1);
+    const hostRoute = options.hostRoutes?.find((route) => route.path === rawPath);
+    if (hostRoute) {
+      if (hostRoute.method !== method) return errorResponse(404, 'not_found', `no route for ${method} ${rawPath}`);
+      const answer = await hostRoute.handle(Object.fromEntries(Object.entries(req.headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(', ') : value])));
+      return { statusCode: answer.statusCode, headers: Object.entries(answer.headers).map(([name, value]) => [name, [value]]), body: Buffer.from(answer.body) };
+    }
     const rawSegments = rawPath.split('/').slice(1);
     const resource = resources
       .filter((candidate) => matches(candidate, rawSegments))

@@ -9,6 +9,7 @@ import https from 'node:https';
 import net, { isIP, type LookupFunction } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HealthCheckConfig, ReportedApp } from '../domain/types';
+import { observeLatency } from '../metrics';
 import type { AddressPolicy } from './address-policy';
 
 export interface ProbeTarget {
@@ -57,12 +58,12 @@ function notAllowed(address: string): AddressNotAllowed {
 export async function probeHealth(config: HealthCheckConfig, target: ProbeTarget, options: ProbeOptions): Promise<ProbeResult> {
   const started = performance.now();
   let attempts = 1;
-  const result = (outcome: Outcome): ProbeResult => ({
-    healthy: outcome.healthy,
-    reason: outcome.reason,
-    attempts,
-    duration_ms: Math.round(performance.now() - started),
-  });
+  const result = (outcome: Outcome): ProbeResult => {
+    const durationMs = performance.now() - started;
+    // Every probe run, a redelivered health message's too: each is a real probe of a device.
+    observeLatency('HealthCheckLatency', durationMs);
+    return { healthy: outcome.healthy, reason: outcome.reason, attempts, duration_ms: Math.round(durationMs) };
+  };
   try {
     const attempt = prepare(config, target, options.policy);
     if (typeof attempt !== 'function') return result(attempt);

@@ -12,6 +12,7 @@ import { rolloutIdOfRank, rolloutRank } from '../domain/push-order';
 import { countSettleMs, deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
+import { countDeviceMove } from '../metrics';
 import { noDeadline, type Budget } from '../queues/budget';
 import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
@@ -52,7 +53,11 @@ export async function transitionRow(
   details: { error?: string; extra?: Record<string, unknown> } = {},
 ): Promise<Move | undefined> {
   const from = await transitionRolloutDevice(row, deviceStatusesLeadingTo(to), to, { batch, at, ...details });
-  if (from) return { moved: true, from, to, at };
+  if (from) {
+    // This call made the move (its conditional write succeeded); the retry below counts nothing.
+    countDeviceMove(to);
+    return { moved: true, from, to, at };
+  }
   const current = await getRolloutDevice(row);
   return current?.status === to ? { moved: false, to, at: current.updated_at } : undefined;
 }

@@ -16,10 +16,11 @@ import { revertedAutomatically, revertedOnCancel } from '../domain/rollout-contr
 import { addCounts, canTransitionRollout, countSettleMs, emptyCounts, fanOutGraceFor, impossibleCounts, minutesLater, nextStep, restsOnCounts, type NextStep, type Resend } from '../domain/rollout-progress';
 import { deviceRolloutStatuses, type Batch, type BatchCounts, type Rollout } from '../domain/types';
 import { logger } from '../logger';
+import { observeLatency } from '../metrics';
 import { orchestrationMaxReceiveCount } from '../queues/names';
 import { sendHealthCommands, sendRevertCommands, sendTargetCommands, sendWakeUp } from '../queues/messages';
 import type { NewEvent } from '../store/events';
-import { getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
+import { batchLastMoveAt, getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { fanOutTargets, timeOutBatch } from './device-transitions';
 import { supersedeOlderRollouts } from './control';
@@ -192,6 +193,7 @@ async function completeBatch(rollout: Rollout, number: number, counts: Map<numbe
     });
   }
   if (!(await saveRollout(next, events, rollout.version))) return;
+  await observeBatchAdvance(rollout, number, now);
   if (wakeUp) await sendWakeUp(rollout.id, due, now);
 }
 
@@ -209,6 +211,20 @@ async function completeRollout(rollout: Rollout, now: Date): Promise<void> {
     { type: 'image.rollout_completed', rollout_id: rollout.id, timestamp: at, order: next.version, details: { total_devices: rollout.total_devices, batches: rollout.batches.length } },
   ]);
   if (saved) await sendRevertCommands(sweepCommands(next));
+}
+
+/**
+ * How long the batch waited between its last device settling and its completion, observed once:
+ * by the evaluation whose write completed it.
+ */
+async function observeBatchAdvance(rollout: Rollout, number: number, now: Date): Promise<void> {
+  try {
+    const settledAt = await batchLastMoveAt(rollout.id, rollout.shard_count, number);
+    if (settledAt !== undefined) observeLatency('BatchAdvanceLatency', now.getTime() - Date.parse(settledAt));
+  } catch (error) {
+    // A lost observation, not a reason to fail the step: its wake-up is still to be sent.
+    logger.warn('could not read when the batch settled; its batch-advance latency is not observed', { rollout_id: rollout.id, batch: number, error });
+  }
 }
 
 function withBatch(rollout: Rollout, batch: Batch, now: Date, changes: Partial<Rollout> = {}): Rollout {

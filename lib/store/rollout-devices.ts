@@ -178,7 +178,7 @@ export async function recordPreviousImage(ref: RowRef, image: string, digest?: s
 export async function countTransitions(
   ref: Omit<RowRef, 'seq'>,
   batch: number,
-  moves: readonly { from: DeviceRolloutStatus; to: DeviceRolloutStatus }[],
+  moves: readonly { from: DeviceRolloutStatus; to: DeviceRolloutStatus; at?: string }[],
 ): Promise<BatchCounts> {
   const deltas = new Map<string, number>([['revision', 1]]);
   const add = (attribute: string, n: number) => deltas.set(attribute, (deltas.get(attribute) ?? 0) + n);
@@ -188,13 +188,16 @@ export async function countTransitions(
     if (failureStatuses.includes(to)) add('failures', 1);
   }
   const changed = [...deltas].filter(([, n]) => n !== 0);
+  const lastMoveAt = moves.reduce<string | undefined>((last, move) => (move.at !== undefined && (last === undefined || move.at > last) ? move.at : last), undefined);
+  // When the shard's last move was, for the batch-advance latency (see `batchLastMoveAt`).
+  const setLast = lastMoveAt !== undefined ? ` SET ${lastMoveAttribute} = :last` : '';
   const { Attributes } = await dynamo().send(
     new UpdateCommand({
       TableName: tableName(),
       Key: keys.batchCounters(ref.rollout_id, ref.shard, batch),
-      UpdateExpression: `ADD ${changed.map((_, i) => `#a${i} :n${i}`).join(', ')}`,
+      UpdateExpression: `ADD ${changed.map((_, i) => `#a${i} :n${i}`).join(', ')}${setLast}`,
       ExpressionAttributeNames: Object.fromEntries(changed.map(([attribute], i) => [`#a${i}`, attribute])),
-      ExpressionAttributeValues: Object.fromEntries(changed.map(([, n], i) => [`:n${i}`, n])),
+      ExpressionAttributeValues: { ...Object.fromEntries(changed.map(([, n], i) => [`:n${i}`, n])), ...(lastMoveAt !== undefined ? { ':last': lastMoveAt } : {}) },
       ReturnValues: 'ALL_NEW',
     }),
   );
@@ -206,6 +209,26 @@ function countsOf(item: Record<string, unknown>): BatchCounts {
   for (const status of deviceRolloutStatuses) counts[status] = Number(item[status] ?? 0);
   counts.failures = Number(item.failures ?? 0);
   return counts;
+}
+
+/** The counters' attribute holding the time of the last move counted in the shard's batch. */
+const lastMoveAttribute = 'last_move_at';
+
+/**
+ * When the batch's last device settled: the latest move counted in any of its shards. Concurrent
+ * counts in one shard may store an earlier move's time over a later one's (last write wins), so
+ * this can be a little early; the count that settles a batch is usually its last write.
+ */
+export async function batchLastMoveAt(rolloutId: string, shardCount: number, batch: number): Promise<string | undefined> {
+  let latest: string | undefined;
+  for (let shard = 0; shard < shardCount; shard++) {
+    const { Item } = await dynamo().send(
+      new GetCommand({ TableName: tableName(), Key: keys.batchCounters(rolloutId, shard, batch), ProjectionExpression: lastMoveAttribute }),
+    );
+    const at = Item?.[lastMoveAttribute];
+    if (typeof at === 'string' && (latest === undefined || at > latest)) latest = at;
+  }
+  return latest;
 }
 
 /** Counts of every batch of the rollout, keyed by batch number. */
@@ -255,8 +278,10 @@ export async function reconcileBatchShard(
     const revision = Number(Item?.revision ?? 0);
     const counts = emptyCounts();
     let settled = true;
+    let lastMoveAt: string | undefined;
     for await (const row of rowsInRange(rolloutId, shard, firstSeq, size)) {
       if (options.settledBefore !== undefined && row.updated_at > options.settledBefore) settled = false;
+      if (row.status !== 'pending' && (lastMoveAt === undefined || row.updated_at > lastMoveAt)) lastMoveAt = row.updated_at;
       if (row.status !== 'pending') counts[row.status] += 1;
       if (countsAsFailure(row)) counts.failures += 1;
     }
@@ -265,7 +290,7 @@ export async function reconcileBatchShard(
       dynamo().send(
         new PutCommand({
           TableName: tableName(),
-          Item: { ...key, rollout_id: rolloutId, shard, batch, ...counts, revision: revision + 1 },
+          Item: { ...key, rollout_id: rolloutId, shard, batch, ...counts, revision: revision + 1, ...(lastMoveAt !== undefined ? { [lastMoveAttribute]: lastMoveAt } : {}) },
           ConditionExpression: Item ? 'revision = :revision' : 'attribute_not_exists(pk)',
           ...(Item ? { ExpressionAttributeValues: { ':revision': revision } } : {}),
         }),

@@ -10,6 +10,7 @@ import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Rollout, RolloutStatus } from '../domain/types';
 import { indexes, keys, listedKeys } from './keys';
+import { countRolloutFacts } from '../metrics';
 import { appendEvent, type NewEvent } from './events';
 import { conditionally, entityOf, queryIndexPage, tableName, type Page } from './table';
 
@@ -89,8 +90,12 @@ export async function saveRollout(next: Rollout, events: NewEvent[] = [], expect
       }),
     ),
   );
-  if (saved && events.length > 0) await deliverOutbox(next.id, next.version, events);
-  return saved;
+  if (!saved) return false;
+  // Counted here, where the versioned write won, not where the outbox is delivered: a reader that
+  // finds an outbox left by a crash delivers it again, but the transition was made once.
+  countRolloutFacts(events);
+  if (events.length > 0) await deliverOutbox(next.id, next.version, events);
+  return true;
 }
 
 export interface RolloutFilter {

@@ -14,6 +14,7 @@ import { tableActions } from '../../infra/cdk/stack';
 import { wafMaxBodyBytes } from '../../infra/cdk/api';
 import { addressPolicy, privateRanges } from '../../lib/health/address-policy';
 import { tableDefinition, ttlAttribute } from '../../lib/store/keys';
+import { countMetrics, latencyMetrics, metricsNamespace, metricsService } from '../../lib/metric-names';
 import { cdkJsonContext, synthesise, type Synthesised } from './synth';
 
 type Json = any;
@@ -401,6 +402,24 @@ describe('secrets and alarms', () => {
     const outputs = Object.keys(synth.template.toJSON().Outputs);
     expect(outputs).toEqual(expect.arrayContaining(['ApiUrl', 'RestApiId', 'ApiStageName', 'TableName', 'WebhookSecretArn', 'AdminApiKeySecretArn', 'ReadAdminApiKey']));
     for (const queue of queueNames) expect(outputs).toContain(`${queue.charAt(0).toUpperCase()}${queue.slice(1)}DeadLetterQueueUrl`);
+  });
+});
+
+describe('the dashboard', () => {
+  it("shows every metric the functions emit, each queue's backlog and oldest message, each dead-letter queue and every alarm", () => {
+    const dashboards = ofType('AWS::CloudWatch::Dashboard');
+    expect(dashboards).toHaveLength(1);
+    const body = JSON.parse(ref(dashboards[0]![1].Properties.DashboardBody));
+    // Each metric as its namespace, name and dimensions, the references resolved to logical ids.
+    const shown: string[] = body.widgets.flatMap((w: Json) => w.properties.metrics ?? []).map((m: Json[]) => m.filter((part) => typeof part === 'string').join(' '));
+    for (const name of [...countMetrics, ...latencyMetrics]) expect(shown, name).toContain(`${metricsNamespace} ${name} service ${metricsService}`);
+    for (const queue of queueNames) {
+      expect(shown, queue).toContain(`AWS/SQS ApproximateNumberOfMessagesVisible QueueName ${queueId(queue)}.QueueName`);
+      expect(shown, queue).toContain(`AWS/SQS ApproximateAgeOfOldestMessage QueueName ${queueId(queue)}.QueueName`);
+      expect(shown, `${queue} DLQ`).toContain(`AWS/SQS ApproximateNumberOfMessagesVisible QueueName ${dlqId(queue)}.QueueName`);
+    }
+    const alarmWidget = body.widgets.find((w: Json) => w.type === 'alarm');
+    expect(alarmWidget.properties.alarms).toHaveLength(ofType('AWS::CloudWatch::Alarm').length);
   });
 });
 
