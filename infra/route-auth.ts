@@ -19,7 +19,7 @@ export const routeAuthRules = {
   provisioningKey: 'a provisioning key as a bearer token',
   /** The registries' shared secret, where the `{registry}` sends it (Docker Hub: `?token=`; Distribution: a bearer header). */
   webhookSecret: "the webhook secret, where the path's {registry} sends it",
-  /** No credential: anyone may call it. No route of the product is public; test fixtures are. */
+  /** No credential: anyone may call it. Only what holds no secret: the API's OpenAPI document, test fixtures. */
   public: 'nothing',
 } as const;
 
