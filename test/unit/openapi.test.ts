@@ -59,7 +59,7 @@ describe('the document', () => {
 
   it('names the refusals each operation can answer, all in the error shape', () => {
     const poll = document.paths['/api/v1/devices/{uuid}/state'].get.responses;
-    expect(Object.keys(poll).sort()).toEqual(['200', '304', '401', '403', '404', '500']);
+    expect(Object.keys(poll).sort()).toEqual(['200', '304', '400', '401', '403', '404', '500']);
     const create = document.paths['/api/v1/devices'].post.responses;
     expect(Object.keys(create).sort()).toEqual(['201', '400', '401', '403', '409', '413', '415', '500']);
     expect(create['409'].content['application/json'].schema).toEqual({ $ref: '#/components/schemas/Error' });

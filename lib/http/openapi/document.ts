@@ -62,11 +62,15 @@ const pathParameterNames = (path: string) => [...path.matchAll(/\{(\w+)\}/g)].ma
 export function errorStatuses(key: string, operation: Operation): Record<number, string> {
   const path = key.slice(key.indexOf(' ') + 1);
   const errors: Record<number, string> = {};
-  if (operation.body || operation.query?.length) errors[400] = 'The body or query is not valid: the message names every problem, each also in `details.issues`.';
+  const hasIds = pathParameterNames(path).length > 0;
+  // A path parameter is refused when its percent-encoding is malformed, before any handler runs.
+  if (operation.body || operation.query?.length || hasIds) {
+    errors[400] = 'The body, query or path is not valid: the message names every problem, a body\'s or query\'s each also in `details.issues`.';
+  }
   if (operation.auth !== 'public') errors[401] = 'No credential, or not one this route takes.';
   const refusal = forbidden[operation.auth];
   if (refusal) errors[403] = refusal;
-  if (pathParameterNames(path).length > 0) errors[404] = 'Nothing has this id.';
+  if (hasIds) errors[404] = 'Nothing has this id.';
   if (operation.conflicts) errors[409] = `Refused: ${operation.conflicts}.`;
   if (operation.body) {
     errors[413] = 'The body is larger than this route takes.';
