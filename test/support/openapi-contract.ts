@@ -47,17 +47,21 @@ const ajv = new Ajv2020({ allErrors: true, strict: true });
 addFormats(ajv);
 ajv.addSchema({ $id: componentsId, $defs: JSON.parse(JSON.stringify(document.components.schemas).replaceAll('"#/components/schemas/', `"${componentsId}#/$defs/`)) });
 
-const validators = new Map<unknown, ValidateFunction>();
-function validatorOf(schema: { $ref?: string }): ValidateFunction {
-  let validator = validators.get(schema);
-  if (!validator) {
-    const target = schema.$ref?.replace('#/components/schemas/', `${componentsId}#/$defs/`);
-    if (!target) throw new Error(`an answer's schema is not a component reference: ${JSON.stringify(schema)}`);
-    validator = ajv.compile({ $ref: target });
-    validators.set(schema, validator);
+/**
+ * One validator per component an answer refers to, compiled as this module loads: the e2e tests
+ * run the host in their own process, and a compile in the middle of a test would stall its
+ * timers (a delivery's backoff, a batch's delay) for as long as it takes.
+ */
+const validators = new Map<string, ValidateFunction>();
+for (const { operation } of templates) {
+  for (const response of Object.values(operation.responses)) {
+    const ref = (response.content?.['application/json']?.schema as { $ref?: string } | undefined)?.$ref;
+    if (ref === undefined) continue;
+    if (!ref.startsWith('#/components/schemas/')) throw new Error(`an answer's schema is not a component reference: ${ref}`);
+    if (!validators.has(ref)) validators.set(ref, ajv.compile({ $ref: ref.replace('#/components/schemas/', `${componentsId}#/$defs/`) }));
   }
-  return validator;
 }
+const validatorOf = (schema: { $ref?: string }): ValidateFunction => validators.get(schema.$ref ?? '')!;
 
 /** Operation key → the statuses its answers were checked with. */
 const checked = new Map<string, Set<number>>();
