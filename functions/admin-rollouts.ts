@@ -1,20 +1,10 @@
 /** Admin API: watching rollouts and steering them. */
-import { z } from 'zod';
 import { requireConfig } from '../lib/config';
-import { rolloutStatuses } from '../lib/domain/types';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 import { validate } from '../lib/validation';
-import { cancelRollout, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
-import { activeRollouts, rolloutDetail, rolloutDevicesByBatch, rolloutEvents, rolloutSummaries } from '../lib/rollouts/views';
-
-const listQuery = z.strictObject({
-  status: z.enum(rolloutStatuses).optional(),
-  image_name: z.string().min(1).max(512).optional(),
-  limit: z.string().optional(),
-  cursor: z.string().optional(),
-});
-const reasonBody = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+import { cancelRollout, controlReasonSchema as reasonBody, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
+import { activeRollouts, rolloutDetail, rolloutDevicesByBatch, rolloutEvents, rolloutListQuerySchema as listQuery, rolloutSummaries } from '../lib/rollouts/views';
 
 requireConfig({ table: true, queues: ['orchestration', 'targets', 'rollback'] });
 

@@ -306,6 +306,13 @@ export const functions = {
     // Records each subscription's last outcome.
     table: 'read-write',
   },
+  apiDocs: {
+    entry: 'functions/api-docs.ts',
+    description: "The API's OpenAPI document, generated from the schemas the handlers validate and answer with",
+    timeoutSeconds: 10,
+    memoryMb: 256,
+    routes: [{ method: 'GET', path: '/api/v1/openapi.json', auth: 'public' }],
+  },
   ticker: {
     entry: 'functions/ticker.ts',
     description: 'Turns the once-a-minute rule into two ticks, 30 seconds apart',

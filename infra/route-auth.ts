@@ -19,7 +19,7 @@ export const routeAuthRules = {
   provisioningKey: 'a provisioning key as a bearer token',
   /** The registries' shared secret, where the `{registry}` sends it (Docker Hub: `?token=`; Distribution: a bearer header). */
   webhookSecret: "the webhook secret, where the path's {registry} sends it",
-  /** No credential: anyone may call it. Only the dashboard's static files are public (its data needs the admin key), and test fixtures. */
+  /** No credential: anyone may call it. Only what holds no secret: the API's OpenAPI document and the dashboard's static files (its data needs the admin key), and test fixtures. */
   public: 'nothing',
 } as const;
 

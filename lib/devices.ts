@@ -68,8 +68,46 @@ export const stateReportSchema = z.object({
 });
 export type StateReport = z.infer<typeof stateReportSchema>;
 
+/** An app of a target state: the image and, when set, how its container is run. */
+export const targetAppSchema = z.object({ name: z.string(), image: z.string(), container: containerSettingsSchema.optional() });
+/** An app as its device last reported it. */
+export const reportedAppSchema = z.object({ name: z.string(), image: z.string(), status: z.string(), digest: z.string().optional() });
+
+export const deviceViewSchema = z.object({
+  uuid: z.string(),
+  name: z.string(),
+  ip_address: z.string().nullable(),
+  target_apps: z.array(targetAppSchema),
+  target_version: z.number().int(),
+  current_apps: z.array(reportedAppSchema),
+  current_error: z.string().nullable(),
+  reported_at: z.string().nullable(),
+  /** The provisioning key that registered the device, or null when an admin did. */
+  provisioned_by: z.string().nullable(),
+  /** By app name, the rollout that is moving it. */
+  active_rollouts: z.record(z.string(), z.object({ rollout_id: z.string(), batch: z.number().int(), image: z.string() })),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type DeviceView = z.infer<typeof deviceViewSchema>;
+export const deviceResponseSchema = z.object({ device: deviceViewSchema });
+export const deviceListSchema = z.object({ devices: z.array(deviceViewSchema), next_cursor: z.string().nullable() });
+/** `201` of a registration: the only answer that carries the device's token. */
+export const registeredDeviceSchema = z.object({ device: deviceViewSchema, device_token: z.string() });
+
+/** What a device polls: its apps' target state, the version its ETag carries, and when to poll again. */
+export const targetStateSchema = z.object({
+  uuid: z.string(),
+  apps: z.array(targetAppSchema),
+  version: z.number().int(),
+  poll_interval_seconds: z.number().int(),
+});
+export const currentStateResponseSchema = z.object({
+  current_state: z.object({ uuid: z.string(), apps: z.array(reportedAppSchema), error: z.string().nullable(), reported_at: z.string().nullable() }),
+});
+
 /** A device as the admin API shows it: where it stands in each rollout, without storage details. */
-export function deviceView(device: Device) {
+export function deviceView(device: Device): DeviceView {
   const { rollouts, target_set_by, target_set_seq, provisioned_by, ...rest } = device;
   const active_rollouts = Object.fromEntries(
     Object.entries(rollouts ?? {}).map(([app, pointer]) => [app, { rollout_id: pointer.rollout_id, batch: pointer.batch, image: pointer.image }]),
@@ -159,7 +197,7 @@ export function pollIntervalOf(device: Pick<Device, 'rollouts'>): number {
   return Object.keys(device.rollouts ?? {}).length > 0 ? settings.devicePollIntervalActiveSeconds : settings.devicePollIntervalSeconds;
 }
 
-export function targetStateOf(device: Device) {
+export function targetStateOf(device: Device): z.infer<typeof targetStateSchema> {
   return { uuid: device.uuid, apps: device.target_apps, version: device.target_version, poll_interval_seconds: pollIntervalOf(device) };
 }
 
@@ -169,7 +207,7 @@ export function targetStateOf(device: Device) {
  * the ones read. If one changed meanwhile (a new target, or a read behind the last write), the
  * report is recorded alone and the device as written decides, its pointers cleared one by one.
  */
-export async function reportCurrentState(device: StoredDevice, report: StateReport, now: Date) {
+export async function reportCurrentState(device: StoredDevice, report: StateReport, now: Date): Promise<z.infer<typeof currentStateResponseSchema>['current_state']> {
   const apps: ReportedApp[] = report.apps;
   const facts = { apps, error: report.error ?? null, ...(report.target_version !== undefined ? { target_version: report.target_version } : {}) };
   const state = { apps, ...(report.ip_address ? { ip_address: report.ip_address } : {}), error: report.error ?? null };

@@ -2,6 +2,18 @@
  * The errors a use case may raise for a client's mistake. Each maps to one HTTP status in
  * `lib/http`; anything else is a fault of ours and becomes a 500 without detail.
  */
+import { z } from 'zod';
+
+/** The body of every error answer (lib/http/api.ts `errorResult`). */
+export const errorBodySchema = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    /** For a refused body or query: `{issues: [{path, message}]}`, each problem on its own. */
+    details: z.unknown().optional(),
+  }),
+});
+
 export abstract class ClientError extends Error {
   abstract readonly statusCode: number;
   abstract readonly code: string;

@@ -125,8 +125,34 @@ function settingsFrom(input: PolicyInput): PolicySettings {
   };
 }
 
+/** A policy's settings as answers show them (a rollout carries a copy): every default filled in. */
+export const policySettingsSchema = z.object({
+  image_pattern: z.string(),
+  update_strategy: z.enum(updateStrategies),
+  batch_percentages: z.array(z.number()),
+  batch_delay_minutes: z.number(),
+  update_timeout_minutes: z.number(),
+  health_check_enabled: z.boolean(),
+  health_check_config: healthCheckConfigSchema.nullable(),
+  auto_rollback_enabled: z.boolean(),
+  max_failure_rate: z.number(),
+});
+
+export const policyViewSchema = policySettingsSchema.extend({
+  id: z.string(),
+  name: z.string().nullable(),
+  enabled: z.boolean(),
+  priority: z.number().int(),
+  staged_batches: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+});
+export type PolicyView = z.infer<typeof policyViewSchema>;
+export const policyResponseSchema = z.object({ policy: policyViewSchema });
+export const policyListSchema = z.object({ policies: z.array(policyViewSchema), next_cursor: z.string().nullable() });
+
 /** The policy as the API shows it: with `staged_batches` alongside the cumulative percentages. */
-export function policyView(policy: Policy) {
+export function policyView(policy: Policy): PolicyView {
   return { ...policy, priority: policy.priority ?? 0, staged_batches: policy.batch_percentages.length };
 }
 

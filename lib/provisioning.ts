@@ -30,7 +30,21 @@ export const provisioningKeySchema = z.strictObject({
 });
 export type ProvisioningKeyInput = z.infer<typeof provisioningKeySchema>;
 
-export function provisioningKeyView(key: StoredProvisioningKey) {
+/** A provisioning key as answers show it: never the key itself, which only its creation answers. */
+export const provisioningKeyViewSchema = z.object({
+  id: z.string(),
+  name: z.string().nullable(),
+  expires_at: z.string().nullable(),
+  max_uses: z.number().int().nullable(),
+  uses: z.number().int(),
+  created_at: z.string(),
+  revoked_at: z.string().nullable(),
+});
+export type ProvisioningKeyView = z.infer<typeof provisioningKeyViewSchema>;
+export const createdProvisioningKeySchema = z.object({ provisioning_key: provisioningKeyViewSchema, key: z.string() });
+export const provisioningKeyListSchema = z.object({ provisioning_keys: z.array(provisioningKeyViewSchema), next_cursor: z.string().nullable() });
+
+export function provisioningKeyView(key: StoredProvisioningKey): ProvisioningKeyView {
   return {
     id: key.id,
     name: key.name,

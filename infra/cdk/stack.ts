@@ -7,7 +7,7 @@
  *
  * Works unchanged on LocalStack (cdklocal): REST API, SQS event source mappings and EventBridge
  * rules are in its free edition; nothing relies on Lambda layers (every bundle is self-contained).
- * A CloudWatch dashboard shows the functions' metrics and the queues (./dashboard.ts).
+ * A CloudWatch dashboard shows the functions' metrics and the queues (./cloudwatch-dashboard.ts).
  */
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -35,7 +35,7 @@ import { deadLetterQueueName, grantsOf, minuteRuleName, queueResourceName, sched
 import { functionEnvironment, type HostResources, type TableAccess } from '../../lib/environment';
 import { indexes, tableDefinition, ttlAttribute } from '../../lib/store/keys';
 import { FleetApi, type ApiRoute } from './api';
-import { createDashboard } from './dashboard';
+import { createCloudWatchDashboard } from './cloudwatch-dashboard';
 import type { Settings } from './settings';
 import { checkWiring, scheduleTargetQueues, type Wiring } from './wiring';
 
@@ -115,8 +115,8 @@ export class FleetRolloutStack extends Stack {
   readonly tableUsers: NodejsFunction[] = [];
   readonly scheduleCreators: NodejsFunction[] = [];
   readonly alarms: cloudwatch.Alarm[] = [];
-  /** The functions' metrics, the queues' backlogs and the dead-letter queues (./dashboard.ts). */
-  readonly dashboard: cloudwatch.Dashboard;
+  /** The functions' metrics, the queues' backlogs and the dead-letter queues (./cloudwatch-dashboard.ts). */
+  readonly cloudWatchDashboard: cloudwatch.Dashboard;
 
   constructor(scope: Construct, id: string, props: FleetRolloutStackProps) {
     super(scope, id, props);
@@ -187,7 +187,7 @@ export class FleetRolloutStack extends Stack {
     });
 
     this.createAlarms(settings);
-    this.dashboard = createDashboard(this, 'Dashboard', { name: prefix, queues: this.queues, alarms: this.alarms });
+    this.cloudWatchDashboard = createCloudWatchDashboard(this, 'CloudWatchDashboard', { name: prefix, queues: this.queues, alarms: this.alarms });
     this.createOutputs(wiring);
   }
 

@@ -30,7 +30,7 @@ import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
 export const DISTRIBUTION = 'distribution';
 
 /** v1 is what registry 2.x sends, v2 what distribution 3.x sends. */
-const EVENTS_MEDIA_TYPES = [
+export const EVENTS_MEDIA_TYPES = [
   'application/vnd.docker.distribution.events.v1+json',
   'application/vnd.docker.distribution.events.v2+json',
   'application/json',
@@ -45,7 +45,7 @@ const MANIFEST_MEDIA_TYPES = new Set([
   'application/vnd.oci.image.index.v1+json',
 ]);
 
-const envelopeSchema = z.object({ events: z.array(z.record(z.string(), z.unknown())) });
+export const distributionEnvelopeSchema = z.object({ events: z.array(z.record(z.string(), z.unknown())) });
 
 /** Optional strings that Go's `omitempty` normally leaves out but a proxy may send as "". */
 const blankAsMissing = (value: unknown) => (value === '' ? undefined : value);
@@ -84,7 +84,7 @@ export const distribution: RegistryWebhook = {
 
   parse(request: WebhookRequest, receivedAt: Date): ImagePushed[] {
     requireContentType(request, EVENTS_MEDIA_TYPES);
-    const { events } = validate(envelopeSchema, parseJsonObject(request.body));
+    const { events } = validate(distributionEnvelopeSchema, parseJsonObject(request.body));
     const pushes = new Map<string, ImagePushed>();
     events.forEach((raw, index) => {
       if (!isTaggedManifestPush(raw)) return;

@@ -30,7 +30,8 @@ function withoutDockerHubHost(name: unknown): unknown {
 const LAST_SECOND_OF_9999 = Date.UTC(9999, 11, 31, 23, 59, 59) / 1000;
 const PUSHED_AT_MESSAGE = 'must be a time in epoch seconds';
 
-const payloadSchema = z.object({
+/** The push notification Docker Hub posts (the fields read; the rest is ignored). */
+export const dockerHubPayloadSchema = z.object({
   push_data: z.object({
     tag: tagField,
     pushed_at: z
@@ -60,7 +61,7 @@ export const dockerHub: RegistryWebhook = {
 
   parse(request: WebhookRequest, receivedAt: Date): ImagePushed[] {
     requireContentType(request, ['application/json']);
-    const payload = validate(payloadSchema, parseJsonObject(request.body));
+    const payload = validate(dockerHubPayloadSchema, parseJsonObject(request.body));
     const repository = payload.repository.repo_name;
     const { tag, pushed_at: pushedAt } = payload.push_data;
     const pushedAtIso = pushedAt == null ? receivedAt.toISOString() : new Date(pushedAt * 1000).toISOString();

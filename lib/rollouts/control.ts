@@ -4,6 +4,7 @@
  * follow-up work to the queues. Device work is never done under the rollout's version: it is
  * idempotent on its own, so a retry of the command finishes it.
  */
+import { z } from 'zod';
 import { deviceRollbackRefusal, resumeRefusal, revertedOnCancel, revertedOnRollbackAll, startRefusal } from '../domain/rollout-control';
 import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
@@ -19,7 +20,27 @@ import { getRollout, newestStartedPush, recordStartedPush, rolloutsWithStatus, s
 import { fanOutTargets } from './device-transitions';
 import { startedDetails } from './rollout-events';
 import { batchOf, endingSweep, revertDevice, revertPage, sweepCommands } from './rollbacks';
-import { readRollout } from './views';
+import { readRollout, rolloutSchema } from './views';
+
+/** The body of pause, cancel, rollback-all and a device's rollback: why, for the event log. */
+export const controlReasonSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
+
+export const rolloutResponseSchema = z.object({ rollout: rolloutSchema });
+/** `202` of a start that came while the rollout was still being planned: it starts once planned. */
+export const startRequestedSchema = z.object({ rollout: rolloutSchema, message: z.string() });
+export const rollbackAllResultSchema = z.object({
+  rollout: rolloutSchema,
+  devices_rolled_back: z.number().int(),
+  devices_failed: z.number().int(),
+  /** The devices left after the request's time budget are rolled back through the rollback queue. */
+  finishing_in_background: z.boolean(),
+});
+export const deviceRollbackResultSchema = z.object({
+  rollout_id: z.string(),
+  device_uuid: z.string(),
+  status: z.literal('rolled_back'),
+  apps: z.array(z.object({ app: z.string(), from_image: z.string(), to_image: z.string(), outcome: z.enum(['rolled_back', 'skipped', 'unchanged', 'failed']) })),
+});
 
 /**
  * Applies a status change at the version read, retrying on a concurrent change (batch-advance may
@@ -127,7 +148,7 @@ export async function cancelRollout(id: string, reason: string | undefined, now:
 /** How long rollback-all works inside the request before handing the rest to the rollback queue. */
 const rollbackAllBudgetMs = 8_000;
 
-export async function rollbackAll(id: string, reason: string | undefined, now: Date) {
+export async function rollbackAll(id: string, reason: string | undefined, now: Date): Promise<z.infer<typeof rollbackAllResultSchema>> {
   const why = reason ?? 'rolled back by an admin';
   const at = now.toISOString();
   // The event is the decision; each device's own event records its rollback as it happens.
@@ -157,7 +178,7 @@ export async function rollbackAll(id: string, reason: string | undefined, now: D
   return { rollout: next, devices_rolled_back: rolledBack, devices_failed: failed, finishing_in_background: leftover.length > 0 };
 }
 
-export async function rollbackDevice(id: string, uuid: string, reason: string | undefined, now: Date) {
+export async function rollbackDevice(id: string, uuid: string, reason: string | undefined, now: Date): Promise<z.infer<typeof deviceRollbackResultSchema>> {
   const rollout = await readRollout(id);
   if (rollout.status === 'pending') throw new Conflict(`rollout ${id} has not started; no device has updated`);
   const rows = rollout.shard_count > 0 ? await findRolloutDevice(rollout.id, shardOf(uuid, rollout.shard_count), uuid) : [];

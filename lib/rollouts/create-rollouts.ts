@@ -5,8 +5,9 @@
  * a retry after a crash, finds the same rollout instead of making another.
  */
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import { choosePolicy } from '../domain/policy-match';
-import type { Policy, PolicySettings, Rollout } from '../domain/types';
+import { rolloutStatuses, type Policy, type PolicySettings, type Rollout } from '../domain/types';
 import { logger } from '../logger';
 import { sendOrchestration } from '../queues/messages';
 import { normaliseRepository, type ImagePushed } from '../registry';
@@ -28,6 +29,24 @@ export interface PolicyRef {
   priority: number;
   image_pattern: string;
 }
+
+const policyRefSchema = z.object({ id: z.string(), name: z.string().nullable(), priority: z.number().int(), image_pattern: z.string() });
+
+/** `202` of a webhook: the rollouts its pushes created or found, and what became of each push. */
+export const webhookAcceptedSchema = z.object({
+  rollouts: z.array(z.object({ id: z.string(), status: z.enum(rolloutStatuses), policy_id: z.string(), image: z.string() })),
+  pushes: z.array(
+    z.object({
+      repository: z.string(),
+      tag: z.string(),
+      digest: z.string().nullable(),
+      rollout_id: z.string().nullable(),
+      policy: policyRefSchema.nullable(),
+      passed_over_policies: z.array(policyRefSchema),
+      message: z.string(),
+    }),
+  ),
+}) satisfies z.ZodType<{ rollouts: RolloutSummary[]; pushes: PushOutcome[] }>;
 
 /** What one push led to, as the webhook answers it and the delivery remembers it. */
 export interface PushOutcome {

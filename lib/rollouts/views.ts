@@ -1,11 +1,137 @@
 /** What admins read about rollouts: the rollout with its batches' progress, devices, events, statistics. */
+import { z } from 'zod';
 import { batchContaining } from '../domain/batch-plan';
 import { emptyCounts, rolloutStatistics, totalOf } from '../domain/rollout-progress';
-import { activeRolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
+import { activeRolloutStatuses, deviceRolloutStatuses, eventTypes, rolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
 import { NotFound } from '../errors';
+import { policySettingsSchema } from '../policies';
 import { listEvents } from '../store/events';
 import { getAllBatchCounts, listRolloutDevices } from '../store/rollout-devices';
 import { getRollout, listRollouts, type RolloutFilter } from '../store/rollouts';
+
+/** `GET /rollouts`' filters, beside the paging parameters. */
+export const rolloutListQuerySchema = z.strictObject({
+  status: z.enum(rolloutStatuses).optional(),
+  image_name: z.string().min(1).max(512).optional(),
+  limit: z.string().optional(),
+  cursor: z.string().optional(),
+});
+
+const count = z.number().int();
+const statusCountsSchema = z.object(Object.fromEntries(deviceRolloutStatuses.map((status) => [status, count])) as Record<(typeof deviceRolloutStatuses)[number], typeof count>);
+
+const batchSchema = z.object({
+  number: z.number().int(),
+  percentage: z.number(),
+  size: z.number().int(),
+  first_seq: z.number().int(),
+  status: z.enum(['pending', 'in_progress', 'completed', 'stopped']),
+  started_at: z.string().optional(),
+  deadline_at: z.string().optional(),
+  schedule_requested_at: z.string().optional(),
+  recounted_at: z.string().optional(),
+  health_checks_requested_at: z.string().optional(),
+  rollbacks_requested_at: z.string().optional(),
+  completed_at: z.string().optional(),
+  stopped_at: z.string().optional(),
+});
+
+/** A rollout as a control command answers it: the record as written. */
+export const rolloutSchema = z.object({
+  id: z.string(),
+  policy_id: z.string(),
+  registry: z.string(),
+  repository: z.string(),
+  tag: z.string(),
+  digest: z.string().optional(),
+  image: z.string(),
+  pushed_at: z.string(),
+  delivery_id: z.string(),
+  status: z.enum(rolloutStatuses),
+  status_reason: z.string().optional(),
+  policy: policySettingsSchema,
+  batches: z.array(batchSchema),
+  current_batch: z.number().int(),
+  next_batch_due_at: z.string().optional(),
+  wake_requested_for: z.string().optional(),
+  planning: z.object({ done: z.boolean(), assigned: z.number().int(), next_key: z.record(z.string(), z.unknown()).optional() }),
+  start_requested_at: z.string().optional(),
+  sweep: z
+    .object({
+      from: z.array(z.enum(deviceRolloutStatuses)),
+      to: z.enum(['rolled_back', 'skipped']),
+      reason: z.string(),
+      hand_over: z.boolean().optional(),
+      requested_at: z.string(),
+    })
+    .optional(),
+  total_devices: z.number().int(),
+  shard_count: z.number().int(),
+  version: z.number().int(),
+  created_at: z.string(),
+  updated_at: z.string(),
+  started_at: z.string().optional(),
+  completed_at: z.string().optional(),
+});
+
+/** A rollout as reads show it: each batch with its devices counted by status, no bookkeeping. */
+export const rolloutViewSchema = rolloutSchema.omit({ planning: true, version: true, wake_requested_for: true }).extend({
+  planned: z.boolean(),
+  batches: z.array(batchSchema.extend({ counts: statusCountsSchema, failures: count })),
+});
+export type RolloutView = z.infer<typeof rolloutViewSchema>;
+
+export const rolloutStatisticsSchema = statusCountsSchema.extend({
+  total_devices: count,
+  failures: count,
+  current_batch: count,
+  total_batches: count,
+  progress_percent: z.number(),
+  failure_rate: z.number(),
+});
+
+export const rolloutDeviceViewSchema = z.object({
+  rollout_id: z.string(),
+  device_uuid: z.string(),
+  device_name: z.string(),
+  app: z.string(),
+  batch: z.number().int().nullable(),
+  status: z.enum(deviceRolloutStatuses),
+  previous_image: z.string(),
+  previous_digest: z.string().optional(),
+  new_image: z.string(),
+  error: z.string().optional(),
+  failed_at: z.string().optional(),
+  scheduled_at: z.string().optional(),
+  updated_at: z.string(),
+});
+type RolloutDeviceView = z.infer<typeof rolloutDeviceViewSchema>;
+
+export const rolloutEventSchema = z.object({
+  id: z.string(),
+  type: z.enum(eventTypes),
+  rollout_id: z.string(),
+  device_uuid: z.string().optional(),
+  timestamp: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});
+
+const cursor = z.string().nullable();
+export const rolloutDetailSchema = z.object({
+  rollout: rolloutViewSchema,
+  /** The first devices; the rest through `GET /rollouts/{rolloutId}/devices`. */
+  devices: z.array(rolloutDeviceViewSchema),
+  devices_next_cursor: cursor,
+  /** The newest events; the whole log through `GET /rollouts/{rolloutId}/events`. */
+  events: z.array(rolloutEventSchema),
+  statistics: rolloutStatisticsSchema,
+});
+export const rolloutListSchema = z.object({ rollouts: z.array(rolloutViewSchema.extend({ statistics: rolloutStatisticsSchema })), next_cursor: cursor });
+export const rolloutEventsPageSchema = z.object({ events: z.array(rolloutEventSchema), next_cursor: cursor });
+export const rolloutDevicesByBatchSchema = z.object({
+  batches: z.array(z.object({ number: count, status: batchSchema.shape.status, devices: z.array(rolloutDeviceViewSchema) })),
+  next_cursor: cursor,
+});
 
 export async function readRollout(id: string): Promise<Rollout> {
   const rollout = await getRollout(id);
@@ -13,7 +139,7 @@ export async function readRollout(id: string): Promise<Rollout> {
   return rollout;
 }
 
-function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>) {
+function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>): RolloutView {
   // wake_requested_for is batch-advance's bookkeeping, not part of the API.
   const { planning, version, wake_requested_for: _wake, ...rest } = rollout;
   return {
@@ -26,7 +152,7 @@ function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>) 
   };
 }
 
-export async function rolloutDetail(id: string) {
+export async function rolloutDetail(id: string): Promise<z.infer<typeof rolloutDetailSchema>> {
   const rollout = await readRollout(id);
   const counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
   const [devices, events] = await Promise.all([
@@ -42,7 +168,7 @@ export async function rolloutDetail(id: string) {
   };
 }
 
-function deviceView(row: RolloutDevice) {
+function deviceView(row: RolloutDevice): RolloutDeviceView {
   const { shard, seq, ...rest } = row;
   return rest;
 }
@@ -70,7 +196,7 @@ export async function rolloutEvents(id: string, limit: number, cursor?: string) 
 export async function rolloutDevicesByBatch(id: string, limit: number, cursor?: string) {
   const rollout = await readRollout(id);
   const page = await listRolloutDevices(rollout.id, rollout.shard_count, limit, cursor);
-  const groups = rollout.batches.map((batch) => ({ number: batch.number, status: batch.status, devices: [] as ReturnType<typeof deviceView>[] }));
+  const groups = rollout.batches.map((batch) => ({ number: batch.number, status: batch.status, devices: [] as RolloutDeviceView[] }));
   for (const row of page.devices) {
     const batch = batchContaining(rollout.batches, row.seq);
     if (batch) groups[batch.number - 1]!.devices.push({ ...deviceView(row), batch: batch.number });

@@ -269,6 +269,7 @@ const requests: Record<string, RouteRequest> = {
   'POST /api/v1/rollouts/{rolloutId}/cancel': { accepted: 200, body: reason, fresh: () => rolloutIds(plannedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/rollback-all': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
+  'GET /api/v1/openapi.json': { accepted: 200 },
 };
 
 // --- the matrix ------------------------------------------------------------------------------

@@ -1,5 +1,9 @@
-/** A thin client for the HTTP API, as a user with curl would call it. */
+/**
+ * A thin client for the HTTP API, as a user with curl would call it. Every answer is held to the
+ * OpenAPI document (./openapi-contract.ts): one that breaks it fails the test that got it.
+ */
 import { expect } from 'vitest';
+import { holdToDocument } from './openapi-contract';
 
 export interface ApiResult<T = any> {
   status: number;
@@ -22,6 +26,7 @@ export function apiClient(baseUrl: string, defaultToken?: string) {
     if (payload !== undefined && !headers['content-type']) headers['content-type'] = 'application/json';
     const response = await fetch(`${baseUrl}${path}`, { method, headers, ...(payload !== undefined ? { body: payload } : {}) });
     const text = await response.text();
+    holdToDocument({ method, url: response.url || `${baseUrl}${path}`, status: response.status, text, contentType: response.headers.get('content-type') });
     let body: unknown = text;
     try {
       body = text ? JSON.parse(text) : undefined;

@@ -28,7 +28,7 @@ function fleetMetric(name: CountMetric | LatencyMetric, statistic: string, label
 const rolloutCounts = countMetrics.filter((name) => name.startsWith('Rollouts'));
 const deviceCounts = countMetrics.filter((name) => name.startsWith('Devices'));
 
-export function createDashboard(scope: Construct, id: string, props: DashboardProps): cloudwatch.Dashboard {
+export function createCloudWatchDashboard(scope: Construct, id: string, props: DashboardProps): cloudwatch.Dashboard {
   const dashboard = new cloudwatch.Dashboard(scope, id, { dashboardName: props.name, defaultInterval: Duration.hours(3) });
   dashboard.addWidgets(
     new cloudwatch.GraphWidget({ title: 'Rollouts', left: rolloutCounts.map((name) => fleetMetric(name, 'Sum')), width: width / 2, stacked: true }),

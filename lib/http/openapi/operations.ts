@@ -1,0 +1,349 @@
+/**
+ * Every operation of the HTTP API, keyed `METHOD /path` exactly as infra/manifest.ts declares its
+ * routes, with the zod schemas its handler validates requests with and its views answer with.
+ * lib/http/openapi/document.ts turns this into the OpenAPI document; test/unit/openapi.test.ts
+ * holds the keys and each `auth` to the manifest, since lib/ imports nothing from infra/.
+ *
+ * Only routes under /api/ are operations: pages the hosts serve to browsers (a dashboard's HTML
+ * and scripts) are not part of the API and are left out of its document.
+ */
+import { z } from 'zod';
+import { rolloutStatuses } from '../../domain/types';
+import { deviceListSchema, deviceRegistrationSchema, appContainerSchema, currentStateResponseSchema, deviceResponseSchema, registeredDeviceSchema, stateReportSchema, targetStateSchema } from '../../devices';
+import {
+  createdSubscriptionSchema,
+  subscriptionInputSchema,
+  subscriptionListSchema,
+  subscriptionResponseSchema,
+} from '../../notifications/subscriptions';
+import { policyInputSchema, policyListSchema, policyResponseSchema } from '../../policies';
+import { createdProvisioningKeySchema, provisioningKeyListSchema, provisioningKeySchema } from '../../provisioning';
+import { distributionEnvelopeSchema, EVENTS_MEDIA_TYPES } from '../../registry/distribution';
+import { dockerHubPayloadSchema } from '../../registry/docker-hub';
+import { webhookAcceptedSchema } from '../../rollouts/create-rollouts';
+import { controlReasonSchema, deviceRollbackResultSchema, rollbackAllResultSchema, rolloutResponseSchema, startRequestedSchema } from '../../rollouts/control';
+import { rolloutDetailSchema, rolloutDevicesByBatchSchema, rolloutEventsPageSchema, rolloutListSchema } from '../../rollouts/views';
+
+/** Who may call an operation: the rule names of infra/route-auth.ts. */
+export type Caller = 'admin' | 'device' | 'provisioningKey' | 'webhookSecret' | 'public';
+
+export const tags = {
+  webhooks: 'Registry push notifications, which create rollouts',
+  policies: 'Update policies: which pushes roll out, and how',
+  devices: 'Registering and reading devices, and their container settings',
+  'provisioning-keys': 'Keys that let devices register themselves',
+  'device-protocol': "What a device's agent calls: provisioning, target state, current state",
+  rollouts: 'Watching and steering rollouts',
+  notifications: 'Subscriptions to rollout events',
+  meta: 'This document',
+} as const;
+export type Tag = keyof typeof tags;
+
+/** A schema with the name it has under `components.schemas`. */
+export interface Named {
+  name: string;
+  schema: z.ZodType;
+}
+const named = (name: string, schema: z.ZodType): Named => ({ name, schema });
+
+export interface QueryParameter {
+  name: string;
+  description: string;
+  schema: Record<string, unknown>;
+}
+
+export interface Answer {
+  description: string;
+  /** JSON body; none for 204 and 304. */
+  body?: Named;
+  headers?: Record<string, string>;
+}
+
+export interface Operation {
+  summary: string;
+  tag: Tag;
+  auth: Caller;
+  /** The JSON body the handler validates; its media types when not just application/json. */
+  body?: Named | Named[];
+  mediaTypes?: readonly string[];
+  query?: QueryParameter[];
+  pathParameters?: Record<string, string>;
+  /** The answers to a request that was let through; the errors follow from the rest (document.ts). */
+  answers: Record<number, Answer>;
+  /** It can refuse with 409: a state that does not allow it, or an id already taken. */
+  conflicts?: string;
+}
+
+/** What `GET /api/v1/openapi.json` answers, in as much detail as a client relies on. */
+const openApiDocumentSchema = z.looseObject({
+  openapi: z.string(),
+  info: z.looseObject({ title: z.string(), version: z.string() }),
+  paths: z.record(z.string(), z.unknown()),
+});
+
+/** `limit` and `cursor` (lib/http/api.ts `pageParams`), with the route's bounds. */
+export function pageParameters(defaultLimit = 50, maxLimit = 200): QueryParameter[] {
+  return [
+    { name: 'limit', description: `Items per page, 1 to ${maxLimit} (default ${defaultLimit}).`, schema: { type: 'integer', minimum: 1, maximum: maxLimit, default: defaultLimit } },
+    { name: 'cursor', description: 'The `next_cursor` of the previous page.', schema: { type: 'string' } },
+  ];
+}
+
+const policy = named('PolicyResponse', policyResponseSchema);
+const device = named('DeviceResponse', deviceResponseSchema);
+const registered = named('RegisteredDevice', registeredDeviceSchema);
+const rollout = named('RolloutResponse', rolloutResponseSchema);
+const subscription = named('SubscriptionResponse', subscriptionResponseSchema);
+const reason = named('ControlReason', controlReasonSchema);
+const etag = { etag: 'The target version, quoted: send it back as `If-None-Match`.', 'x-poll-interval-seconds': 'Seconds until the next poll.' };
+
+const ids = {
+  policyId: 'The policy id (`pol_…`).',
+  uuid: 'The device uuid.',
+  app: "The app's name on the device.",
+  keyId: 'The provisioning key id (`pvk_…`).',
+  rolloutId: 'The rollout id (`ro-…`).',
+  subscriptionId: 'The subscription id (`sub_…`).',
+  registry: 'Which registry sends it: `docker-registry` (Docker Hub) or `distribution` (CNCF Distribution).',
+};
+const params = (...names: (keyof typeof ids)[]) => Object.fromEntries(names.map((name) => [name, ids[name]]));
+
+const control = (summary: string, answer: string, body = true): Operation => ({
+  summary,
+  tag: 'rollouts',
+  auth: 'admin',
+  ...(body ? { body: reason } : {}),
+  pathParameters: params('rolloutId'),
+  answers: { 200: { description: answer, body: rollout } },
+  conflicts: "the rollout's status does not allow it",
+});
+
+export const operations: Record<string, Operation> = {
+  'POST /api/v1/webhooks/{registry}': {
+    summary: 'A registry reports pushed images; a matching policy makes each a rollout',
+    tag: 'webhooks',
+    auth: 'webhookSecret',
+    body: [named('DockerHubPush', dockerHubPayloadSchema), named('DistributionEnvelope', distributionEnvelopeSchema)],
+    mediaTypes: EVENTS_MEDIA_TYPES,
+    pathParameters: params('registry'),
+    answers: { 202: { description: 'The rollouts the pushes created or found, and what became of each push.', body: named('WebhookAccepted', webhookAcceptedSchema) } },
+  },
+  'GET /api/v1/policies': {
+    summary: 'List policies',
+    tag: 'policies',
+    auth: 'admin',
+    query: pageParameters(),
+    answers: { 200: { description: 'A page of policies.', body: named('PolicyList', policyListSchema) } },
+  },
+  'POST /api/v1/policies': {
+    summary: 'Create a policy',
+    tag: 'policies',
+    auth: 'admin',
+    body: named('PolicyInput', policyInputSchema),
+    answers: { 201: { description: 'The policy created.', body: policy } },
+  },
+  'GET /api/v1/policies/{policyId}': {
+    summary: 'Read a policy',
+    tag: 'policies',
+    auth: 'admin',
+    pathParameters: params('policyId'),
+    answers: { 200: { description: 'The policy.', body: policy } },
+  },
+  'PUT /api/v1/policies/{policyId}': {
+    summary: "Replace a policy's settings (running rollouts keep theirs)",
+    tag: 'policies',
+    auth: 'admin',
+    body: named('PolicyInput', policyInputSchema),
+    pathParameters: params('policyId'),
+    answers: { 200: { description: 'The policy as replaced.', body: policy } },
+  },
+  'DELETE /api/v1/policies/{policyId}': {
+    summary: 'Delete a policy',
+    tag: 'policies',
+    auth: 'admin',
+    pathParameters: params('policyId'),
+    answers: { 204: { description: 'Deleted.' } },
+  },
+  'GET /api/v1/devices': {
+    summary: 'List devices',
+    tag: 'devices',
+    auth: 'admin',
+    query: pageParameters(),
+    answers: { 200: { description: 'A page of devices.', body: named('DeviceList', deviceListSchema) } },
+  },
+  'POST /api/v1/devices': {
+    summary: 'Register a device; its token is in this answer only',
+    tag: 'devices',
+    auth: 'admin',
+    body: named('DeviceRegistration', deviceRegistrationSchema),
+    answers: { 201: { description: 'The device and its token.', body: registered } },
+    conflicts: 'a device with this uuid exists',
+  },
+  'GET /api/v1/devices/{uuid}': {
+    summary: 'Read a device: target and current state, active rollouts',
+    tag: 'devices',
+    auth: 'admin',
+    pathParameters: params('uuid'),
+    answers: { 200: { description: 'The device.', body: device } },
+  },
+  'PUT /api/v1/devices/{uuid}/apps/{app}': {
+    summary: "Set or drop an app's container settings; the target version moves when they change",
+    tag: 'devices',
+    auth: 'admin',
+    body: named('AppContainerChange', appContainerSchema),
+    pathParameters: params('uuid', 'app'),
+    answers: { 200: { description: 'The device as it is now.', body: device } },
+  },
+  'GET /api/v1/provisioning-keys': {
+    summary: 'List provisioning keys, revoked ones too',
+    tag: 'provisioning-keys',
+    auth: 'admin',
+    query: pageParameters(),
+    answers: { 200: { description: 'A page of provisioning keys.', body: named('ProvisioningKeyList', provisioningKeyListSchema) } },
+  },
+  'POST /api/v1/provisioning-keys': {
+    summary: 'Create a provisioning key; the key is in this answer only',
+    tag: 'provisioning-keys',
+    auth: 'admin',
+    body: named('ProvisioningKeyInput', provisioningKeySchema),
+    answers: { 201: { description: 'The key and its record.', body: named('CreatedProvisioningKey', createdProvisioningKeySchema) } },
+  },
+  'DELETE /api/v1/provisioning-keys/{keyId}': {
+    summary: 'Revoke a provisioning key (it stays listed, with `revoked_at`)',
+    tag: 'provisioning-keys',
+    auth: 'admin',
+    pathParameters: params('keyId'),
+    answers: { 204: { description: 'Revoked.' } },
+  },
+  'POST /api/v1/devices/provision': {
+    summary: 'A device registers itself with a provisioning key; its token is in this answer only',
+    tag: 'device-protocol',
+    auth: 'provisioningKey',
+    body: named('DeviceRegistration', deviceRegistrationSchema),
+    answers: { 201: { description: 'The device and its token.', body: registered } },
+    conflicts: 'a device with this uuid is registered (its token is never issued again)',
+  },
+  'GET /api/v1/devices/{uuid}/state': {
+    summary: "Poll the device's target state",
+    tag: 'device-protocol',
+    auth: 'device',
+    pathParameters: params('uuid'),
+    answers: {
+      200: { description: 'The target state.', body: named('TargetState', targetStateSchema), headers: etag },
+      304: { description: '`If-None-Match` names the current target state.', headers: etag },
+    },
+  },
+  'PATCH /api/v1/devices/{uuid}/state': {
+    summary: "Report the device's current state",
+    tag: 'device-protocol',
+    auth: 'device',
+    body: named('StateReport', stateReportSchema),
+    pathParameters: params('uuid'),
+    answers: { 200: { description: 'The current state as recorded.', body: named('CurrentStateResponse', currentStateResponseSchema) } },
+  },
+  'GET /api/v1/rollouts': {
+    summary: 'List rollouts, newest first',
+    tag: 'rollouts',
+    auth: 'admin',
+    query: [
+      { name: 'status', description: 'Only rollouts in this status.', schema: { type: 'string', enum: [...rolloutStatuses] } },
+      { name: 'image_name', description: 'Only rollouts of this repository.', schema: { type: 'string', minLength: 1, maxLength: 512 } },
+      ...pageParameters(),
+    ],
+    answers: { 200: { description: 'A page of rollouts, each with its statistics.', body: named('RolloutList', rolloutListSchema) } },
+  },
+  'GET /api/v1/rollouts/active': {
+    summary: 'Pending, in-progress and paused rollouts, newest first',
+    tag: 'rollouts',
+    auth: 'admin',
+    query: pageParameters().filter((p) => p.name === 'limit'),
+    answers: { 200: { description: 'The active rollouts (one page: `next_cursor` is null).', body: named('RolloutList', rolloutListSchema) } },
+  },
+  'GET /api/v1/rollouts/{rolloutId}': {
+    summary: 'A rollout with its batches, first devices, newest events and statistics',
+    tag: 'rollouts',
+    auth: 'admin',
+    pathParameters: params('rolloutId'),
+    answers: { 200: { description: 'The rollout.', body: named('RolloutDetail', rolloutDetailSchema) } },
+  },
+  'GET /api/v1/rollouts/{rolloutId}/devices': {
+    summary: "The rollout's devices, grouped by batch",
+    tag: 'rollouts',
+    auth: 'admin',
+    pathParameters: params('rolloutId'),
+    query: pageParameters(100, 500),
+    answers: { 200: { description: 'A page of devices by batch.', body: named('RolloutDevicesByBatch', rolloutDevicesByBatchSchema) } },
+  },
+  'GET /api/v1/rollouts/{rolloutId}/events': {
+    summary: "The rollout's event log, oldest first",
+    tag: 'rollouts',
+    auth: 'admin',
+    pathParameters: params('rolloutId'),
+    query: pageParameters(100, 500),
+    answers: { 200: { description: 'A page of events.', body: named('RolloutEventsPage', rolloutEventsPageSchema) } },
+  },
+  'POST /api/v1/rollouts/{rolloutId}/start': {
+    ...control('Start a manual rollout', 'Started.', false),
+    answers: {
+      200: { description: 'Started.', body: rollout },
+      202: { description: 'Still being planned: it starts as soon as planning ends.', body: named('StartRequested', startRequestedSchema) },
+    },
+  },
+  'POST /api/v1/rollouts/{rolloutId}/pause': control('Pause: stop scheduling devices', 'Paused.'),
+  'POST /api/v1/rollouts/{rolloutId}/resume': control('Resume a paused rollout', 'Resumed.', false),
+  'POST /api/v1/rollouts/{rolloutId}/cancel': control("Cancel: devices not yet updated keep their image ('skipped')", 'Cancelled.'),
+  'POST /api/v1/rollouts/{rolloutId}/rollback-all': {
+    ...control('Put every device back on its previous image, also after completion', 'Rolled back.'),
+    answers: { 200: { description: 'Rolled back, or finishing in the background.', body: named('RollbackAllResult', rollbackAllResultSchema) } },
+  },
+  'POST /api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback': {
+    ...control('Put one device back on its previous image', 'Rolled back.'),
+    pathParameters: params('rolloutId', 'uuid'),
+    answers: { 200: { description: "The device's apps and what became of each.", body: named('DeviceRollbackResult', deviceRollbackResultSchema) } },
+  },
+  'GET /api/v1/notifications': {
+    summary: 'List notification subscriptions',
+    tag: 'notifications',
+    auth: 'admin',
+    query: pageParameters(),
+    answers: { 200: { description: 'A page of subscriptions.', body: named('SubscriptionList', subscriptionListSchema) } },
+  },
+  'POST /api/v1/notifications': {
+    summary: 'Subscribe a URL to rollout events; the signing secret is in this answer only',
+    tag: 'notifications',
+    auth: 'admin',
+    body: named('SubscriptionInput', subscriptionInputSchema),
+    answers: { 201: { description: 'The subscription and its secret.', body: named('CreatedSubscription', createdSubscriptionSchema) } },
+  },
+  'GET /api/v1/notifications/{subscriptionId}': {
+    summary: 'Read a subscription, with its last delivery',
+    tag: 'notifications',
+    auth: 'admin',
+    pathParameters: params('subscriptionId'),
+    answers: { 200: { description: 'The subscription.', body: subscription } },
+  },
+  'PUT /api/v1/notifications/{subscriptionId}': {
+    summary: 'Replace a subscription (an absent `secret` keeps the current one)',
+    tag: 'notifications',
+    auth: 'admin',
+    body: named('SubscriptionInput', subscriptionInputSchema),
+    pathParameters: params('subscriptionId'),
+    answers: { 200: { description: 'The subscription as replaced.', body: subscription } },
+  },
+  'GET /api/v1/openapi.json': {
+    summary: 'This document',
+    tag: 'meta',
+    auth: 'public',
+    answers: {
+      200: { description: 'The OpenAPI 3.1 document of the API.', body: named('OpenApiDocument', openApiDocumentSchema), headers: { etag: 'The document\'s version: send it back as `If-None-Match`.' } },
+      304: { description: '`If-None-Match` names this version of the document.', headers: { etag: 'The document\'s version.' } },
+    },
+  },
+  'DELETE /api/v1/notifications/{subscriptionId}': {
+    summary: 'Delete a subscription',
+    tag: 'notifications',
+    auth: 'admin',
+    pathParameters: params('subscriptionId'),
+    answers: { 204: { description: 'Deleted.' } },
+  },
+};
