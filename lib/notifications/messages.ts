@@ -1,18 +1,10 @@
 /** The notification queues' messages and how they are sent. */
 import { ChangeMessageVisibilityCommand, SendMessageBatchCommand, SendMessageCommand } from '@aws-sdk/client-sqs';
 import { z } from 'zod';
+import { rolloutEventSchema } from '../rollouts/event-schema';
 import { sqs } from '../aws-clients';
 import { queueUrl } from '../config';
-import { eventTypes, type RolloutEvent } from '../domain/types';
-
-export const rolloutEventSchema = z.object({
-  id: z.string(),
-  type: z.enum(eventTypes),
-  rollout_id: z.string(),
-  device_uuid: z.string().optional(),
-  timestamp: z.string(),
-  details: z.record(z.string(), z.unknown()),
-});
+import type { RolloutEvent } from '../domain/types';
 
 /** Events just recorded, on their way to the bus and the subscriptions (the notify queue). */
 export const recordedEventsMessage = z.object({ type: z.literal('events_recorded'), events: z.array(rolloutEventSchema).min(1) });

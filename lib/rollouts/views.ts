@@ -1,8 +1,9 @@
 /** What admins read about rollouts: the rollout with its batches' progress, devices, events, statistics. */
 import { z } from 'zod';
+import { rolloutEventSchema } from './event-schema';
 import { batchContaining } from '../domain/batch-plan';
 import { emptyCounts, rolloutStatistics, totalOf } from '../domain/rollout-progress';
-import { activeRolloutStatuses, deviceRolloutStatuses, eventTypes, rolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
+import { activeRolloutStatuses, deviceRolloutStatuses, rolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
 import { NotFound } from '../errors';
 import { policySettingsSchema } from '../policies';
 import { listEvents } from '../store/events';
@@ -106,15 +107,6 @@ export const rolloutDeviceViewSchema = z.object({
   updated_at: z.string(),
 });
 type RolloutDeviceView = z.infer<typeof rolloutDeviceViewSchema>;
-
-export const rolloutEventSchema = z.object({
-  id: z.string(),
-  type: z.enum(eventTypes),
-  rollout_id: z.string(),
-  device_uuid: z.string().optional(),
-  timestamp: z.string(),
-  details: z.record(z.string(), z.unknown()),
-});
 
 const cursor = z.string().nullable();
 export const rolloutDetailSchema = z.object({

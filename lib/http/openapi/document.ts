@@ -12,7 +12,8 @@ import { errorBodySchema } from '../../errors';
 import { subscriptionViewSchema } from '../../notifications/subscriptions';
 import { policySettingsSchema, policyViewSchema } from '../../policies';
 import { provisioningKeyViewSchema } from '../../provisioning';
-import { rolloutDeviceViewSchema, rolloutEventSchema, rolloutSchema, rolloutStatisticsSchema, rolloutViewSchema } from '../../rollouts/views';
+import { rolloutEventSchema } from '../../rollouts/event-schema';
+import { rolloutDeviceViewSchema, rolloutSchema, rolloutStatisticsSchema, rolloutViewSchema } from '../../rollouts/views';
 import { operations, tags, type Caller, type Named, type Operation } from './operations';
 
 type JsonObject = Record<string, unknown>;
