@@ -13,6 +13,7 @@ import {
   fleetLines,
   paint,
   policyLines,
+  watchLines,
   renderLive,
   titleLine,
   reachedOf,
@@ -114,6 +115,7 @@ class Narrated implements LiveOutput {
     once('title', titleLine(this.style, view));
     if (view.fleet) once('fleet', fleetLines(this.style, view.fleet).join('\n'));
     if (view.policy) once('policy', policyLines(this.style, view.policy).join('\n'));
+    if (view.watch) once('watch', watchLines(this.style, view.watch).join('\n'));
     if (!view.detail && view.phase && view.phase !== this.phase) lines.push(`${paint(this.style, 'dim', elapsed(view.now - view.startedAt))}  ${view.phase}…`);
     this.phase = view.phase;
     for (const event of view.events) once(event.id, eventLine(this.style, event, view.names, view.startedAt));

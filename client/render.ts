@@ -256,6 +256,8 @@ export interface LiveView {
   policy?: string;
   /** The simulated fleet in words, once registered. */
   fleet?: string;
+  /** How to follow the rollout from elsewhere (the demo's dashboard and CLI command), once it exists. */
+  watch?: string;
   /** What the demo is doing before there is a rollout to show. */
   phase?: string;
   detail?: RolloutDetail;
@@ -291,9 +293,15 @@ function labelled(style: Style, name: string, text: string): string[] {
 
 export const fleetLines = (style: Style, fleet: string) => labelled(style, 'fleet', fleet);
 export const policyLines = (style: Style, policy: string) => labelled(style, 'policy', policy);
+export const watchLines = (style: Style, watch: string) => labelled(style, 'watch', watch);
 
-export function headerLines(style: Style, view: Pick<LiveView, 'title' | 'fromImage' | 'toImage' | 'policy' | 'fleet'>): string[] {
-  return [titleLine(style, view), ...(view.fleet ? fleetLines(style, view.fleet) : []), ...(view.policy ? policyLines(style, view.policy) : [])];
+export function headerLines(style: Style, view: Pick<LiveView, 'title' | 'fromImage' | 'toImage' | 'policy' | 'fleet' | 'watch'>): string[] {
+  return [
+    titleLine(style, view),
+    ...(view.fleet ? fleetLines(style, view.fleet) : []),
+    ...(view.policy ? policyLines(style, view.policy) : []),
+    ...(view.watch ? watchLines(style, view.watch) : []),
+  ];
 }
 
 export function rolloutLine(style: Style, detail: RolloutDetail): string {

@@ -16,6 +16,11 @@ export interface DemoOptions {
   seed?: number;
   /** Plain lines instead of a live view, even on a terminal. */
   plain?: boolean;
+  /**
+   * Seconds the host stays up once the rollout has ended, so that the dashboard and
+   * `fleet rollouts watch` in another terminal see the end too. Default 0 (the command line's is 5).
+   */
+  lingerSeconds?: number;
   /** How often each device polls its target state. Default 300 ms. */
   pollMs?: number;
   /** The host's tick period. Default 1 s. */
@@ -24,7 +29,7 @@ export interface DemoOptions {
   signal?: AbortSignal;
 }
 
-export const defaultOptions = { devices: 30, fail: 0.1, batches: 3, delaySeconds: 3, maxFailureRate: 0.3 } as const;
+export const defaultOptions = { devices: 30, fail: 0.1, batches: 3, delaySeconds: 3, maxFailureRate: 0.3, lingerSeconds: 5 } as const;
 
 /** Each device needs its own loopback address and health server. */
 export const maxDevices = 250;
@@ -44,6 +49,8 @@ Options
   --max-failure-rate R    share of failed devices above which the rollout pauses, 0-1 (default ${defaultOptions.maxFailureRate})
   --seed N                pick the unhealthy devices at random, the same for the same N
                           (default: spread evenly through the batches)
+  --linger SECONDS        keep the host up this long after the rollout ends, for the dashboard
+                          and \`fleet rollouts watch\` in another terminal (default ${defaultOptions.lingerSeconds})
   --plain                 plain lines instead of a live view, even on a terminal
   -h, --help              show this help
 
@@ -60,13 +67,14 @@ export class UsageError extends Error {
 /** What is wrong with the options, in the words of the command line; empty when nothing is. */
 export function optionProblems(options: DemoOptions): string[] {
   const problems: string[] = [];
-  const { devices, fail, batches, delaySeconds, maxFailureRate, seed } = options;
+  const { devices, fail, batches, delaySeconds, maxFailureRate, seed, lingerSeconds = 0 } = options;
   if (!Number.isInteger(devices) || devices < 1 || devices > maxDevices) problems.push(`--devices must be a whole number from 1 to ${maxDevices}`);
   if (!(fail >= 0 && fail <= 1)) problems.push('--fail must be a share from 0 to 1, e.g. 0.1');
   if (!Number.isInteger(batches) || batches < 1 || batches > 10) problems.push('--batches must be a whole number from 1 to 10');
   if (!(delaySeconds >= 0 && delaySeconds <= 3600)) problems.push('--delay must be a number of seconds from 0 to 3600');
   if (!(maxFailureRate >= 0 && maxFailureRate <= 1)) problems.push('--max-failure-rate must be a share from 0 to 1, e.g. 0.3');
   if (seed !== undefined && !Number.isSafeInteger(seed)) problems.push('--seed must be a whole number');
+  if (!(lingerSeconds >= 0 && lingerSeconds <= 3600)) problems.push('--linger must be a number of seconds from 0 to 3600');
   return problems;
 }
 
@@ -83,6 +91,7 @@ export function parseDemoArgs(argv: string[]): { help: true } | { help: false; o
         delay: { type: 'string' },
         'max-failure-rate': { type: 'string' },
         seed: { type: 'string' },
+        linger: { type: 'string' },
         plain: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -99,6 +108,7 @@ export function parseDemoArgs(argv: string[]): { help: true } | { help: false; o
     batches: number(values.batches, defaultOptions.batches),
     delaySeconds: number(values.delay, defaultOptions.delaySeconds),
     maxFailureRate: number(values['max-failure-rate'], defaultOptions.maxFailureRate),
+    lingerSeconds: number(values.linger, defaultOptions.lingerSeconds),
     ...(values.seed !== undefined ? { seed: number(values.seed, NaN) } : {}),
     ...(values.plain ? { plain: true } : {}),
   };

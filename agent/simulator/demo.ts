@@ -90,6 +90,8 @@ export async function runDemo(options: DemoOptions, output: Writable): Promise<D
     });
     const rolloutId = pushed.rollouts[0]?.id;
     if (!rolloutId) throw new DemoError(`the push of ${toImage} created no rollout`);
+    // The host lives as long as the demo: from another terminal, its dashboard and the CLI follow the same rollout.
+    view.watch = `${host.url}/dashboard · FLEET_API_URL=${host.url} FLEET_ADMIN_KEY=${host.adminApiKey} npm run cli -- rollouts watch ${rolloutId}`;
     const events = new EventLog(() => api.events(rolloutId));
     const watch = async (): Promise<RolloutDetail> => {
       const detail = await api.rollout(rolloutId);
@@ -125,6 +127,10 @@ export async function runDemo(options: DemoOptions, output: Writable): Promise<D
     live.finish(view);
     live.print(renderSummary(live.style, summary));
     if (!fleetSettled) live.print(['note: some devices had not yet picked up their target image when the demo stopped']);
+    if (options.lingerSeconds) {
+      live.print([`The host stays up ${options.lingerSeconds} s more, for the dashboard and the CLI (--linger).`]);
+      await pause(options.lingerSeconds * 1000, signal).catch(() => undefined);
+    }
     return summary;
   } finally {
     live.finish(view);
