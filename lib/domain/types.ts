@@ -245,6 +245,8 @@ export interface RolloutDevice {
   error?: string;
   /** When the device failed its update or its health check; kept when it is rolled back. */
   failed_at?: string;
+  /** Why it was rolled back (an admin's reason, or what the rollout's rules decided). */
+  rollback_reason?: string;
   scheduled_at?: string;
   updated_at: string;
 }

@@ -78,9 +78,10 @@ export function rolloutImageOf(push: Pick<ImagePushed, 'repository' | 'tag' | 'd
   return `${push.repository}:${push.tag}${push.digest ? `@${push.digest}` : ''}`;
 }
 
+/** The settings a rollout keeps of its policy, field by field: nothing else the object carries comes along. */
 function settingsOf(policy: Policy): PolicySettings {
-  const { id, name, enabled, priority, created_at, updated_at, ...settings } = policy;
-  return settings;
+  const { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate } = policy;
+  return { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate };
 }
 
 export function newRollout(push: ImagePushed, policy: Policy, now: Date): Rollout {

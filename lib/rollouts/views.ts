@@ -103,6 +103,7 @@ export const rolloutDeviceViewSchema = z.object({
   new_image: z.string(),
   error: z.string().optional(),
   failed_at: z.string().optional(),
+  rollback_reason: z.string().optional(),
   scheduled_at: z.string().optional(),
   updated_at: z.string(),
 });
