@@ -107,6 +107,28 @@ export function unreachableCause(error: unknown): string | undefined {
   return cause instanceof Error ? cause.message : 'network error';
 }
 
+/** An app of a device: what it should run (target) or reports running (current). */
+export interface DeviceApp {
+  name: string;
+  image: string;
+  status?: string;
+}
+
+export interface DeviceView {
+  uuid: string;
+  name: string;
+  ip_address: string | null;
+  target_apps: DeviceApp[];
+  target_version: number;
+  current_apps: DeviceApp[];
+  current_error: string | null;
+  reported_at: string | null;
+  created_at: string;
+  provisioned_by: string | null;
+  /** By app name, the rollout that is moving it. */
+  active_rollouts: Record<string, { rollout_id: string; batch: number; image: string }>;
+}
+
 export interface RolloutDeviceRow {
   device_uuid: string;
   status: DeviceStatus;

@@ -1,34 +1,15 @@
 /** `fleet devices …`: the fleet, and registering a device by hand. */
 import { Command, InvalidArgumentError } from 'commander';
+import type { DeviceApp, DeviceView } from '../../client/admin-client';
 import { UsageError } from '../exit-codes';
 import { readBody } from '../input-file';
 import { segment, session, type Io } from '../session';
 import { orDash, renderFields, renderTable, shortTime, type Column } from '../table';
 import { limitOption, printList } from './lists';
 
-interface App {
-  name: string;
-  image: string;
-  status?: string;
-}
+const apps = (list: DeviceApp[]) => list.map((a) => `${a.name}=${a.image}`).join(', ');
 
-interface Device {
-  uuid: string;
-  name: string;
-  ip_address: string | null;
-  target_apps: App[];
-  target_version: number;
-  current_apps: App[];
-  current_error: string | null;
-  reported_at: string | null;
-  created_at: string;
-  provisioned_by: string | null;
-  active_rollouts: Record<string, unknown>;
-}
-
-const apps = (list: App[]) => list.map((a) => `${a.name}=${a.image}`).join(', ');
-
-const columns: Column<Device>[] = [
+const columns: Column<DeviceView>[] = [
   { header: 'UUID', value: (d) => d.uuid },
   { header: 'NAME', value: (d) => d.name },
   { header: 'IP', value: (d) => orDash(d.ip_address) },
@@ -38,11 +19,11 @@ const columns: Column<Device>[] = [
 ];
 
 /** Every target app runs, on its target image. */
-function inSync(device: Device): boolean {
+function inSync(device: DeviceView): boolean {
   return device.target_apps.every((target) => device.current_apps.some((app) => app.name === target.name && app.image === target.image && app.status === 'running'));
 }
 
-function deviceLines(device: Device): string[] {
+function deviceLines(device: DeviceView): string[] {
   const rows = device.target_apps.map((target) => ({ target, current: device.current_apps.find((a) => a.name === target.name) }));
   return [
     ...renderFields([
@@ -100,7 +81,7 @@ export function deviceCommands(io: Io): Command {
   const devices = new Command('devices').description('the fleet: list, read, register');
 
   limitOption(devices.command('list').description('every device')).action(async (options: { limit?: number; cursor?: string }, command: Command) => {
-    await printList<Device>(session(io, command), '/api/v1/devices', 'devices', options, (rows) => renderTable(columns, rows));
+    await printList<DeviceView>(session(io, command), '/api/v1/devices', 'devices', options, (rows) => renderTable(columns, rows));
   });
 
   devices
@@ -109,7 +90,7 @@ export function deviceCommands(io: Io): Command {
     .argument('<uuid>', 'device uuid')
     .action(async (uuid: string, _options: unknown, command: Command) => {
       const s = session(io, command);
-      const body = await s.api.call<{ device: Device }>('GET', `/api/v1/devices/${segment(uuid)}`);
+      const body = await s.api.call<{ device: DeviceView }>('GET', `/api/v1/devices/${segment(uuid)}`);
       s.show(body, () => deviceLines(body.device));
     });
 
@@ -124,7 +105,7 @@ export function deviceCommands(io: Io): Command {
     .action(async (options: RegisterOptions, command: Command) => {
       const s = session(io, command);
       const input = await registrationBody(options, io.stdin);
-      const body = await s.api.call<{ device: Device; device_token: string }>('POST', '/api/v1/devices', { body: input, expect: 201 });
+      const body = await s.api.call<{ device: DeviceView; device_token: string }>('POST', '/api/v1/devices', { body: input, expect: 201 });
       s.show(body, () => [
         `registered device ${body.device.uuid} (${body.device.name})`,
         `device token (shown this once; give it to the device as FLEET_DEVICE_TOKEN): ${body.device_token}`,

@@ -3,25 +3,11 @@
  * pages read (the API has no search), and one device in full.
  */
 import { useState } from 'preact/hooks';
+import type { DeviceView } from '../../client/admin-client';
 import type { Api } from './api';
 import { useRefresh } from './use-refresh';
 
-interface App {
-  name: string;
-  image: string;
-  status?: string;
-}
-interface Device {
-  uuid: string;
-  name: string;
-  ip_address: string | null;
-  target_apps: App[];
-  current_apps: App[];
-  current_error: string | null;
-  reported_at: string | null;
-  active_rollouts: Record<string, { rollout_id: string; batch: number | null; image: string }>;
-}
-type Page = { devices: Device[]; next_cursor: string | null };
+type Page = { devices: DeviceView[]; next_cursor: string | null };
 
 const pageSize = 200;
 
@@ -31,7 +17,7 @@ export function DevicesPage(props: { api: Api }) {
   const [search, setSearch] = useState('');
   const [open, setOpen] = useState<string | undefined>(undefined);
   const list = useRefresh(async () => {
-    const devices: Device[] = [];
+    const devices: DeviceView[] = [];
     let cursor: string | null = null;
     for (let read = 0; read < pages; read++) {
       const query = new URLSearchParams({ limit: String(pageSize), ...(cursor ? { cursor } : {}) });
@@ -78,7 +64,7 @@ export function DevicesPage(props: { api: Api }) {
   );
 }
 
-function DeviceCard(props: { device: Device; open: boolean; onToggle: () => void }) {
+function DeviceCard(props: { device: DeviceView; open: boolean; onToggle: () => void }) {
   const { device } = props;
   const panel = `device-${device.uuid}`;
   const current = new Map(device.current_apps.map((app) => [app.name, app]));
