@@ -3,6 +3,7 @@ import { requireConfig } from '../lib/config';
 import { appContainerSchema, deviceRegistrationSchema, pageOfDevices, readDevice, registerDevice, setContainerSettings } from '../lib/devices';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
+import { now } from '../lib/clock';
 
 requireConfig({ table: true });
 
@@ -15,7 +16,7 @@ export const handler = apiHandler(
     }),
     'POST /api/v1/devices': adminOnly(async (request) => ({
       status: 201,
-      body: await registerDevice(request.json(deviceRegistrationSchema), new Date()),
+      body: await registerDevice(request.json(deviceRegistrationSchema), now()),
     })),
     'GET /api/v1/devices/{uuid}': adminOnly(async (request) => ({
       status: 200,
@@ -23,7 +24,7 @@ export const handler = apiHandler(
     })),
     'PUT /api/v1/devices/{uuid}/apps/{app}': adminOnly(async (request) => ({
       status: 200,
-      body: { device: await setContainerSettings(request.params.uuid!, request.params.app!, request.json(appContainerSchema), new Date()) },
+      body: { device: await setContainerSettings(request.params.uuid!, request.params.app!, request.json(appContainerSchema), now()) },
     })),
   },
   { maxBodyBytes: 64 * 1024 },

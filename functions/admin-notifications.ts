@@ -1,4 +1,5 @@
 /** Admin API: notification subscriptions (webhooks and Slack incoming webhooks for rollout events). */
+import { now } from '../lib/clock';
 import { requireConfig } from '../lib/config';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
@@ -21,7 +22,7 @@ export const handler = apiHandler(
     }),
     'POST /api/v1/notifications': adminOnly(async (request) => ({
       status: 201,
-      body: await createSubscription(request.json(subscriptionInputSchema), new Date()),
+      body: await createSubscription(request.json(subscriptionInputSchema), now()),
     })),
     'GET /api/v1/notifications/{subscriptionId}': adminOnly(async (request) => ({
       status: 200,
@@ -29,7 +30,7 @@ export const handler = apiHandler(
     })),
     'PUT /api/v1/notifications/{subscriptionId}': adminOnly(async (request) => ({
       status: 200,
-      body: await replaceSubscription(request.params.subscriptionId!, request.json(subscriptionInputSchema), new Date()),
+      body: await replaceSubscription(request.params.subscriptionId!, request.json(subscriptionInputSchema), now()),
     })),
     'DELETE /api/v1/notifications/{subscriptionId}': adminOnly(async (request) => {
       await removeSubscription(request.params.subscriptionId!);

@@ -3,6 +3,7 @@ import { requireConfig } from '../lib/config';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 import { createPolicy, pageOfPolicies, policyInputSchema, policyView, readPolicy, removePolicy, replacePolicy } from '../lib/policies';
+import { now } from '../lib/clock';
 
 requireConfig({ table: true });
 
@@ -15,7 +16,7 @@ export const handler = apiHandler(
     }),
     'POST /api/v1/policies': adminOnly(async (request) => ({
       status: 201,
-      body: { policy: policyView(await createPolicy(request.json(policyInputSchema), new Date())) },
+      body: { policy: policyView(await createPolicy(request.json(policyInputSchema), now())) },
     })),
     'GET /api/v1/policies/{policyId}': adminOnly(async (request) => ({
       status: 200,
@@ -23,7 +24,7 @@ export const handler = apiHandler(
     })),
     'PUT /api/v1/policies/{policyId}': adminOnly(async (request) => ({
       status: 200,
-      body: { policy: policyView(await replacePolicy(request.params.policyId!, request.json(policyInputSchema), new Date())) },
+      body: { policy: policyView(await replacePolicy(request.params.policyId!, request.json(policyInputSchema), now())) },
     })),
     'DELETE /api/v1/policies/{policyId}': adminOnly(async (request) => {
       await removePolicy(request.params.policyId!);

@@ -3,6 +3,7 @@ import { requireConfig } from '../lib/config';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 import { createProvisioningKey, pageOfProvisioningKeys, provisioningKeySchema, revokeProvisioningKey } from '../lib/provisioning';
+import { now } from '../lib/clock';
 
 requireConfig({ table: true });
 
@@ -15,10 +16,10 @@ export const handler = apiHandler(
     }),
     'POST /api/v1/provisioning-keys': adminOnly(async (request) => ({
       status: 201,
-      body: await createProvisioningKey(request.json(provisioningKeySchema), new Date()),
+      body: await createProvisioningKey(request.json(provisioningKeySchema), now()),
     })),
     'DELETE /api/v1/provisioning-keys/{keyId}': adminOnly(async (request) => {
-      await revokeProvisioningKey(request.params.keyId!, new Date());
+      await revokeProvisioningKey(request.params.keyId!, now());
       return { status: 204 };
     }),
   },

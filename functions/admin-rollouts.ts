@@ -5,6 +5,7 @@ import { adminOnly } from '../lib/http/auth';
 import { validate } from '../lib/validation';
 import { cancelRollout, controlReasonSchema as reasonBody, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
 import { activeRollouts, rolloutDetail, rolloutDevicesByBatch, rolloutEvents, rolloutListQuerySchema as listQuery, rolloutSummaries } from '../lib/rollouts/views';
+import { now } from '../lib/clock';
 
 requireConfig({ table: true, queues: ['orchestration', 'targets', 'rollback'] });
 
@@ -26,29 +27,29 @@ export const handler = apiHandler(
       return { status: 200, body: await rolloutEvents(request.params.rolloutId!, limit, cursor) };
     }),
     'POST /api/v1/rollouts/{rolloutId}/start': adminOnly(async (request) => {
-      const { rollout, started } = await startRollout(request.params.rolloutId!, new Date());
+      const { rollout, started } = await startRollout(request.params.rolloutId!, now());
       if (started) return { status: 200, body: { rollout } };
       return { status: 202, body: { rollout, message: `rollout ${rollout.id} is still being planned; it starts as soon as planning ends` } };
     }),
     'POST /api/v1/rollouts/{rolloutId}/pause': adminOnly(async (request) => ({
       status: 200,
-      body: { rollout: await pauseRollout(request.params.rolloutId!, request.json(reasonBody).reason, new Date()) },
+      body: { rollout: await pauseRollout(request.params.rolloutId!, request.json(reasonBody).reason, now()) },
     })),
     'POST /api/v1/rollouts/{rolloutId}/resume': adminOnly(async (request) => ({
       status: 200,
-      body: { rollout: await resumeRollout(request.params.rolloutId!, new Date()) },
+      body: { rollout: await resumeRollout(request.params.rolloutId!, now()) },
     })),
     'POST /api/v1/rollouts/{rolloutId}/cancel': adminOnly(async (request) => ({
       status: 200,
-      body: { rollout: await cancelRollout(request.params.rolloutId!, request.json(reasonBody).reason, new Date()) },
+      body: { rollout: await cancelRollout(request.params.rolloutId!, request.json(reasonBody).reason, now()) },
     })),
     'POST /api/v1/rollouts/{rolloutId}/rollback-all': adminOnly(async (request) => ({
       status: 200,
-      body: await rollbackAll(request.params.rolloutId!, request.json(reasonBody).reason, new Date()),
+      body: await rollbackAll(request.params.rolloutId!, request.json(reasonBody).reason, now()),
     })),
     'POST /api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback': adminOnly(async (request) => ({
       status: 200,
-      body: await rollbackDevice(request.params.rolloutId!, request.params.uuid!, request.json(reasonBody).reason, new Date()),
+      body: await rollbackDevice(request.params.rolloutId!, request.params.uuid!, request.json(reasonBody).reason, now()),
     })),
   },
   { maxBodyBytes: 64 * 1024 },

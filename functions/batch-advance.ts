@@ -4,11 +4,12 @@ import { receiveCountOf, sqsHandler } from '../lib/queues/consume';
 import { orchestrationCommand } from '../lib/queues/messages';
 import { planPages } from '../lib/rollouts/plan';
 import { commandFailed, evaluateRollout } from '../lib/rollouts/progress';
+import { now as clockNow } from '../lib/clock';
 
 requireConfig({ table: true, queues: ['orchestration', 'targets', 'health', 'rollback', 'wake'], schedules: true });
 
 export const handler = sqsHandler(orchestrationCommand, async (command, record, budget) => {
-  const now = new Date();
+  const now = clockNow();
   try {
     if (command.type === 'plan') {
       const planned = await planPages(command.rollout_id, command.seq, now, budget);

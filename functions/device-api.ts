@@ -3,6 +3,7 @@ import { requireConfig } from '../lib/config';
 import { etagOf, isUnchanged, pollIntervalOf, reportCurrentState, stateReportSchema, targetStateOf } from '../lib/devices';
 import { apiHandler } from '../lib/http/api';
 import { requireDevice } from '../lib/http/auth';
+import { now } from '../lib/clock';
 
 requireConfig({ table: true, queues: ['orchestration'] });
 
@@ -18,7 +19,7 @@ export const handler = apiHandler(
     'PATCH /api/v1/devices/{uuid}/state': async (request) => {
       const device = await requireDevice(request, request.params.uuid!);
       const report = request.json(stateReportSchema);
-      return { status: 200, body: { current_state: await reportCurrentState(device, report, new Date()) } };
+      return { status: 200, body: { current_state: await reportCurrentState(device, report, now()) } };
     },
   },
   { maxBodyBytes: 64 * 1024 },

@@ -3,7 +3,8 @@ import { requireConfig } from '../lib/config';
 import { sqsHandler } from '../lib/queues/consume';
 import { healthCommand } from '../lib/queues/messages';
 import { checkHealthShard } from '../lib/rollouts/health-checks';
+import { now } from '../lib/clock';
 
 requireConfig({ table: true, queues: ['health', 'orchestration'] });
 
-export const handler = sqsHandler(healthCommand, (command, _record, budget) => checkHealthShard(command, new Date(), budget));
+export const handler = sqsHandler(healthCommand, (command, _record, budget) => checkHealthShard(command, now(), budget));

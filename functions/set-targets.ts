@@ -3,7 +3,8 @@ import { requireConfig } from '../lib/config';
 import { sqsHandler } from '../lib/queues/consume';
 import { targetCommand } from '../lib/queues/messages';
 import { scheduleShard } from '../lib/rollouts/device-transitions';
+import { now } from '../lib/clock';
 
 requireConfig({ table: true, queues: ['targets', 'orchestration'] });
 
-export const handler = sqsHandler(targetCommand, (command, _record, budget) => scheduleShard(command, new Date(), budget));
+export const handler = sqsHandler(targetCommand, (command, _record, budget) => scheduleShard(command, now(), budget));

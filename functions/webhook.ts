@@ -4,13 +4,14 @@ import { apiHandler } from '../lib/http/api';
 import { parseWebhook } from '../lib/registry';
 import { rolloutForPush, type PushOutcome, type RolloutSummary } from '../lib/rollouts/create-rollouts';
 import { webhookSecret } from '../lib/secret-values';
+import { now as clockNow } from '../lib/clock';
 
 requireConfig({ table: true, queues: ['orchestration'], secrets: ['webhook'] });
 
 export const handler = apiHandler(
   {
     'POST /api/v1/webhooks/{registry}': async (request) => {
-      const now = new Date();
+      const now = clockNow();
       const { headers, query, rawBody } = request;
       const pushes = parseWebhook(request.params.registry!, { headers, query, body: rawBody }, await webhookSecret(), now);
       const rollouts: RolloutSummary[] = [];

@@ -33,6 +33,7 @@ import { invokeStore, loadFunction, settleInvocations, type InvocationObserver, 
 import { createLogger, type LogLevel } from './logger';
 import { startMinuteRule, type MinuteRule } from './minute-rule';
 import { startSchedulerTwin } from './scheduler';
+import { advanceClock, now, resetClock } from '../../lib/clock';
 import { startSqsPoller, type Redelivery, type SqsPoller } from './sqs-poller';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -111,6 +112,12 @@ export interface Host {
   deadLetterQueueUrls: Record<QueueName, string>;
   /** Emulator endpoints, for tools and tests that talk to DynamoDB or SQS directly. */
   endpoints: { dynamodb: string; sqs: string; scheduler: string };
+  /**
+   * The time the handlers decide by (lib/clock.ts). `advance` moves it forward, so a test can let
+   * an approval deadline pass or a maintenance window open at once; the next tick (or a wake-up
+   * already scheduled) acts on the new time. Stopping the host puts it back on the wall clock.
+   */
+  clock: { now(): Date; advance(ms: number): void };
   /** Stops taking work, lets work in flight finish, then stops the emulators. Idempotent. */
   stop(): Promise<void>;
 }
@@ -153,7 +160,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
   const logFormat = options.logFormat ?? defaultLogFormat(process.stdout);
   const logger = createLogger({ level: options.quiet ? 'silent' : (options.logLevel ?? 'info'), format: logFormat });
   const dataDir = options.dataDir === ':memory:' ? ':memory:' : resolve(options.dataDir);
-  const cleanups: (() => Promise<void> | void)[] = [() => void (running = false)];
+  const cleanups: (() => Promise<void> | void)[] = [() => void (running = false), resetClock];
   const cleanUp = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) {
       try {
@@ -322,6 +329,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       queueUrls: urlsOf(emulators.queues),
       deadLetterQueueUrls: urlsOf(emulators.deadLetterQueues),
       endpoints: { dynamodb: emulators.dynamodbEndpoint, sqs: emulators.sqsEndpoint, scheduler: schedulerTwin.endpoint },
+      clock: { now, advance: advanceClock },
       stop() {
         stopped ??= cleanUp().then(() => logger.info('embedded host stopped'));
         return stopped;

@@ -14,6 +14,7 @@ import { minuteRuleName } from '../manifest';
 import { accountId, region } from './aws-identity';
 import { invoke, type LoadedFunction } from './lambda-runtime';
 import type { Logger } from './logger';
+import { now } from '../../lib/clock';
 
 export interface MinuteRuleOptions {
   functions: LoadedFunction[];
@@ -37,7 +38,7 @@ function ruleEvent(ruleName: string): ScheduledEvent {
     source: 'aws.events',
     account: accountId,
     // EventBridge stamps whole seconds.
-    time: new Date().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+    time: now().toISOString().replace(/\.\d{3}Z$/, 'Z'),
     region,
     resources: [`arn:aws:events:${region}:${accountId}:rule/${ruleName}`],
     detail: {},

@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { SendMessageCommand, type SQSClient } from '@aws-sdk/client-sqs';
 import { accountId, region } from './aws-identity';
 import type { Logger } from './logger';
+import { nowMs, onClockMove } from '../../lib/clock';
 
 export interface SchedulerTwinOptions {
   /** The schedule groups that exist (`default` always does). */
@@ -43,6 +44,8 @@ interface Schedule {
   request: CreateScheduleRequest;
   created: number;
   timer?: NodeJS.Timeout;
+  /** Fired already (a schedule kept after completion is not fired again). */
+  fired?: boolean;
 }
 
 interface CreateScheduleRequest {
@@ -104,11 +107,21 @@ export async function startSchedulerTwin(options: SchedulerTwinOptions): Promise
   const arnOf = (group: string, name: string) => `arn:aws:scheduler:${region}:${accountId}:schedule/${group}/${name}`;
 
   function arm(schedule: Schedule): void {
-    const wait = Math.max(0, schedule.fireAt - Date.now());
+    const wait = Math.max(0, schedule.fireAt - nowMs());
     schedule.timer = setTimeout(() => (wait > maxTimerMs ? arm(schedule) : fire(schedule)), Math.min(wait, maxTimerMs));
   }
 
+  // A test that moves the clock forward makes schedules due now rather than at their wall-clock time.
+  const stopFollowingClock = onClockMove(() => {
+    for (const schedule of schedules.values()) {
+      if (!schedule.timer || schedule.fired) continue;
+      clearTimeout(schedule.timer);
+      arm(schedule);
+    }
+  });
+
   function fire(schedule: Schedule): void {
+    schedule.fired = true;
     const delivery: Promise<void> = deliver(schedule).finally(() => deliveries.delete(delivery));
     deliveries.add(delivery);
   }
@@ -125,7 +138,7 @@ export async function startSchedulerTwin(options: SchedulerTwinOptions): Promise
             ...(target.SqsParameters?.MessageGroupId ? { MessageGroupId: target.SqsParameters.MessageGroupId } : {}),
           }),
         );
-        logger.debug('schedule fired', { schedule: keyOf(schedule.group, schedule.name), lateMs: Date.now() - schedule.fireAt });
+        logger.debug('schedule fired', { schedule: keyOf(schedule.group, schedule.name), lateMs: nowMs() - schedule.fireAt });
         break;
       } catch (error) {
         if (attempt === deliveryAttempts) logger.error('schedule could not deliver to its target', { schedule: schedule.name, error });
@@ -213,6 +226,7 @@ export async function startSchedulerTwin(options: SchedulerTwinOptions): Promise
     pending: () => [...schedules.keys()],
     async close() {
       closing = true;
+      stopFollowingClock();
       for (const schedule of schedules.values()) clearTimeout(schedule.timer);
       schedules.clear();
       await Promise.all(deliveries);

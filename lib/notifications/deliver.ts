@@ -27,6 +27,7 @@ import { getSubscription, recordDeliveryOutcome, type StoredSubscription } from 
 import { checkDestination } from './destination';
 import { returnDeliveryNow, sendDeliveryRetry, type DeliveryMessage } from './messages';
 import { deliveryBody, deliveryHeader, deliveryId, eventHeader, signature, signatureHeader } from './payload';
+import { now as clockNow } from '../clock';
 
 /** Per attempt: a receiver that does not answer in this time has failed this attempt. */
 export const attemptTimeoutMs = 5_000;
@@ -95,7 +96,7 @@ export function deliveryRequest(subscription: StoredSubscription, event: Deliver
  * attempt queued, or nobody left to deliver to), rejects when the message is to stay (and end in
  * the dead-letter queue).
  */
-export async function deliverNotification(message: DeliveryMessage, record: Pick<SQSRecord, 'receiptHandle' | 'attributes'>, now: () => Date = () => new Date()): Promise<void> {
+export async function deliverNotification(message: DeliveryMessage, record: Pick<SQSRecord, 'receiptHandle' | 'attributes'>, now: () => Date = clockNow): Promise<void> {
   const last = message.attempt >= notificationDeliveryAttempts;
   if (last && receiveCountOf(record as SQSRecord) > 1) {
     await returnDeliveryNow(record.receiptHandle);

@@ -6,6 +6,7 @@ import type { Batch, Rollout, RolloutDevice } from '../domain/types';
 import { workPages, type Budget } from '../queues/budget';
 import { queryRowsInRange } from '../store/rollout-devices';
 import { getRollout } from '../store/rollouts';
+import { now as clockNow } from '../clock';
 
 /**
  * Works a batch's rows in one shard a page at a time for as long as the invocation's budget
@@ -33,7 +34,7 @@ export async function workBatchShard<T extends { rollout: Rollout; batch: Batch 
       const later = pages++ > 0;
       const state = later ? current(await getRollout(rollout.id), command.batch) : first;
       if (!state) return false;
-      await work(state, rows, later ? new Date() : now);
+      await work(state, rows, later ? clockNow() : now);
       return true;
     },
   );

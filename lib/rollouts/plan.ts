@@ -16,6 +16,7 @@ import { deleteRowsFrom, putRolloutDevices } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { startedEvent } from './rollout-events';
 import { supersedeOlderRollouts } from './control';
+import { now as clockNow } from '../clock';
 
 const pageSize = 200;
 
@@ -29,7 +30,7 @@ export async function planPages(rolloutId: string, seq: number, now: Date, budge
   let slowest = 0;
   for (let next = seq; ; ) {
     const started = Date.now();
-    const page = await planNextPage(rolloutId, next, next === seq ? now : new Date());
+    const page = await planNextPage(rolloutId, next, next === seq ? now : clockNow());
     if (!page) return planned;
     planned = page;
     slowest = Math.max(slowest, Date.now() - started);

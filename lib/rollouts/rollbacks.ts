@@ -16,6 +16,7 @@ import { getStoredDevice, restoreRolloutTarget } from '../store/devices';
 import { queryRowsInRange, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, markShardSwept, saveRollout, sweptShards } from '../store/rollouts';
 import { countMoves, deviceEvent, transitionRow, type Move } from './device-transitions';
+import { now as clockNow } from '../clock';
 
 export type RevertOutcome = 'rolled_back' | 'skipped' | 'unchanged' | 'failed';
 
@@ -140,7 +141,7 @@ export async function runRevertCommand(command: RevertCommand, now: Date, budget
   for (let page = 0; ; page++) {
     const started = Date.now();
     // Each page is timed on its own.
-    const { counts, next } = await revertPage(current, page === 0 ? now : new Date());
+    const { counts, next } = await revertPage(current, page === 0 ? now : clockNow());
     found += Object.values(counts).reduce((sum, n) => sum + n, 0);
     slowest = Math.max(slowest, Date.now() - started);
     if (!next) break;
