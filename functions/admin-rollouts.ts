@@ -3,7 +3,7 @@ import { requireConfig } from '../lib/config';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 import { validate } from '../lib/validation';
-import { cancelRollout, controlReasonSchema as reasonBody, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
+import { cancelRollout, controlReasonSchema as reasonBody, startBodySchema as startBody, promoteBodySchema as promoteBody, promoteRollout, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
 import { activeRollouts, rolloutDetail, rolloutDevicesByBatch, rolloutEvents, rolloutListQuerySchema as listQuery, rolloutSummaries } from '../lib/rollouts/views';
 import { now } from '../lib/clock';
 
@@ -27,9 +27,13 @@ export const handler = apiHandler(
       return { status: 200, body: await rolloutEvents(request.params.rolloutId!, limit, cursor) };
     }),
     'POST /api/v1/rollouts/{rolloutId}/start': adminOnly(async (request) => {
-      const { rollout, started } = await startRollout(request.params.rolloutId!, now());
+      const { start_at } = request.json(startBody);
+      const { rollout, started } = await startRollout(request.params.rolloutId!, now(), start_at);
       if (started) return { status: 200, body: { rollout } };
-      return { status: 202, body: { rollout, message: `rollout ${rollout.id} is still being planned; it starts as soon as planning ends` } };
+      const message = rollout.start_at
+        ? `rollout ${rollout.id} starts at ${rollout.start_at}${rollout.planning.done ? '' : ' (or once planned, if later)'}`
+        : `rollout ${rollout.id} is still being planned; it starts as soon as planning ends`;
+      return { status: 202, body: { rollout, message } };
     }),
     'POST /api/v1/rollouts/{rolloutId}/pause': adminOnly(async (request) => ({
       status: 200,
@@ -39,6 +43,10 @@ export const handler = apiHandler(
       status: 200,
       body: { rollout: await resumeRollout(request.params.rolloutId!, now()) },
     })),
+    'POST /api/v1/rollouts/{rolloutId}/promote': adminOnly(async (request) => {
+      const { reason, full } = request.json(promoteBody);
+      return { status: 200, body: { rollout: await promoteRollout(request.params.rolloutId!, reason, full, now()) } };
+    }),
     'POST /api/v1/rollouts/{rolloutId}/cancel': adminOnly(async (request) => ({
       status: 200,
       body: { rollout: await cancelRollout(request.params.rolloutId!, request.json(reasonBody).reason, now()) },

@@ -183,6 +183,7 @@ export const functions = {
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/start', auth: 'admin' },
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/pause', auth: 'admin' },
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/resume', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/promote', auth: 'admin' },
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/cancel', auth: 'admin' },
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/rollback-all', auth: 'admin' },
       { method: 'POST', path: '/api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback', auth: 'admin' },

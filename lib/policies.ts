@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { ulid } from 'ulid';
 import { z } from 'zod';
 import { maxStagedBatches, stagedPercentages, validatePercentages } from './domain/batch-plan';
+import { cronProblem, maxMaintenanceWindows, maxWindowMinutes, timezoneProblem } from './domain/maintenance-windows';
 import { validateImagePattern } from './domain/policy-match';
 import { updateStrategies, type Policy, type PolicySettings } from './domain/types';
 import { NotFound } from './errors';
@@ -76,6 +77,22 @@ export const healthCheckConfigSchema = z.discriminatedUnion('type', [
   }),
 ]);
 
+export const maintenanceWindowSchema = z.strictObject({
+  cron: z.string().max(256).superRefine((value, ctx) => {
+    const problem = cronProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  }),
+  duration_minutes: z.number().int().min(1).max(maxWindowMinutes),
+  timezone: z
+    .string()
+    .max(64)
+    .default('UTC')
+    .superRefine((value, ctx) => {
+      const problem = timezoneProblem(value);
+      if (problem) ctx.addIssue({ code: 'custom', message: problem });
+    }),
+});
+
 export const policyInputSchema = z
   .strictObject({
     name: z.string().min(1).max(128).nullable().optional(),
@@ -100,6 +117,7 @@ export const policyInputSchema = z
     health_check_config: healthCheckConfigSchema.nullable().default(null),
     auto_rollback_enabled: z.boolean().default(true),
     max_failure_rate: number().min(0).max(1).default(0.2),
+    maintenance_windows: z.array(maintenanceWindowSchema).max(maxMaintenanceWindows).default([]),
   })
   .superRefine((input, ctx) => {
     if (input.staged_batches !== undefined && input.batch_percentages !== undefined) {
@@ -122,6 +140,7 @@ function settingsFrom(input: PolicyInput): PolicySettings {
     health_check_config: input.health_check_config,
     auto_rollback_enabled: input.auto_rollback_enabled,
     max_failure_rate: input.max_failure_rate,
+    maintenance_windows: input.maintenance_windows,
   };
 }
 
@@ -136,7 +155,19 @@ export const policySettingsSchema = z.object({
   health_check_config: healthCheckConfigSchema.nullable(),
   auto_rollback_enabled: z.boolean(),
   max_failure_rate: z.number(),
+  maintenance_windows: z.array(maintenanceWindowSchema),
 });
+
+/** What a setting added since is taken to be on a policy or rollout stored before it existed. */
+export const settingsDefaults = { maintenance_windows: [] } satisfies Partial<PolicySettings>;
+
+/** Settings as stored: those added since may be absent (see `settingsDefaults`). */
+export const storedPolicySettingsSchema = policySettingsSchema.partial(Object.fromEntries(Object.keys(settingsDefaults).map((key) => [key, true])) as { [K in keyof typeof settingsDefaults]: true });
+
+/** A stored policy's (or rollout's) settings with the settings added since it was stored filled in. */
+export function withDefaults<T extends PolicySettings>(settings: T): T & Required<PolicySettings> {
+  return { ...settingsDefaults, ...settings } as T & Required<PolicySettings>;
+}
 
 export const policyViewSchema = policySettingsSchema.extend({
   id: z.string(),
@@ -153,7 +184,7 @@ export const policyListSchema = z.object({ policies: z.array(policyViewSchema), 
 
 /** The policy as the API shows it: with `staged_batches` alongside the cumulative percentages. */
 export function policyView(policy: Policy): PolicyView {
-  return { ...policy, priority: policy.priority ?? 0, staged_batches: policy.batch_percentages.length };
+  return { ...withDefaults(policy), priority: policy.priority ?? 0, staged_batches: policy.batch_percentages.length };
 }
 
 export async function createPolicy(input: PolicyInput, now: Date): Promise<Policy> {

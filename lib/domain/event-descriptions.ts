@@ -50,6 +50,10 @@ function message(event: RolloutEvent): string {
       const scope = [devices === undefined ? '' : ` to ${plural(devices, 'device')}`, batches === undefined ? '' : ` in ${plural(batches, 'batch', 'batches')}`];
       return `rollout started: ${text(d.image) ?? 'an image'}${scope.join('')}`;
     }
+    case 'image.rollout_start_scheduled':
+      return `rollout scheduled to start at ${text(d.start_at) ?? '?'}`;
+    case 'image.rollout_promoted':
+      return withReason(`rollout promoted${d.full ? ' (health checks skipped)' : ''}: the remaining batches start now`, reason);
     case 'image.rollout_paused':
       return `rollout paused: ${reason ?? 'no reason given'}`;
     case 'image.rollout_resumed':
@@ -73,6 +77,8 @@ function message(event: RolloutEvent): string {
       const counts = countsText(d.counts);
       return `batch ${batch ?? '?'} completed${counts ? `: ${counts}` : ''}`;
     }
+    case 'image.batch_waiting':
+      return `batch ${batch ?? '?'} waits for the maintenance window opening at ${text(d.next_window_at) ?? '?'}`;
     case 'image.device_scheduled':
       return `device scheduled: ${text(d.from_image) ?? '?'} -> ${text(d.to_image) ?? '?'}`;
     case 'image.device_updated':

@@ -4,7 +4,7 @@
  * refused. Transitions of the rollout itself are in rollout-progress.ts.
  */
 import { failureStatuses, rollbackableStatuses } from './rollout-progress';
-import type { DeviceRolloutStatus, Rollout } from './types';
+import type { Batch, DeviceRolloutStatus, Rollout } from './types';
 
 /** Cancel (and a failed rollout): devices not yet updated; they keep, or get back, their image. */
 export const revertedOnCancel: readonly DeviceRolloutStatus[] = ['pending', 'scheduled'];
@@ -22,6 +22,60 @@ export function startRefusal(rollout: Pick<Rollout, 'id' | 'status' | 'policy'>)
     return `rollout ${rollout.id} follows the ${rollout.policy.update_strategy} strategy: it starts by itself once planned`;
   }
   return undefined;
+}
+
+/**
+ * Whether a planned, pending rollout may start now: a manual one once an admin has started it
+ * (at the time they scheduled, when they gave one); the others at once. When it may not, why, and
+ * the time it should be looked at again (undefined: only an admin's action moves it).
+ */
+export type StartGate = { ready: true } | { ready: false; reason: string; until?: string };
+
+export function startGate(rollout: Pick<Rollout, 'policy' | 'start_requested_at' | 'start_at'>, now: Date): StartGate {
+  if (rollout.policy.update_strategy === 'manual' && !rollout.start_requested_at) return { ready: false, reason: 'waiting for an admin to start it' };
+  if (rollout.start_at && Date.parse(rollout.start_at) > now.getTime()) return { ready: false, reason: `scheduled to start at ${rollout.start_at}`, until: rollout.start_at };
+  return { ready: true };
+}
+
+/** How far ahead a start may be scheduled. */
+export const maxStartAheadDays = 366;
+
+/** Why `startAt` cannot be a scheduled start at `now`, or undefined when it can (a time already past means now). */
+export function startAtProblem(startAt: string, now: Date): string | undefined {
+  const at = Date.parse(startAt);
+  if (at - now.getTime() > maxStartAheadDays * 86_400_000) return `must be at most ${maxStartAheadDays} days ahead`;
+  return undefined;
+}
+
+/** Why an admin cannot promote the rollout (with `full` or not); undefined when they can. */
+export function promoteRefusal(rollout: Pick<Rollout, 'id' | 'status' | 'promotion' | 'batches'>, full: boolean): string | undefined {
+  if (rollout.status === 'paused') return `cannot promote rollout ${rollout.id}: it is paused; resume it first (a pause is a decision promote does not overrule)`;
+  if (rollout.status === 'pending') return `cannot promote rollout ${rollout.id}: it has not started`;
+  if (rollout.status !== 'in_progress') return `cannot promote rollout ${rollout.id}: it is ${rollout.status}`;
+  if (rollout.promotion && (rollout.promotion.full || !full)) return `rollout ${rollout.id} is already promoted${rollout.promotion.full ? ' (full)' : ''}`;
+  return undefined;
+}
+
+/**
+ * The batches of a promoted rollout: those not yet started become one. They join the batch under
+ * way (`joined`, its deadline renewed to `deadline`) while its devices are still updating; else
+ * they are one batch after it. `merged`: the numbers of the batches that were joined together.
+ */
+export function promotedBatches(rollout: Pick<Rollout, 'batches' | 'current_batch'>, deadline: string): { batches: Batch[]; joined?: number; merged: number[] } {
+  const waiting = rollout.batches.filter((b) => b.status === 'pending');
+  if (waiting.length === 0) return { batches: rollout.batches, merged: [] };
+  const size = waiting.reduce((sum, b) => sum + b.size, 0);
+  const merged = waiting.map((b) => b.number);
+  const current = rollout.batches[rollout.current_batch - 1];
+  const stillUpdating = current?.status === 'in_progress' && !current.health_checks_requested_at && !current.rollbacks_requested_at;
+  const started = rollout.batches.filter((b) => b.status !== 'pending');
+  if (stillUpdating) {
+    const later = current.deadline_at && current.deadline_at > deadline ? current.deadline_at : deadline;
+    const joined: Batch = { ...current, size: current.size + size, percentage: 100, deadline_at: later };
+    return { batches: started.map((b) => (b.number === current.number ? joined : b)), joined: current.number, merged: [current.number, ...merged] };
+  }
+  const first = waiting[0]!;
+  return { batches: [...started, { ...first, size, percentage: 100 }], merged };
 }
 
 export function resumeRefusal(rollout: Pick<Rollout, 'id' | 'status'>): string | undefined {

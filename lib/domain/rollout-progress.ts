@@ -4,6 +4,7 @@
  */
 import type { Batch, BatchCounts, DeviceRolloutStatus, Rollout, RolloutDevice, RolloutStatus, StatusCounts } from './types';
 import { deviceRolloutStatuses } from './types';
+import { windowState } from './maintenance-windows';
 
 const rolloutTransitions: Record<RolloutStatus, readonly RolloutStatus[]> = {
   pending: ['in_progress', 'cancelled', 'failed'],
@@ -120,7 +121,7 @@ export type NextStep =
   | { type: 'complete_batch'; batch: number }
   | { type: 'pause_for_failures'; batch: number; failure_rate: number }
   | { type: 'complete_rollout' }
-  | { type: 'wait'; until?: string; resend?: Resend }
+  | { type: 'wait'; until?: string; resend?: Resend; /** The batch waits for a maintenance window, which opens then. */ window?: { batch: number; opens_at: string } }
   | { type: 'none'; reason: string };
 
 /**
@@ -163,15 +164,15 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, Ba
   if (rollout.status !== 'in_progress') return { type: 'none', reason: `rollout is ${rollout.status}` };
   if (!rollout.planning.done) return { type: 'none', reason: 'rollout is still being planned' };
   if (rollout.batches.length === 0) return { type: 'complete_rollout' };
-  if (rollout.current_batch === 0) return { type: 'start_batch', batch: 1 };
+  if (rollout.current_batch === 0) return startInWindow(rollout, 1, now);
 
   const batch = rollout.batches[rollout.current_batch - 1];
   if (!batch) return { type: 'none', reason: `batch ${rollout.current_batch} does not exist` };
-  if (batch.status === 'pending') return { type: 'start_batch', batch: batch.number };
+  if (batch.status === 'pending') return startInWindow(rollout, batch.number, now);
   if (batch.status === 'completed') {
     if (batch.number === rollout.batches.length) return { type: 'complete_rollout' };
-    const due = rollout.next_batch_due_at;
-    if (!due || Date.parse(due) <= now.getTime()) return { type: 'start_batch', batch: batch.number + 1 };
+    const due = rollout.promotion ? undefined : rollout.next_batch_due_at;
+    if (!due || Date.parse(due) <= now.getTime()) return startInWindow(rollout, batch.number + 1, now);
     return { type: 'wait', until: due };
   }
 
@@ -191,7 +192,7 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, Ba
           : undefined;
     return { type: 'wait', ...(batch.deadline_at ? { until: batch.deadline_at } : {}), ...(resend ? { resend } : {}) };
   }
-  if (policy.health_check_enabled && counts.updated > 0) {
+  if (policy.health_check_enabled && !rollout.promotion?.full && counts.updated > 0) {
     if (!batch.health_checks_requested_at) return { type: 'start_health_checks', batch: batch.number };
     return { type: 'wait', ...(overdue(batch.health_checks_requested_at) ? { resend: 'health' as const } : {}) };
   }
@@ -203,6 +204,20 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, Ba
   const rate = failureRate(sumCounts(countsByBatch));
   if (rate > policy.max_failure_rate) return { type: 'pause_for_failures', batch: batch.number, failure_rate: rate };
   return { type: 'complete_batch', batch: batch.number };
+}
+
+/**
+ * Starts the batch if a maintenance window is open (or the policy has none, or an admin promoted
+ * the rollout past its windows); otherwise waits for the next window to open.
+ */
+function startInWindow(rollout: Rollout, batch: number, now: Date): NextStep {
+  const windows = rollout.policy.maintenance_windows ?? [];
+  if (windows.length === 0 || rollout.promotion) return { type: 'start_batch', batch };
+  const state = windowState(windows, now);
+  if (state.open) return { type: 'start_batch', batch };
+  if (!state.opens_at) return { type: 'none', reason: 'no maintenance window of the policy ever opens again' };
+  const opens = state.opens_at.toISOString();
+  return { type: 'wait', until: opens, window: { batch, opens_at: opens } };
 }
 
 export function minutesLater(from: Date, minutes: number): string {

@@ -1,4 +1,5 @@
 /** The vocabulary of the system, as plain data. Wire names are snake_case, as in the API. */
+import type { MaintenanceWindow } from './maintenance-windows';
 
 export const updateStrategies = ['auto', 'staged', 'manual'] as const;
 export type UpdateStrategy = (typeof updateStrategies)[number];
@@ -27,6 +28,11 @@ export interface PolicySettings {
   health_check_config: HealthCheckConfig | null;
   auto_rollback_enabled: boolean;
   max_failure_rate: number;
+  /**
+   * Batches start only while one of these is open; none means any time. Absent on policies and
+   * rollouts stored before windows existed, as are the other optional settings below.
+   */
+  maintenance_windows?: MaintenanceWindow[];
 }
 
 export interface Policy extends PolicySettings {
@@ -136,6 +142,12 @@ export interface Rollout {
   planning: Planning;
   /** A manual rollout an admin started while it was still being planned: it starts once planned. */
   start_requested_at?: string;
+  /** When an admin scheduled the (manual) rollout to start; it stays pending until then. */
+  start_at?: string;
+  /** The next batch waits for a maintenance window, which opens then. */
+  next_window_at?: string;
+  /** An admin fast-forwarded the rollout: the remaining batches run as one, without delays or windows. */
+  promotion?: Promotion;
   /**
    * The device sweep its ending started (cancel, rollback-all, failure), written with the ending
    * and kept until every shard has been swept and found nothing left to revert: a crash or a
@@ -149,6 +161,15 @@ export interface Rollout {
   updated_at: string;
   started_at?: string;
   completed_at?: string;
+}
+
+export interface Promotion {
+  reason: string;
+  /** The health checks are skipped too, from the promotion on. */
+  full: boolean;
+  at: string;
+  /** The admin key that promoted it, when known. */
+  by?: string;
 }
 
 /** What an ending does to the rollout's devices (lib/rollouts/rollbacks.ts), and when it was last asked for. */
@@ -254,6 +275,8 @@ export interface RolloutDevice {
 export const eventTypes = [
   'image.webhook_received',
   'image.rollout_created',
+  /** An admin scheduled the rollout's start for a later time. */
+  'image.rollout_start_scheduled',
   'image.rollout_started',
   'image.device_scheduled',
   'image.device_updated',
@@ -263,8 +286,12 @@ export const eventTypes = [
   'image.device_rolled_back',
   'image.batch_started',
   'image.batch_completed',
+  /** The next batch waits for a maintenance window to open. */
+  'image.batch_waiting',
   'image.rollout_paused',
   'image.rollout_resumed',
+  /** An admin fast-forwarded the rollout: the remaining batches now, without delays or windows. */
+  'image.rollout_promoted',
   'image.rollout_cancelled',
   'image.rollout_rolled_back',
   'image.rollout_completed',

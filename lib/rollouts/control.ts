@@ -5,12 +5,13 @@
  * idempotent on its own, so a retry of the command finishes it.
  */
 import { z } from 'zod';
-import { deviceRollbackRefusal, resumeRefusal, revertedOnCancel, revertedOnRollbackAll, startRefusal } from '../domain/rollout-control';
+import { deviceRollbackRefusal, promotedBatches, promoteRefusal, resumeRefusal, revertedOnCancel, revertedOnRollbackAll, startAtProblem, startGate, startRefusal } from '../domain/rollout-control';
 import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
 import { isNewerPush, rolloutIdOfRank, rolloutRank } from '../domain/push-order';
 import { activeRolloutStatuses, type EventType, type Rollout, type RolloutStatus } from '../domain/types';
-import { Conflict, NotFound } from '../errors';
+import type { NewEvent } from '../store/events';
+import { Conflict, Invalid, NotFound } from '../errors';
 import { logger } from '../logger';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
@@ -71,33 +72,66 @@ async function transition(
   throw new Conflict(`rollout ${id} kept changing; try again`);
 }
 
+/** The body of start: when to start (ISO 8601 with a time zone); absent or already past means now. */
+export const startBodySchema = z.strictObject({
+  start_at: z.iso.datetime({ offset: true }).optional(),
+});
+
 /**
- * Starts a manual rollout. One still being planned is marked to start, and planning starts it
- * as soon as it has recorded every device (`started: false` then).
+ * Starts a manual rollout, now or at `startAt`. One still being planned, or scheduled for later,
+ * is marked to start (`started: false` then), and starts once planned and due: planning starts it
+ * when it has recorded every device, batch-advance when its start time comes (a wake-up, or the
+ * tick). Scheduling again replaces the time; a start without one starts it now.
  */
-export async function startRollout(id: string, now: Date): Promise<{ rollout: Rollout; started: boolean }> {
+export async function startRollout(id: string, now: Date, startAt?: string): Promise<{ rollout: Rollout; started: boolean }> {
+  const at = now.toISOString();
+  const later = startAt !== undefined && Date.parse(startAt) > now.getTime() ? new Date(startAt).toISOString() : undefined;
+  if (startAt !== undefined) {
+    const problem = startAtProblem(startAt, now);
+    if (problem) throw new Invalid(`start_at: ${problem}`);
+  }
   for (let attempt = 0; attempt < 5; attempt++) {
     const rollout = await readRollout(id);
     const refused = startRefusal(rollout);
     if (refused) throw new Conflict(refused);
-    if (rollout.planning.done) break;
-    if (rollout.start_requested_at) return { rollout, started: false };
-    const marked: Rollout = { ...rollout, start_requested_at: now.toISOString(), version: rollout.version + 1, updated_at: now.toISOString() };
-    if (await saveRollout(marked)) return { rollout: marked, started: false };
+    if (rollout.planning.done && !later) break;
+    if (rollout.start_requested_at && rollout.start_at === later) return { rollout, started: false };
+    const marked: Rollout = { ...rollout, start_requested_at: at, version: rollout.version + 1, updated_at: at };
+    if (later) Object.assign(marked, { start_at: later, status_reason: startGateReason(later) });
+    else delete marked.start_at;
+    const events = later ? [{ type: 'image.rollout_start_scheduled' as const, rollout_id: id, timestamp: at, order: marked.version, details: { start_at: later } }] : [];
+    if (!(await saveRollout(marked, events))) continue;
+    // Batch-advance makes sure a wake-up comes at the time; one still being planned is looked at once planned.
+    if (later && marked.planning.done) await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'start scheduled' }, `start-at-${at}`);
+    return { rollout: marked, started: false };
   }
   const planned = await readRollout(id);
   const newer = await newestStartedPush(normaliseRepository(planned.repository));
   if (newer && newer > rolloutRank(planned)) {
     throw new Conflict(`cannot start rollout ${id}: a newer push of ${planned.repository} has started rollout ${rolloutIdOfRank(newer)}; starting this one would move devices back to an older image`);
   }
+  return startPlanned(id, now, { start_requested_at: at, start_at: undefined });
+}
+
+const startGateReason = (startAt: string) => `scheduled to start at ${startAt}`;
+
+/**
+ * Starts a planned, pending rollout whose start gate is open (`changes` first, as an admin's start
+ * records its request): in progress, the started event, newer pushes' check, the first evaluation.
+ * `started: false` when a newer push superseded it instead.
+ */
+export async function startPlanned(id: string, now: Date, changes: Partial<Rollout> = {}): Promise<{ rollout: Rollout; started: boolean }> {
   const next = await transition(id, 'in_progress', 'start', now, {
-    change: () => ({ started_at: now.toISOString() }),
-    extraCheck: startRefusal,
+    change: () => ({ ...changes, status_reason: undefined, started_at: now.toISOString() }),
+    extraCheck: (r) => {
+      const gate = startGate({ ...r, ...changes }, now);
+      return gate.ready ? undefined : `cannot start rollout ${id} yet: ${gate.reason}`;
+    },
     event: { type: 'image.rollout_started', details: startedDetails },
   });
   // A newer push started meanwhile: this one is cancelled, and says so.
-  if (await supersedeOlderRollouts(next, now)) return { rollout: await readRollout(id), started: true };
-  await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'started by admin' }, `start-${next.started_at ?? now.toISOString()}`);
+  if (await supersedeOlderRollouts(next, now)) return { rollout: await readRollout(id), started: false };
+  await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'started' }, `start-${next.started_at ?? now.toISOString()}`);
   return { rollout: next, started: true };
 }
 
@@ -125,6 +159,45 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
   if (batch?.status === 'in_progress') await fanOutTargets(next, batch.number);
   await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'resumed by admin' }, `resume-${now.toISOString()}`);
   return next;
+}
+
+/** The body of promote: why (for the log), and whether the health checks are skipped too. */
+export const promoteBodySchema = z.strictObject({
+  reason: z.string().trim().min(1).max(500),
+  full: z.boolean().default(false),
+});
+
+/**
+ * Fast-forwards an in-progress rollout in an emergency: the batches not yet started become one,
+ * which starts now, without the batch delay or a maintenance window. While the batch under way is
+ * still updating, they join it (its deadline renewed for them); once its devices are being
+ * checked, the merged batch starts as soon as it completes. `full` skips the health checks from
+ * now on too. Health checks already under way, failure pauses and rollbacks still apply.
+ */
+export async function promoteRollout(id: string, reason: string, full: boolean, now: Date, by?: string): Promise<Rollout> {
+  const at = now.toISOString();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const rollout = await readRollout(id);
+    const refused = promoteRefusal(rollout, full);
+    if (refused) throw new Conflict(refused);
+    const { batches, joined, merged } = promotedBatches(rollout, minutesLater(now, rollout.policy.update_timeout_minutes));
+    const promotion = { reason, full, at, ...(by ? { by } : {}) };
+    const next: Rollout = { ...rollout, batches, promotion, version: rollout.version + 1, updated_at: at };
+    delete next.next_batch_due_at;
+    delete next.next_window_at;
+    const event: NewEvent = {
+      type: 'image.rollout_promoted',
+      rollout_id: id,
+      timestamp: at,
+      order: next.version,
+      details: { reason, full, ...(by ? { by } : {}), merged_batches: merged, ...(joined ? { joined_batch: joined } : {}) },
+    };
+    if (!(await saveRollout(next, [event]))) continue;
+    if (joined) await fanOutTargets(next, joined);
+    await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'promoted by admin' }, `promote-${at}`);
+    return next;
+  }
+  throw new Conflict(`rollout ${id} kept changing; try again`);
 }
 
 /**

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { choosePolicy } from '../domain/policy-match';
 import { rolloutStatuses, type Policy, type PolicySettings, type Rollout } from '../domain/types';
 import { logger } from '../logger';
+import { policySettingsSchema, withDefaults } from '../policies';
 import { sendOrchestration } from '../queues/messages';
 import { normaliseRepository, type ImagePushed } from '../registry';
 import { claimDelivery, recordDeliveryOutcome } from '../store/deliveries';
@@ -78,10 +79,13 @@ export function rolloutImageOf(push: Pick<ImagePushed, 'repository' | 'tag' | 'd
   return `${push.repository}:${push.tag}${push.digest ? `@${push.digest}` : ''}`;
 }
 
-/** The settings a rollout keeps of its policy, field by field: nothing else the object carries comes along. */
+/**
+ * The settings a rollout keeps of its policy, field by field (the fields of the settings'
+ * schema): nothing else the object carries comes along.
+ */
 function settingsOf(policy: Policy): PolicySettings {
-  const { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate } = policy;
-  return { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate };
+  const settings = withDefaults(policy);
+  return Object.fromEntries(Object.keys(policySettingsSchema.shape).map((field) => [field, settings[field as keyof PolicySettings]])) as unknown as PolicySettings;
 }
 
 export function newRollout(push: ImagePushed, policy: Policy, now: Date): Rollout {

@@ -12,7 +12,14 @@ export async function findDueWork(tickAt: string): Promise<{ evaluated: number; 
   let evaluated = 0;
   let replanned = 0;
   for await (const rollout of rolloutsWithStatus('pending')) {
-    if (rollout.planning.done) continue;
+    if (rollout.planning.done) {
+      // Waiting for a time (a scheduled start, an approval deadline) whose wake-up may be lost.
+      if (rollout.wake_requested_for && Date.parse(rollout.wake_requested_for) <= Date.parse(tickAt)) {
+        await sendOrchestration({ type: 'evaluate', rollout_id: rollout.id, reason: 'tick: start due' }, `tick-${tickAt}`);
+        evaluated++;
+      }
+      continue;
+    }
     await sendOrchestration({ type: 'plan', rollout_id: rollout.id, seq: rollout.planning.assigned });
     replanned++;
   }

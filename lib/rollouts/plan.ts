@@ -8,7 +8,8 @@ import { rolloutRank } from '../domain/push-order';
 import type { Rollout, RolloutDevice } from '../domain/types';
 import { logger } from '../logger';
 import { noDeadline, type Budget } from '../queues/budget';
-import { sendOrchestration } from '../queues/messages';
+import { sendOrchestration, sendWakeUp } from '../queues/messages';
+import { startGate } from '../domain/rollout-control';
 import { normaliseRepository } from '../registry';
 import { countRepositoryMembers, getDevicesByUuid, listRepositoryMembers } from '../store/devices';
 import { shardOf } from '../store/keys';
@@ -99,9 +100,14 @@ async function planNextPage(rolloutId: string, seq: number, now: Date): Promise<
   if (done) {
     next.total_devices = assigned;
     next.batches = planBatches(assigned, effectivePercentages(rollout.policy));
-    if (rollout.policy.update_strategy !== 'manual' || rollout.start_requested_at) {
+    const gate = startGate(next, now);
+    if (gate.ready) {
       next.status = 'in_progress';
       next.started_at = at;
+      delete next.status_reason;
+    } else {
+      next.status_reason = gate.reason;
+      if (gate.until) next.wake_requested_for = gate.until;
     }
   }
   if (done) {
@@ -117,6 +123,8 @@ async function planNextPage(rolloutId: string, seq: number, now: Date): Promise<
     logger.info('rollout planned', { rollout_id: rolloutId, devices: assigned, batches: next.batches.length });
     // Repeated by the first batch's start if a crash comes first.
     if (starting) await supersedeOlderRollouts(next, now);
+    // A start (or an approval deadline) due later: the tick looks too, should this be lost.
+    else if (next.wake_requested_for) await sendWakeUp(rolloutId, next.wake_requested_for, now);
   }
   return next;
 }

@@ -23,7 +23,9 @@ import type { NewEvent } from '../store/events';
 import { batchLastMoveAt, getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { fanOutTargets, timeOutBatch } from './device-transitions';
-import { supersedeOlderRollouts } from './control';
+import { startPlanned, supersedeOlderRollouts } from './control';
+import { startGate } from '../domain/rollout-control';
+import { Conflict } from '../errors';
 import { continueSweep, endingSweep, revertCommands, sweepCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;
@@ -39,6 +41,10 @@ export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: s
     const rollout = await getRollout(rolloutId);
     // An ended rollout's only work left is the sweep of its devices, when a crash cut it short.
     if (rollout?.sweep) return continueSweep(rollout, now);
+    if (rollout?.status === 'pending' && rollout.planning.done) {
+      if (await startWhenDue(rollout, now)) continue;
+      return;
+    }
     if (!rollout || rollout.status !== 'in_progress') return;
     let counts = await getAllBatchCounts(rollout.id, rollout.shard_count);
     let decision = nextStep(rollout, counts, now, fanOutGraceFor(config().tickSeconds));
@@ -51,10 +57,17 @@ export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: s
     if (decision.type === 'none') return;
     if (decision.type === 'wait') {
       if (decision.until && Date.parse(decision.until) > now.getTime()) {
-        if (rollout.wake_requested_for !== decision.until) {
+        const window = decision.window;
+        if (rollout.wake_requested_for !== decision.until || rollout.next_window_at !== window?.opens_at) {
           // A due time set elsewhere (resume renews the deadline) or a wake-up whose write was lost.
           const next: Rollout = { ...rollout, wake_requested_for: decision.until, version: rollout.version + 1, updated_at: now.toISOString() };
-          if (await saveRollout(next)) {
+          if (window) next.next_window_at = window.opens_at;
+          else delete next.next_window_at;
+          const waiting: NewEvent[] =
+            window && rollout.next_window_at !== window.opens_at
+              ? [{ type: 'image.batch_waiting', rollout_id: rollout.id, timestamp: now.toISOString(), order: next.version, subject: `batch-${window.batch}`, details: { batch: window.batch, next_window_at: window.opens_at } }]
+              : [];
+          if (await saveRollout(next, waiting)) {
             await sendWakeUp(rollout.id, decision.until, now);
           }
           continue; // read again: saved, or someone else changed the rollout first
@@ -71,6 +84,28 @@ export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: s
     await take(rollout, decision, counts, now);
     if (decision.type === 'complete_rollout' || decision.type === 'pause_for_failures') return;
   }
+}
+
+/**
+ * A planned rollout waiting to start: started when its gate opens (true: evaluate it on), else a
+ * wake-up is made sure of for the time it should be looked at again.
+ */
+async function startWhenDue(rollout: Rollout, now: Date): Promise<boolean> {
+  const gate = startGate(rollout, now);
+  if (gate.ready) {
+    try {
+      return (await startPlanned(rollout.id, now)).started;
+    } catch (error) {
+      // Someone else started, cancelled or changed it first: read it again.
+      if (error instanceof Conflict) return true;
+      throw error;
+    }
+  }
+  if (gate.until && rollout.wake_requested_for !== gate.until) {
+    const next: Rollout = { ...rollout, wake_requested_for: gate.until, version: rollout.version + 1, updated_at: now.toISOString() };
+    if (await saveRollout(next)) await sendWakeUp(rollout.id, gate.until, now);
+  }
+  return false;
 }
 
 /**
@@ -124,6 +159,7 @@ async function startBatch(rollout: Rollout, number: number, now: Date): Promise<
   const batch: Batch = { ...rollout.batches[number - 1]!, status: 'in_progress', started_at: at, schedule_requested_at: at, deadline_at: deadline };
   const next = withBatch(rollout, batch, now, { current_batch: number, wake_requested_for: deadline });
   delete next.next_batch_due_at;
+  delete next.next_window_at;
   const started: NewEvent = {
     type: 'image.batch_started',
     rollout_id: rollout.id,

@@ -5,7 +5,7 @@ import { batchContaining } from '../domain/batch-plan';
 import { emptyCounts, rolloutStatistics, totalOf } from '../domain/rollout-progress';
 import { activeRolloutStatuses, deviceRolloutStatuses, rolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
 import { NotFound } from '../errors';
-import { policySettingsSchema } from '../policies';
+import { policySettingsSchema, storedPolicySettingsSchema, withDefaults } from '../policies';
 import { listEvents } from '../store/events';
 import { getAllBatchCounts, listRolloutDevices } from '../store/rollout-devices';
 import { getRollout, listRollouts, type RolloutFilter } from '../store/rollouts';
@@ -50,13 +50,19 @@ export const rolloutSchema = z.object({
   delivery_id: z.string(),
   status: z.enum(rolloutStatuses),
   status_reason: z.string().optional(),
-  policy: policySettingsSchema,
+  policy: storedPolicySettingsSchema,
   batches: z.array(batchSchema),
   current_batch: z.number().int(),
   next_batch_due_at: z.string().optional(),
   wake_requested_for: z.string().optional(),
   planning: z.object({ done: z.boolean(), assigned: z.number().int(), next_key: z.record(z.string(), z.unknown()).optional() }),
   start_requested_at: z.string().optional(),
+  /** When an admin scheduled the rollout to start. */
+  start_at: z.string().optional(),
+  /** The next batch waits for a maintenance window, which opens then. */
+  next_window_at: z.string().optional(),
+  /** An admin fast-forwarded the rollout. */
+  promotion: z.object({ reason: z.string(), full: z.boolean(), at: z.string(), by: z.string().optional() }).optional(),
   sweep: z
     .object({
       from: z.array(z.enum(deviceRolloutStatuses)),
@@ -77,6 +83,7 @@ export const rolloutSchema = z.object({
 
 /** A rollout as reads show it: each batch with its devices counted by status, no bookkeeping. */
 export const rolloutViewSchema = rolloutSchema.omit({ planning: true, version: true, wake_requested_for: true }).extend({
+  policy: policySettingsSchema,
   planned: z.boolean(),
   batches: z.array(batchSchema.extend({ counts: statusCountsSchema, failures: count })),
 });
@@ -137,6 +144,7 @@ function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>):
   const { planning, version, wake_requested_for: _wake, ...rest } = rollout;
   return {
     ...rest,
+    policy: withDefaults(rollout.policy),
     planned: planning.done,
     batches: rollout.batches.map((batch) => {
       const { failures, ...counts } = countsByBatch.get(batch.number) ?? emptyCounts();

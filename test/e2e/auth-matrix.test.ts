@@ -266,6 +266,7 @@ const requests: Record<string, RouteRequest> = {
       return { rolloutId: target.rolloutId, uuid: target.device.uuid };
     },
   },
+  'POST /api/v1/rollouts/{rolloutId}/promote': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/cancel': { accepted: 200, body: reason, fresh: () => rolloutIds(plannedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/rollback-all': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },

@@ -111,6 +111,7 @@ describe('the OpenAPI document', () => {
     await steps.waitForRollout(rolloutId, (d) => d.rollout.batches[0]?.status === 'completed', 'first batch completed');
     await expectStatus(api('POST', `${rolloutPath}/pause`, { body: { reason: 'contract' } }), 200);
     await expectStatus(api('POST', `${rolloutPath}/resume`), 200);
+    await expectStatus(api('POST', `${rolloutPath}/promote`, { body: { reason: 'contract' } }), 200);
     await expectStatus(api('POST', `${rolloutPath}/devices/${updated.device.uuid}/rollback`, { body: {} }), 200);
     await expectStatus(api('POST', `${rolloutPath}/rollback-all`, { body: { reason: 'contract' } }), 200);
 

@@ -21,7 +21,7 @@ import { createdProvisioningKeySchema, provisioningKeyListSchema, provisioningKe
 import { distributionEnvelopeSchema, EVENTS_MEDIA_TYPES } from '../../registry/distribution';
 import { dockerHubPayloadSchema } from '../../registry/docker-hub';
 import { webhookAcceptedSchema } from '../../rollouts/create-rollouts';
-import { controlReasonSchema, deviceRollbackResultSchema, rollbackAllResultSchema, rolloutResponseSchema, startRequestedSchema } from '../../rollouts/control';
+import { controlReasonSchema, deviceRollbackResultSchema, rollbackAllResultSchema, promoteBodySchema, rolloutResponseSchema, startBodySchema, startRequestedSchema } from '../../rollouts/control';
 import { rolloutDetailSchema, rolloutDevicesByBatchSchema, rolloutEventsPageSchema, rolloutListSchema } from '../../rollouts/views';
 
 /** Who may call an operation: the rule names of infra/route-auth.ts. */
@@ -283,14 +283,19 @@ export const operations: Record<string, Operation> = {
     answers: { 200: { description: 'A page of events.', body: named('RolloutEventsPage', rolloutEventsPageSchema) } },
   },
   'POST /api/v1/rollouts/{rolloutId}/start': {
-    ...control('Start a manual rollout', 'Started.', false),
+    ...control('Start a manual rollout, now or at `start_at`', 'Started.', false),
+    body: named('StartBody', startBodySchema),
     answers: {
       200: { description: 'Started.', body: rollout },
-      202: { description: 'Still being planned: it starts as soon as planning ends.', body: named('StartRequested', startRequestedSchema) },
+      202: { description: 'Scheduled for `start_at`, or still being planned: it starts once planned and due.', body: named('StartRequested', startRequestedSchema) },
     },
   },
   'POST /api/v1/rollouts/{rolloutId}/pause': control('Pause: stop scheduling devices', 'Paused.'),
   'POST /api/v1/rollouts/{rolloutId}/resume': control('Resume a paused rollout', 'Resumed.', false),
+  'POST /api/v1/rollouts/{rolloutId}/promote': {
+    ...control('Fast-forward: the remaining batches start now, without delays or windows (`full`: without health checks too)', 'Promoted.'),
+    body: named('PromoteBody', promoteBodySchema),
+  },
   'POST /api/v1/rollouts/{rolloutId}/cancel': control("Cancel: devices not yet updated keep their image ('skipped')", 'Cancelled.'),
   'POST /api/v1/rollouts/{rolloutId}/rollback-all': {
     ...control('Put every device back on its previous image, also after completion', 'Rolled back.'),
