@@ -27,6 +27,11 @@ export interface RolloutView {
   total_devices: number;
   planned: boolean;
   next_batch_due_at?: string;
+  /** The next batch waits for a maintenance window, which opens then. */
+  next_window_at?: string;
+  /** When an admin scheduled the rollout to start. */
+  start_at?: string;
+  promotion?: { reason: string; full: boolean; at: string; by?: string };
   created_at: string;
   completed_at?: string;
   updated_at: string;

@@ -209,6 +209,12 @@ export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string
       const due = typeof d.next_batch_due_at === 'string' ? (Date.parse(d.next_batch_due_at) - Date.parse(event.timestamp)) / 1000 : undefined;
       return { text: `batch ${text(d.batch)} completed${due !== undefined ? `; the next one starts in ${seconds(Math.max(0, due))}` : ''}`, tone: 'green' };
     }
+    case 'image.batch_waiting':
+      return { text: `batch ${text(d.batch)} waits for the maintenance window at ${text(d.next_window_at)}`, tone: 'yellow' };
+    case 'image.rollout_start_scheduled':
+      return { text: `rollout scheduled to start at ${text(d.start_at)}`, tone: 'cyan' };
+    case 'image.rollout_promoted':
+      return { text: `rollout promoted${d.full ? ' (no health checks)' : ''}: ${text(d.reason)}`, tone: 'yellow' };
     case 'image.device_scheduled':
       return { text: `${device} told to run ${text(d.image)}` };
     case 'image.device_updated':

@@ -81,12 +81,29 @@ export function rolloutCommands(io: Io): Command {
 
   rollouts
     .command('start')
-    .description('start a manual rollout')
+    .description('start a manual rollout, now or at a later time')
     .argument('<id>', 'rollout id')
-    .action(async (id: string, _options: unknown, command: Command) => {
+    .option('--at <time>', 'when to start: an ISO 8601 time with its offset (2026-12-24T02:00:00+01:00)')
+    .action(async (id: string, options: { at?: string }, command: Command) => {
       const s = session(io, command);
-      const body = await s.api.call<{ rollout: RolloutView; message?: string }>('POST', `/api/v1/rollouts/${segment(id)}/start`, { expect: [200, 202], body: {} });
+      const body = await s.api.call<{ rollout: RolloutView; message?: string }>('POST', `/api/v1/rollouts/${segment(id)}/start`, {
+        expect: [200, 202],
+        body: options.at ? { start_at: options.at } : {},
+      });
       s.show(body, () => [body.message ?? `rollout ${body.rollout.id} started (${body.rollout.status})`]);
+    });
+
+  rollouts
+    .command('promote')
+    .description('fast-forward: the remaining batches start now, past batch delays and maintenance windows')
+    .argument('<id>', 'rollout id')
+    .requiredOption('--reason <text>', 'why, for the event log')
+    .option('--full', 'skip the health checks too')
+    .action(async (id: string, options: { reason: string; full?: boolean }, command: Command) => {
+      const s = session(io, command);
+      const body = await s.api.call<{ rollout: RolloutView }>('POST', `/api/v1/rollouts/${segment(id)}/promote`, { body: { reason: options.reason, full: options.full === true } });
+      const left = body.rollout.batches.filter((b) => b.status === 'pending' || b.status === 'in_progress').reduce((n, b) => n + b.size, 0);
+      s.show(body, () => [`rollout ${body.rollout.id} promoted${options.full ? ' (no health checks)' : ''}: ${left} devices in the remaining batch start now`]);
     });
 
   for (const [name, description] of [

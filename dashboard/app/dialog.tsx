@@ -12,6 +12,8 @@ export interface CommandRequest {
   destructive: boolean;
   /** Whether the API takes `{"reason"}` for it. */
   takesReason: boolean;
+  /** The command needs a reason: the field is required. */
+  reasonRequired?: boolean;
   run: (reason: string | undefined) => Promise<void>;
 }
 
@@ -52,8 +54,8 @@ export function CommandDialog(props: { request: CommandRequest; onClose: () => v
         <p>{request.explanation}</p>
         {request.takesReason && (
           <label class="field">
-            <span>Reason (optional, recorded in the event log)</span>
-            <input name="reason" value={reason} maxLength={500} onInput={(e) => setReason(e.currentTarget.value)} autoFocus />
+            <span>Reason ({request.reasonRequired ? 'required' : 'optional'}, recorded in the event log)</span>
+            <input name="reason" value={reason} maxLength={500} required={request.reasonRequired === true} onInput={(e) => setReason(e.currentTarget.value)} autoFocus />
           </label>
         )}
         {error && <p class="error" role="alert">{error}</p>}

@@ -45,6 +45,14 @@ function RolloutList(props: { list: RolloutSummary[] | undefined; error: string 
   );
 }
 
+/** `in 2 h 5 min`, from the viewer's clock (re-rendered with every refresh). */
+function untilText(at: string): string {
+  const minutes = Math.max(0, Math.round((Date.parse(at) - Date.now()) / 60_000));
+  if (minutes < 1) return 'any moment';
+  const hours = Math.floor(minutes / 60);
+  return `in ${hours > 0 ? `${hours} h ` : ''}${minutes % 60} min`;
+}
+
 export function RolloutCard(props: { rollout: RolloutSummary }) {
   const { rollout } = props;
   return (
@@ -58,6 +66,9 @@ export function RolloutCard(props: { rollout: RolloutSummary }) {
       <p class="meta">
         <code>{rollout.id}</code> · {rollout.total_devices} devices · created {new Date(rollout.created_at).toLocaleString()}
         {rollout.next_batch_due_at && rollout.status === 'in_progress' && <> · next batch at {new Date(rollout.next_batch_due_at).toLocaleTimeString()}</>}
+        {rollout.next_window_at && rollout.status === 'in_progress' && <> · waits for the maintenance window at {new Date(rollout.next_window_at).toLocaleString()} ({untilText(rollout.next_window_at)})</>}
+        {rollout.start_at && rollout.status === 'pending' && <> · starts at {new Date(rollout.start_at).toLocaleString()} ({untilText(rollout.start_at)})</>}
+        {rollout.promotion && <> · promoted{rollout.promotion.full ? ' without health checks' : ''}: {rollout.promotion.reason}</>}
       </p>
       {rollout.status_reason && <p class="reason">{rollout.status_reason}</p>}
       <BatchBars rollout={rollout} />
