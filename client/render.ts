@@ -213,6 +213,8 @@ export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string
       return { text: `batch ${text(d.batch)} waits for the maintenance window at ${text(d.next_window_at)}`, tone: 'yellow' };
     case 'image.rollout_start_scheduled':
       return { text: `rollout scheduled to start at ${text(d.start_at)}`, tone: 'cyan' };
+    case 'image.rollout_approved':
+      return { text: `approved by ${text(d.by)}${d.after_batch ? ` after batch ${text(d.after_batch)}` : ''} (${text(d.approvals)} of ${text(d.approvals_required)})`, tone: 'green' };
     case 'image.rollout_promoted':
       return { text: `rollout promoted${d.full ? ' (no health checks)' : ''}: ${text(d.reason)}`, tone: 'yellow' };
     case 'image.device_scheduled':

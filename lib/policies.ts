@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { ulid } from 'ulid';
 import { z } from 'zod';
 import { maxStagedBatches, stagedPercentages, validatePercentages } from './domain/batch-plan';
+import { maxApprovalDeadlineMinutes, maxApprovalsRequired } from './domain/approvals';
 import { cronProblem, maxMaintenanceWindows, maxWindowMinutes, timezoneProblem } from './domain/maintenance-windows';
 import { validateImagePattern } from './domain/policy-match';
 import { updateStrategies, type Policy, type PolicySettings } from './domain/types';
@@ -118,10 +119,16 @@ export const policyInputSchema = z
     auto_rollback_enabled: z.boolean().default(true),
     max_failure_rate: number().min(0).max(1).default(0.2),
     maintenance_windows: z.array(maintenanceWindowSchema).max(maxMaintenanceWindows).default([]),
+    approvals_required: z.number().int().min(0).max(maxApprovalsRequired).default(0),
+    approval_deadline_minutes: number().positive().max(maxApprovalDeadlineMinutes).nullable().default(null),
+    approve_each_batch: z.boolean().default(false),
   })
   .superRefine((input, ctx) => {
     if (input.staged_batches !== undefined && input.batch_percentages !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['batch_percentages'], message: 'give staged_batches or batch_percentages, not both' });
+    }
+    if (input.approval_deadline_minutes !== null && input.approvals_required === 0) {
+      ctx.addIssue({ code: 'custom', path: ['approval_deadline_minutes'], message: 'is only used with approvals_required above 0' });
     }
     if (input.health_check_enabled && !input.health_check_config) {
       ctx.addIssue({ code: 'custom', path: ['health_check_config'], message: 'is required when health_check_enabled is true' });
@@ -141,6 +148,9 @@ function settingsFrom(input: PolicyInput): PolicySettings {
     auto_rollback_enabled: input.auto_rollback_enabled,
     max_failure_rate: input.max_failure_rate,
     maintenance_windows: input.maintenance_windows,
+    approvals_required: input.approvals_required,
+    approval_deadline_minutes: input.approval_deadline_minutes,
+    approve_each_batch: input.approve_each_batch,
   };
 }
 
@@ -156,10 +166,13 @@ export const policySettingsSchema = z.object({
   auto_rollback_enabled: z.boolean(),
   max_failure_rate: z.number(),
   maintenance_windows: z.array(maintenanceWindowSchema),
+  approvals_required: z.number().int(),
+  approval_deadline_minutes: z.number().nullable(),
+  approve_each_batch: z.boolean(),
 });
 
 /** What a setting added since is taken to be on a policy or rollout stored before it existed. */
-export const settingsDefaults = { maintenance_windows: [] } satisfies Partial<PolicySettings>;
+export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false } satisfies Partial<PolicySettings>;
 
 /** Settings as stored: those added since may be absent (see `settingsDefaults`). */
 export const storedPolicySettingsSchema = policySettingsSchema.partial(Object.fromEntries(Object.keys(settingsDefaults).map((key) => [key, true])) as { [K in keyof typeof settingsDefaults]: true });

@@ -52,6 +52,10 @@ function message(event: RolloutEvent): string {
     }
     case 'image.rollout_start_scheduled':
       return `rollout scheduled to start at ${text(d.start_at) ?? '?'}`;
+    case 'image.rollout_approved': {
+      const stage = count(d.after_batch);
+      return `rollout approved by ${text(d.by) ?? 'an admin'}${stage ? ` after batch ${stage}` : ''} (${count(d.approvals) ?? '?'} of ${count(d.approvals_required) ?? '?'})${text(d.comment) ? `: ${text(d.comment)}` : ''}`;
+    }
     case 'image.rollout_promoted':
       return withReason(`rollout promoted${d.full ? ' (health checks skipped)' : ''}: the remaining batches start now`, reason);
     case 'image.rollout_paused':

@@ -3,6 +3,7 @@
  * of stopping or undoing it takes back, and when a start, resume or single-device rollback is
  * refused. Transitions of the rollout itself are in rollout-progress.ts.
  */
+import { approvalProgress, isApproved } from './approvals';
 import { failureStatuses, rollbackableStatuses } from './rollout-progress';
 import type { Batch, DeviceRolloutStatus, Rollout } from './types';
 
@@ -16,11 +17,12 @@ export const revertedAutomatically: readonly DeviceRolloutStatus[] = failureStat
 export const revertableByAdmin: readonly DeviceRolloutStatus[] = ['updated', 'healthy', 'unhealthy', 'failed'];
 
 /** Why an admin cannot start the rollout; undefined when they can (planning may still be under way). */
-export function startRefusal(rollout: Pick<Rollout, 'id' | 'status' | 'policy'>): string | undefined {
+export function startRefusal(rollout: Pick<Rollout, 'id' | 'status' | 'policy' | 'approvals' | 'awaiting_approval'>): string | undefined {
   if (rollout.status !== 'pending') return `cannot start rollout ${rollout.id}: it is ${rollout.status}; only a pending rollout can be started`;
   if (rollout.policy.update_strategy !== 'manual') {
-    return `rollout ${rollout.id} follows the ${rollout.policy.update_strategy} strategy: it starts by itself once planned`;
+    return `rollout ${rollout.id} follows the ${rollout.policy.update_strategy} strategy: it starts by itself once planned${isApproved(rollout, 0) ? '' : ' and approved'}`;
   }
+  if (!isApproved(rollout, 0)) return `cannot start rollout ${rollout.id}: it is waiting for approval (${approvalProgress(rollout, 0)})`;
   return undefined;
 }
 
@@ -29,9 +31,16 @@ export function startRefusal(rollout: Pick<Rollout, 'id' | 'status' | 'policy'>)
  * (at the time they scheduled, when they gave one); the others at once. When it may not, why, and
  * the time it should be looked at again (undefined: only an admin's action moves it).
  */
-export type StartGate = { ready: true } | { ready: false; reason: string; until?: string };
+export type StartGate = { ready: true } | { ready: false; reason: string; until?: string; /** The approval deadline has passed: the rollout is cancelled. */ expired?: boolean };
 
-export function startGate(rollout: Pick<Rollout, 'policy' | 'start_requested_at' | 'start_at'>, now: Date): StartGate {
+export function startGate(rollout: Pick<Rollout, 'status' | 'policy' | 'start_requested_at' | 'start_at' | 'approvals' | 'approval_deadline_at' | 'awaiting_approval'>, now: Date): StartGate {
+  if (!isApproved(rollout, 0)) {
+    const deadline = rollout.approval_deadline_at;
+    if (deadline && Date.parse(deadline) <= now.getTime()) {
+      return { ready: false, reason: `no approval by the deadline (${deadline}): ${approvalProgress(rollout, 0)} approvals`, expired: true };
+    }
+    return { ready: false, reason: 'waiting for approval', ...(deadline ? { until: deadline } : {}) };
+  }
   if (rollout.policy.update_strategy === 'manual' && !rollout.start_requested_at) return { ready: false, reason: 'waiting for an admin to start it' };
   if (rollout.start_at && Date.parse(rollout.start_at) > now.getTime()) return { ready: false, reason: `scheduled to start at ${rollout.start_at}`, until: rollout.start_at };
   return { ready: true };
@@ -78,8 +87,10 @@ export function promotedBatches(rollout: Pick<Rollout, 'batches' | 'current_batc
   return { batches: [...started, { ...first, size, percentage: 100 }], merged };
 }
 
-export function resumeRefusal(rollout: Pick<Rollout, 'id' | 'status'>): string | undefined {
-  return rollout.status !== 'paused' ? `cannot resume rollout ${rollout.id}: it is ${rollout.status}; only a paused rollout can be resumed` : undefined;
+export function resumeRefusal(rollout: Pick<Rollout, 'id' | 'status' | 'awaiting_approval'>): string | undefined {
+  if (rollout.status !== 'paused') return `cannot resume rollout ${rollout.id}: it is ${rollout.status}; only a paused rollout can be resumed`;
+  if (rollout.awaiting_approval) return `rollout ${rollout.id} waits for approval after batch ${rollout.awaiting_approval.after_batch}: approve it (POST /api/v1/rollouts/${rollout.id}/approve) or reject it`;
+  return undefined;
 }
 
 /** Why one device of the rollout cannot be rolled back; undefined when it can. */

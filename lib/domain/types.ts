@@ -1,4 +1,5 @@
 /** The vocabulary of the system, as plain data. Wire names are snake_case, as in the API. */
+import type { Approval } from './approvals';
 import type { MaintenanceWindow } from './maintenance-windows';
 
 export const updateStrategies = ['auto', 'staged', 'manual'] as const;
@@ -33,6 +34,12 @@ export interface PolicySettings {
    * rollouts stored before windows existed, as are the other optional settings below.
    */
   maintenance_windows?: MaintenanceWindow[];
+  /** Distinct admin keys that must approve before the rollout starts (0: none). */
+  approvals_required?: number;
+  /** A rollout still waiting for its approvals this long after it was created is cancelled (null: never). */
+  approval_deadline_minutes?: number | null;
+  /** The rollout pauses after each batch but the last until approved. */
+  approve_each_batch?: boolean;
 }
 
 export interface Policy extends PolicySettings {
@@ -148,6 +155,12 @@ export interface Rollout {
   next_window_at?: string;
   /** An admin fast-forwarded the rollout: the remaining batches run as one, without delays or windows. */
   promotion?: Promotion;
+  /** The approvals given so far, for the start and after batches. */
+  approvals?: Approval[];
+  /** When the start's approvals are due; the rollout is cancelled if they have not all come by then. */
+  approval_deadline_at?: string;
+  /** Paused after this batch until approved (`approve_each_batch`). */
+  awaiting_approval?: { after_batch: number };
   /**
    * The device sweep its ending started (cancel, rollback-all, failure), written with the ending
    * and kept until every shard has been swept and found nothing left to revert: a crash or a
@@ -290,6 +303,8 @@ export const eventTypes = [
   'image.batch_waiting',
   'image.rollout_paused',
   'image.rollout_resumed',
+  /** An admin approved the rollout's start, or going on after a batch. */
+  'image.rollout_approved',
   /** An admin fast-forwarded the rollout: the remaining batches now, without delays or windows. */
   'image.rollout_promoted',
   'image.rollout_cancelled',

@@ -5,6 +5,7 @@
  * idempotent on its own, so a retry of the command finishes it.
  */
 import { z } from 'zod';
+import { approvalProgress, approvalRefusal, approvalsOf, awaitedStage, isApproved, requiredApprovals, type Approval } from '../domain/approvals';
 import { deviceRollbackRefusal, promotedBatches, promoteRefusal, resumeRefusal, revertedOnCancel, revertedOnRollbackAll, startAtProblem, startGate, startRefusal } from '../domain/rollout-control';
 import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
@@ -161,6 +162,82 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
   return next;
 }
 
+/** The body of approve and reject: what the admin has to say, for the event log. */
+export const approvalBodySchema = z.strictObject({ comment: z.string().trim().min(1).max(500).optional() });
+
+/** Who approves or rejects: the admin key and the name it was given. */
+export interface Approver {
+  key_id: string;
+  name: string;
+}
+
+/**
+ * Records an admin's approval of the stage the rollout waits for (its start, or going on after a
+ * batch); with the last approval it needs, the rollout goes on: a planned rollout starts (when
+ * nothing else holds it: a manual one still waits for its start), a paused one resumes.
+ */
+export async function approveRollout(id: string, approver: Approver, comment: string | undefined, now: Date): Promise<Rollout> {
+  const at = now.toISOString();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const rollout = await readRollout(id);
+    const refused = approvalRefusal(rollout, approver.key_id, 'approve');
+    if (refused) throw new Conflict(refused);
+    const stage = awaitedStage(rollout)!;
+    const approval: Approval = { key_id: approver.key_id, name: approver.name, at, after_batch: stage, ...(comment ? { comment } : {}) };
+    const next: Rollout = { ...rollout, approvals: [...(rollout.approvals ?? []), approval], version: rollout.version + 1, updated_at: at };
+    const approved = isApproved(next, stage);
+    if (approved && stage > 0) {
+      Object.assign(next, { status: 'in_progress' as const });
+      delete next.awaiting_approval;
+      delete next.status_reason;
+    } else if (approved) {
+      const gate = startGate(next, now);
+      if (gate.ready) delete next.status_reason;
+      else next.status_reason = gate.reason;
+    } else {
+      next.status_reason = `waiting for approval (${approvalProgress(next, stage)})`;
+    }
+    const events: NewEvent[] = [
+      {
+        type: 'image.rollout_approved',
+        rollout_id: id,
+        timestamp: at,
+        order: next.version,
+        details: { by: approver.name, key_id: approver.key_id, after_batch: stage, approvals: approvalsOf(next, stage).length, approvals_required: requiredApprovals(next.policy, stage), ...(comment ? { comment } : {}) },
+      },
+    ];
+    if (approved && stage > 0) {
+      next.version += 1;
+      events.push({ type: 'image.rollout_resumed', rollout_id: id, timestamp: at, order: next.version, details: { paused_for: rollout.status_reason ?? 'approval', approved_by: approvalsOf(next, stage).map((a) => a.name) } });
+    }
+    if (!(await saveRollout(next, events, rollout.version))) continue;
+    if (approved && stage > 0) await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'approved' }, `approve-${at}`);
+    else if (approved && next.planning.done && startGate(next, now).ready) {
+      try {
+        return (await startPlanned(id, now)).rollout;
+      } catch (error) {
+        // Started or ended meanwhile: the answer is the rollout as it is now.
+        if (!(error instanceof Conflict)) throw error;
+        return readRollout(id);
+      }
+    } else if (approved && next.start_at) {
+      await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'approved' }, `approve-${at}`);
+    }
+    return next;
+  }
+  throw new Conflict(`rollout ${id} kept changing; try again`);
+}
+
+/** An admin's rejection of the stage the rollout waits for approval of: it is cancelled. */
+export async function rejectRollout(id: string, approver: Approver, comment: string | undefined, now: Date): Promise<Rollout> {
+  const rollout = await readRollout(id);
+  const refused = approvalRefusal(rollout, approver.key_id, 'reject');
+  if (refused) throw new Conflict(refused);
+  const stage = awaitedStage(rollout)!;
+  const reason = `rejected by ${approver.name}${comment ? `: ${comment}` : ''}`;
+  return cancelRollout(id, reason, now, undefined, { rejected_by: approver.name, key_id: approver.key_id, after_batch: stage });
+}
+
 /** The body of promote: why (for the log), and whether the health checks are skipped too. */
 export const promoteBodySchema = z.strictObject({
   reason: z.string().trim().min(1).max(500),
@@ -205,14 +282,14 @@ export async function promoteRollout(id: string, reason: string, full: boolean, 
  * will not reach them. When a newer push supersedes it (`supersededBy`), they are handed over
  * instead: their targets stay, and the newer rollout moves them on from there.
  */
-export async function cancelRollout(id: string, reason: string | undefined, now: Date, supersededBy?: Rollout): Promise<Rollout> {
+export async function cancelRollout(id: string, reason: string | undefined, now: Date, supersededBy?: Rollout, details: Record<string, unknown> = {}): Promise<Rollout> {
   const why = reason ?? 'cancelled by an admin';
   const at = now.toISOString();
   const handOver = supersededBy !== undefined;
   const sweep = endingSweep({ from: [...revertedOnCancel], to: 'skipped', reason: `rollout cancelled: ${why}`, ...(handOver ? { hand_over: true } : {}) }, at);
   const next = await transition(id, 'cancelled', 'cancel', now, {
     change: (r) => ({ status_reason: why, completed_at: at, batches: stopUnfinishedBatches(r.batches, at), sweep }),
-    event: { type: 'image.rollout_cancelled', details: () => ({ reason: why, ...(supersededBy ? { superseded_by: supersededBy.id } : {}) }) },
+    event: { type: 'image.rollout_cancelled', details: () => ({ reason: why, ...(supersededBy ? { superseded_by: supersededBy.id } : {}), ...details }) },
   });
   await sendRevertCommands(sweepCommands(next));
   return next;

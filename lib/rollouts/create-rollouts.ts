@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { choosePolicy } from '../domain/policy-match';
+import { minutesLater } from '../domain/rollout-progress';
 import { rolloutStatuses, type Policy, type PolicySettings, type Rollout } from '../domain/types';
 import { logger } from '../logger';
 import { policySettingsSchema, withDefaults } from '../policies';
@@ -90,6 +91,9 @@ function settingsOf(policy: Policy): PolicySettings {
 
 export function newRollout(push: ImagePushed, policy: Policy, now: Date): Rollout {
   const at = now.toISOString();
+  const settings = settingsOf(policy);
+  const approvals = settings.approvals_required ?? 0;
+  const deadline = approvals > 0 && settings.approval_deadline_minutes ? minutesLater(now, settings.approval_deadline_minutes) : undefined;
   return {
     id: rolloutIdFor(push),
     policy_id: policy.id,
@@ -101,7 +105,9 @@ export function newRollout(push: ImagePushed, policy: Policy, now: Date): Rollou
     pushed_at: push.pushed_at,
     delivery_id: push.delivery_id,
     status: 'pending',
-    policy: settingsOf(policy),
+    ...(approvals > 0 ? { status_reason: 'waiting for approval' } : {}),
+    ...(deadline ? { approval_deadline_at: deadline } : {}),
+    policy: settings,
     batches: [],
     current_batch: 0,
     planning: { done: false, assigned: 0 },

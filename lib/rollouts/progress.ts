@@ -23,8 +23,9 @@ import type { NewEvent } from '../store/events';
 import { batchLastMoveAt, getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { fanOutTargets, timeOutBatch } from './device-transitions';
-import { startPlanned, supersedeOlderRollouts } from './control';
+import { cancelRollout, startPlanned, supersedeOlderRollouts } from './control';
 import { startGate } from '../domain/rollout-control';
+import { requiredApprovals } from '../domain/approvals';
 import { Conflict } from '../errors';
 import { continueSweep, endingSweep, revertCommands, sweepCommands } from './rollbacks';
 
@@ -92,6 +93,14 @@ export async function evaluateRollout(rolloutId: string, now: Date, wokenFor?: s
  */
 async function startWhenDue(rollout: Rollout, now: Date): Promise<boolean> {
   const gate = startGate(rollout, now);
+  if (!gate.ready && gate.expired) {
+    try {
+      await cancelRollout(rollout.id, gate.reason, now);
+    } catch (error) {
+      if (!(error instanceof Conflict)) throw error;
+    }
+    return false;
+  }
   if (gate.ready) {
     try {
       return (await startPlanned(rollout.id, now)).started;
@@ -194,16 +203,22 @@ async function completeBatch(rollout: Rollout, number: number, counts: Map<numbe
   const at = now.toISOString();
   const batch: Batch = { ...rollout.batches[number - 1]!, status: 'completed', completed_at: at };
   const last = number === rollout.batches.length;
-  const pausing = failureRate !== undefined;
-  const due = last || pausing ? undefined : minutesLater(now, rollout.policy.batch_delay_minutes);
-  const reason = pausing
+  const failing = failureRate !== undefined;
+  // approve_each_batch: the rollout waits for an admin's approval before the next batch.
+  const approving = !failing && !last && requiredApprovals(rollout.policy, number) > 0;
+  const pausing = failing || approving;
+  const due = last || failing ? undefined : minutesLater(now, rollout.policy.batch_delay_minutes);
+  const reason = failing
     ? `failure rate ${(failureRate * 100).toFixed(1)}% exceeds the policy's maximum of ${(rollout.policy.max_failure_rate * 100).toFixed(1)}%`
-    : undefined;
-  const wakeUp = due !== undefined && Date.parse(due) > now.getTime();
+    : approving
+      ? `batch ${number} completed; waiting for approval`
+      : undefined;
+  const wakeUp = !approving && due !== undefined && Date.parse(due) > now.getTime();
   const next = withBatch(rollout, batch, now, {
     ...(due ? { next_batch_due_at: due } : {}),
     ...(wakeUp ? { wake_requested_for: due } : {}),
     ...(reason ? { status: 'paused' as const, status_reason: reason } : {}),
+    ...(approving ? { awaiting_approval: { after_batch: number } } : {}),
   });
   if (!due) delete next.next_batch_due_at;
   // Completing the batch and pausing are two facts of one write: each gets its own version, so
@@ -225,7 +240,9 @@ async function completeBatch(rollout: Rollout, number: number, counts: Map<numbe
       rollout_id: rollout.id,
       timestamp: at,
       order: next.version,
-      details: { reason, automatic: true, failure_rate: failureRate, max_failure_rate: rollout.policy.max_failure_rate, after_batch: number },
+      details: failing
+        ? { reason, automatic: true, failure_rate: failureRate, max_failure_rate: rollout.policy.max_failure_rate, after_batch: number }
+        : { reason, automatic: true, awaiting_approval: true, after_batch: number, approvals_required: requiredApprovals(rollout.policy, number) },
     });
   }
   if (!(await saveRollout(next, events, rollout.version))) return;

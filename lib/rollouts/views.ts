@@ -61,6 +61,12 @@ export const rolloutSchema = z.object({
   start_at: z.string().optional(),
   /** The next batch waits for a maintenance window, which opens then. */
   next_window_at: z.string().optional(),
+  /** The approvals given so far: for the start (`after_batch` 0) and for going on after a batch. */
+  approvals: z.array(z.object({ key_id: z.string(), name: z.string(), at: z.string(), comment: z.string().optional(), after_batch: z.number().int() })).optional(),
+  /** The start's approvals are due by then, or the rollout is cancelled. */
+  approval_deadline_at: z.string().optional(),
+  /** Paused after this batch until approved. */
+  awaiting_approval: z.object({ after_batch: z.number().int() }).optional(),
   /** An admin fast-forwarded the rollout. */
   promotion: z.object({ reason: z.string(), full: z.boolean(), at: z.string(), by: z.string().optional() }).optional(),
   sweep: z
