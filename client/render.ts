@@ -225,6 +225,8 @@ export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string
       return { text: `${device} passed its health check`, tone: 'green' };
     case 'image.device_failed':
       return { text: `${device} failed: ${text(d.reason)}`, tone: 'red' };
+    case 'image.device_retried':
+      return { text: `${device} scheduled again (attempt ${text(d.attempt)} of ${text(d.attempts_allowed)}) after: ${text(d.reason)}`, tone: 'yellow' };
     case 'image.health_check_failed':
       return { text: `${device} failed its health check: ${text(d.reason)}`, tone: 'red' };
     case 'image.device_rolled_back':

@@ -23,6 +23,8 @@ const number = () => z.number().refine((value) => value === 0 || Math.abs(value)
  */
 const seconds = number().positive().max(60);
 const retries = z.number().int().min(0).max(3);
+/** `retry_failed`: each retry round is another update timeout for the batch, so a few at most. */
+const maxRetries = 3;
 
 const hostLabel = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
 
@@ -122,6 +124,7 @@ export const policyInputSchema = z
     approvals_required: z.number().int().min(0).max(maxApprovalsRequired).default(0),
     approval_deadline_minutes: number().positive().max(maxApprovalDeadlineMinutes).nullable().default(null),
     approve_each_batch: z.boolean().default(false),
+    retry_failed: z.number().int().min(0).max(maxRetries).default(0),
   })
   .superRefine((input, ctx) => {
     if (input.staged_batches !== undefined && input.batch_percentages !== undefined) {
@@ -151,6 +154,7 @@ function settingsFrom(input: PolicyInput): PolicySettings {
     approvals_required: input.approvals_required,
     approval_deadline_minutes: input.approval_deadline_minutes,
     approve_each_batch: input.approve_each_batch,
+    retry_failed: input.retry_failed,
   };
 }
 
@@ -169,10 +173,11 @@ export const policySettingsSchema = z.object({
   approvals_required: z.number().int(),
   approval_deadline_minutes: z.number().nullable(),
   approve_each_batch: z.boolean(),
+  retry_failed: z.number().int(),
 });
 
 /** What a setting added since is taken to be on a policy or rollout stored before it existed. */
-export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false } satisfies Partial<PolicySettings>;
+export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false, retry_failed: 0 } satisfies Partial<PolicySettings>;
 
 /** Settings as stored: those added since may be absent (see `settingsDefaults`). */
 export const storedPolicySettingsSchema = policySettingsSchema.partial(Object.fromEntries(Object.keys(settingsDefaults).map((key) => [key, true])) as { [K in keyof typeof settingsDefaults]: true });

@@ -24,6 +24,8 @@ export interface AppState {
 export interface DeviceBehaviour {
   /** Fails to start any image other than the one it started with, and reports the error. */
   failUpdate?: boolean;
+  /** Fails to start an image other than the one it started with this many times, then starts it. */
+  failUpdates?: number;
   /** Polls but never reports anything (an update timeout). */
   silent?: boolean;
   /** Time to pull and restart, in milliseconds. */
@@ -58,6 +60,8 @@ export class SimulatedDevice {
   readonly hints = new Map<number, number>();
   reports = 0;
   behaviour: DeviceBehaviour;
+  /** Starts of a new image that failed (see `failUpdates`). */
+  private failedStarts = 0;
 
   constructor(private readonly options: SimulatedDeviceOptions) {
     this.uuid = options.uuid;
@@ -70,7 +74,10 @@ export class SimulatedDevice {
     this.engine = new SimulatedEngine(registry, {
       startFailure: (spec) => {
         const content = spec.labels[labels.digest] ?? spec.labels[labels.image] ?? spec.image;
-        return this.behaviour.failUpdate && !initial.has(content) ? `failed to start ${spec.labels[labels.image] ?? spec.image}` : undefined;
+        if (initial.has(content)) return undefined;
+        if (!this.behaviour.failUpdate && (this.behaviour.failUpdates ?? 0) <= this.failedStarts) return undefined;
+        this.failedStarts++;
+        return `failed to start ${spec.labels[labels.image] ?? spec.image}`;
       },
       startDelayMs: () => this.behaviour.updateDelayMs ?? 0,
     });

@@ -89,6 +89,8 @@ function message(event: RolloutEvent): string {
       return `device updated to ${text(d.image) ?? 'the new image'}`;
     case 'image.device_failed':
       return withReason(d.skipped ? 'device skipped' : 'device failed to update', reason);
+    case 'image.device_retried':
+      return withReason(`device scheduled again (attempt ${count(d.attempt) ?? '?'} of ${count(d.attempts_allowed) ?? '?'})`, reason);
     case 'image.health_check_passed':
       return `health check passed${text(d.check) ? ` (${text(d.check)})` : ''}`;
     case 'image.health_check_failed':

@@ -118,6 +118,7 @@ export type NextStep =
   | { type: 'time_out_batch'; batch: number }
   | { type: 'start_health_checks'; batch: number }
   | { type: 'roll_back_failures'; batch: number }
+  | { type: 'retry_failures'; batch: number; round: number }
   | { type: 'complete_batch'; batch: number }
   | { type: 'pause_for_failures'; batch: number; failure_rate: number }
   | { type: 'complete_rollout' }
@@ -131,7 +132,13 @@ export type NextStep =
  * taken only once the rows agree.
  */
 export function restsOnCounts(step: NextStep): boolean {
-  return step.type === 'start_health_checks' || step.type === 'roll_back_failures' || step.type === 'complete_batch' || step.type === 'pause_for_failures';
+  return (
+    step.type === 'start_health_checks' ||
+    step.type === 'retry_failures' ||
+    step.type === 'roll_back_failures' ||
+    step.type === 'complete_batch' ||
+    step.type === 'pause_for_failures'
+  );
 }
 
 /** Counts no set of rows can have: some status below zero, or more devices than the batch has. */
@@ -196,6 +203,9 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, Ba
     if (!batch.health_checks_requested_at) return { type: 'start_health_checks', batch: batch.number };
     return { type: 'wait', ...(overdue(batch.health_checks_requested_at) ? { resend: 'health' as const } : {}) };
   }
+  // `retry_failed`: the batch's failed and unhealthy devices are scheduled again, a round at a time.
+  const rounds = batch.retry_rounds ?? 0;
+  if (counts.failed + counts.unhealthy > 0 && rounds < (policy.retry_failed ?? 0)) return { type: 'retry_failures', batch: batch.number, round: rounds + 1 };
   if (policy.auto_rollback_enabled && counts.failed + counts.unhealthy > 0) {
     if (!batch.rollbacks_requested_at) return { type: 'roll_back_failures', batch: batch.number };
     return { type: 'wait', ...(overdue(batch.rollbacks_requested_at) ? { resend: 'rollback' as const } : {}) };

@@ -40,6 +40,8 @@ export interface PolicySettings {
   approval_deadline_minutes?: number | null;
   /** The rollout pauses after each batch but the last until approved. */
   approve_each_batch?: boolean;
+  /** A device that fails its update or health check is scheduled again up to this many times (0-3) before it counts as failed. */
+  retry_failed?: number;
 }
 
 export interface Policy extends PolicySettings {
@@ -112,6 +114,8 @@ export interface Batch {
   rollbacks_requested_at?: string;
   completed_at?: string;
   stopped_at?: string;
+  /** Rounds of `retry_failed` done: each scheduled the batch's failed and unhealthy devices again. */
+  retry_rounds?: number;
 }
 
 export interface Planning {
@@ -282,6 +286,10 @@ export interface RolloutDevice {
   /** Why it was rolled back (an admin's reason, or what the rollout's rules decided). */
   rollback_reason?: string;
   scheduled_at?: string;
+  /** How many times the device has been given the new image: 1, and one more for each retry (absent: 1). */
+  attempts?: number;
+  /** The error of its last failed attempt, once it was retried. */
+  last_error?: string;
   updated_at: string;
 }
 
@@ -294,6 +302,8 @@ export const eventTypes = [
   'image.device_scheduled',
   'image.device_updated',
   'image.device_failed',
+  /** A device that failed is scheduled again (`retry_failed`). */
+  'image.device_retried',
   'image.health_check_passed',
   'image.health_check_failed',
   'image.device_rolled_back',

@@ -27,6 +27,7 @@ import { cancelRollout, startPlanned, supersedeOlderRollouts } from './control';
 import { startGate } from '../domain/rollout-control';
 import { requiredApprovals } from '../domain/approvals';
 import { Conflict } from '../errors';
+import { retryFailures } from './retries';
 import { continueSweep, endingSweep, revertCommands, sweepCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;
@@ -149,6 +150,8 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Batc
       return timeOutBatch(rollout, rollout.batches[decision.batch - 1]!, now);
     case 'start_health_checks':
       return requestFanOut(rollout, decision.batch, 'health_checks_requested_at', now, () => fanOutHealthChecks(rollout, decision.batch));
+    case 'retry_failures':
+      return retryFailures(rollout, decision.batch, decision.round, now);
     case 'roll_back_failures':
       return requestFanOut(rollout, decision.batch, 'rollbacks_requested_at', now, () => fanOutAutoRollback(rollout, decision.batch));
     case 'complete_batch':

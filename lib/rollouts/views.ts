@@ -33,6 +33,7 @@ const batchSchema = z.object({
   recounted_at: z.string().optional(),
   health_checks_requested_at: z.string().optional(),
   rollbacks_requested_at: z.string().optional(),
+  retry_rounds: z.number().int().optional(),
   completed_at: z.string().optional(),
   stopped_at: z.string().optional(),
 });
@@ -118,6 +119,10 @@ export const rolloutDeviceViewSchema = z.object({
   failed_at: z.string().optional(),
   rollback_reason: z.string().optional(),
   scheduled_at: z.string().optional(),
+  /** How many times the device has been given the new image (more than 1 after `retry_failed` retries). */
+  attempts: z.number().int(),
+  /** The error of its last failed attempt, once it has been retried. */
+  last_error: z.string().optional(),
   updated_at: z.string(),
 });
 type RolloutDeviceView = z.infer<typeof rolloutDeviceViewSchema>;
@@ -177,7 +182,7 @@ export async function rolloutDetail(id: string): Promise<z.infer<typeof rolloutD
 
 function deviceView(row: RolloutDevice): RolloutDeviceView {
   const { shard, seq, ...rest } = row;
-  return rest;
+  return { ...rest, attempts: row.attempts ?? 1 };
 }
 
 export async function rolloutSummaries(filter: RolloutFilter, limit: number, cursor?: string) {

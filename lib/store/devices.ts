@@ -206,6 +206,36 @@ export async function setRolloutTarget(
 }
 
 /**
+ * Gives a device the rollout's target again, for a retry: the target version goes up (so its
+ * agent applies the target anew, and its next report is judged against it) and the rollout's
+ * pointer is set again. Only while the rollout ranked `rank` still owns the app's target and it is
+ * still `pointer.image`; false otherwise (a newer push took the device over, the app left, the
+ * device was deleted).
+ */
+export async function retryRolloutTarget(uuid: string, app: string, rank: string, pointer: Omit<RolloutPointer, 'target_version'>, at: string): Promise<boolean> {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const device = await getStoredDevice(uuid, true);
+    const appIndex = device?.target_apps.findIndex((a) => a.name === app) ?? -1;
+    if (!device || appIndex < 0 || device.target_apps[appIndex]!.image !== pointer.image || device.target_set_by?.[app] !== rank) return false;
+    const version = device.target_version;
+    const done = await conditionally(
+      dynamo().send(
+        new UpdateCommand({
+          TableName: tableName(),
+          Key: keys.device(uuid),
+          UpdateExpression: 'SET target_version = :next, rollouts.#app = :pointer, updated_at = :at',
+          ConditionExpression: `attribute_exists(pk) AND target_version = :version AND target_set_by.#app = :rank AND target_apps[${appIndex}].image = :image`,
+          ExpressionAttributeNames: { '#app': app },
+          ExpressionAttributeValues: { ':next': version + 1, ':version': version, ':pointer': { ...pointer, target_version: version + 1 }, ':at': at, ':rank': rank, ':image': pointer.image },
+        }),
+      ),
+    );
+    if (done) return true;
+  }
+  return false;
+}
+
+/**
  * Puts one app back from the rollout's image `from` on `to`, only if the rollout ranked `rank`
  * set the target it has now: a rollout undoes what it did, never what a newer one did since.
  */

@@ -157,6 +157,30 @@ export async function transitionRolloutDevice(
   return result?.Attributes?.status as DeviceRolloutStatus | undefined;
 }
 
+/**
+ * Schedules a failed or unhealthy row again for its attempt `attempt` (2, 3, …): back to
+ * `scheduled`, no longer a failure (its error kept as `last_error`). Conditioned on the row still
+ * failed from attempt `attempt - 1`, so a retry repeated after a crash moves it once. The status
+ * it left, or undefined when it had moved on.
+ */
+export async function retryRolloutDevice(ref: RowRef, attempt: number, at: string): Promise<DeviceRolloutStatus | undefined> {
+  const previous = attempt - 1;
+  const result = await resultUnlessConditionFailed(
+    dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq),
+        UpdateExpression: 'SET #status = :scheduled, updated_at = :at, scheduled_at = :at, attempts = :attempt, last_error = if_not_exists(#error, :unknown) REMOVE failed_at, #error',
+        ConditionExpression: `#status IN (:failed, :unhealthy) AND ${previous === 1 ? '(attribute_not_exists(attempts) OR attempts = :previous)' : 'attempts = :previous'}`,
+        ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
+        ExpressionAttributeValues: { ':scheduled': 'scheduled', ':failed': 'failed', ':unhealthy': 'unhealthy', ':at': at, ':attempt': attempt, ':previous': previous, ':unknown': 'no error recorded' },
+        ReturnValues: 'UPDATED_OLD',
+      }),
+    ),
+  );
+  return result?.Attributes?.status as DeviceRolloutStatus | undefined;
+}
+
 /** The image (and digest) a device ran when it was scheduled, where it differs from what planning saw. */
 export async function recordPreviousImage(ref: RowRef, image: string, digest?: string): Promise<void> {
   await dynamo().send(
@@ -186,6 +210,8 @@ export async function countTransitions(
     add(to, 1);
     if (from !== 'pending') add(from, -1);
     if (failureStatuses.includes(to)) add('failures', 1);
+    // A retry (failed or unhealthy, scheduled again) takes the failure back; a rollback keeps it.
+    else if (failureStatuses.includes(from) && to !== 'rolled_back') add('failures', -1);
   }
   const changed = [...deltas].filter(([, n]) => n !== 0);
   const lastMoveAt = moves.reduce<string | undefined>((last, move) => (move.at !== undefined && (last === undefined || move.at > last) ? move.at : last), undefined);

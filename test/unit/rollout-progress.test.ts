@@ -135,6 +135,21 @@ describe('nextStep', () => {
     expect(nextStep(rolling, byBatch(2, { healthy: 7, rolled_back: 1 }), now)).toEqual({ type: 'complete_batch', batch: 2 });
   });
 
+  it('retries failed and unhealthy devices a round at a time before rolling them back (retry_failed)', () => {
+    const retrying = { policy: { ...withHealth().policy, retry_failed: 2 } };
+    const checked = inBatch(2, retrying, { health_checks_requested_at: now.toISOString() });
+    expect(nextStep(checked, byBatch(2, { healthy: 6, unhealthy: 1, failed: 1 }), now)).toEqual({ type: 'retry_failures', batch: 2, round: 1 });
+    // The round's devices are on their way again: the batch waits for them, then checks them anew.
+    const round1 = inBatch(2, retrying, { retry_rounds: 1 });
+    expect(nextStep(round1, byBatch(2, { healthy: 6, scheduled: 2 }), now)).toMatchObject({ type: 'wait' });
+    expect(nextStep(round1, byBatch(2, { healthy: 6, updated: 1, failed: 1 }), now)).toEqual({ type: 'start_health_checks', batch: 2 });
+    expect(nextStep({ ...round1, batches: round1.batches.map((b) => (b.number === 2 ? { ...b, health_checks_requested_at: now.toISOString() } : b)) }, byBatch(2, { healthy: 7, failed: 1 }), now)).toEqual({ type: 'retry_failures', batch: 2, round: 2 });
+    // Out of rounds: what still fails is rolled back.
+    const round2 = inBatch(2, retrying, { retry_rounds: 2, health_checks_requested_at: now.toISOString() });
+    expect(nextStep(round2, byBatch(2, { healthy: 7, failed: 1 }), now)).toEqual({ type: 'roll_back_failures', batch: 2 });
+    expect(nextStep(inBatch(2, retrying, { retry_rounds: 1 }), byBatch(2, { healthy: 8 }), now)).toEqual({ type: 'complete_batch', batch: 2 });
+  });
+
   it('leaves unhealthy devices alone when auto-rollback is off', () => {
     const checked = inBatch(2, withHealth(false), { health_checks_requested_at: now.toISOString() });
     expect(nextStep(checked, byBatch(2, { healthy: 7, unhealthy: 1 }), now)).toEqual({ type: 'complete_batch', batch: 2 });

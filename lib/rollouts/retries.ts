@@ -1,0 +1,71 @@
+/**
+ * `retry_failed`: once a batch's devices are through their update (and health checks), those that
+ * failed or were unhealthy are scheduled again, a round at a time, up to the policy's number of
+ * rounds; only what still fails after the last round counts as failed (and is rolled back, and
+ * weighs in the failure rate). Each round gives the batch a new update deadline.
+ *
+ * A round is one step of batch-advance: each eligible row's device gets the target again first
+ * (its version goes up, so its agent applies it anew; its pointer is set again), then the row goes
+ * back to `scheduled` with one more attempt, then its event; the round is recorded on the batch
+ * last. A crash in between repeats the round: rows already moved are no longer failed from the
+ * round's attempt, so none is given a retry twice.
+ */
+import { rolloutRank } from '../domain/push-order';
+import type { Batch, DeviceRolloutStatus, Rollout, RolloutDevice } from '../domain/types';
+import { minutesLater } from '../domain/rollout-progress';
+import { logger } from '../logger';
+import { sendWakeUp } from '../queues/messages';
+import { retryRolloutTarget } from '../store/devices';
+import { retryRolloutDevice, rowsInRange } from '../store/rollout-devices';
+import { saveRollout } from '../store/rollouts';
+import { countMoves, deviceEvent, type Move } from './device-transitions';
+
+/** Rows the round `round` (1, 2, …) schedules again: failed or unhealthy on attempt `round`. */
+export function retriable(row: Pick<RolloutDevice, 'status' | 'attempts'>, round: number): boolean {
+  return (row.status === 'failed' || row.status === 'unhealthy') && (row.attempts ?? 1) === round;
+}
+
+export async function retryFailures(rollout: Rollout, number: number, round: number, now: Date): Promise<void> {
+  const batch = rollout.batches[number - 1]!;
+  const at = now.toISOString();
+  const rank = rolloutRank(rollout);
+  const allowed = (rollout.policy.retry_failed ?? 0) + 1;
+  let retried = 0;
+  for (let shard = 0; shard < rollout.shard_count; shard++) {
+    const moves: (Move | undefined)[] = [];
+    for await (const row of rowsInRange(rollout.id, shard, batch.first_seq, batch.size)) {
+      if (!retriable(row, round)) continue;
+      const pointer = {
+        rollout_id: rollout.id,
+        shard: row.shard,
+        seq: row.seq,
+        batch: number,
+        image: row.new_image,
+        ...(rollout.digest ? { digest: rollout.digest } : {}),
+        ...(row.previous_digest ? { previous_digest: row.previous_digest } : {}),
+      };
+      // A device a newer push took over, or that left, keeps its failure: nothing to retry here.
+      if (!(await retryRolloutTarget(row.device_uuid, row.app, rank, pointer, at))) continue;
+      const from: DeviceRolloutStatus | undefined = await retryRolloutDevice(row, round + 1, at);
+      if (!from) continue;
+      moves.push({ moved: true, from, to: 'scheduled', at });
+      await deviceEvent('image.device_retried', row, at, { batch: number, attempt: round + 1, attempts_allowed: allowed, reason: row.error ?? from });
+      retried++;
+    }
+    await countMoves({ rollout_id: rollout.id, shard }, number, moves);
+  }
+  const deadline = minutesLater(now, rollout.policy.update_timeout_minutes);
+  const next: Batch = { ...batch, retry_rounds: round, deadline_at: deadline, schedule_requested_at: at };
+  // The round's devices are checked (and, failing again, rolled back) anew.
+  delete next.health_checks_requested_at;
+  delete next.rollbacks_requested_at;
+  const saved = await saveRollout({
+    ...rollout,
+    batches: rollout.batches.map((b) => (b.number === number ? next : b)),
+    wake_requested_for: deadline,
+    version: rollout.version + 1,
+    updated_at: at,
+  });
+  logger.info('retried failed devices', { rollout_id: rollout.id, batch: number, round, retried });
+  if (saved) await sendWakeUp(rollout.id, deadline, now);
+}
