@@ -1,5 +1,5 @@
 /** Devices: registration, target state, reported current state, and rollout membership. */
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Device, ReportedApp, RolloutPointer, TargetApp } from '../domain/types';
 import { Conflict } from '../errors';
@@ -29,6 +29,45 @@ export async function putNewDevice(device: StoredDevice, repositories: { reposit
       }),
     );
   }
+}
+
+/** Drops the device's repository memberships (deleting one that is gone is harmless). */
+export async function deleteRepositoryMembers(uuid: string, repositories: { repository: string; app: string }[]): Promise<void> {
+  for (const { repository, app } of repositories) {
+    await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: keys.repositoryMember(repository, uuid, app) }));
+  }
+}
+
+/**
+ * Deletes the device item if its target version is still `targetVersion`: a rollout that set a
+ * target since (and so a pointer the caller has not seen) keeps it. False when it did not apply.
+ */
+export async function deleteDeviceItem(uuid: string, targetVersion: number): Promise<boolean> {
+  return conditionally(
+    dynamo().send(
+      new DeleteCommand({
+        TableName: tableName(),
+        Key: keys.device(uuid),
+        ConditionExpression: 'target_version = :version',
+        ExpressionAttributeValues: { ':version': targetVersion },
+      }),
+    ),
+  );
+}
+
+/** Replaces the device's token hash if it is still `from`; false when the device is gone or its token changed meanwhile. */
+export async function replaceTokenHash(uuid: string, from: string, to: string, at: string): Promise<boolean> {
+  return conditionally(
+    dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(uuid),
+        UpdateExpression: 'SET token_hash = :to, updated_at = :at',
+        ConditionExpression: 'attribute_exists(pk) AND token_hash = :from',
+        ExpressionAttributeValues: { ':from': from, ':to': to, ':at': at },
+      }),
+    ),
+  );
 }
 
 export async function getStoredDevice(uuid: string, consistent = false): Promise<StoredDevice | undefined> {
