@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { adminKeySchema, isReservedName } from '../../lib/admin-keys';
 import { deletedDeviceReason, leavesWithDevice } from '../../lib/domain/device-removal';
+import { describeEvent } from '../../lib/domain/event-descriptions';
 import { deviceStatusesLeadingTo, emptyCounts, failureRate, isUpdatePhaseOver, rolloutStatistics } from '../../lib/domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, Rollout, RolloutStatus } from '../../lib/domain/types';
 import { adminKeyIdOf, deviceOfToken, newAdminKey, newDeviceToken, newNamedAdminKey, newProvisioningKey, provisioningKeyIdOf } from '../../lib/secrets';
@@ -85,5 +86,14 @@ describe('a deleted device leaving its rollouts', () => {
     expect(isUpdatePhaseOver({ number: 1, percentage: 100, size: 4, first_seq: 0, status: 'in_progress' }, counts)).toBe(true);
     const stats = rolloutStatistics({ total_devices: 4, current_batch: 1, batches: batches(['in_progress']), planning: { done: true, assigned: 4 } } as unknown as Rollout, new Map([[1, counts]]));
     expect(stats).toMatchObject({ skipped: 1, healthy: 2, failed: 1, pending: 0, progress_percent: 75, failure_rate: 0.3333 });
+  });
+
+  it('says a skip in the log at info, with its reason', () => {
+    const event = { id: '0000000000000-000000-000000000000', type: 'image.device_skipped' as const, rollout_id: 'ro-1', device_uuid: 'dev-1', timestamp: '2026-12-01T00:00:00.000Z', details: { batch: 1, reason: deletedDeviceReason, was: 'updated' } };
+    expect(describeEvent(event)).toEqual({
+      level: 'info',
+      message: 'device skipped: device deleted',
+      fields: { event: 'image.device_skipped', rollout_id: 'ro-1', device_uuid: 'dev-1', batch: 1, reason: 'device deleted' },
+    });
   });
 });
