@@ -2,7 +2,7 @@
 import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Device, ReportedApp, RolloutPointer, TargetApp } from '../domain/types';
-import { Conflict } from '../errors';
+import { Conflict, Unauthorized } from '../errors';
 import { indexes, keys, listedKeys } from './keys';
 import { conditionally, entityOf, queryIndexPage, resultUnlessConditionFailed, tableName, type Page } from './table';
 
@@ -160,7 +160,7 @@ export interface SettledPointer {
 /**
  * Records what the device reports it runs, and drops the `settled` pointers with the same write
  * if each still names its rollout. Undefined when one does not (nothing is written then); a
- * device that does not exist is an error.
+ * device that does not exist (deleted since its token was checked) is a 401.
  */
 export async function recordCurrentState(uuid: string, report: { apps: ReportedApp[]; ip_address?: string; error?: string | null }, at: string): Promise<StoredDevice>;
 export async function recordCurrentState(
@@ -199,8 +199,10 @@ export async function recordCurrentState(
     ReturnValues: 'ALL_NEW',
   });
   if (settled.length === 0) {
-    const { Attributes } = await dynamo().send(command);
-    return entityOf<StoredDevice>(Attributes!);
+    const written = await resultUnlessConditionFailed(dynamo().send(command));
+    // Deleted since its token was checked: the token no longer is one.
+    if (!written?.Attributes) throw new Unauthorized(`invalid credentials: device ${uuid} was deleted`);
+    return entityOf<StoredDevice>(written.Attributes);
   }
   const result = await resultUnlessConditionFailed(dynamo().send(command));
   return result?.Attributes ? entityOf<StoredDevice>(result.Attributes) : undefined;
