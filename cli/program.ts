@@ -6,6 +6,7 @@
 import { Command, CommanderError } from 'commander';
 import packageJson from '../package.json' with { type: 'json' };
 import { ApiError, unreachableCause } from '../client/admin-client';
+import { adminKeyCommands } from './commands/admin-keys';
 import { deviceCommands } from './commands/devices';
 import { policyCommands } from './commands/policies';
 import { provisioningKeyCommands } from './commands/provisioning-keys';
@@ -30,13 +31,13 @@ Exit codes:
 
 export function buildProgram(io: Io): Command {
   const program = new Command('fleet')
-    .description('Steer fleet-rollout over its HTTP API: rollouts, policies, devices, provisioning keys.')
+    .description('Steer fleet-rollout over its HTTP API: rollouts, policies, devices, provisioning keys, admin keys.')
     .version(packageJson.version)
     .option('--api-url <url>', "the API's base URL (default: FLEET_API_URL)")
     .option('--admin-key <key>', 'an admin API key (default: FLEET_ADMIN_KEY)')
     .option('--json', "print the API's JSON answers unchanged, for scripts")
     .addHelpText('after', epilog);
-  for (const group of [rolloutCommands(io), policyCommands(io), deviceCommands(io), provisioningKeyCommands(io)]) program.addCommand(group);
+  for (const group of [rolloutCommands(io), policyCommands(io), deviceCommands(io), provisioningKeyCommands(io), adminKeyCommands(io)]) program.addCommand(group);
   configure(program, io);
   return program;
 }

@@ -134,6 +134,16 @@ export interface DeviceView {
   active_rollouts: Record<string, { rollout_id: string; batch: number; image: string }>;
 }
 
+/** A named admin key as the API lists it (never the key itself). */
+export interface AdminKeyView {
+  id: string;
+  name: string;
+  created_at: string;
+  created_by: { key_id: string; name: string };
+  revoked_at: string | null;
+  revoked_by: { key_id: string; name: string } | null;
+}
+
 export interface RolloutDeviceRow {
   device_uuid: string;
   status: DeviceStatus;

@@ -231,6 +231,8 @@ export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string
       return { text: `${device} failed its health check: ${text(d.reason)}`, tone: 'red' };
     case 'image.device_rolled_back':
       return { text: `${device} rolled back to ${text(d.to_image)}`, tone: 'yellow' };
+    case 'image.device_skipped':
+      return { text: `${device} skipped: ${text(d.reason)}`, tone: 'yellow' };
     case 'image.rollout_paused':
       return { text: `rollout paused: ${text(d.reason)}`, tone: 'yellow' };
     case 'image.rollout_resumed':

@@ -1,11 +1,20 @@
-/** Admin API: registering and reading devices, setting an app's container settings. */
+/** Admin API: registering, reading and deleting devices, setting an app's container settings, rotating a device's token. */
 import { requireConfig } from '../lib/config';
-import { appContainerSchema, deviceRegistrationSchema, pageOfDevices, readDevice, registerDevice, setContainerSettings } from '../lib/devices';
+import {
+  appContainerSchema,
+  deleteDevice,
+  deviceRegistrationSchema,
+  pageOfDevices,
+  readDevice,
+  registerDevice,
+  rotateDeviceToken,
+  setContainerSettings,
+} from '../lib/devices';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 import { now } from '../lib/clock';
 
-requireConfig({ table: true });
+requireConfig({ table: true, queues: ['orchestration'] });
 
 export const handler = apiHandler(
   {
@@ -25,6 +34,14 @@ export const handler = apiHandler(
     'PUT /api/v1/devices/{uuid}/apps/{app}': adminOnly(async (request) => ({
       status: 200,
       body: { device: await setContainerSettings(request.params.uuid!, request.params.app!, request.json(appContainerSchema), now()) },
+    })),
+    'DELETE /api/v1/devices/{uuid}': adminOnly(async (request) => {
+      await deleteDevice(request.params.uuid!, now());
+      return { status: 204 };
+    }),
+    'POST /api/v1/devices/{uuid}/token': adminOnly(async (request) => ({
+      status: 200,
+      body: await rotateDeviceToken(request.params.uuid!, now()),
     })),
   },
   { maxBodyBytes: 64 * 1024 },

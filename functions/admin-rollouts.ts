@@ -3,7 +3,7 @@ import { requireConfig } from '../lib/config';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 import { validate } from '../lib/validation';
-import { cancelRollout, controlReasonSchema as reasonBody, startBodySchema as startBody, promoteBodySchema as promoteBody, promoteRollout, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
+import { approvalBodySchema as approvalBody, approveRollout, rejectRollout, cancelRollout, controlReasonSchema as reasonBody, startBodySchema as startBody, promoteBodySchema as promoteBody, promoteRollout, pauseRollout, resumeRollout, rollbackAll, rollbackDevice, startRollout } from '../lib/rollouts/control';
 import { activeRollouts, rolloutDetail, rolloutDevicesByBatch, rolloutEvents, rolloutListQuerySchema as listQuery, rolloutSummaries } from '../lib/rollouts/views';
 import { now } from '../lib/clock';
 
@@ -43,10 +43,18 @@ export const handler = apiHandler(
       status: 200,
       body: { rollout: await resumeRollout(request.params.rolloutId!, now()) },
     })),
-    'POST /api/v1/rollouts/{rolloutId}/promote': adminOnly(async (request) => {
+    'POST /api/v1/rollouts/{rolloutId}/promote': adminOnly(async (request, admin) => {
       const { reason, full } = request.json(promoteBody);
-      return { status: 200, body: { rollout: await promoteRollout(request.params.rolloutId!, reason, full, now()) } };
+      return { status: 200, body: { rollout: await promoteRollout(request.params.rolloutId!, reason, full, now(), admin.name) } };
     }),
+    'POST /api/v1/rollouts/{rolloutId}/approve': adminOnly(async (request, admin) => ({
+      status: 200,
+      body: { rollout: await approveRollout(request.params.rolloutId!, admin, request.json(approvalBody).comment, now()) },
+    })),
+    'POST /api/v1/rollouts/{rolloutId}/reject': adminOnly(async (request, admin) => ({
+      status: 200,
+      body: { rollout: await rejectRollout(request.params.rolloutId!, admin, request.json(approvalBody).comment, now()) },
+    })),
     'POST /api/v1/rollouts/{rolloutId}/cancel': adminOnly(async (request) => ({
       status: 200,
       body: { rollout: await cancelRollout(request.params.rolloutId!, request.json(reasonBody).reason, now()) },

@@ -5,11 +5,23 @@ import { z } from 'zod';
 import { config } from './config';
 import { containerSettingsSchema, sameContainerSettings } from './container-settings';
 import type { Device, ReportedApp } from './domain/types';
-import { NotFound } from './errors';
+import { Conflict, NotFound } from './errors';
 import { isDigest, normaliseRepository, parseImageReference } from './registry';
+import { leaveRollouts } from './rollouts/device-removal';
 import { applyReport } from './rollouts/device-transitions';
 import { newDeviceToken, sha256Hex } from './secrets';
-import { getStoredDevice, listDevices, publicDevice, putNewDevice, recordCurrentState, setAppContainer, type StoredDevice } from './store/devices';
+import {
+  deleteDeviceItem,
+  deleteRepositoryMembers,
+  getStoredDevice,
+  listDevices,
+  publicDevice,
+  putNewDevice,
+  recordCurrentState,
+  replaceTokenHash,
+  setAppContainer,
+  type StoredDevice,
+} from './store/devices';
 
 const imageSchema = z
   .string()
@@ -140,9 +152,47 @@ export async function registerDevice(input: DeviceRegistration, now: Date, provi
     updated_at: at,
     token_hash: sha256Hex(token),
   };
-  const repositories = input.apps.map((app) => ({ repository: normaliseRepository(app.image), app: app.name }));
-  await putNewDevice(device, repositories);
+  await putNewDevice(device, repositoriesOf(device));
   return { device: deviceView(publicDevice(device)), device_token: token };
+}
+
+/** The repository memberships a device's apps hold (a rollout moves an app within its repository). */
+function repositoriesOf(device: Pick<Device, 'target_apps'>): { repository: string; app: string }[] {
+  return device.target_apps.map((app) => ({ repository: normaliseRepository(app.image), app: app.name }));
+}
+
+export const deviceTokenSchema = z.object({ device_uuid: z.string(), token: z.string() });
+
+/**
+ * Deletes a device and everything of it: its rows in the rollouts that wait on it are skipped
+ * (lib/rollouts/device-removal.ts), its repository memberships go, and the device item goes last,
+ * with its token. A crash half-way leaves the device item, so a retry finds what is left to do;
+ * until then the device is listed and planned as before, and nothing refers to what is gone.
+ * 404 only once nothing of it is left.
+ */
+export async function deleteDevice(uuid: string, now: Date): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const device = await getStoredDevice(uuid, true);
+    if (!device) {
+      if (attempt === 0) throw new NotFound(`device ${uuid} not found`);
+      return; // deleted by a concurrent request
+    }
+    await leaveRollouts(device, now);
+    await deleteRepositoryMembers(uuid, repositoriesOf(device));
+    // A rollout that set a target meanwhile left a pointer this attempt did not see: look again.
+    if (await deleteDeviceItem(uuid, device.target_version)) return;
+  }
+  throw new Conflict(`device ${uuid} kept changing while it was being deleted; try again`);
+}
+
+/** Issues the device a new token, shown this once; the old one is refused from now on. */
+export async function rotateDeviceToken(uuid: string, now: Date): Promise<z.infer<typeof deviceTokenSchema>> {
+  const device = await getStoredDevice(uuid, true);
+  if (!device) throw new NotFound(`device ${uuid} not found`);
+  const token = newDeviceToken(uuid);
+  if (await replaceTokenHash(uuid, device.token_hash, sha256Hex(token), now.toISOString())) return { device_uuid: uuid, token };
+  if (!(await getStoredDevice(uuid, true))) throw new NotFound(`device ${uuid} not found`);
+  throw new Conflict(`the token of device ${uuid} was rotated by another request at the same time; rotate it again to get one you hold`);
 }
 
 export async function readDevice(uuid: string) {

@@ -22,9 +22,27 @@ export function randomSecret(bytes = 32): string {
   return randomBytes(bytes).toString('base64url');
 }
 
-/** A new admin API key: recognisable by its prefix so that leaked keys can be found by scanners. */
+/**
+ * A new admin API key: recognisable by its prefix so that leaked keys can be found by scanners.
+ * This is the shape of a deployment's configured key (the embedded host's own); named keys,
+ * made through the API, are `fra_<ulid>.<secret>` (below). A configured key has no `.`
+ * (base64url has none), so the two shapes never meet.
+ */
 export function newAdminKey(): string {
   return `fra_${randomSecret()}`;
+}
+
+const namedAdminKeyPattern = /^fra_([0-9a-z]{26})\.([A-Za-z0-9_-]{20,})$/;
+
+/** A named admin key names its key's id (`ak_<ulid>`) as `fra_<ulid>.<secret>`, so checking it is one read. */
+export function newNamedAdminKey(id: string): string {
+  return `fra_${id.replace(/^ak_/, '')}.${randomSecret()}`;
+}
+
+/** The id of the named admin key a bearer token is shaped like, or undefined. */
+export function adminKeyIdOf(token: string): string | undefined {
+  const ulid = namedAdminKeyPattern.exec(token)?.[1];
+  return ulid && `ak_${ulid}`;
 }
 
 const deviceTokenPattern = /^dt_([0-9a-zA-Z-]{1,64})\.([A-Za-z0-9_-]{20,})$/;

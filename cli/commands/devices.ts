@@ -78,7 +78,7 @@ export async function registrationBody(options: RegisterOptions, stdin?: () => P
 }
 
 export function deviceCommands(io: Io): Command {
-  const devices = new Command('devices').description('the fleet: list, read, register');
+  const devices = new Command('devices').description("the fleet: list, read, register, delete, rotate a device's token");
 
   limitOption(devices.command('list').description('every device')).action(async (options: { limit?: number; cursor?: string }, command: Command) => {
     await printList<DeviceView>(session(io, command), '/api/v1/devices', 'devices', options, (rows) => renderTable(columns, rows));
@@ -109,6 +109,29 @@ export function deviceCommands(io: Io): Command {
       s.show(body, () => [
         `registered device ${body.device.uuid} (${body.device.name})`,
         `device token (shown this once; give it to the device as FLEET_DEVICE_TOKEN): ${body.device_token}`,
+      ]);
+    });
+
+  devices
+    .command('delete')
+    .description('delete a device: its token stops working, and rollouts waiting on it skip it')
+    .argument('<uuid>', 'device uuid')
+    .action(async (uuid: string, _options: unknown, command: Command) => {
+      const s = session(io, command);
+      await s.api.call('DELETE', `/api/v1/devices/${segment(uuid)}`, { expect: 204 });
+      s.show(undefined, () => [`deleted device ${uuid}`]);
+    });
+
+  devices
+    .command('rotate-token')
+    .description("give a device a new token; the old one is refused from now on; prints the new one, which is shown this once")
+    .argument('<uuid>', 'device uuid')
+    .action(async (uuid: string, _options: unknown, command: Command) => {
+      const s = session(io, command);
+      const body = await s.api.call<{ device_uuid: string; token: string }>('POST', `/api/v1/devices/${segment(uuid)}/token`, { expect: 200 });
+      s.show(body, () => [
+        `rotated the token of device ${body.device_uuid}; the old one no longer works`,
+        `device token (shown this once; give it to the device as FLEET_DEVICE_TOKEN): ${body.token}`,
       ]);
     });
 

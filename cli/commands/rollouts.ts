@@ -93,6 +93,22 @@ export function rolloutCommands(io: Io): Command {
       s.show(body, () => [body.message ?? `rollout ${body.rollout.id} started (${body.rollout.status})`]);
     });
 
+  for (const [name, description] of [
+    ['approve', 'approve the stage the rollout waits for (its start, or going on after a batch)'],
+    ['reject', 'reject it: the rollout is cancelled'],
+  ] as const) {
+    rollouts
+      .command(name)
+      .description(description)
+      .argument('<id>', 'rollout id')
+      .option('--comment <text>', 'what you have to say, for the event log')
+      .action(async (id: string, options: { comment?: string }, command: Command) => {
+        const s = session(io, command);
+        const body = await s.api.call<{ rollout: RolloutView }>('POST', `/api/v1/rollouts/${segment(id)}/${name}`, { body: options.comment ? { comment: options.comment } : {} });
+        s.show(body, () => [`rollout ${body.rollout.id} is ${label(body.rollout.status)}${body.rollout.status_reason ? `: ${body.rollout.status_reason}` : ''}`]);
+      });
+  }
+
   rollouts
     .command('promote')
     .description('fast-forward: the remaining batches start now, past batch delays and maintenance windows')

@@ -264,7 +264,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
     cleanups.push(() => sqs.destroy());
     // Before the functions load, so that no flush of theirs reaches stdout (metrics-endpoint.ts).
     const { countMetrics, latencyMetrics, metricsService, sendEmfTo } = await import('../../lib/metrics');
-    const { isAdminKey } = await import('../../lib/store/admin-keys');
+    const { isAdminKey } = await import('../../lib/admin-keys');
     const metricsEndpoint = createMetricsEndpoint({
       sqs,
       queues: urlsOf(emulators.queues),

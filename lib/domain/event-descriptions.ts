@@ -88,6 +88,7 @@ function message(event: RolloutEvent): string {
     case 'image.device_updated':
       return `device updated to ${text(d.image) ?? 'the new image'}`;
     case 'image.device_failed':
+      // Skips were recorded as failures with `skipped` before they had a type of their own.
       return withReason(d.skipped ? 'device skipped' : 'device failed to update', reason);
     case 'image.device_retried':
       return withReason(`device scheduled again (attempt ${count(d.attempt) ?? '?'} of ${count(d.attempts_allowed) ?? '?'})`, reason);
@@ -97,6 +98,8 @@ function message(event: RolloutEvent): string {
       return withReason(`health check failed${text(d.check) ? ` (${text(d.check)})` : ''}`, reason);
     case 'image.device_rolled_back':
       return withReason(`device rolled back to ${text(d.to_image) ?? 'its previous image'}`, reason);
+    case 'image.device_skipped':
+      return withReason('device skipped', reason);
   }
 }
 

@@ -31,7 +31,8 @@ const deviceTransitions: Record<DeviceRolloutStatus, readonly DeviceRolloutStatu
   // A device may report the new image before its row is marked scheduled (it polled quickly).
   pending: ['scheduled', 'updated', 'failed', 'skipped'],
   scheduled: ['updated', 'failed', 'rolled_back', 'skipped'],
-  updated: ['healthy', 'unhealthy', 'failed', 'rolled_back'],
+  // Skipped: the device was deleted while it waited for its health check.
+  updated: ['healthy', 'unhealthy', 'failed', 'rolled_back', 'skipped'],
   healthy: ['rolled_back'],
   unhealthy: ['rolled_back'],
   failed: ['rolled_back'],

@@ -307,6 +307,8 @@ export const eventTypes = [
   'image.health_check_passed',
   'image.health_check_failed',
   'image.device_rolled_back',
+  /** A device left the rollout before it was done with it (it was deleted): it never counts as processed. */
+  'image.device_skipped',
   'image.batch_started',
   'image.batch_completed',
   /** The next batch waits for a maintenance window to open. */

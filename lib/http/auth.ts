@@ -1,15 +1,17 @@
 /**
- * Who may call what. Admin routes take an admin key; device routes take the device's own token;
- * provisioning takes a provisioning key.
+ * Who may call what. Admin routes take an admin key, and learn which principal holds it; device
+ * routes take the device's own token; provisioning takes a provisioning key.
  * A device token names its device (`dt_<uuid>.<secret>`), so checking it is one read of that
- * device, which the device routes then reuse.
+ * device, which the device routes then reuse; a named admin key names its id likewise.
  */
+import { authenticateAdmin, isAdminKey, type AdminPrincipal } from '../admin-keys';
 import { Forbidden, Unauthorized } from '../errors';
 import { authenticateProvisioningKey, type ProvisioningCredential } from '../provisioning';
 import { bearerTokenOf, constantTimeEqual, deviceOfToken, sha256Hex } from '../secrets';
-import { isAdminKey } from '../store/admin-keys';
 import { getStoredDevice, type StoredDevice } from '../store/devices';
-import type { ApiRequest, RouteHandler } from './api';
+import type { ApiRequest, ApiResponse, RouteHandler } from './api';
+
+export type { AdminPrincipal };
 
 function bearerToken(request: ApiRequest): string {
   const header = request.headers.authorization;
@@ -26,13 +28,14 @@ async function deviceForToken(token: string): Promise<StoredDevice | undefined> 
   return device && constantTimeEqual(device.token_hash, sha256Hex(token)) ? device : undefined;
 }
 
-export async function requireAdmin(request: ApiRequest): Promise<void> {
+/** The admin making the request: 401 without an admin key, 403 with a device token. */
+export async function requireAdmin(request: ApiRequest): Promise<AdminPrincipal> {
   const token = bearerToken(request);
   if (deviceOfToken(token)) {
     if (await deviceForToken(token)) throw new Forbidden('a device token cannot use admin routes');
     throw new Unauthorized('invalid credentials');
   }
-  if (!(await isAdminKey(token))) throw new Unauthorized('invalid credentials');
+  return authenticateAdmin(token);
 }
 
 /** The calling device, which must be the one named in the path. */
@@ -54,10 +57,11 @@ export async function requireProvisioningKey(request: ApiRequest, now: Date): Pr
   return authenticateProvisioningKey(bearerToken(request), now);
 }
 
-/** Wraps a route so that it runs only for an admin. */
+/** A route for admins: it is told which one calls. */
+export type AdminRoute = (request: ApiRequest, admin: AdminPrincipal) => Promise<ApiResponse>;
+
+/** Wraps a route so that it runs only for an admin, whose principal it is given. */
 export const adminOnly =
-  (route: RouteHandler): RouteHandler =>
-  async (request) => {
-    await requireAdmin(request);
-    return route(request);
-  };
+  (route: AdminRoute): RouteHandler =>
+  async (request) =>
+    route(request, await requireAdmin(request));

@@ -159,7 +159,7 @@ async function schedulePage(rollout: Rollout, batch: Batch, shard: number, rows:
 
 async function skip(row: RolloutDevice, batch: number, reason: string, now: Date): Promise<Move | undefined> {
   const move = await transitionRow(row, batch, 'skipped', now.toISOString(), { error: reason });
-  if (move) await deviceEvent('image.device_failed', row, move.at, { batch, reason, skipped: true });
+  if (move) await deviceEvent('image.device_skipped', row, move.at, { batch, reason });
   return move;
 }
 

@@ -1,8 +1,8 @@
 /** Devices: registration, target state, reported current state, and rollout membership. */
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
 import type { Device, ReportedApp, RolloutPointer, TargetApp } from '../domain/types';
-import { Conflict } from '../errors';
+import { Conflict, Unauthorized } from '../errors';
 import { indexes, keys, listedKeys } from './keys';
 import { conditionally, entityOf, queryIndexPage, resultUnlessConditionFailed, tableName, type Page } from './table';
 
@@ -29,6 +29,45 @@ export async function putNewDevice(device: StoredDevice, repositories: { reposit
       }),
     );
   }
+}
+
+/** Drops the device's repository memberships (deleting one that is gone is harmless). */
+export async function deleteRepositoryMembers(uuid: string, repositories: { repository: string; app: string }[]): Promise<void> {
+  for (const { repository, app } of repositories) {
+    await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: keys.repositoryMember(repository, uuid, app) }));
+  }
+}
+
+/**
+ * Deletes the device item if its target version is still `targetVersion`: a rollout that set a
+ * target since (and so a pointer the caller has not seen) keeps it. False when it did not apply.
+ */
+export async function deleteDeviceItem(uuid: string, targetVersion: number): Promise<boolean> {
+  return conditionally(
+    dynamo().send(
+      new DeleteCommand({
+        TableName: tableName(),
+        Key: keys.device(uuid),
+        ConditionExpression: 'target_version = :version',
+        ExpressionAttributeValues: { ':version': targetVersion },
+      }),
+    ),
+  );
+}
+
+/** Replaces the device's token hash if it is still `from`; false when the device is gone or its token changed meanwhile. */
+export async function replaceTokenHash(uuid: string, from: string, to: string, at: string): Promise<boolean> {
+  return conditionally(
+    dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(uuid),
+        UpdateExpression: 'SET token_hash = :to, updated_at = :at',
+        ConditionExpression: 'attribute_exists(pk) AND token_hash = :from',
+        ExpressionAttributeValues: { ':from': from, ':to': to, ':at': at },
+      }),
+    ),
+  );
 }
 
 export async function getStoredDevice(uuid: string, consistent = false): Promise<StoredDevice | undefined> {
@@ -121,7 +160,7 @@ export interface SettledPointer {
 /**
  * Records what the device reports it runs, and drops the `settled` pointers with the same write
  * if each still names its rollout. Undefined when one does not (nothing is written then); a
- * device that does not exist is an error.
+ * device that does not exist (deleted since its token was checked) is a 401.
  */
 export async function recordCurrentState(uuid: string, report: { apps: ReportedApp[]; ip_address?: string; error?: string | null }, at: string): Promise<StoredDevice>;
 export async function recordCurrentState(
@@ -160,8 +199,10 @@ export async function recordCurrentState(
     ReturnValues: 'ALL_NEW',
   });
   if (settled.length === 0) {
-    const { Attributes } = await dynamo().send(command);
-    return entityOf<StoredDevice>(Attributes!);
+    const written = await resultUnlessConditionFailed(dynamo().send(command));
+    // Deleted since its token was checked: the token no longer is one.
+    if (!written?.Attributes) throw new Unauthorized(`invalid credentials: device ${uuid} was deleted`);
+    return entityOf<StoredDevice>(written.Attributes);
   }
   const result = await resultUnlessConditionFailed(dynamo().send(command));
   return result?.Attributes ? entityOf<StoredDevice>(result.Attributes) : undefined;

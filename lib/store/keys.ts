@@ -18,7 +18,9 @@
  * shard swept after an ending  ROLLOUT#<id>#S#<shard>          SWEPT#<ending status>
  * newest push started          PUSHES#<repository>             NEWEST_STARTED  (its rollout's rank)
  * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
- * admin key                    ADMINKEY#<sha256 of key>        ADMINKEY
+ * admin key, configured        ADMINKEY#<sha256 of key>        ADMINKEY   (the embedded host's own)
+ * admin key, named             ADMINKEY#<id> (ak_…)            ADMINKEY   (holds the key's sha256)
+ * admin key name, claimed      ADMINKEYNAME#<lower-cased name> ADMINKEYNAME (the unrevoked key holding it)
  * provisioning key             PROVKEY#<id>                    PROVKEY   (holds the key's sha256)
  * notification subscription    SUBSCRIPTION#<id>               SUBSCRIPTION (with its last delivery outcome)
  *
@@ -62,7 +64,19 @@
  * rollout events, time-ordered            Query each shard, sk begins_with EVENT#, merged by id
  * claim a webhook delivery                conditional PutItem DELIVERY#..., TTL 7 days; GetItem when
  *                                         another copy claimed it; UpdateItem its outcome
- * authenticate an admin                   GetItem ADMINKEY#<hash>
+ * authenticate an admin                   the bootstrap key's hash (Secrets Manager, cached), else
+ *                                         GetItem ADMINKEY#<id> when the key names one (fra_<ulid>.…),
+ *                                         else GetItem ADMINKEY#<hash>
+ * create a named admin key                conditional PutItem ADMINKEYNAME#<name> (not claimed, or a
+ *                                         stale claim taken over), then PutItem ADMINKEY#<id>
+ * list named admin keys                   Query byKind (gsi1pk = ADMINKEY)
+ * revoke a named admin key                conditional UpdateItem ADMINKEY#<id> (revoked_at), then
+ *                                         conditional DeleteItem ADMINKEYNAME#<name> (still its own)
+ * delete a device                         per app: GetItem the rollout its pointer / target_set_by
+ *                                         names and its row, conditional UpdateItem the row (skipped);
+ *                                         DeleteItem each membership; conditional DeleteItem the
+ *                                         device (target version as read) last
+ * rotate a device token                   conditional UpdateItem device (token_hash as read)
  * create / revoke provisioning key        PutItem / conditional UpdateItem PROVKEY#<id>
  * list provisioning keys                  Query byKind (gsi1pk = PROVKEY)
  * create / read / update / delete         Put / Get / conditional Update / Delete SUBSCRIPTION#<id>
@@ -157,6 +171,12 @@ export const keys = {
   }),
 
   adminKey: (keyHash: string): Key => ({ pk: `ADMINKEY#${keyHash}`, sk: 'ADMINKEY' }),
+  /** Ids start `ak_`, hashes are hex: a named key's item never meets a configured one's. */
+  namedAdminKey: (id: string): Key => ({ pk: `ADMINKEY#${id}`, sk: 'ADMINKEY' }),
+  adminKeyListing: (createdAt: string, id: string) => ({ gsi1pk: 'ADMINKEY', gsi1sk: `${createdAt}#${id}` }),
+  adminKeyListPk: 'ADMINKEY',
+  /** Names are unique whatever their case: `Alice` and `alice` would be one person to a reader. */
+  adminKeyName: (name: string): Key => ({ pk: `ADMINKEYNAME#${name.normalize('NFC').toLowerCase()}`, sk: 'ADMINKEYNAME' }),
 
   provisioningKey: (id: string): Key => ({ pk: `PROVKEY#${id}`, sk: 'PROVKEY' }),
   provisioningKeyListing: (createdAt: string, id: string) => ({ gsi1pk: 'PROVKEY', gsi1sk: `${createdAt}#${id}` }),
@@ -186,6 +206,7 @@ export const listedKeys: {
   rollout: ListedKey;
   rolloutWithStatus: (status: string) => ListedKey;
   provisioningKey: ListedKey;
+  adminKey: ListedKey;
   subscription: ListedKey;
 } = {
   policy: (sk) => {
@@ -200,6 +221,10 @@ export const listedKeys: {
   provisioningKey: (sk) => {
     const at = timeOrdered(sk);
     return at && { ...keys.provisioningKey(at.id), ...keys.provisioningKeyListing(at.createdAt, at.id) };
+  },
+  adminKey: (sk) => {
+    const at = timeOrdered(sk);
+    return at && at.id.startsWith('ak_') ? { ...keys.namedAdminKey(at.id), ...keys.adminKeyListing(at.createdAt, at.id) } : undefined;
   },
   subscription: (sk) => {
     const at = timeOrdered(sk);

@@ -62,7 +62,7 @@ export function summaryLine(result: ChaosResult): string {
 }
 
 const ended = new Set(['completed', 'cancelled', 'rolled_back', 'failed']);
-const deviceEventTypes = new Set(['image.device_scheduled', 'image.device_updated', 'image.device_failed', 'image.health_check_passed', 'image.health_check_failed', 'image.device_rolled_back']);
+const deviceEventTypes = new Set(['image.device_scheduled', 'image.device_updated', 'image.device_failed', 'image.health_check_passed', 'image.health_check_failed', 'image.device_rolled_back', 'image.device_skipped']);
 
 interface Answer {
   status: number;

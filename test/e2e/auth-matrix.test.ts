@@ -34,6 +34,8 @@ const credentials = [
   'a wrong bearer token',
   'a forged device token',
   'the admin key',
+  'a named admin key',
+  'a revoked admin key',
   "the device's own token",
   "another device's token",
   'a provisioning key',
@@ -68,11 +70,11 @@ function expectedStatus(auth: RouteAuth, credential: Credential, accepted: numbe
     case 'public':
       return accepted;
     case 'admin':
-      if (credential === 'the admin key') return accepted;
+      if (credential === 'the admin key' || credential === 'a named admin key') return accepted;
       return credential === "the device's own token" || credential === "another device's token" ? 403 : 401;
     case 'device':
       if (credential === "the device's own token") return accepted;
-      return credential === "another device's token" || credential === 'the admin key' ? 403 : 401;
+      return credential === "another device's token" || credential === 'the admin key' || credential === 'a named admin key' ? 403 : 401;
     case 'provisioningKey':
       return credential === 'a provisioning key' ? accepted : 401;
     case 'webhookSecret':
@@ -99,6 +101,8 @@ const tokens = new Map<string, string>();
 let deviceA: Device;
 let deviceB: Device;
 let provisioningKey: string;
+let namedAdminKey: string;
+let revokedAdminKey: string;
 let base: Ids;
 let serial = 0;
 const unique = (what: string) => `${what}-${++serial}`;
@@ -118,6 +122,7 @@ async function createdId(path: string, body: unknown, pick: (body: any) => strin
 
 const newPolicy = () => createdId('/api/v1/policies', { image_pattern: `iotistic/${unique('auth-policy')}:*` }, (b) => b.policy.id);
 const newKey = () => createdId('/api/v1/provisioning-keys', { name: unique('auth-key') }, (b) => b.provisioning_key.id);
+const newAdminKey = () => createdId('/api/v1/admin-keys', { name: unique('auth-admin') }, (b) => b.admin_key.id);
 /** A receiver that is never there (TEST-NET-3), subscribed to nothing the matrix makes happen. */
 const subscriptionBody = () => ({ url: `https://203.0.113.9/${unique('auth-hook')}`, event_types: ['image.rollout_failed'] });
 const newSubscription = () => createdId('/api/v1/notifications', subscriptionBody(), (b) => b.subscription.id);
@@ -153,6 +158,16 @@ async function plannedRollout(): Promise<RolloutTarget & { devices: Device[] }> 
   const rolloutId: string = pushed.body.rollouts[0].id;
   await steps.waitForRollout(rolloutId, (d) => d.rollout.planned === true, 'planned');
   return { rolloutId, device: devices[0]!, devices };
+}
+
+/** A rollout of its own repository to one device, planned and waiting for one admin's approval. */
+async function awaitingApproval(): Promise<RolloutTarget> {
+  const repository = `iotistic/${unique('auth-approval')}`;
+  const device = await registerDevice(`${repository}:v1`);
+  await steps.createPolicy({ image_pattern: `${repository}:*`, update_strategy: 'manual', approvals_required: 1 });
+  const rolloutId: string = (await steps.push(repository, 'v2')).body.rollouts[0].id;
+  await steps.waitForRollout(rolloutId, (d) => d.rollout.planned === true, 'planned');
+  return { rolloutId, device };
 }
 
 async function control(rolloutId: string, command: string, status: string): Promise<void> {
@@ -233,6 +248,11 @@ const requests: Record<string, RouteRequest> = {
     body: () => ({ container: { restart_policy: 'always' } }),
     fresh: async () => ({ uuid: (await registerDevice()).uuid, app: 'app' }),
   },
+  'DELETE /api/v1/devices/{uuid}': { accepted: 204, fresh: async () => ({ uuid: (await registerDevice()).uuid }) },
+  'POST /api/v1/devices/{uuid}/token': { accepted: 200, fresh: async () => ({ uuid: (await registerDevice()).uuid }) },
+  'GET /api/v1/admin-keys': { accepted: 200 },
+  'POST /api/v1/admin-keys': { accepted: 201, body: () => ({ name: unique('auth-created-admin') }) },
+  'DELETE /api/v1/admin-keys/{keyId}': { accepted: 204, fresh: async () => ({ keyId: await newAdminKey() }) },
   'GET /api/v1/provisioning-keys': { accepted: 200 },
   'POST /api/v1/provisioning-keys': { accepted: 201, body: () => ({ name: unique('auth-created-key') }) },
   'DELETE /api/v1/provisioning-keys/{keyId}': { accepted: 204, fresh: async () => ({ keyId: await newKey() }) },
@@ -266,6 +286,8 @@ const requests: Record<string, RouteRequest> = {
       return { rolloutId: target.rolloutId, uuid: target.device.uuid };
     },
   },
+  'POST /api/v1/rollouts/{rolloutId}/approve': { accepted: 200, body: () => ({ comment: 'auth matrix' }), fresh: () => rolloutIds(awaitingApproval) },
+  'POST /api/v1/rollouts/{rolloutId}/reject': { accepted: 200, body: () => ({ comment: 'auth matrix' }), fresh: () => rolloutIds(awaitingApproval) },
   'POST /api/v1/rollouts/{rolloutId}/promote': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/cancel': { accepted: 200, body: reason, fresh: () => rolloutIds(plannedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/rollback-all': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
@@ -339,6 +361,12 @@ function send(c: Case, credential: Credential, ids: Ids): Promise<ApiResult> {
       break;
     case 'the admin key':
       token = host.adminApiKey;
+      break;
+    case 'a named admin key':
+      token = namedAdminKey;
+      break;
+    case 'a revoked admin key':
+      token = revokedAdminKey;
       break;
     case "the device's own token":
       token = own;
@@ -423,6 +451,15 @@ beforeAll(async () => {
   const key = await api('POST', '/api/v1/provisioning-keys', { body: { name: 'auth matrix' } });
   expect(key.status).toBe(201);
   provisioningKey = key.body.key;
+  for (const which of ['kept', 'revoked']) {
+    const created = await api('POST', '/api/v1/admin-keys', { body: { name: `auth matrix ${which}` } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    if (which === 'kept') namedAdminKey = created.body.key;
+    else {
+      revokedAdminKey = created.body.key;
+      expect((await api('DELETE', `/api/v1/admin-keys/${created.body.admin_key.id}`)).status).toBe(204);
+    }
+  }
   await steps.createPolicy({ image_pattern: `${hookRepository}:*`, update_strategy: 'manual' });
   const { rolloutId } = await plannedRollout();
   base = { policyId: await newPolicy(), uuid: deviceA.uuid, app: 'app', keyId: key.body.provisioning_key.id, rolloutId, subscriptionId: await newSubscription(), ...(await dashboardFile()) };

@@ -200,6 +200,50 @@ describe('fleet, the CLI', { timeout: 180_000 }, () => {
     expect(listed.stdout).toMatch(new RegExp(`^${id}  kitchen  revoked +0/2  never`, 'm'));
   });
 
+  it('creates, lists and revokes admin keys; a key it made works as FLEET_ADMIN_KEY until it is revoked', async () => {
+    const created = await fleet(['admin-keys', 'create', 'ops@example.com']);
+    expect(created.code, created.stderr).toBe(0);
+    const [, id, key] = /^created admin key (ak_\w+) \(ops@example\.com\)\nkey \(shown this once; its holder uses it as FLEET_ADMIN_KEY\): (fra_\S+)\n$/.exec(created.stdout) ?? [];
+    expect(id, created.stdout).toBeDefined();
+
+    // The new key steers the fleet, and what it makes says who made it.
+    const { admin_key: made } = await fleetJson(['--admin-key', key!, 'admin-keys', 'create', 'ci deploy']);
+    expect(made.created_by).toEqual({ key_id: id, name: 'ops@example.com' });
+    const listed = await fleet(['admin-keys', 'list']);
+    expect(listed.stdout.split('\n')[0]).toMatch(/^ID +NAME +STATE +CREATED +BY +REVOKED$/);
+    expect(listed.stdout).toMatch(new RegExp(`^${made.id}  ci deploy +active +[\\d-]+ [\\d:]+  ops@example\\.com +-$`, 'm'));
+    expect(listed.stdout).not.toContain(key!);
+
+    const revoked = await fleet(['admin-keys', 'revoke', id!]);
+    expect(revoked).toMatchObject({ code: 0, stdout: `revoked admin key ${id}\n` });
+    const refused = await fleet(['policies', 'list'], { FLEET_ADMIN_KEY: key });
+    expect(refused).toMatchObject({ code: 1, stderr: 'fleet: invalid credentials (401 unauthorized)\n' });
+    expect((await fleet(['admin-keys', 'list'])).stdout).toMatch(new RegExp(`^${id}  ops@example\\.com +revoked .* by host$`, 'm'));
+
+    const duplicate = await fleet(['admin-keys', 'create', 'CI deploy']);
+    expect(duplicate.code).toBe(1);
+    expect(duplicate.stderr).toMatch(new RegExp(`an admin key named "ci deploy" exists: ${made.id}.*\\(409 conflict\\)\\n$`));
+  });
+
+  it("deletes a device and rotates a device's token", async () => {
+    const first = await fleetJson(['devices', 'register', '--name', 'cli-doomed', '--app', 'main=acme/cli-doomed:1.0']);
+    const deleted = await fleet(['devices', 'delete', first.device.uuid]);
+    expect(deleted).toMatchObject({ code: 0, stdout: `deleted device ${first.device.uuid}\n` });
+    expect((await steps.api('GET', `/api/v1/devices/${first.device.uuid}/state`, { token: first.device_token })).status).toBe(401);
+    const again = await fleet(['devices', 'delete', first.device.uuid]);
+    expect(again).toMatchObject({ code: 1, stderr: `fleet: device ${first.device.uuid} not found (404 not_found)\n` });
+
+    const second = await fleetJson(['devices', 'register', '--name', 'cli-rotated', '--app', 'main=acme/cli-rotated:1.0']);
+    const rotated = await fleet(['devices', 'rotate-token', second.device.uuid]);
+    expect(rotated.code, rotated.stderr).toBe(0);
+    const token = /device token \(shown this once; give it to the device as FLEET_DEVICE_TOKEN\): (dt_\S+)\n$/.exec(rotated.stdout)?.[1];
+    expect(rotated.stdout).toMatch(new RegExp(`^rotated the token of device ${second.device.uuid}; the old one no longer works\n`));
+    expect((await steps.api('GET', `/api/v1/devices/${second.device.uuid}/state`, { token: second.device_token })).status).toBe(401);
+    expect((await steps.api('GET', `/api/v1/devices/${second.device.uuid}/state`, { token })).status).toBe(200);
+    const json = await fleetJson(['devices', 'rotate-token', second.device.uuid]);
+    expect(json).toEqual({ device_uuid: second.device.uuid, token: expect.stringMatching(/^dt_/) });
+  });
+
   it('says what the API refused and exits 1', async () => {
     const missing = await fleet(['rollouts', 'get', 'ro-nothing-here']);
     expect(missing).toMatchObject({ code: 1, stdout: '', stderr: 'fleet: rollout ro-nothing-here not found (404 not_found)\n' });

@@ -68,6 +68,16 @@ describe('the OpenAPI document', () => {
     await expectStatus(api('GET', '/api/v1/provisioning-keys'), 200);
     await expectStatus(api('POST', '/api/v1/devices/provision', { token: created.key, body: { name: 'contract-provisioned', apps: [{ name: 'app', image: 'iotistic/elsewhere:v1' }] } }), 201);
     await expectStatus(api('DELETE', `/api/v1/provisioning-keys/${created.provisioning_key.id}`), 204);
+    // A device deleted, and one whose token is rotated (its new token is the one it polls with below).
+    const doomed = await expectStatus(api('POST', '/api/v1/devices', { body: { name: 'contract-doomed', apps: [{ name: 'app', image: 'iotistic/elsewhere:v1' }] } }), 201);
+    await expectStatus(api('DELETE', `/api/v1/devices/${doomed.device.uuid}`), 204);
+    const rotated = await expectStatus(api('POST', `/api/v1/devices/${devices[1]!.uuid}/token`), 200);
+    devices[1]!.token = rotated.token;
+
+    // Named admin keys.
+    const adminKey = await expectStatus(api('POST', '/api/v1/admin-keys', { body: { name: 'contract' } }), 201);
+    await expectStatus(api('GET', '/api/v1/admin-keys?limit=1', { token: adminKey.key }), 200);
+    await expectStatus(api('DELETE', `/api/v1/admin-keys/${adminKey.admin_key.id}`), 204);
 
     // The device protocol.
     const polled = await api('GET', `/api/v1/devices/${devices[1]!.uuid}/state`, { token: devices[1]!.token });
@@ -114,6 +124,16 @@ describe('the OpenAPI document', () => {
     await expectStatus(api('POST', `${rolloutPath}/promote`, { body: { reason: 'contract' } }), 200);
     await expectStatus(api('POST', `${rolloutPath}/devices/${updated.device.uuid}/rollback`, { body: {} }), 200);
     await expectStatus(api('POST', `${rolloutPath}/rollback-all`, { body: { reason: 'contract' } }), 200);
+
+    // Rollouts waiting for an approval: one approved, one rejected.
+    const approvals = `${repository}-approvals`;
+    await expectStatus(api('POST', '/api/v1/devices', { body: { name: 'contract-approvals', apps: [{ name: 'app', image: `${approvals}:v1` }] } }), 201);
+    await expectStatus(api('POST', '/api/v1/policies', { body: { image_pattern: `${approvals}:*`, update_strategy: 'manual', approvals_required: 1 } }), 201);
+    for (const [tag, command] of [['v2', 'approve'], ['v3', 'reject']] as const) {
+      const pushed = await expectStatus(steps.push(approvals, tag), 202);
+      await steps.waitForRollout(pushed.rollouts[0].id, (d) => d.rollout.planned === true, 'planned');
+      await expectStatus(api('POST', `/api/v1/rollouts/${pushed.rollouts[0].id}/${command}`, { body: { comment: 'contract' } }), 200);
+    }
 
     // A newer push, cancelled while it waits for its start.
     const next = await expectStatus(steps.push(repository, 'v3'), 202);

@@ -73,6 +73,7 @@ const validBodies: Record<string, unknown[]> = {
     { apps: [{ name: 'app', image: 'fuzz/app:v1', status: 'error' }], error: 'pull failed' },
   ],
   'POST /api/v1/provisioning-keys': [{ name: 'fuzz key', expires_at: '2099-01-01T00:00:00Z', max_uses: 1_000 }, {}],
+  'POST /api/v1/admin-keys': [{ name: 'fuzz admin' }, { name: 'fuzz@example.com' }],
   'POST /api/v1/notifications': subscriptionBodies(),
   'PUT /api/v1/notifications/{subscriptionId}': subscriptionBodies(),
 };
@@ -133,6 +134,9 @@ const unknownIds = [
   'pol_01jz0000000000000000000000',
   'ro-01jz0000000000000000000000',
   'pvk_01jz0000000000000000000000',
+  'ak_01jz0000000000000000000000',
+  'host',
+  'bootstrap',
   '00000000-0000-4000-8000-000000000000',
   'nope',
   'quay',
@@ -175,8 +179,12 @@ function learnFrom(body: any): void {
   if (typeof body.policy?.id === 'string') remember('policyId', body.policy.id);
   if (typeof body.device?.uuid === 'string' && typeof body.device_token === 'string') rememberDevice(body.device.uuid, body.device_token);
   if (typeof body.provisioning_key?.id === 'string') remember('keyId', body.provisioning_key.id);
+  if (typeof body.admin_key?.id === 'string') remember('keyId', body.admin_key.id);
+  // A rotated token replaces the device's old one, which is refused from now on.
+  if (typeof body.device_uuid === 'string' && typeof body.token === 'string' && known.tokens.has(body.device_uuid)) known.tokens.set(body.device_uuid, body.token);
   if (typeof body.subscription?.id === 'string') remember('subscriptionId', body.subscription.id);
-  if (typeof body.key === 'string' && known.provisioningKeys.length < 20) known.provisioningKeys.push(body.key);
+  // A named admin key's answer has a `key` too; only a provisioning key's is one.
+  if (typeof body.key === 'string' && body.provisioning_key && known.provisioningKeys.length < 20) known.provisioningKeys.push(body.key);
   for (const rollout of Array.isArray(body.rollouts) ? body.rollouts : []) if (typeof rollout?.id === 'string') remember('rolloutId', rollout.id);
   if (typeof body.next_cursor === 'string' && known.cursors.length < 50 && !known.cursors.includes(body.next_cursor)) known.cursors.push(body.next_cursor);
 }
@@ -386,6 +394,11 @@ beforeAll(async () => {
   }
   for (const name of ['fuzz-key-a', 'fuzz-key-b']) {
     const created = await admin('POST', '/api/v1/provisioning-keys', { body: { name } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    learnFrom(created.body);
+  }
+  for (const name of ['fuzz-admin-a', 'fuzz-admin-b']) {
+    const created = await admin('POST', '/api/v1/admin-keys', { body: { name } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     learnFrom(created.body);
   }

@@ -281,7 +281,7 @@ describe('permissions', () => {
     const adminKey = synth.logicalId(synth.stack.adminKeySecret);
     const readable = (name: string) => resourcesAllowed(statementsOf(roleId(name)), 'secretsmanager:GetSecretValue');
     expect(readable('webhook')).toEqual([webhookSecret]);
-    for (const name of ['adminPolicies', 'adminDevices', 'adminProvisioningKeys', 'adminRollouts', 'deviceApi']) expect(readable(name), name).toEqual([adminKey]);
+    for (const name of ['adminPolicies', 'adminDevices', 'adminProvisioningKeys', 'adminKeys', 'adminRollouts', 'deviceApi']) expect(readable(name), name).toEqual([adminKey]);
     for (const name of ['provisionDevice', 'batchAdvance', 'setTargets', 'healthCheck', 'rollback', 'monitor', 'ticker']) expect(readable(name), name).toEqual([]);
   });
 

@@ -21,7 +21,8 @@ import type {
   BatchCounts,
 } from '../../lib/domain/types';
 import { Conflict, Invalid } from '../../lib/errors';
-import { ensureAdminKey, isAdminKey } from '../../lib/store/admin-keys';
+import { adminPrincipalOf, isAdminKey } from '../../lib/admin-keys';
+import { ensureAdminKey } from '../../lib/store/admin-keys';
 import { claimDelivery, recordDeliveryOutcome } from '../../lib/store/deliveries';
 import { encodeCursor } from '../../lib/store/cursor';
 import {
@@ -907,5 +908,8 @@ describe('deliveries and admin keys', () => {
     expect(await isAdminKey(key)).toBe(true);
     expect(await isAdminKey(`${key}x`)).toBe(false);
     expect(await isAdminKey(host.adminApiKey)).toBe(true);
+    // A configured key is a principal by the fixed id of configured keys, under the name it was stored with.
+    expect(await adminPrincipalOf(key)).toEqual({ key_id: 'host', name: 'ci' });
+    await expect(ensureAdminKey(`fra_${'0'.repeat(26)}.${'a'.repeat(43)}`)).rejects.toThrow(/must not look like a named one/);
   });
 });

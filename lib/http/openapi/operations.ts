@@ -9,7 +9,18 @@
  */
 import { z } from 'zod';
 import { rolloutStatuses } from '../../domain/types';
-import { deviceListSchema, deviceRegistrationSchema, appContainerSchema, currentStateResponseSchema, deviceResponseSchema, registeredDeviceSchema, stateReportSchema, targetStateSchema } from '../../devices';
+import { adminKeyListSchema, adminKeySchema, createdAdminKeySchema } from '../../admin-keys';
+import {
+  deviceListSchema,
+  deviceRegistrationSchema,
+  appContainerSchema,
+  currentStateResponseSchema,
+  deviceResponseSchema,
+  deviceTokenSchema,
+  registeredDeviceSchema,
+  stateReportSchema,
+  targetStateSchema,
+} from '../../devices';
 import {
   createdSubscriptionSchema,
   subscriptionInputSchema,
@@ -21,7 +32,7 @@ import { createdProvisioningKeySchema, provisioningKeyListSchema, provisioningKe
 import { distributionEnvelopeSchema, EVENTS_MEDIA_TYPES } from '../../registry/distribution';
 import { dockerHubPayloadSchema } from '../../registry/docker-hub';
 import { webhookAcceptedSchema } from '../../rollouts/create-rollouts';
-import { controlReasonSchema, deviceRollbackResultSchema, rollbackAllResultSchema, promoteBodySchema, rolloutResponseSchema, startBodySchema, startRequestedSchema } from '../../rollouts/control';
+import { controlReasonSchema, deviceRollbackResultSchema, rollbackAllResultSchema, approvalBodySchema, promoteBodySchema, rolloutResponseSchema, startBodySchema, startRequestedSchema } from '../../rollouts/control';
 import { rolloutDetailSchema, rolloutDevicesByBatchSchema, rolloutEventsPageSchema, rolloutListSchema } from '../../rollouts/views';
 
 /** Who may call an operation: the rule names of infra/route-auth.ts. */
@@ -32,6 +43,7 @@ export const tags = {
   policies: 'Update policies: which pushes roll out, and how',
   devices: 'Registering and reading devices, and their container settings',
   'provisioning-keys': 'Keys that let devices register themselves',
+  'admin-keys': 'Named admin keys, one per person or tool, so that what an admin does says who did it',
   'device-protocol': "What a device's agent calls: provisioning, target state, current state",
   rollouts: 'Watching and steering rollouts',
   notifications: 'Subscriptions to rollout events',
@@ -194,6 +206,45 @@ export const operations: Record<string, Operation> = {
     pathParameters: params('uuid', 'app'),
     answers: { 200: { description: 'The device as it is now.', body: device } },
   },
+  'DELETE /api/v1/devices/{uuid}': {
+    summary: 'Delete a device: its token stops working, and rollouts that wait on it skip it',
+    tag: 'devices',
+    auth: 'admin',
+    pathParameters: params('uuid'),
+    answers: { 204: { description: 'Deleted (a retry after a failure finishes what is left; 404 once nothing is).' } },
+    conflicts: 'the device kept changing while it was being deleted (try again)',
+  },
+  'POST /api/v1/devices/{uuid}/token': {
+    summary: "Rotate a device's token: the old one is refused from now on; the new one is in this answer only",
+    tag: 'devices',
+    auth: 'admin',
+    pathParameters: params('uuid'),
+    answers: { 200: { description: 'The new token.', body: named('DeviceToken', deviceTokenSchema) } },
+    conflicts: 'another request rotated the token at the same time',
+  },
+  'GET /api/v1/admin-keys': {
+    summary: 'List named admin keys, revoked ones too (never a key or its hash; the configured key is not listed)',
+    tag: 'admin-keys',
+    auth: 'admin',
+    query: pageParameters(),
+    answers: { 200: { description: 'A page of admin keys.', body: named('AdminKeyList', adminKeyListSchema) } },
+  },
+  'POST /api/v1/admin-keys': {
+    summary: 'Create a named admin key; the key is in this answer only',
+    tag: 'admin-keys',
+    auth: 'admin',
+    body: named('AdminKeyInput', adminKeySchema),
+    answers: { 201: { description: 'The key and its record.', body: named('CreatedAdminKey', createdAdminKeySchema) } },
+    conflicts: 'an unrevoked key has this name, or it is reserved (`bootstrap`, `host`)',
+  },
+  'DELETE /api/v1/admin-keys/{keyId}': {
+    summary: 'Revoke a named admin key: the next request with it is refused (it stays listed, with `revoked_at`)',
+    tag: 'admin-keys',
+    auth: 'admin',
+    pathParameters: { keyId: 'The admin key id (`ak_…`).' },
+    answers: { 204: { description: 'Revoked.' } },
+    conflicts: 'it is the configured key (`bootstrap`, `host`), which is changed where it is configured',
+  },
   'GET /api/v1/provisioning-keys': {
     summary: 'List provisioning keys, revoked ones too',
     tag: 'provisioning-keys',
@@ -295,6 +346,16 @@ export const operations: Record<string, Operation> = {
   'POST /api/v1/rollouts/{rolloutId}/promote': {
     ...control('Fast-forward: the remaining batches start now, without delays or windows (`full`: without health checks too)', 'Promoted.'),
     body: named('PromoteBody', promoteBodySchema),
+  },
+  'POST /api/v1/rollouts/{rolloutId}/approve': {
+    ...control('Approve the stage the rollout waits for: its start, or going on after a batch', 'Approved (started or resumed when it was the last approval needed).'),
+    body: named('ApprovalBody', approvalBodySchema),
+    conflicts: 'the rollout waits for no approval, or this admin key has approved the stage already',
+  },
+  'POST /api/v1/rollouts/{rolloutId}/reject': {
+    ...control('Reject the stage the rollout waits for approval of: it is cancelled', 'Rejected and cancelled.'),
+    body: named('ApprovalBody', approvalBodySchema),
+    conflicts: 'the rollout waits for no approval',
   },
   'POST /api/v1/rollouts/{rolloutId}/cancel': control("Cancel: devices not yet updated keep their image ('skipped')", 'Cancelled.'),
   'POST /api/v1/rollouts/{rolloutId}/rollback-all': {
