@@ -1,6 +1,6 @@
-/** Admin API: registering and reading devices, setting an app's container settings. */
+/** Admin API: registering, reading and changing devices (name, IP address, labels), setting an app's container settings. */
 import { requireConfig } from '../lib/config';
-import { appContainerSchema, deviceRegistrationSchema, pageOfDevices, readDevice, registerDevice, setContainerSettings } from '../lib/devices';
+import { appContainerSchema, devicePatchSchema, deviceRegistrationSchema, labelFilterOf, pageOfDevices, patchDevice, readDevice, registerDevice, setContainerSettings } from '../lib/devices';
 import { apiHandler, pageParams } from '../lib/http/api';
 import { adminOnly } from '../lib/http/auth';
 import { now } from '../lib/clock';
@@ -11,7 +11,7 @@ export const handler = apiHandler(
   {
     'GET /api/v1/devices': adminOnly(async (request) => {
       const { limit, cursor } = pageParams(request);
-      const page = await pageOfDevices(limit, cursor);
+      const page = await pageOfDevices(limit, cursor, labelFilterOf(request.queryValues.label ?? []));
       return { status: 200, body: { devices: page.items, next_cursor: page.next_cursor } };
     }),
     'POST /api/v1/devices': adminOnly(async (request) => ({
@@ -21,6 +21,10 @@ export const handler = apiHandler(
     'GET /api/v1/devices/{uuid}': adminOnly(async (request) => ({
       status: 200,
       body: { device: await readDevice(request.params.uuid!) },
+    })),
+    'PATCH /api/v1/devices/{uuid}': adminOnly(async (request) => ({
+      status: 200,
+      body: { device: await patchDevice(request.params.uuid!, request.json(devicePatchSchema), now()) },
     })),
     'PUT /api/v1/devices/{uuid}/apps/{app}': adminOnly(async (request) => ({
       status: 200,

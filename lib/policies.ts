@@ -3,9 +3,11 @@ import { isIP } from 'node:net';
 import { ulid } from 'ulid';
 import { z } from 'zod';
 import { maxStagedBatches, stagedPercentages, validatePercentages } from './domain/batch-plan';
+import { contradiction, maxBatchOrder } from './domain/labels';
 import { validateImagePattern } from './domain/policy-match';
 import { updateStrategies, type Policy, type PolicySettings } from './domain/types';
 import { NotFound } from './errors';
+import { labelsViewSchema, nonEmptySelectorSchema, selectorSchema } from './labels';
 import { deletePolicy, getPolicy, listPolicies, putPolicy } from './store/policies';
 import type { Page } from './store/table';
 
@@ -100,8 +102,14 @@ export const policyInputSchema = z
     health_check_config: healthCheckConfigSchema.nullable().default(null),
     auto_rollback_enabled: z.boolean().default(true),
     max_failure_rate: number().min(0).max(1).default(0.2),
+    device_selector: selectorSchema.default({}),
+    batch_order: z.array(nonEmptySelectorSchema).max(maxBatchOrder).default([]),
   })
   .superRefine((input, ctx) => {
+    input.batch_order.forEach((entry, i) => {
+      const problem = contradiction(input.device_selector, entry);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['batch_order', i], message: problem });
+    });
     if (input.staged_batches !== undefined && input.batch_percentages !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['batch_percentages'], message: 'give staged_batches or batch_percentages, not both' });
     }
@@ -122,6 +130,8 @@ function settingsFrom(input: PolicyInput): PolicySettings {
     health_check_config: input.health_check_config,
     auto_rollback_enabled: input.auto_rollback_enabled,
     max_failure_rate: input.max_failure_rate,
+    device_selector: input.device_selector,
+    batch_order: input.batch_order,
   };
 }
 
@@ -136,6 +146,10 @@ export const policySettingsSchema = z.object({
   health_check_config: healthCheckConfigSchema.nullable(),
   auto_rollback_enabled: z.boolean(),
   max_failure_rate: z.number(),
+  /** Only devices whose labels have each of these keys with its value; `{}` is every device. */
+  device_selector: labelsViewSchema,
+  /** Devices matching the first selector are planned first, then the second's, …, then the rest. */
+  batch_order: z.array(labelsViewSchema),
 });
 
 export const policyViewSchema = policySettingsSchema.extend({
@@ -153,7 +167,12 @@ export const policyListSchema = z.object({ policies: z.array(policyViewSchema), 
 
 /** The policy as the API shows it: with `staged_batches` alongside the cumulative percentages. */
 export function policyView(policy: Policy): PolicyView {
-  return { ...policy, priority: policy.priority ?? 0, staged_batches: policy.batch_percentages.length };
+  return { ...policy, ...targetingOf(policy), priority: policy.priority ?? 0, staged_batches: policy.batch_percentages.length };
+}
+
+/** The targeting settings, with their defaults where a policy or rollout saved before them has none. */
+export function targetingOf(settings: Pick<PolicySettings, 'device_selector' | 'batch_order'>): Required<Pick<PolicySettings, 'device_selector' | 'batch_order'>> {
+  return { device_selector: settings.device_selector ?? {}, batch_order: settings.batch_order ?? [] };
 }
 
 export async function createPolicy(input: PolicyInput, now: Date): Promise<Policy> {

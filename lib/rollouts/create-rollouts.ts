@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { choosePolicy } from '../domain/policy-match';
 import { rolloutStatuses, type Policy, type PolicySettings, type Rollout } from '../domain/types';
 import { logger } from '../logger';
+import { targetingOf } from '../policies';
 import { sendOrchestration } from '../queues/messages';
 import { normaliseRepository, type ImagePushed } from '../registry';
 import { claimDelivery, recordDeliveryOutcome } from '../store/deliveries';
@@ -81,7 +82,7 @@ export function rolloutImageOf(push: Pick<ImagePushed, 'repository' | 'tag' | 'd
 /** The settings a rollout keeps of its policy, field by field: nothing else the object carries comes along. */
 function settingsOf(policy: Policy): PolicySettings {
   const { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate } = policy;
-  return { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate };
+  return { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate, ...targetingOf(policy) };
 }
 
 export function newRollout(push: ImagePushed, policy: Policy, now: Date): Rollout {

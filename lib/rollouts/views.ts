@@ -5,7 +5,7 @@ import { batchContaining } from '../domain/batch-plan';
 import { emptyCounts, rolloutStatistics, totalOf } from '../domain/rollout-progress';
 import { activeRolloutStatuses, deviceRolloutStatuses, rolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
 import { NotFound } from '../errors';
-import { policySettingsSchema } from '../policies';
+import { policySettingsSchema, targetingOf } from '../policies';
 import { listEvents } from '../store/events';
 import { getAllBatchCounts, listRolloutDevices } from '../store/rollout-devices';
 import { getRollout, listRollouts, type RolloutFilter } from '../store/rollouts';
@@ -50,12 +50,13 @@ export const rolloutSchema = z.object({
   delivery_id: z.string(),
   status: z.enum(rolloutStatuses),
   status_reason: z.string().optional(),
-  policy: policySettingsSchema,
+  /** As written: a rollout created before targeting has no `device_selector` or `batch_order`. */
+  policy: policySettingsSchema.partial({ device_selector: true, batch_order: true }),
   batches: z.array(batchSchema),
   current_batch: z.number().int(),
   next_batch_due_at: z.string().optional(),
   wake_requested_for: z.string().optional(),
-  planning: z.object({ done: z.boolean(), assigned: z.number().int(), next_key: z.record(z.string(), z.unknown()).optional() }),
+  planning: z.object({ done: z.boolean(), assigned: z.number().int(), next_key: z.record(z.string(), z.unknown()).optional(), group: z.number().int().optional() }),
   start_requested_at: z.string().optional(),
   sweep: z
     .object({
@@ -77,6 +78,7 @@ export const rolloutSchema = z.object({
 
 /** A rollout as reads show it: each batch with its devices counted by status, no bookkeeping. */
 export const rolloutViewSchema = rolloutSchema.omit({ planning: true, version: true, wake_requested_for: true }).extend({
+  policy: policySettingsSchema,
   planned: z.boolean(),
   batches: z.array(batchSchema.extend({ counts: statusCountsSchema, failures: count })),
 });
@@ -137,6 +139,7 @@ function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>):
   const { planning, version, wake_requested_for: _wake, ...rest } = rollout;
   return {
     ...rest,
+    policy: { ...rollout.policy, ...targetingOf(rollout.policy) },
     planned: planning.done,
     batches: rollout.batches.map((batch) => {
       const { failures, ...counts } = countsByBatch.get(batch.number) ?? emptyCounts();
