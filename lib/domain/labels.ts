@@ -48,16 +48,6 @@ export function batchGroupOf(labels: Labels | undefined, order: readonly Selecto
   return index < 0 ? order.length : index;
 }
 
-/**
- * The devices in planning order: group by group (see `batchGroupOf`), each group in the order the
- * devices came. What planning does pass by pass over the repository's members, on a list.
- */
-export function inBatchOrder<T>(devices: readonly T[], labelsOf: (device: T) => Labels | undefined, order: readonly Selector[]): T[] {
-  const groups: T[][] = Array.from({ length: order.length + 1 }, () => []);
-  for (const device of devices) groups[batchGroupOf(labelsOf(device), order)]!.push(device);
-  return groups.flat();
-}
-
 /** A JSON merge patch of labels: a key with a value sets it, a key with null removes it. */
 export type LabelPatch = Record<string, string | null>;
 
