@@ -43,8 +43,11 @@ export function publicDevice(device: StoredDevice): Device {
   return rest;
 }
 
-export async function getDevicesByUuid(uuids: string[]): Promise<StoredDevice[]> {
+/** The devices of these uuids that exist; a uuid given twice (a device with two rows on a page) is read once. */
+export async function getDevicesByUuid(given: string[]): Promise<StoredDevice[]> {
   const found: StoredDevice[] = [];
+  // BatchGetItem refuses a request that names one key twice.
+  const uuids = [...new Set(given)];
   for (let i = 0; i < uuids.length; i += 100) {
     let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
       [tableName()]: { Keys: uuids.slice(i, i + 100).map((uuid) => keys.device(uuid)) },

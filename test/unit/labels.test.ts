@@ -1,6 +1,6 @@
 /** Device labels and policy targeting as rules: what a label may be, what matches, the batch-order groups. */
 import { describe, expect, it } from 'vitest';
-import { batchGroupOf, contradiction, isLabelKey, isLabelValue, matchesSelector, mergeLabels, parseLabelFilter } from '../../lib/domain/labels';
+import { batchGroupOf, contradiction, isLabelKey, isLabelValue, matchesSelector, mergeLabels, parseLabelFilter, type Labels, type Selector } from '../../lib/domain/labels';
 import { devicePatchSchema, deviceRegistrationSchema, labelFilterOf, stateReportSchema } from '../../lib/devices';
 import { Invalid } from '../../lib/errors';
 import { labelsSchema } from '../../lib/labels';
@@ -83,7 +83,7 @@ describe('matching a selector', () => {
 });
 
 describe('batch-order groups', () => {
-  const order = [{ ring: 'canary' }, { ring: 'beta' }, { site: 'berlin' }];
+  const order: Selector[] = [{ ring: 'canary' }, { ring: 'beta' }, { site: 'berlin' }];
 
   it('puts a device in the group of the first entry it matches, the rest after the last', () => {
     expect(batchGroupOf({ ring: 'canary', site: 'berlin' }, order)).toBe(0);
@@ -100,7 +100,7 @@ describe('batch-order groups', () => {
   });
 
   it('orders a fleet group by group, keeping the listed order within a group', () => {
-    const fleet = [
+    const fleet: { id: string; labels: Labels | undefined }[] = [
       { id: 'a', labels: { ring: 'stable' } },
       { id: 'b', labels: { ring: 'beta' } },
       { id: 'c', labels: { ring: 'canary' } },
