@@ -22,6 +22,8 @@ export interface AgentOptions {
   engine: Engine;
   store: StateStore;
   ipAddress?: string;
+  /** Sent with every report (`FLEET_LABELS`): the server sets these labels on the device. */
+  labels?: Record<string, string>;
   /** How long a started container must stay up to count as running. */
   settleMs?: number;
   /** Poll interval when the server gives no hint. */
@@ -106,7 +108,8 @@ export class Agent {
   }
 
   private async sendReport(report: StateReport): Promise<void> {
-    await this.o.client.report(report);
+    const labels = this.o.labels && Object.keys(this.o.labels).length > 0 ? { labels: this.o.labels } : {};
+    await this.o.client.report({ ...report, ...labels });
     this.state = { ...this.state, last_report: report, reported_at: this.o.now() };
     this.save();
   }

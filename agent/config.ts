@@ -26,9 +26,32 @@ export interface AgentConfig {
   stateDir: string;
   dockerHost: string;
   ipAddress: string | undefined;
+  /** `FLEET_LABELS`: reported with every report, and registered when the agent provisions itself. */
+  labels: Record<string, string>;
 }
 
 const uuidPattern = /^[0-9a-zA-Z-]{1,64}$/;
+// The server's rules for a label (docs/device-protocol.md), checked here so that a typo stops the agent at start.
+const labelKey = /^[A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?$/;
+const labelValue = /^([A-Za-z0-9]([A-Za-z0-9._/-]{0,61}[A-Za-z0-9])?)?$/;
+const maxLabels = 32;
+
+/** `ring=canary,site=berlin` as labels. */
+export function parseLabels(text: string | undefined): Record<string, string> {
+  const labels = new Map<string, string>();
+  for (const entry of (text ?? '').split(',').map((part) => part.trim()).filter((part) => part !== '')) {
+    const at = entry.indexOf('=');
+    const key = at < 0 ? entry : entry.slice(0, at).trim();
+    const value = at < 0 ? '' : entry.slice(at + 1).trim();
+    if (at < 0) throw new ConfigError('FLEET_LABELS', `"${entry}" is not key=value (e.g. ring=canary,site=berlin)`);
+    if (!labelKey.test(key)) throw new ConfigError('FLEET_LABELS', `"${key}" is not a label key: 1-63 letters, digits, "-", "_", "." or "/", starting and ending with a letter or digit`);
+    if (!labelValue.test(value)) throw new ConfigError('FLEET_LABELS', `the value of ${key}, "${value}", must be at most 63 letters, digits, "-", "_", "." or "/", starting and ending with a letter or digit`);
+    if (labels.has(key)) throw new ConfigError('FLEET_LABELS', `${key} is given twice`);
+    labels.set(key, value);
+  }
+  if (labels.size > maxLabels) throw new ConfigError('FLEET_LABELS', `has ${labels.size} labels, at most ${maxLabels}`);
+  return Object.fromEntries(labels);
+}
 
 /** The IPv4 address of the interface the default route leaves through, from /proc/net/route. */
 export function defaultRouteAddress(routeTable: string | undefined, interfaces = networkInterfaces()): string | undefined {
@@ -89,7 +112,9 @@ export function loadConfig(env: NodeJS.ProcessEnv, routeTable: () => string | un
   if (ip && isIP(ip) === 0) throw new ConfigError('FLEET_DEVICE_IP', `"${ip}" is not an IPv4 or IPv6 address`);
   const ipAddress = ip || defaultRouteAddress(routeTable());
 
-  return { apiUrl: apiUrl.replace(/\/+$/, ''), credentials, stateDir, dockerHost, ipAddress };
+  const labels = parseLabels(env.FLEET_LABELS);
+
+  return { apiUrl: apiUrl.replace(/\/+$/, ''), credentials, stateDir, dockerHost, ipAddress, labels };
 }
 
 /**
@@ -122,7 +147,8 @@ export async function resolveCredentials(
         `no container on this device is labelled io.fleet-rollout.app=<name>, so there is no app to register: label the app containers it runs, or have an admin register the device with its apps and set FLEET_DEVICE_UUID and FLEET_DEVICE_TOKEN`,
       );
     }
-    const provisioned = await provision(config.apiUrl, c.key, { name: c.name, uuid, apps: running });
+    const labels = Object.keys(config.labels).length > 0 ? { labels: config.labels } : {};
+    const provisioned = await provision(config.apiUrl, c.key, { name: c.name, uuid, apps: running, ...labels });
     writeFileDurably(uuidFile, provisioned.uuid);
     writeFileDurably(tokenFile, provisioned.token);
     log(`provisioned as ${provisioned.uuid} with ${running.map((a) => `${a.name} (${a.image})`).join(', ')}`);

@@ -20,6 +20,7 @@ try {
     engine,
     store: new FileStateStore(config.stateDir),
     ...(config.ipAddress ? { ipAddress: config.ipAddress } : {}),
+    labels: config.labels,
     log,
   });
   const stop = new AbortController();

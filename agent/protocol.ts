@@ -30,6 +30,8 @@ export interface StateReport {
   target_version?: number;
   ip_address?: string;
   error?: string | null;
+  /** Labels the agent is configured with; the server sets these keys and keeps the device's others. */
+  labels?: Record<string, string>;
 }
 
 export type PollResult =
@@ -156,7 +158,7 @@ export interface Provisioned {
 export async function provision(
   apiUrl: string,
   key: string,
-  device: { name: string; uuid: string; apps?: { name: string; image: string }[] },
+  device: { name: string; uuid: string; apps?: { name: string; image: string }[]; labels?: Record<string, string> },
   timeoutMs = 30_000,
 ): Promise<Provisioned> {
   const response = await request(

@@ -130,6 +130,8 @@ export interface DeviceView {
   reported_at: string | null;
   created_at: string;
   provisioned_by: string | null;
+  /** Set by admins and reported by the device's agent. */
+  labels: Record<string, string>;
   /** By app name, the rollout that is moving it. */
   active_rollouts: Record<string, { rollout_id: string; batch: number; image: string }>;
 }

@@ -1,10 +1,13 @@
-/** Admin API: registering, reading and deleting devices, setting an app's container settings, rotating a device's token. */
+/** Admin API: registering, reading, changing (name, IP address, labels) and deleting devices, setting an app's container settings, rotating a device's token. */
 import { requireConfig } from '../lib/config';
 import {
   appContainerSchema,
   deleteDevice,
+  devicePatchSchema,
   deviceRegistrationSchema,
+  labelFilterOf,
   pageOfDevices,
+  patchDevice,
   readDevice,
   registerDevice,
   rotateDeviceToken,
@@ -20,7 +23,7 @@ export const handler = apiHandler(
   {
     'GET /api/v1/devices': adminOnly(async (request) => {
       const { limit, cursor } = pageParams(request);
-      const page = await pageOfDevices(limit, cursor);
+      const page = await pageOfDevices(limit, cursor, labelFilterOf(request.queryValues.label ?? []));
       return { status: 200, body: { devices: page.items, next_cursor: page.next_cursor } };
     }),
     'POST /api/v1/devices': adminOnly(async (request) => ({
@@ -30,6 +33,10 @@ export const handler = apiHandler(
     'GET /api/v1/devices/{uuid}': adminOnly(async (request) => ({
       status: 200,
       body: { device: await readDevice(request.params.uuid!) },
+    })),
+    'PATCH /api/v1/devices/{uuid}': adminOnly(async (request) => ({
+      status: 200,
+      body: { device: await patchDevice(request.params.uuid!, request.json(devicePatchSchema), now()) },
     })),
     'PUT /api/v1/devices/{uuid}/apps/{app}': adminOnly(async (request) => ({
       status: 200,

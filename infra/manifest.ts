@@ -142,6 +142,7 @@ export const functions = {
       { method: 'GET', path: '/api/v1/devices', auth: 'admin' },
       { method: 'POST', path: '/api/v1/devices', auth: 'admin' },
       { method: 'GET', path: '/api/v1/devices/{uuid}', auth: 'admin' },
+      { method: 'PATCH', path: '/api/v1/devices/{uuid}', auth: 'admin' },
       { method: 'PUT', path: '/api/v1/devices/{uuid}/apps/{app}', auth: 'admin' },
       { method: 'DELETE', path: '/api/v1/devices/{uuid}', auth: 'admin' },
       { method: 'POST', path: '/api/v1/devices/{uuid}/token', auth: 'admin' },

@@ -4,8 +4,10 @@ import { isIP } from 'node:net';
 import { z } from 'zod';
 import { config } from './config';
 import { containerSettingsSchema, sameContainerSettings } from './container-settings';
+import { matchesSelector, maxLabels, mergeLabels, parseLabelFilter, type Labels } from './domain/labels';
 import type { Device, ReportedApp } from './domain/types';
-import { Conflict, NotFound } from './errors';
+import { Conflict, Invalid, NotFound } from './errors';
+import { labelPatchSchema, labelsSchema, labelsViewSchema } from './labels';
 import { isDigest, normaliseRepository, parseImageReference } from './registry';
 import { leaveRollouts } from './rollouts/device-removal';
 import { applyReport } from './rollouts/device-transitions';
@@ -20,6 +22,7 @@ import {
   recordCurrentState,
   replaceTokenHash,
   setAppContainer,
+  updateDeviceFields,
   type StoredDevice,
 } from './store/devices';
 
@@ -60,8 +63,23 @@ export const deviceRegistrationSchema = z.strictObject({
     .min(1)
     .max(32)
     .superRefine(uniqueNames),
+  labels: labelsSchema.optional(),
 });
 export type DeviceRegistration = z.infer<typeof deviceRegistrationSchema>;
+
+/**
+ * `PATCH /devices/{uuid}`: what an admin changes of a device, at least one field. `labels` is a
+ * JSON merge patch (RFC 7396): a key with a value sets that label, a key with null removes it,
+ * and labels it does not name stay.
+ */
+export const devicePatchSchema = z
+  .strictObject({
+    name: z.string().min(1).max(128).optional(),
+    ip_address: ipAddress.nullable().optional(),
+    labels: labelPatchSchema.optional(),
+  })
+  .refine((patch) => patch.name !== undefined || patch.ip_address !== undefined || patch.labels !== undefined, 'must have at least one of name, ip_address, labels');
+export type DevicePatch = z.infer<typeof devicePatchSchema>;
 
 /** `PUT /devices/{uuid}/apps/{app}`: the app's container settings, or null to drop them. */
 export const appContainerSchema = z.strictObject({ container: containerSettingsSchema.nullable() });
@@ -77,6 +95,8 @@ export const stateReportSchema = z.object({
   error: z.string().max(2048).nullable().optional(),
   /** The target version the agent has applied: the `version` (ETag) of the target state it acted on. */
   target_version: z.number().int().min(1).optional(),
+  /** Labels the agent is configured with: these keys are set on the device, its other labels stay. */
+  labels: labelsSchema.optional(),
 });
 export type StateReport = z.infer<typeof stateReportSchema>;
 
@@ -96,6 +116,8 @@ export const deviceViewSchema = z.object({
   reported_at: z.string().nullable(),
   /** The provisioning key that registered the device, or null when an admin did. */
   provisioned_by: z.string().nullable(),
+  /** Set by admins and reported by the device's agent; `{}` when it has none. */
+  labels: labelsViewSchema,
   /** By app name, the rollout that is moving it. */
   active_rollouts: z.record(z.string(), z.object({ rollout_id: z.string(), batch: z.number().int(), image: z.string() })),
   created_at: z.string(),
@@ -120,11 +142,11 @@ export const currentStateResponseSchema = z.object({
 
 /** A device as the admin API shows it: where it stands in each rollout, without storage details. */
 export function deviceView(device: Device): DeviceView {
-  const { rollouts, target_set_by, target_set_seq, provisioned_by, ...rest } = device;
+  const { rollouts, target_set_by, target_set_seq, provisioned_by, labels, ...rest } = device;
   const active_rollouts = Object.fromEntries(
     Object.entries(rollouts ?? {}).map(([app, pointer]) => [app, { rollout_id: pointer.rollout_id, batch: pointer.batch, image: pointer.image }]),
   );
-  return { ...rest, provisioned_by: provisioned_by ?? null, active_rollouts };
+  return { ...rest, provisioned_by: provisioned_by ?? null, labels: labels ?? {}, active_rollouts };
 }
 
 /**
@@ -147,6 +169,7 @@ export async function registerDevice(input: DeviceRegistration, now: Date, provi
     rollouts: {},
     target_set_by: {},
     target_set_seq: {},
+    labels: input.labels ?? {},
     ...(provisionedBy ? { provisioned_by: provisionedBy } : {}),
     created_at: at,
     updated_at: at,
@@ -217,9 +240,54 @@ export async function setContainerSettings(uuid: string, app: string, change: Ap
   return deviceView(publicDevice(updated));
 }
 
-export async function pageOfDevices(limit: number, cursor?: string) {
+/**
+ * Changes a device's name, IP address or labels with one conditional write of just those
+ * attributes, so a report or a rollout's target written meanwhile is kept. The count of labels
+ * is checked against the device as read.
+ */
+export async function patchDevice(uuid: string, patch: DevicePatch, now: Date) {
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const device = await getStoredDevice(uuid, true);
+    if (!device) throw new NotFound(`device ${uuid} not found`);
+    if (patch.labels) checkLabelCount(mergeLabels(device.labels, patch.labels), 'labels');
+    const updated = await updateDeviceFields(device, patch, now.toISOString());
+    if (updated) return deviceView(publicDevice(updated));
+  }
+  // Only a label map written by someone else between each read and write gets here.
+  throw new Error(`device ${uuid} kept changing while its fields were set; retrying`);
+}
+
+/** A 400 when the labels the device would end up with are too many. */
+function checkLabelCount(labels: Labels, field: string): void {
+  const count = Object.keys(labels).length;
+  if (count <= maxLabels) return;
+  const message = `would give the device ${count} labels; it may have at most ${maxLabels}`;
+  throw new Invalid(`${field} ${message}`, { issues: [{ path: field, message }] });
+}
+
+/** `?label=key:value` (repeatable) as a selector, each checked. */
+export function labelFilterOf(values: readonly string[]): Labels {
+  const selector = new Map<string, string>();
+  const problems: { path: string; message: string }[] = [];
+  for (const text of values) {
+    const parsed = parseLabelFilter(text);
+    if ('problem' in parsed) problems.push({ path: 'label', message: parsed.problem });
+    else if (selector.has(parsed.key) && selector.get(parsed.key) !== parsed.value) problems.push({ path: 'label', message: `"${text}": ${parsed.key} is asked for twice, with two values` });
+    else selector.set(parsed.key, parsed.value);
+  }
+  if (selector.size > maxLabels) problems.push({ path: 'label', message: `must be given at most ${maxLabels} times` });
+  if (problems.length > 0) throw new Invalid(problems.map((p) => `${p.path} ${p.message}`).join('; '), { issues: problems });
+  return Object.fromEntries(selector);
+}
+
+/**
+ * A page of devices; with a label selector, the page's devices that match it. The filter is
+ * applied to each page as read, so a page may have fewer devices than `limit`, even none, with a
+ * `next_cursor` to go on from.
+ */
+export async function pageOfDevices(limit: number, cursor?: string, selector: Labels = {}) {
   const page = await listDevices(limit, cursor);
-  return { items: page.items.map(deviceView), next_cursor: page.next_cursor };
+  return { items: page.items.filter((device) => matchesSelector(device.labels, selector)).map(deviceView), next_cursor: page.next_cursor };
 }
 
 export function etagOf(device: Pick<Device, 'target_version'>): string {
@@ -259,13 +327,15 @@ export function targetStateOf(device: Device): z.infer<typeof targetStateSchema>
  */
 export async function reportCurrentState(device: StoredDevice, report: StateReport, now: Date): Promise<z.infer<typeof currentStateResponseSchema>['current_state']> {
   const apps: ReportedApp[] = report.apps;
+  // Against the device as read, before anything is written: no read is added to the hot path.
+  if (report.labels) checkLabelCount(mergeLabels(device.labels, report.labels), 'labels');
   const facts = { apps, error: report.error ?? null, ...(report.target_version !== undefined ? { target_version: report.target_version } : {}) };
-  const state = { apps, ...(report.ip_address ? { ip_address: report.ip_address } : {}), error: report.error ?? null };
+  const state = { apps, ...(report.ip_address ? { ip_address: report.ip_address } : {}), error: report.error ?? null, ...(report.labels ? { labels: report.labels } : {}) };
   const at = now.toISOString();
   const settled = await applyReport(device, facts, now);
-  let updated = settled.length > 0 ? await recordCurrentState(device.uuid, state, at, settled) : undefined;
+  let updated = settled.length > 0 ? await recordCurrentState(device, state, at, settled) : undefined;
   // Settled pointers that were no longer there (or rows not settled before) are left to the device as written.
-  updated ??= await recordCurrentState(device.uuid, state, at);
+  updated ??= await recordCurrentState(device, state, at);
   if (Object.keys(updated.rollouts ?? {}).length > 0) await applyReport(updated, facts, now, { clear: true });
   return { uuid: updated.uuid, apps: updated.current_apps, error: updated.current_error, reported_at: updated.reported_at };
 }

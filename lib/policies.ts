@@ -5,9 +5,11 @@ import { z } from 'zod';
 import { maxStagedBatches, stagedPercentages, validatePercentages } from './domain/batch-plan';
 import { maxApprovalDeadlineMinutes, maxApprovalsRequired } from './domain/approvals';
 import { cronProblem, maxMaintenanceWindows, maxWindowMinutes, timezoneProblem } from './domain/maintenance-windows';
+import { contradiction, maxBatchOrder } from './domain/labels';
 import { validateImagePattern } from './domain/policy-match';
 import { updateStrategies, type Policy, type PolicySettings } from './domain/types';
 import { NotFound } from './errors';
+import { labelsViewSchema, nonEmptySelectorSchema, selectorSchema } from './labels';
 import { deletePolicy, getPolicy, listPolicies, putPolicy } from './store/policies';
 import type { Page } from './store/table';
 
@@ -125,8 +127,14 @@ export const policyInputSchema = z
     approval_deadline_minutes: number().positive().max(maxApprovalDeadlineMinutes).nullable().default(null),
     approve_each_batch: z.boolean().default(false),
     retry_failed: z.number().int().min(0).max(maxRetries).default(0),
+    device_selector: selectorSchema.default({}),
+    batch_order: z.array(nonEmptySelectorSchema).max(maxBatchOrder).default([]),
   })
   .superRefine((input, ctx) => {
+    input.batch_order.forEach((entry, i) => {
+      const problem = contradiction(input.device_selector, entry);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['batch_order', i], message: problem });
+    });
     if (input.staged_batches !== undefined && input.batch_percentages !== undefined) {
       ctx.addIssue({ code: 'custom', path: ['batch_percentages'], message: 'give staged_batches or batch_percentages, not both' });
     }
@@ -155,6 +163,8 @@ function settingsFrom(input: PolicyInput): PolicySettings {
     approval_deadline_minutes: input.approval_deadline_minutes,
     approve_each_batch: input.approve_each_batch,
     retry_failed: input.retry_failed,
+    device_selector: input.device_selector,
+    batch_order: input.batch_order,
   };
 }
 
@@ -174,10 +184,14 @@ export const policySettingsSchema = z.object({
   approval_deadline_minutes: z.number().nullable(),
   approve_each_batch: z.boolean(),
   retry_failed: z.number().int(),
+  /** Only devices whose labels have each of these keys with its value; `{}` is every device. */
+  device_selector: labelsViewSchema,
+  /** Devices matching the first selector are planned first, then the second's, …, then the rest. */
+  batch_order: z.array(labelsViewSchema),
 });
 
 /** What a setting added since is taken to be on a policy or rollout stored before it existed. */
-export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false, retry_failed: 0 } satisfies Partial<PolicySettings>;
+export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false, retry_failed: 0, device_selector: {}, batch_order: [] } satisfies Partial<PolicySettings>;
 
 /** Settings as stored: those added since may be absent (see `settingsDefaults`). */
 export const storedPolicySettingsSchema = policySettingsSchema.partial(Object.fromEntries(Object.keys(settingsDefaults).map((key) => [key, true])) as { [K in keyof typeof settingsDefaults]: true });

@@ -42,6 +42,8 @@ export interface SimulatedDeviceOptions {
   ipAddress: string;
   behaviour?: DeviceBehaviour;
   registry?: SimulatedRegistry;
+  /** What its agent reports as its labels (an agent's `FLEET_LABELS`). */
+  labels?: Record<string, string>;
 }
 
 export class SimulatedDevice {
@@ -96,7 +98,15 @@ export class SimulatedDevice {
         await this.client.report(report);
       },
     };
-    this.agent = new Agent({ uuid: this.uuid, client: counting, engine: this.engine, store: new MemoryStateStore(), ipAddress: this.ipAddress, settleMs: 0 });
+    this.agent = new Agent({
+      uuid: this.uuid,
+      client: counting,
+      engine: this.engine,
+      store: new MemoryStateStore(),
+      ipAddress: this.ipAddress,
+      settleMs: 0,
+      ...(options.labels ? { labels: options.labels } : {}),
+    });
   }
 
   /** What the device's containers run, in the order of its apps. */
@@ -159,10 +169,16 @@ export class SimulatedDevice {
   }
 
   /** Sends a report of the caller's choosing (tests forge odd ones), saying the target version the agent acted on. */
-  async report(apps: (AppState & { status: string })[], error?: string): Promise<void> {
+  async report(apps: (AppState & { status: string })[], error?: string, labels?: Record<string, string>): Promise<void> {
     this.reports++;
     const version = Number(this.agent.etag?.replace(/^W\//, '').replaceAll('"', ''));
-    await this.client.report({ apps, ip_address: this.ipAddress, ...(Number.isInteger(version) && version > 0 ? { target_version: version } : {}), ...(error ? { error } : {}) });
+    await this.client.report({
+      apps,
+      ip_address: this.ipAddress,
+      ...(Number.isInteger(version) && version > 0 ? { target_version: version } : {}),
+      ...(error ? { error } : {}),
+      ...(labels ? { labels } : {}),
+    });
   }
 }
 
@@ -178,6 +194,10 @@ export interface FleetOptions {
   registry?: SimulatedRegistry;
   /** Registrations in flight at once. Default 1; the devices come back in order whatever it is. */
   concurrency?: number;
+  /** The labels each device is registered with. */
+  labels?: (index: number) => Record<string, string> | undefined;
+  /** The labels each device's agent reports (its `FLEET_LABELS`). */
+  agentLabels?: (index: number) => Record<string, string> | undefined;
 }
 
 /** Registers `size` devices running `image` and returns them, ready to poll. */
@@ -188,10 +208,12 @@ export async function registerFleet(options: FleetOptions): Promise<SimulatedDev
   const register = async (i: number) => {
     // Each device gets its own loopback address, so health checks can reach it individually.
     const ipAddress = `127.0.${1 + Math.floor(i / 250)}.${1 + (i % 250)}`;
+    const labels = options.labels?.(i);
+    const agentLabels = options.agentLabels?.(i);
     const response = await fetch(`${options.apiUrl}/api/v1/devices`, {
       method: 'POST',
       headers: { authorization: `Bearer ${options.adminKey}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ name: `${options.namePrefix ?? 'device'}-${i + 1}`, ip_address: ipAddress, apps: [{ name: appName, image: options.image }] }),
+      body: JSON.stringify({ name: `${options.namePrefix ?? 'device'}-${i + 1}`, ip_address: ipAddress, apps: [{ name: appName, image: options.image }], ...(labels ? { labels } : {}) }),
     });
     if (response.status !== 201) throw new Error(`registering device ${i + 1} answered ${response.status}: ${await response.text()}`);
     const { device, device_token } = (await response.json()) as { device: { uuid: string }; device_token: string };
@@ -203,6 +225,7 @@ export async function registerFleet(options: FleetOptions): Promise<SimulatedDev
       ipAddress,
       behaviour: options.behaviour?.(i) ?? {},
       ...(options.registry ? { registry: options.registry } : {}),
+      ...(agentLabels ? { labels: agentLabels } : {}),
     });
   };
   const workers = Array.from({ length: Math.min(options.size, Math.max(1, options.concurrency ?? 1)) }, async () => {

@@ -1,4 +1,4 @@
-/** `fleet devices …`: the fleet, and registering a device by hand. */
+/** `fleet devices …`: the fleet, registering a device by hand, and its labels. */
 import { Command, InvalidArgumentError } from 'commander';
 import type { DeviceApp, DeviceView } from '../../client/admin-client';
 import { UsageError } from '../exit-codes';
@@ -8,6 +8,7 @@ import { orDash, renderFields, renderTable, shortTime, type Column } from '../ta
 import { limitOption, printList } from './lists';
 
 const apps = (list: DeviceApp[]) => list.map((a) => `${a.name}=${a.image}`).join(', ');
+const labelList = (labels: Record<string, string> | undefined) => orDash(Object.entries(labels ?? {}).map(([key, value]) => `${key}=${value}`).join(','));
 
 const columns: Column<DeviceView>[] = [
   { header: 'UUID', value: (d) => d.uuid },
@@ -16,6 +17,7 @@ const columns: Column<DeviceView>[] = [
   { header: 'TARGET', value: (d) => apps(d.target_apps) },
   { header: 'IN SYNC', value: (d) => (inSync(d) ? 'yes' : 'no') },
   { header: 'REPORTED', value: (d) => (d.reported_at ? shortTime(d.reported_at) : 'never') },
+  { header: 'LABELS', value: (d) => labelList(d.labels) },
 ];
 
 /** Every target app runs, on its target image. */
@@ -30,6 +32,7 @@ function deviceLines(device: DeviceView): string[] {
       ['uuid', device.uuid],
       ['name', device.name],
       ['ip address', orDash(device.ip_address)],
+      ['labels', labelList(device.labels)],
       ['target version', String(device.target_version)],
       ['reported', device.reported_at ? shortTime(device.reported_at) : 'never'],
       ...(device.current_error ? [['error', device.current_error] as const] : []),
@@ -57,6 +60,33 @@ export function parseApp(value: string, previous: { name: string; image: string 
   return [...previous, { name: value.slice(0, at), image: value.slice(at + 1) }];
 }
 
+/** `--label ring:canary`, the list filter: repeatable, each `key:value`. */
+export function parseLabelFilter(value: string, previous: string[] = []): string[] {
+  if (!/^[^:]+:/.test(value)) throw new InvalidArgumentError(`"${value}" is not key:value, e.g. ring:canary`);
+  return [...previous, value];
+}
+
+/**
+ * The labels of `fleet devices label <uuid> ring=canary site-`: `key=value` sets a label, `key-`
+ * removes it (kubectl's way), as the merge patch the API takes.
+ */
+export function labelPatch(args: string[]): Record<string, string | null> {
+  if (args.length === 0) throw new UsageError('give at least one key=value (set a label) or key- (remove it)');
+  const patch: Record<string, string | null> = {};
+  for (const arg of args) {
+    const at = arg.indexOf('=');
+    let key: string;
+    let value: string | null;
+    if (at > 0) [key, value] = [arg.slice(0, at), arg.slice(at + 1)];
+    else if (at < 0 && arg.length > 1 && arg.endsWith('-')) [key, value] = [arg.slice(0, -1), null];
+    else throw new UsageError(`"${arg}" is neither key=value nor key-`);
+    if (Object.hasOwn(patch, key)) throw new UsageError(`${key} is given twice`);
+    // Defined, not assigned: a key such as __proto__ stays a key, for the API to refuse by name.
+    Object.defineProperty(patch, key, { value, enumerable: true, writable: true, configurable: true });
+  }
+  return patch;
+}
+
 interface RegisterOptions {
   name?: string;
   app?: { name: string; image: string }[];
@@ -78,10 +108,16 @@ export async function registrationBody(options: RegisterOptions, stdin?: () => P
 }
 
 export function deviceCommands(io: Io): Command {
-  const devices = new Command('devices').description("the fleet: list, read, register, delete, rotate a device's token");
+  const devices = new Command('devices').description("the fleet: list, read, register, label, delete, rotate a device's token");
 
-  limitOption(devices.command('list').description('every device')).action(async (options: { limit?: number; cursor?: string }, command: Command) => {
-    await printList<DeviceView>(session(io, command), '/api/v1/devices', 'devices', options, (rows) => renderTable(columns, rows));
+  limitOption(
+    devices
+      .command('list')
+      .description('every device, or those with every --label given')
+      .option('--label <key:value>', 'only devices with this label (repeat: all must match)', parseLabelFilter),
+  ).action(async (options: { limit?: number; cursor?: string; label?: string[] }, command: Command) => {
+    const query = (options.label ?? []).map((label) => `label=${encodeURIComponent(label)}`).join('&');
+    await printList<DeviceView>(session(io, command), `/api/v1/devices${query ? `?${query}` : ''}`, 'devices', options, (rows) => renderTable(columns, rows));
   });
 
   devices
@@ -133,6 +169,17 @@ export function deviceCommands(io: Io): Command {
         `rotated the token of device ${body.device_uuid}; the old one no longer works`,
         `device token (shown this once; give it to the device as FLEET_DEVICE_TOKEN): ${body.token}`,
       ]);
+    });
+
+  devices
+    .command('label')
+    .description("set (key=value) or remove (key-) a device's labels; the others stay")
+    .argument('<uuid>', 'device uuid')
+    .argument('<labels...>', 'key=value to set a label, key- to remove one')
+    .action(async (uuid: string, args: string[], _options: unknown, command: Command) => {
+      const s = session(io, command);
+      const body = await s.api.call<{ device: DeviceView }>('PATCH', `/api/v1/devices/${segment(uuid)}`, { body: { labels: labelPatch(args) } });
+      s.show(body, () => [`device ${body.device.uuid} (${body.device.name}) labels: ${labelList(body.device.labels)}`]);
     });
 
   return devices;

@@ -1,6 +1,6 @@
 /**
- * The fleet: every device with its target and current state, searched by name or uuid over the
- * pages read (the API has no search), and one device in full.
+ * The fleet: every device with its labels, target and current state, searched by name or uuid
+ * over the pages read (the API has no search), and one device in full.
  */
 import { useState } from 'preact/hooks';
 import type { DeviceView } from '../../client/admin-client';
@@ -78,6 +78,15 @@ function DeviceCard(props: { device: DeviceView; open: boolean; onToggle: () => 
       <p class="meta">
         <code>{device.uuid}</code> {device.ip_address && <>· {device.ip_address}</>} · {device.reported_at ? `reported ${new Date(device.reported_at).toLocaleString()}` : 'never reported'}
       </p>
+      {Object.keys(device.labels ?? {}).length > 0 && (
+        <ul class="labels" aria-label="Labels">
+          {Object.entries(device.labels).map(([key, value]) => (
+            <li key={key} class="badge">
+              {key}={value}
+            </li>
+          ))}
+        </ul>
+      )}
       <button type="button" class="small" aria-expanded={props.open} aria-controls={panel} onClick={props.onToggle}>
         {props.open ? 'Hide state' : 'Show target and current state'}
       </button>

@@ -20,9 +20,14 @@ export interface Policy {
   health_check_config: Record<string, unknown> | null;
   auto_rollback_enabled: boolean;
   max_failure_rate: number;
+  device_selector: Record<string, string>;
+  batch_order: Record<string, string>[];
 }
 
-type Draft = Record<'name' | 'image_pattern' | 'update_strategy' | 'batch_percentages' | 'batch_delay_minutes' | 'update_timeout_minutes' | 'max_failure_rate' | 'priority' | 'health_check_config', string> &
+type Draft = Record<
+  'name' | 'image_pattern' | 'update_strategy' | 'batch_percentages' | 'batch_delay_minutes' | 'update_timeout_minutes' | 'max_failure_rate' | 'priority' | 'health_check_config' | 'device_selector' | 'batch_order',
+  string
+> &
   Record<'enabled' | 'health_check_enabled' | 'auto_rollback_enabled', boolean>;
 
 const draftOf = (policy?: Policy): Draft => ({
@@ -35,6 +40,8 @@ const draftOf = (policy?: Policy): Draft => ({
   max_failure_rate: String(policy?.max_failure_rate ?? 0.2),
   priority: String(policy?.priority ?? 0),
   health_check_config: policy?.health_check_config ? JSON.stringify(policy.health_check_config) : '',
+  device_selector: Object.keys(policy?.device_selector ?? {}).length > 0 ? JSON.stringify(policy!.device_selector) : '',
+  batch_order: (policy?.batch_order ?? []).length > 0 ? JSON.stringify(policy!.batch_order) : '',
   enabled: policy?.enabled ?? true,
   health_check_enabled: policy?.health_check_enabled ?? false,
   auto_rollback_enabled: policy?.auto_rollback_enabled ?? true,
@@ -43,15 +50,18 @@ const draftOf = (policy?: Policy): Draft => ({
 /** A number where one was typed; otherwise the text itself, for the API to name as not a number. */
 const numberOr = (text: string): number | string => (text.trim() !== '' && Number.isFinite(Number(text)) ? Number(text) : text);
 
-function bodyOf(draft: Draft): Record<string, unknown> {
-  let healthCheck: unknown = null;
-  if (draft.health_check_config.trim() !== '') {
-    try {
-      healthCheck = JSON.parse(draft.health_check_config);
-    } catch {
-      healthCheck = draft.health_check_config;
-    }
+/** JSON where JSON was typed, `empty` where nothing was; otherwise the text, for the API to name as the wrong type. */
+function jsonOr(text: string, empty: unknown): unknown {
+  if (text.trim() === '') return empty;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
   }
+}
+
+function bodyOf(draft: Draft): Record<string, unknown> {
+  const healthCheck = jsonOr(draft.health_check_config, null);
   return {
     name: draft.name.trim() === '' ? null : draft.name.trim(),
     image_pattern: draft.image_pattern.trim(),
@@ -65,6 +75,8 @@ function bodyOf(draft: Draft): Record<string, unknown> {
     health_check_enabled: draft.health_check_enabled,
     health_check_config: healthCheck,
     auto_rollback_enabled: draft.auto_rollback_enabled,
+    device_selector: jsonOr(draft.device_selector, {}),
+    batch_order: jsonOr(draft.batch_order, []),
   };
 }
 
@@ -150,6 +162,8 @@ export function PolicyForm(props: { api: Api; policy?: Policy; onSaved: (message
         {toggle('health_check_enabled', 'Health checks after update')}
       </div>
       {text('health_check_config', 'Health check (JSON)', '{"type":"http","endpoint":"http://{device_ip}:80/health","expectedStatusCode":200}')}
+      {text('device_selector', 'Devices (label selector, JSON; empty: every device)', '{"site":"berlin"}')}
+      {text('batch_order', 'Batch order (JSON; empty: none)', 'these first, in order: [{"ring":"canary"},{"ring":"beta"}]')}
       {error && (
         <p class="error" role="alert">
           {error}

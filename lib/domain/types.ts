@@ -42,6 +42,16 @@ export interface PolicySettings {
   approve_each_batch?: boolean;
   /** A device that fails its update or health check is scheduled again up to this many times (0-3) before it counts as failed. */
   retry_failed?: number;
+  /**
+   * Only devices whose labels have every one of these keys with its value are in the policy's
+   * rollouts; `{}` is every device. Absent on policies and rollouts saved before targeting: `{}`.
+   */
+  device_selector?: Record<string, string>;
+  /**
+   * Planning puts the devices matching the first selector first, then those matching the second
+   * (and no earlier one), …, then the rest, so that the first batches take them. Absent: `[]`.
+   */
+  batch_order?: Record<string, string>[];
 }
 
 export interface Policy extends PolicySettings {
@@ -124,6 +134,12 @@ export interface Planning {
   assigned: number;
   /** Where the next page of the repository's devices starts. */
   next_key?: Record<string, unknown>;
+  /**
+   * With a `batch_order`, planning goes over the repository's devices once per group, taking
+   * only the devices of that group: the group of the pass under way (0 … batch_order.length, the
+   * last being the devices no entry matches). Absent without a batch order: one pass.
+   */
+  group?: number;
 }
 
 export interface Rollout {
@@ -263,6 +279,8 @@ export interface Device {
   target_set_seq?: Record<string, number>;
   /** The id of the provisioning key that registered the device; absent when an admin registered it. */
   provisioned_by?: string;
+  /** Set by admins and reported by the device's agent; absent on devices registered before labels. */
+  labels?: Record<string, string>;
   created_at: string;
   updated_at: string;
 }

@@ -17,6 +17,8 @@ export interface ApiRequest {
   path: string;
   params: Record<string, string>;
   query: Record<string, string | undefined>;
+  /** Every value of each query parameter, for one that may be repeated (`?label=a:1&label=b:2`). */
+  queryValues: Record<string, string[] | undefined>;
   /** Header names lower-cased. */
   headers: Record<string, string | undefined>;
   rawBody: string;
@@ -80,6 +82,10 @@ function toRequest(event: APIGatewayProxyEvent, options: ApiOptions): ApiRequest
     path: event.path,
     params: pathParameters(event),
     query: nameMap(event.queryStringParameters),
+    // API Gateway fills both maps; a single value stands in for a list where the other is missing.
+    queryValues: nameMap<string[] | undefined>(
+      event.multiValueQueryStringParameters ?? Object.fromEntries(Object.entries(event.queryStringParameters ?? {}).map(([name, value]) => [name, value === undefined ? undefined : [value]])),
+    ),
     headers,
     rawBody,
     json<T>(schema: z.ZodType<T>): T {

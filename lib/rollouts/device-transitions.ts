@@ -203,7 +203,9 @@ async function setNewTarget(rollout: Rollout, batch: Batch, ready: Ready, rank: 
   const reason =
     result.outcome === 'taken_over'
       ? `a newer push of ${rollout.repository} has taken the device over`
-      : `the target of app ${row.app} left the repository while it was being scheduled`;
+      : result.outcome === 'planned_twice'
+        ? `app ${row.app} of the device is in this rollout twice (its labels changed while the rollout was planned); its row ${result.seq} moved it`
+        : `the target of app ${row.app} left the repository while it was being scheduled`;
   return { skipped: await skip(row, batch.number, reason, now) };
 }
 
@@ -232,7 +234,7 @@ function pinnedImage(target: string, reported: ReportedApp | undefined): { image
   return { image: `${target}@${running}`, digest: running };
 }
 
-type NewImageResult = { outcome: 'set'; previous: string } | { outcome: 'taken_over' | 'left_repository' };
+type NewImageResult = { outcome: 'set'; previous: string } | { outcome: 'taken_over' | 'left_repository' } | { outcome: 'planned_twice'; seq: number };
 
 /**
  * Sets the new image as the app's target, from whatever image of the repository it targets now:
@@ -254,7 +256,12 @@ async function moveToNewImage(
   for (let attempt = 0; attempt < 3 && latest; attempt++) {
     const app = latest.target_apps[appIndex];
     const setBy = latest.target_set_by?.[row.app];
-    if (setBy === rank) return { outcome: 'set', previous: row.previous_image }; // by an earlier delivery of this command
+    if (setBy === rank) {
+      // Another row of this rollout set it: planning met the device in two passes of its batch order.
+      const seq = latest.target_set_seq?.[row.app];
+      if (seq !== undefined && seq !== row.seq) return { outcome: 'planned_twice', seq };
+      return { outcome: 'set', previous: row.previous_image }; // by an earlier delivery of this command
+    }
     if (setBy !== undefined && setBy > rank) return { outcome: 'taken_over' };
     if (app?.name !== row.app || normaliseRepository(app.image) !== normaliseRepository(row.new_image)) return { outcome: 'left_repository' };
     const previous = latest === device ? previousOfDevice : await imageToReturnTo(latest, row, app.image);

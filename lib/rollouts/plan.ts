@@ -2,8 +2,16 @@
  * Planning: record the rollout's devices a page at a time, each with a sequence number, then fix
  * the batches. State lives on the rollout (how many are recorded, where the next page starts), so
  * a repeated or lost command only ever resumes where the rollout says planning stands.
+ *
+ * Only devices whose labels match the policy's `device_selector` are recorded. With a
+ * `batch_order`, planning goes over the repository's devices once per group (the group under way
+ * is kept in `planning.group` too), each pass recording only the devices whose first matching
+ * entry is the pass's (the last pass: those matching none). Sequence numbers then follow the
+ * groups, and batches, cut by sequence number, take the first groups first. Without one, there is
+ * one pass, as there always was.
  */
 import { effectivePercentages, planBatches, shardCountFor } from '../domain/batch-plan';
+import { batchGroupOf, matchesSelector } from '../domain/labels';
 import { rolloutRank } from '../domain/push-order';
 import type { Rollout, RolloutDevice } from '../domain/types';
 import { logger } from '../logger';
@@ -60,6 +68,9 @@ async function planNextPage(rolloutId: string, seq: number, now: Date): Promise<
   const devices = new Map((await getDevicesByUuid([...new Set(page.members.map((m) => m.device_uuid))])).map((d) => [d.uuid, d]));
   const at = now.toISOString();
   const rank = rolloutRank(rollout);
+  const selector = rollout.policy.device_selector ?? {};
+  const order = rollout.policy.batch_order ?? [];
+  const group = rollout.planning.group ?? 0;
   const rows: RolloutDevice[] = [];
   for (const member of page.members) {
     const device = devices.get(member.device_uuid);
@@ -71,6 +82,10 @@ async function planNextPage(rolloutId: string, seq: number, now: Date): Promise<
     // A newer push's rollout has moved this app already (its webhook came first): it stays there.
     const setBy = device.target_set_by?.[app.name];
     if (setBy !== undefined && setBy > rank) continue;
+    if (!matchesSelector(device.labels, selector)) continue;
+    // Labels are read as each pass reaches the device: one relabelled between two passes may be
+    // recorded in both (its second row is skipped when scheduled, see device-transitions.ts) or in neither.
+    if (order.length > 0 && batchGroupOf(device.labels, order) !== group) continue;
     const seqNumber = rollout.planning.assigned + rows.length;
     rows.push({
       rollout_id: rollout.id,
@@ -89,11 +104,13 @@ async function planNextPage(rolloutId: string, seq: number, now: Date): Promise<
   await putRolloutDevices(rows);
 
   const assigned = rollout.planning.assigned + rows.length;
-  const done = page.lastKey === undefined;
+  const passDone = page.lastKey === undefined;
+  const done = passDone && group >= order.length;
+  const nextGroup = passDone && !done ? group + 1 : group;
   const next: Rollout = {
     ...rollout,
     shard_count: shardCount,
-    planning: { done, assigned, ...(page.lastKey ? { next_key: page.lastKey } : {}) },
+    planning: { done, assigned, ...(page.lastKey ? { next_key: page.lastKey } : {}), ...(order.length > 0 ? { group: nextGroup } : {}) },
     version: rollout.version + 1,
     updated_at: at,
   };

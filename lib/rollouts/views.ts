@@ -56,7 +56,7 @@ export const rolloutSchema = z.object({
   current_batch: z.number().int(),
   next_batch_due_at: z.string().optional(),
   wake_requested_for: z.string().optional(),
-  planning: z.object({ done: z.boolean(), assigned: z.number().int(), next_key: z.record(z.string(), z.unknown()).optional() }),
+  planning: z.object({ done: z.boolean(), assigned: z.number().int(), next_key: z.record(z.string(), z.unknown()).optional(), group: z.number().int().optional() }),
   start_requested_at: z.string().optional(),
   /** When an admin scheduled the rollout to start. */
   start_at: z.string().optional(),

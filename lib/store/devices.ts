@@ -4,7 +4,7 @@ import { dynamo } from '../aws-clients';
 import type { Device, ReportedApp, RolloutPointer, TargetApp } from '../domain/types';
 import { Conflict, Unauthorized } from '../errors';
 import { indexes, keys, listedKeys } from './keys';
-import { conditionally, entityOf, queryIndexPage, resultUnlessConditionFailed, tableName, type Page } from './table';
+import { conditionally, entityOf, isConditionFailed, queryIndexPage, resultUnlessConditionFailed, tableName, type Page } from './table';
 
 export interface StoredDevice extends Device {
   token_hash: string;
@@ -82,8 +82,11 @@ export function publicDevice(device: StoredDevice): Device {
   return rest;
 }
 
-export async function getDevicesByUuid(uuids: string[]): Promise<StoredDevice[]> {
+/** The devices of these uuids that exist; a uuid given twice (a device with two rows on a page) is read once. */
+export async function getDevicesByUuid(given: string[]): Promise<StoredDevice[]> {
   const found: StoredDevice[] = [];
+  // BatchGetItem refuses a request that names one key twice.
+  const uuids = [...new Set(given)];
   for (let i = 0; i < uuids.length; i += 100) {
     let request: Record<string, { Keys: Record<string, unknown>[] }> | undefined = {
       [tableName()]: { Keys: uuids.slice(i, i + 100).map((uuid) => keys.device(uuid)) },
@@ -157,23 +160,67 @@ export interface SettledPointer {
   rollout_id: string;
 }
 
+/** What a report records on the device item. */
+export interface RecordedState {
+  apps: ReportedApp[];
+  ip_address?: string;
+  error?: string | null;
+  /** Labels the agent reports: these keys are set, the device's other labels stay. */
+  labels?: Record<string, string>;
+}
+
 /**
  * Records what the device reports it runs, and drops the `settled` pointers with the same write
  * if each still names its rollout. Undefined when one does not (nothing is written then); a
  * device that does not exist (deleted since its token was checked) is a 401.
+ *
+ * Reported labels are set key by key in the same write (`SET labels.#k = :v`), which needs the
+ * map to exist: `device` is the device as read to authenticate the report, and a device
+ * registered before labels has none. Its map is then written whole, on the condition that it is
+ * still absent; if that fails (an admin gave it labels meanwhile, or a settled pointer moved) the
+ * write is tried once key by key. A label map, once there, is never removed, so a device read
+ * with one has one. No read is added to the report.
  */
-export async function recordCurrentState(uuid: string, report: { apps: ReportedApp[]; ip_address?: string; error?: string | null }, at: string): Promise<StoredDevice>;
+export async function recordCurrentState(device: Pick<Device, 'uuid' | 'labels'>, report: RecordedState, at: string): Promise<StoredDevice>;
 export async function recordCurrentState(
-  uuid: string,
-  report: { apps: ReportedApp[]; ip_address?: string; error?: string | null },
+  device: Pick<Device, 'uuid' | 'labels'>,
+  report: RecordedState,
   at: string,
   settled: readonly SettledPointer[],
 ): Promise<StoredDevice | undefined>;
 export async function recordCurrentState(
-  uuid: string,
-  report: { apps: ReportedApp[]; ip_address?: string; error?: string | null },
+  device: Pick<Device, 'uuid' | 'labels'>,
+  report: RecordedState,
   at: string,
   settled: readonly SettledPointer[] = [],
+): Promise<StoredDevice | undefined> {
+  const labels = Object.entries(report.labels ?? {});
+  if (labels.length === 0 || device.labels !== undefined) return writeCurrentState(device.uuid, report, at, settled, 'by key');
+  try {
+    return await writeCurrentState(device.uuid, report, at, settled, 'whole map');
+  } catch (error) {
+    if (!isConditionFailed(error)) throw error;
+  }
+  try {
+    return await writeCurrentState(device.uuid, report, at, settled, 'by key');
+  } catch (error) {
+    // Still no map: the settled pointers' condition was what failed, and the caller writes again without them.
+    if (settled.length > 0 && isMissingDocumentPath(error)) return undefined;
+    throw error;
+  }
+}
+
+/** DynamoDB's answer to an update of a key in a map the item does not have. */
+function isMissingDocumentPath(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ValidationException' && /document path/i.test(error.message);
+}
+
+async function writeCurrentState(
+  uuid: string,
+  report: RecordedState,
+  at: string,
+  settled: readonly SettledPointer[],
+  labelsAs: 'by key' | 'whole map',
 ): Promise<StoredDevice | undefined> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = { ':apps': report.apps, ':at': at, ':error': report.error ?? null };
@@ -183,6 +230,18 @@ export async function recordCurrentState(
     values[':ip'] = report.ip_address;
   }
   let condition = 'attribute_exists(pk)';
+  const labels = Object.entries(report.labels ?? {});
+  if (labels.length > 0 && labelsAs === 'whole map') {
+    update += ', labels = :labels';
+    values[':labels'] = Object.fromEntries(labels);
+    condition += ' AND attribute_not_exists(labels)';
+  } else {
+    labels.forEach(([key, value], i) => {
+      names[`#label${i}`] = key;
+      values[`:label${i}`] = value;
+      update += `, labels.#label${i} = :label${i}`;
+    });
+  }
   settled.forEach((pointer, i) => {
     names[`#settled${i}`] = pointer.app;
     values[`:settled${i}`] = pointer.rollout_id;
@@ -204,7 +263,70 @@ export async function recordCurrentState(
     if (!written?.Attributes) throw new Unauthorized(`invalid credentials: device ${uuid} was deleted`);
     return entityOf<StoredDevice>(written.Attributes);
   }
+  // A failed condition on the whole map is the caller's to tell from a moved pointer.
+  if (labelsAs === 'whole map') return entityOf<StoredDevice>((await dynamo().send(command)).Attributes!);
   const result = await resultUnlessConditionFailed(dynamo().send(command));
+  return result?.Attributes ? entityOf<StoredDevice>(result.Attributes) : undefined;
+}
+
+/** What an admin changes of a device with `PATCH /devices/{uuid}`. */
+export interface DeviceFieldsChange {
+  name?: string;
+  ip_address?: string | null;
+  /** Labels to set (a value) or remove (null). */
+  labels?: Record<string, string | null>;
+}
+
+/**
+ * Sets the given fields of the device, and nothing else: a report or a rollout's target written
+ * meanwhile stays. Labels change key by key when the device read (`device`) has a label map;
+ * without one the map is written whole, on the condition that it is still absent. Undefined when
+ * that condition failed (the caller reads the device again); a device that is gone is NotFound's
+ * to say, so it is an undefined too, told apart by the caller's read.
+ */
+export async function updateDeviceFields(device: Pick<Device, 'uuid' | 'labels'>, change: DeviceFieldsChange, at: string): Promise<StoredDevice | undefined> {
+  const names: Record<string, string> = {};
+  const values: Record<string, unknown> = { ':at': at };
+  const set = ['updated_at = :at'];
+  const remove: string[] = [];
+  let condition = 'attribute_exists(pk)';
+  if (change.name !== undefined) {
+    names['#name'] = 'name';
+    values[':name'] = change.name;
+    set.push('#name = :name');
+  }
+  if (change.ip_address !== undefined) {
+    values[':ip'] = change.ip_address;
+    set.push('ip_address = :ip');
+  }
+  const labels = Object.entries(change.labels ?? {});
+  if (labels.length > 0 && device.labels === undefined) {
+    values[':labels'] = Object.fromEntries(labels.filter((entry): entry is [string, string] => entry[1] !== null));
+    set.push('labels = :labels');
+    condition += ' AND attribute_not_exists(labels)';
+  } else {
+    labels.forEach(([key, value], i) => {
+      names[`#label${i}`] = key;
+      if (value === null) remove.push(`labels.#label${i}`);
+      else {
+        values[`:label${i}`] = value;
+        set.push(`labels.#label${i} = :label${i}`);
+      }
+    });
+  }
+  const result = await resultUnlessConditionFailed(
+    dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(device.uuid),
+        UpdateExpression: `SET ${set.join(', ')}${remove.length ? ` REMOVE ${remove.join(', ')}` : ''}`,
+        ConditionExpression: condition,
+        ExpressionAttributeValues: values,
+        ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
+        ReturnValues: 'ALL_NEW',
+      }),
+    ),
+  );
   return result?.Attributes ? entityOf<StoredDevice>(result.Attributes) : undefined;
 }
 

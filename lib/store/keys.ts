@@ -38,8 +38,11 @@
  * device state poll / report (hot path)   GetItem / UpdateItem device
  * move an app's target for a rollout      conditional UpdateItem device (target version, target_set_by rank)
  * register device                         PutItem device + PutItem membership per app
- * list devices                            Query deviceList (gsi3pk = DEVICE), BatchGet devices
- * devices running a repository            Query REPO#<repository> (planning a rollout)
+ * list devices                            Query deviceList (gsi3pk = DEVICE), BatchGet devices; a label
+ *                                         filter is applied to the devices read (the index has keys only)
+ * change a device (name, ip, labels)      conditional UpdateItem device, SET / REMOVE of just those
+ * devices running a repository            Query REPO#<repository> (planning a rollout; BatchGet their
+ *                                         devices for labels; once per batch_order group)
  * create / read / update / delete policy  Put / Get / Update / Delete POLICY#<id>
  * list policies, match a push             Query byKind (gsi1pk = POLICY)
  * create / read / transition rollout      Put / Get / conditional Put ROLLOUT#<id> (version), with the

@@ -243,6 +243,7 @@ const requests: Record<string, RouteRequest> = {
   'GET /api/v1/devices': { accepted: 200 },
   'POST /api/v1/devices': { accepted: 201, body: registration },
   'GET /api/v1/devices/{uuid}': { accepted: 200 },
+  'PATCH /api/v1/devices/{uuid}': { accepted: 200, body: () => ({ labels: { ring: 'canary' } }), fresh: async () => ({ uuid: (await registerDevice()).uuid }) },
   'PUT /api/v1/devices/{uuid}/apps/{app}': {
     accepted: 200,
     body: () => ({ container: { restart_policy: 'always' } }),

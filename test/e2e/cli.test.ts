@@ -109,7 +109,7 @@ describe('fleet, the CLI', { timeout: 180_000 }, () => {
 
     const listed = await fleet(['devices', 'list']);
     expect(listed.code).toBe(0);
-    expect(listed.stdout.split('\n')[0]).toMatch(/^UUID +NAME +IP +TARGET +IN SYNC +REPORTED$/);
+    expect(listed.stdout.split('\n')[0]).toMatch(/^UUID +NAME +IP +TARGET +IN SYNC +REPORTED +LABELS$/);
     expect(listed.stdout).toMatch(new RegExp(`${registered[0]!.uuid}  cli-1 +127\\.0\\.2\\.1  main=acme/web:1\\.0`));
 
     const rolloutId = await pushed('acme/web', '1.1');
@@ -127,6 +127,27 @@ describe('fleet, the CLI', { timeout: 180_000 }, () => {
 
     const table = await fleet(['rollouts', 'list', '--image', 'acme/web']);
     expect(table.stdout).toMatch(new RegExp(`^${rolloutId}  acme/web:1\\.1  completed +2/2 +4 +100% +0%`, 'm'));
+  });
+
+  it('labels a device and lists the devices with a label', async () => {
+    const [device, other] = await fleetOf('acme/labelled', 2);
+    const labelled = await fleet(['devices', 'label', device!.uuid, 'ring=canary', 'site=berlin']);
+    expect(labelled.code, labelled.stderr).toBe(0);
+    expect(labelled.stdout).toBe(`device ${device!.uuid} (labelled-1) labels: ring=canary,site=berlin\n`);
+    expect((await fleet(['devices', 'label', device!.uuid, 'site-'])).stdout).toMatch(/labels: ring=canary\n$/);
+    await fleetJson(['devices', 'label', other!.uuid, 'ring=beta']);
+
+    const canaries = await fleet(['devices', 'list', '--label', 'ring:canary']);
+    expect(canaries.code, canaries.stderr).toBe(0);
+    expect(canaries.stdout).toMatch(new RegExp(`^${device!.uuid}  labelled-1 .* ring=canary$`, 'm'));
+    expect(canaries.stdout).not.toContain(other!.uuid);
+    const listed = await fleetJson(['devices', 'list', '--label', 'ring:beta']);
+    expect(listed.devices.map((d: any) => d.uuid)).toEqual([other!.uuid]);
+    expect((await fleet(['devices', 'get', device!.uuid])).stdout).toMatch(/^labels: +ring=canary$/m);
+
+    const refused = await fleet(['devices', 'label', device!.uuid, 'Bad!=x']);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/labels\.Bad! is not a label key/);
   });
 
   it('exits 4 when the rollout pauses itself on failures, and 5 once it is rolled back', async () => {

@@ -63,6 +63,7 @@ describe('the OpenAPI document', () => {
     }
     await expectStatus(api('GET', '/api/v1/devices'), 200);
     await expectStatus(api('GET', `/api/v1/devices/${devices[0]!.uuid}`), 200);
+    await expectStatus(api('PATCH', `/api/v1/devices/${devices[0]!.uuid}`, { body: { labels: { ring: 'canary' } } }), 200);
     await expectStatus(api('PUT', `/api/v1/devices/${devices[0]!.uuid}/apps/app`, { body: { container: { restart_policy: 'always', env: { MODE: 'contract' } } } }), 200);
     const created = await expectStatus(api('POST', '/api/v1/provisioning-keys', { body: { name: 'contract', max_uses: 5 } }), 201);
     await expectStatus(api('GET', '/api/v1/provisioning-keys'), 200);

@@ -408,7 +408,7 @@ export function tamperCursor(cursor: string, t: CursorTamper): string {
 export type QueryValue = { kind: 'text'; value: string } | { kind: 'cursor'; pick: number; tamper: CursorTamper };
 
 const queryKey = fc.oneof(
-  { weight: 4, arbitrary: fc.constantFrom('limit', 'cursor', 'status', 'image_name', 'token') },
+  { weight: 4, arbitrary: fc.constantFrom('limit', 'cursor', 'status', 'image_name', 'token', 'label') },
   { weight: 1, arbitrary: fc.constantFrom('__proto__', 'constructor', 'toString', 'limit[]', 'LIMIT', '', 'a%00') },
   { weight: 1, arbitrary: fc.string({ maxLength: 10 }) },
 );
@@ -416,6 +416,7 @@ const queryKey = fc.oneof(
 const queryText = fc.oneof(
   fc.constantFrom('1', '0', '-1', '1.5', '200', '201', '500', '501', '1e3', '0x10', ' 5', '5 ', '', 'NaN', 'Infinity', '9007199254740993'),
   fc.constantFrom('pending', 'in_progress', 'paused', 'completed', 'cancelled', 'rolled_back', 'failed', 'PAUSED'),
+  fc.constantFrom('ring:canary', 'ring:', 'ring', ':canary', ':', 'a:b:c', '__proto__:x', 'constructor:', 'Ring!:x'),
   fc.integer().map(String),
   anyString.map((value) => value.slice(0, 2_000)),
 );

@@ -68,8 +68,9 @@ const validBodies: Record<string, unknown[]> = {
     { container: { command: ['serve', '--port', '8080'], env: { MODE: 'fuzz' }, network_mode: 'bridge', ports: ['127.0.0.1:8080:80/tcp'], volumes: ['data:/data:ro'], restart_policy: 'on-failure' } },
     { container: null },
   ],
+  'PATCH /api/v1/devices/{uuid}': [{ name: 'fuzz renamed', ip_address: '127.0.0.6', labels: { ring: 'canary', site: null } }, { labels: { 'app.example.com/tier': '' } }],
   'PATCH /api/v1/devices/{uuid}/state': [
-    { apps: [{ name: 'app', image: 'fuzz/app:v1', status: 'running', digest: `sha256:${'b'.repeat(64)}` }], error: null, target_version: 1 },
+    { apps: [{ name: 'app', image: 'fuzz/app:v1', status: 'running', digest: `sha256:${'b'.repeat(64)}` }], error: null, target_version: 1, labels: { ring: 'canary' } },
     { apps: [{ name: 'app', image: 'fuzz/app:v1', status: 'error' }], error: 'pull failed' },
   ],
   'POST /api/v1/provisioning-keys': [{ name: 'fuzz key', expires_at: '2099-01-01T00:00:00Z', max_uses: 1_000 }, {}],
@@ -104,6 +105,8 @@ function policyBodies(): unknown[] {
       health_check_config: { type: 'http', endpoint: 'http://{device_ip}:8080/health', expectedStatusCode: 200, expectedBody: 'ok', timeout: 5, retries: 1 },
       auto_rollback_enabled: true,
       max_failure_rate: 0.5,
+      device_selector: { site: 'berlin' },
+      batch_order: [{ ring: 'canary' }, { ring: 'beta', hw: 'pi4' }],
     },
     {
       image_pattern: 'fuzz/other:v?.*',
@@ -125,7 +128,7 @@ function deviceBodies(): unknown[] {
         { name: 'web', image: 'registry.example.com:5000/fuzz/web@sha256:' + 'c'.repeat(64) },
       ],
     },
-    { uuid: 'fuzz-fixed-uuid', name: 'fuzz device', apps: [{ name: 'app', image: 'fuzz/app:v1' }] },
+    { uuid: 'fuzz-fixed-uuid', name: 'fuzz device', apps: [{ name: 'app', image: 'fuzz/app:v1' }], labels: { ring: 'canary', 'example.com/site': 'berlin' } },
   ];
 }
 

@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { ConfigError, defaultRouteAddress, loadConfig, resolveCredentials } from '../../agent/config';
+import { ConfigError, defaultRouteAddress, loadConfig, parseLabels, resolveCredentials } from '../../agent/config';
 
 const base = { FLEET_API_URL: 'http://fleet.test', FLEET_DEVICE_UUID: 'dev-1', FLEET_DEVICE_TOKEN: 'tok', FLEET_DEVICE_IP: '10.0.0.5' };
 const noRoute = () => undefined;
@@ -28,7 +28,18 @@ describe('agent config', () => {
       stateDir: '/var/lib/fleet-agent',
       dockerHost: 'unix:///var/run/docker.sock',
       ipAddress: '10.0.0.5',
+      labels: {},
     });
+  });
+
+  it('reads FLEET_LABELS as key=value pairs', () => {
+    expect(loadConfig({ ...base, FLEET_LABELS: ' ring=canary, site=berlin,empty=,app.example.com/tier=1 ' }, noRoute).labels).toEqual({
+      ring: 'canary',
+      site: 'berlin',
+      empty: '',
+      'app.example.com/tier': '1',
+    });
+    expect(parseLabels('')).toEqual({});
   });
 
   it.each([
@@ -43,6 +54,11 @@ describe('agent config', () => {
     ['FLEET_STATE_DIR', { ...base, FLEET_STATE_DIR: 'relative/dir' }],
     ['DOCKER_HOST', { ...base, DOCKER_HOST: '/var/run/docker.sock' }],
     ['FLEET_DEVICE_IP', { ...base, FLEET_DEVICE_IP: 'localhost' }],
+    ['FLEET_LABELS', { ...base, FLEET_LABELS: 'ring' }],
+    ['FLEET_LABELS', { ...base, FLEET_LABELS: 'Ring!=x' }],
+    ['FLEET_LABELS', { ...base, FLEET_LABELS: 'ring=-x' }],
+    ['FLEET_LABELS', { ...base, FLEET_LABELS: 'ring=a,ring=b' }],
+    ['FLEET_LABELS', { ...base, FLEET_LABELS: Array.from({ length: 33 }, (_, i) => `k${i}=v`).join(',') }],
   ])('names %s when it is bad or missing', (variable, env) => {
     expect(variableOf(env as NodeJS.ProcessEnv)).toBe(variable);
   });
@@ -88,6 +104,15 @@ describe('provisioning', () => {
     expect(api.seen).toHaveLength(1);
     // The engine is asked what runs only when provisioning.
     expect(asked).toBe(1);
+    await api.close();
+  });
+
+  it('registers the labels of FLEET_LABELS when it provisions itself', async () => {
+    const api = await server((body) => [201, { device: { uuid: body.uuid }, device_token: 'issued-token' }]);
+    const stateDir = mkdtempSync(join(tmpdir(), 'agent-'));
+    const config = loadConfig({ FLEET_API_URL: api.url, FLEET_PROVISIONING_KEY: 'pk', FLEET_DEVICE_NAME: 'pi-3', FLEET_STATE_DIR: stateDir, FLEET_DEVICE_IP: '10.0.0.1', FLEET_LABELS: 'ring=canary' });
+    await resolveCredentials(config, undefined, async () => [{ name: 'web', image: 'acme/web:1' }]);
+    expect(api.seen[0].body.labels).toEqual({ ring: 'canary' });
     await api.close();
   });
 

@@ -165,6 +165,25 @@ describe('the agent loop on the simulated engine', () => {
     expect(server.reports[1]).toMatchObject({ target_version: 1, apps: [{ status: 'running' }] });
   });
 
+  it('sends its configured labels with every report, the periodic ones too', async () => {
+    let now = 0;
+    const engine = new SimulatedEngine();
+    engine.seed(own('dev-a', 'main', 'acme/app:1'));
+    const server = fakeServer({ uuid: 'dev-a', version: 1, apps: [{ name: 'main', image: 'acme/app:1' }] });
+    const store = new MemoryStateStore();
+    const labelled = { ring: 'canary', site: 'berlin' };
+    const agent = new Agent({ uuid: 'dev-a', client: server.client, engine, store, settleMs: 0, now: () => now, labels: labelled });
+    await agent.step();
+    now = 10 * 60_000;
+    await agent.step();
+    expect(server.reports.map((r) => r.labels)).toEqual([labelled, labelled]);
+    // Labels come from the configuration of the running agent, not from the report it saved.
+    expect(store.load().last_report).not.toHaveProperty('labels');
+    const unlabelled = new Agent({ uuid: 'dev-a', client: server.client, engine, store: new MemoryStateStore(), settleMs: 0, labels: {} });
+    await unlabelled.step();
+    expect(server.reports[2]).not.toHaveProperty('labels');
+  });
+
   it('backs off exponentially, and never sooner than Retry-After', () => {
     const mid = () => 0.5;
     expect([1, 2, 3, 4].map((n) => backoffMs(n, 300_000, mid))).toEqual([750, 1500, 3000, 6000]);

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseApp, registrationBody } from '../../cli/commands/devices';
+import { labelPatch, parseApp, parseLabelFilter, registrationBody } from '../../cli/commands/devices';
 import { keyState } from '../../cli/commands/provisioning-keys';
 import { exitCodes, watchExitCode } from '../../cli/exit-codes';
 import { parseBody } from '../../cli/input-file';
@@ -90,6 +90,23 @@ describe('flags and files into requests', () => {
     ]);
     expect(() => parseApp('=acme/app:1')).toThrow(/is not name=image/);
     expect(() => parseApp('web=')).toThrow(/is not name=image/);
+  });
+
+  it('turns key=value and key- into a merge patch of labels, and --label into repeated filters', () => {
+    expect(labelPatch(['ring=canary', 'site-', 'empty=', 'url=a=b'])).toEqual({ ring: 'canary', site: null, empty: '', url: 'a=b' });
+    expect(JSON.stringify(labelPatch(['__proto__=x']))).toBe('{"__proto__":"x"}');
+    expect(() => labelPatch([])).toThrow(/at least one key=value/);
+    expect(() => labelPatch(['ring'])).toThrow(/"ring" is neither key=value nor key-/);
+    expect(() => labelPatch(['-'])).toThrow(/neither/);
+    expect(() => labelPatch(['ring=a', 'ring-'])).toThrow(/ring is given twice/);
+    expect(parseLabelFilter('site:berlin', parseLabelFilter('ring:canary'))).toEqual(['ring:canary', 'site:berlin']);
+    expect(() => parseLabelFilter('ring=canary')).toThrow(/is not key:value/);
+  });
+
+  it('refuses a label command without labels before sending anything', async () => {
+    const run = await fleet(['devices', 'label', 'some-uuid']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/labels/);
   });
 
   it('builds the registration from the flags, or reads it whole from a file', async () => {

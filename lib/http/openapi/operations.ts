@@ -12,6 +12,7 @@ import { rolloutStatuses } from '../../domain/types';
 import { adminKeyListSchema, adminKeySchema, createdAdminKeySchema } from '../../admin-keys';
 import {
   deviceListSchema,
+  devicePatchSchema,
   deviceRegistrationSchema,
   appContainerSchema,
   currentStateResponseSchema,
@@ -180,7 +181,15 @@ export const operations: Record<string, Operation> = {
     summary: 'List devices',
     tag: 'devices',
     auth: 'admin',
-    query: pageParameters(),
+    query: [
+      {
+        name: 'label',
+        description:
+          'Only devices with this label, as `key:value` (`ring:canary`); repeat it for several, which must all match. The filter is applied to each page as read, so a page may hold fewer devices than `limit`, even none, and still have a `next_cursor`.',
+        schema: { type: 'array', items: { type: 'string', pattern: '^[^:]+:.*$' }, maxItems: 32 },
+      },
+      ...pageParameters(),
+    ],
     answers: { 200: { description: 'A page of devices.', body: named('DeviceList', deviceListSchema) } },
   },
   'POST /api/v1/devices': {
@@ -197,6 +206,14 @@ export const operations: Record<string, Operation> = {
     auth: 'admin',
     pathParameters: params('uuid'),
     answers: { 200: { description: 'The device.', body: device } },
+  },
+  'PATCH /api/v1/devices/{uuid}': {
+    summary: "Change a device's name, IP address or labels (labels as a JSON merge patch: null removes one)",
+    tag: 'devices',
+    auth: 'admin',
+    body: named('DevicePatch', devicePatchSchema),
+    pathParameters: params('uuid'),
+    answers: { 200: { description: 'The device as it is now.', body: device } },
   },
   'PUT /api/v1/devices/{uuid}/apps/{app}': {
     summary: "Set or drop an app's container settings; the target version moves when they change",
