@@ -257,14 +257,14 @@ async function writeCurrentState(
     ...(Object.keys(names).length ? { ExpressionAttributeNames: names } : {}),
     ReturnValues: 'ALL_NEW',
   });
+  // A failed condition on the whole map is the caller's to tell from a moved pointer or a deletion.
+  if (labelsAs === 'whole map') return entityOf<StoredDevice>((await dynamo().send(command)).Attributes!);
   if (settled.length === 0) {
     const written = await resultUnlessConditionFailed(dynamo().send(command));
     // Deleted since its token was checked: the token no longer is one.
     if (!written?.Attributes) throw new Unauthorized(`invalid credentials: device ${uuid} was deleted`);
     return entityOf<StoredDevice>(written.Attributes);
   }
-  // A failed condition on the whole map is the caller's to tell from a moved pointer.
-  if (labelsAs === 'whole map') return entityOf<StoredDevice>((await dynamo().send(command)).Attributes!);
   const result = await resultUnlessConditionFailed(dynamo().send(command));
   return result?.Attributes ? entityOf<StoredDevice>(result.Attributes) : undefined;
 }

@@ -289,7 +289,13 @@ const requests: Record<string, RouteRequest> = {
   },
   'POST /api/v1/rollouts/{rolloutId}/approve': { accepted: 200, body: () => ({ comment: 'auth matrix' }), fresh: () => rolloutIds(awaitingApproval) },
   'POST /api/v1/rollouts/{rolloutId}/reject': { accepted: 200, body: () => ({ comment: 'auth matrix' }), fresh: () => rolloutIds(awaitingApproval) },
-  'POST /api/v1/rollouts/{rolloutId}/promote': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
+  'POST /api/v1/rollouts/{rolloutId}/promote': {
+    accepted: 200,
+    body: reason,
+    fresh: () => rolloutIds(startedRollout),
+    // Its merged batch starts at once and would wait for reports, recounted every few ticks.
+    putToRest: (ids) => control(ids.rolloutId!, 'cancel', 'cancelled'),
+  },
   'POST /api/v1/rollouts/{rolloutId}/cancel': { accepted: 200, body: reason, fresh: () => rolloutIds(plannedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/rollback-all': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
   'POST /api/v1/rollouts/{rolloutId}/devices/{uuid}/rollback': { accepted: 200, body: reason, fresh: () => rolloutIds(startedRollout) },
