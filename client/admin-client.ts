@@ -32,6 +32,10 @@ export interface RolloutView {
   /** When an admin scheduled the rollout to start. */
   start_at?: string;
   promotion?: { reason: string; full: boolean; at: string; by?: string };
+  approvals?: { key_id: string; name: string; at: string; comment?: string; after_batch: number }[];
+  approval_deadline_at?: string;
+  /** Paused after this batch until approved. */
+  awaiting_approval?: { after_batch: number };
   created_at: string;
   completed_at?: string;
   updated_at: string;

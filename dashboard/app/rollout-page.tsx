@@ -38,17 +38,20 @@ export function RolloutPage(props: { api: Api; id: string; announce: (message: s
   if (!detail.data) return <p class="hint">Loading…</p>;
   const { rollout, statistics } = detail.data;
 
-  const send = (action: string) => async (reason: string | undefined) => {
-    await api.send('POST', `${path}/${action}`, reason ? { reason } : {}, [200, 202]);
+  const send = (action: string, field: 'reason' | 'comment' = 'reason') => async (reason: string | undefined) => {
+    await api.send('POST', `${path}/${action}`, reason ? { [field]: reason } : {}, [200, 202]);
     announce(`${action.replace('-', ' ')} sent for the rollout of ${rollout.image}`);
     detail.reload();
   };
   const ask = (request: CommandRequest) => setCommand(request);
+  const waitsForApproval = rollout.awaiting_approval !== undefined || (rollout.status === 'pending' && (rollout.status_reason ?? '').startsWith('waiting for approval'));
   // Start, pause and resume share a slot, so the button keeps the focus as one turns into the next.
   const commands: { label: string; slot: string; when: string[]; request: CommandRequest }[] = [
-    { label: 'Start', slot: 'advance', when: ['pending'], request: { title: 'Start this rollout?', explanation: 'Its first batch gets the new image.', confirmLabel: 'Start', destructive: false, takesReason: false, run: send('start') } },
+    { label: 'Start', slot: 'advance', when: waitsForApproval ? [] : ['pending'], request: { title: 'Start this rollout?', explanation: 'Its first batch gets the new image.', confirmLabel: 'Start', destructive: false, takesReason: false, run: send('start') } },
     { label: 'Pause', slot: 'advance', when: ['in_progress'], request: { title: 'Pause this rollout?', explanation: 'No further device is scheduled until it is resumed; devices already updating finish.', confirmLabel: 'Pause', destructive: false, takesReason: true, run: send('pause') } },
-    { label: 'Resume', slot: 'advance', when: ['paused'], request: { title: 'Resume this rollout?', explanation: 'It carries on from where it paused.', confirmLabel: 'Resume', destructive: false, takesReason: false, run: send('resume') } },
+    { label: 'Resume', slot: 'advance', when: rollout.awaiting_approval ? [] : ['paused'], request: { title: 'Resume this rollout?', explanation: 'It carries on from where it paused.', confirmLabel: 'Resume', destructive: false, takesReason: false, run: send('resume') } },
+    { label: 'Approve', slot: 'approve', when: waitsForApproval ? [rollout.status] : [], request: { title: 'Approve this rollout?', explanation: rollout.awaiting_approval ? `Batch ${rollout.awaiting_approval.after_batch} has completed; with your approval the rollout goes on to the next batch.` : 'With the approvals it needs, the rollout starts.', confirmLabel: 'Approve', destructive: false, takesReason: true, run: send('approve', 'comment') } },
+    { label: 'Reject', slot: 'reject', when: waitsForApproval ? [rollout.status] : [], request: { title: 'Reject this rollout?', explanation: 'It is cancelled; devices not yet updated keep their image. This cannot be undone.', confirmLabel: 'Reject', destructive: true, takesReason: true, run: send('reject', 'comment') } },
     { label: 'Promote', slot: 'promote', when: ['in_progress'], request: { title: 'Promote this rollout?', explanation: 'The remaining batches start now as one, past batch delays and maintenance windows. Health checks still run.', confirmLabel: 'Promote', destructive: true, takesReason: true, reasonRequired: true, run: send('promote') } },
     { label: 'Cancel', slot: 'cancel', when: ['pending', 'in_progress', 'paused'], request: { title: 'Cancel this rollout?', explanation: 'It stops for good; devices not yet updated keep their image. This cannot be undone.', confirmLabel: 'Cancel the rollout', destructive: true, takesReason: true, run: send('cancel') } },
     { label: 'Roll back all', slot: 'rollback-all', when: ['in_progress', 'paused', 'completed'], request: { title: 'Roll back every device?', explanation: `Every device of this rollout goes back to the image it ran before ${rollout.image}. This cannot be undone.`, confirmLabel: 'Roll back all', destructive: true, takesReason: true, run: send('rollback-all') } },

@@ -71,6 +71,13 @@ export function RolloutCard(props: { rollout: RolloutSummary }) {
         {rollout.promotion && <> · promoted{rollout.promotion.full ? ' without health checks' : ''}: {rollout.promotion.reason}</>}
       </p>
       {rollout.status_reason && <p class="reason">{rollout.status_reason}</p>}
+      {rollout.approvals && rollout.approvals.length > 0 && (
+        <p class="meta">
+          Approved by{' '}
+          {rollout.approvals.map((a) => `${a.name}${a.after_batch > 0 ? ` (after batch ${a.after_batch})` : ''}`).join(', ')}
+          {rollout.approval_deadline_at && rollout.status === 'pending' && <> · approvals due by {new Date(rollout.approval_deadline_at).toLocaleString()}</>}
+        </p>
+      )}
       <BatchBars rollout={rollout} />
       <StatusCounts statistics={rollout.statistics} />
       <FailureRate rollout={rollout} statistics={rollout.statistics} />
