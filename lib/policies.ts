@@ -100,6 +100,8 @@ export const policyInputSchema = z
     health_check_config: healthCheckConfigSchema.nullable().default(null),
     auto_rollback_enabled: z.boolean().default(true),
     max_failure_rate: number().min(0).max(1).default(0.2),
+    max_devices_per_minute: z.number().int().min(1).max(1_000_000).nullable().default(null),
+    max_unavailable: z.number().int().min(1).max(1_000_000).nullable().default(null),
   })
   .superRefine((input, ctx) => {
     if (input.staged_batches !== undefined && input.batch_percentages !== undefined) {
@@ -122,6 +124,8 @@ function settingsFrom(input: PolicyInput): PolicySettings {
     health_check_config: input.health_check_config,
     auto_rollback_enabled: input.auto_rollback_enabled,
     max_failure_rate: input.max_failure_rate,
+    max_devices_per_minute: input.max_devices_per_minute,
+    max_unavailable: input.max_unavailable,
   };
 }
 
@@ -136,6 +140,8 @@ export const policySettingsSchema = z.object({
   health_check_config: healthCheckConfigSchema.nullable(),
   auto_rollback_enabled: z.boolean(),
   max_failure_rate: z.number(),
+  max_devices_per_minute: z.number().int().nullable(),
+  max_unavailable: z.number().int().nullable(),
 });
 
 export const policyViewSchema = policySettingsSchema.extend({
@@ -153,7 +159,14 @@ export const policyListSchema = z.object({ policies: z.array(policyViewSchema), 
 
 /** The policy as the API shows it: with `staged_batches` alongside the cumulative percentages. */
 export function policyView(policy: Policy): PolicyView {
-  return { ...policy, priority: policy.priority ?? 0, staged_batches: policy.batch_percentages.length };
+  return { ...withPacing(policy), priority: policy.priority ?? 0, staged_batches: policy.batch_percentages.length };
+}
+
+/** The pacing fields of settings stored before they existed, as their default (no limit). */
+export function withPacing<T extends Partial<Pick<PolicySettings, 'max_devices_per_minute' | 'max_unavailable'>>>(
+  settings: T,
+): Omit<T, 'max_devices_per_minute' | 'max_unavailable'> & { max_devices_per_minute: number | null; max_unavailable: number | null } {
+  return { ...settings, max_devices_per_minute: settings.max_devices_per_minute ?? null, max_unavailable: settings.max_unavailable ?? null };
 }
 
 export async function createPolicy(input: PolicyInput, now: Date): Promise<Policy> {

@@ -81,7 +81,9 @@ export function rolloutImageOf(push: Pick<ImagePushed, 'repository' | 'tag' | 'd
 /** The settings a rollout keeps of its policy, field by field: nothing else the object carries comes along. */
 function settingsOf(policy: Policy): PolicySettings {
   const { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate } = policy;
-  return { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate };
+  // A policy stored before pacing existed has neither field: no limit.
+  const { max_devices_per_minute = null, max_unavailable = null } = policy;
+  return { image_pattern, update_strategy, batch_percentages, batch_delay_minutes, update_timeout_minutes, health_check_enabled, health_check_config, auto_rollback_enabled, max_failure_rate, max_devices_per_minute, max_unavailable };
 }
 
 export function newRollout(push: ImagePushed, policy: Policy, now: Date): Rollout {

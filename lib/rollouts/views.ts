@@ -2,10 +2,11 @@
 import { z } from 'zod';
 import { rolloutEventSchema } from './event-schema';
 import { batchContaining } from '../domain/batch-plan';
+import { pacingOf, unavailableIn, waitingIn } from '../domain/pacing';
 import { emptyCounts, rolloutStatistics, totalOf } from '../domain/rollout-progress';
 import { activeRolloutStatuses, deviceRolloutStatuses, rolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
 import { NotFound } from '../errors';
-import { policySettingsSchema } from '../policies';
+import { policySettingsSchema, withPacing } from '../policies';
 import { listEvents } from '../store/events';
 import { getAllBatchCounts, listRolloutDevices } from '../store/rollout-devices';
 import { getRollout, listRollouts, type RolloutFilter } from '../store/rollouts';
@@ -30,6 +31,7 @@ const batchSchema = z.object({
   started_at: z.string().optional(),
   deadline_at: z.string().optional(),
   schedule_requested_at: z.string().optional(),
+  resumed_at: z.string().optional(),
   recounted_at: z.string().optional(),
   health_checks_requested_at: z.string().optional(),
   rollbacks_requested_at: z.string().optional(),
@@ -50,7 +52,8 @@ export const rolloutSchema = z.object({
   delivery_id: z.string(),
   status: z.enum(rolloutStatuses),
   status_reason: z.string().optional(),
-  policy: policySettingsSchema,
+  // As written: a rollout created before pacing existed has neither pacing field.
+  policy: policySettingsSchema.partial({ max_devices_per_minute: true, max_unavailable: true }),
   batches: z.array(batchSchema),
   current_batch: z.number().int(),
   next_batch_due_at: z.string().optional(),
@@ -78,7 +81,14 @@ export const rolloutSchema = z.object({
 /** A rollout as reads show it: each batch with its devices counted by status, no bookkeeping. */
 export const rolloutViewSchema = rolloutSchema.omit({ planning: true, version: true, wake_requested_for: true }).extend({
   planned: z.boolean(),
+  policy: policySettingsSchema,
   batches: z.array(batchSchema.extend({ counts: statusCountsSchema, failures: count })),
+  /**
+   * A paced rollout's batch under way: its devices not yet given the new image (`waiting`, held
+   * back by the rate or the budget) and the rollout's devices unavailable now, against
+   * `max_unavailable`; from the counters, so a second or so behind. Null otherwise.
+   */
+  pacing: z.object({ waiting: count, unavailable: count }).nullable(),
 });
 export type RolloutView = z.infer<typeof rolloutViewSchema>;
 
@@ -135,13 +145,17 @@ export async function readRollout(id: string): Promise<Rollout> {
 function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>): RolloutView {
   // wake_requested_for is batch-advance's bookkeeping, not part of the API.
   const { planning, version, wake_requested_for: _wake, ...rest } = rollout;
+  const current = rollout.batches[rollout.current_batch - 1];
+  const paced = pacingOf(rollout.policy) && current?.status === 'in_progress' && rollout.status !== 'pending';
   return {
     ...rest,
     planned: planning.done,
+    policy: withPacing(rollout.policy),
     batches: rollout.batches.map((batch) => {
       const { failures, ...counts } = countsByBatch.get(batch.number) ?? emptyCounts();
       return { ...batch, counts: { ...counts, pending: Math.max(0, batch.size - totalOf(counts)) }, failures };
     }),
+    pacing: paced ? { waiting: waitingIn(current, countsByBatch.get(current.number)), unavailable: unavailableIn(countsByBatch) } : null,
   };
 }
 
