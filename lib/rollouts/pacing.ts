@@ -201,11 +201,13 @@ class PacedScheduler {
    * (a wake-up was noted, or the counts now have room); then goes on.
    */
   private async letGoUnlessWoken(): Promise<boolean> {
-    const { wakes } = await getPace(this.id);
+    const pace = await getPace(this.id);
+    if (pace.lease_token !== this.token) return false; // taken over: the taker goes on
     const counts = await getAllBatchCounts(this.id, this.rollout.shard_count);
     if (budgetRoom(this.pacing.maxUnavailable!, counts) > 0) return true;
-    if (await updatePace(this.id, this.token, { lease_until: clockNow().toISOString() }, wakes)) return false;
-    return true; // woken meanwhile (or taken over, which the next write finds out)
+    if (await updatePace(this.id, this.token, { lease_until: clockNow().toISOString() }, pace.wakes)) return false;
+    // Woken meanwhile: look again (unless it was a take-over that made the write fail).
+    return (await getPace(this.id)).lease_token === this.token;
   }
 
   /** A delayed look at the rows just scheduled, for those still on their way at their update timeout. */
