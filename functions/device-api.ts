@@ -5,7 +5,7 @@ import { apiHandler } from '../lib/http/api';
 import { requireDevice } from '../lib/http/auth';
 import { now } from '../lib/clock';
 
-requireConfig({ table: true, queues: ['orchestration'] });
+requireConfig({ table: true, queues: ['orchestration', 'targets'] });
 
 export const handler = apiHandler(
   {

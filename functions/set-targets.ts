@@ -1,10 +1,10 @@
-/** Targets queue: sets the new image as target state for one shard of a batch, a page at a time. */
+/** Targets queue: sets the new image as target state, a shard of a batch (or a paced batch's scheduler) a page at a time. */
 import { requireConfig } from '../lib/config';
 import { sqsHandler } from '../lib/queues/consume';
 import { targetCommand } from '../lib/queues/messages';
-import { scheduleShard } from '../lib/rollouts/device-transitions';
+import { runTargetCommand } from '../lib/rollouts/pacing';
 import { now } from '../lib/clock';
 
 requireConfig({ table: true, queues: ['targets', 'orchestration'] });
 
-export const handler = sqsHandler(targetCommand, (command, _record, budget) => scheduleShard(command, now(), budget));
+export const handler = sqsHandler(targetCommand, (command, record, budget) => runTargetCommand(command, record.messageId, now(), budget));

@@ -221,7 +221,8 @@ export const functions = {
       { method: 'GET', path: '/api/v1/devices/{uuid}/state', auth: 'device' },
       { method: 'PATCH', path: '/api/v1/devices/{uuid}/state', auth: 'device' },
     ],
-    sendsTo: ['orchestration', 'notify'],
+    // targets: a report of a device in a rollout with a max_unavailable budget wakes its paced scheduler.
+    sendsTo: ['orchestration', 'targets', 'notify'],
     table: 'read-write',
     // Device routes must recognise the admin key to answer 403 ("not a device token") rather than 401.
     secrets: ['adminKey'],

@@ -129,6 +129,8 @@ export const policyInputSchema = z
     retry_failed: z.number().int().min(0).max(maxRetries).default(0),
     device_selector: selectorSchema.default({}),
     batch_order: z.array(nonEmptySelectorSchema).max(maxBatchOrder).default([]),
+    max_devices_per_minute: z.number().int().min(1).max(1_000_000).nullable().default(null),
+    max_unavailable: z.number().int().min(1).max(1_000_000).nullable().default(null),
   })
   .superRefine((input, ctx) => {
     input.batch_order.forEach((entry, i) => {
@@ -165,6 +167,8 @@ function settingsFrom(input: PolicyInput): PolicySettings {
     retry_failed: input.retry_failed,
     device_selector: input.device_selector,
     batch_order: input.batch_order,
+    max_devices_per_minute: input.max_devices_per_minute,
+    max_unavailable: input.max_unavailable,
   };
 }
 
@@ -188,10 +192,12 @@ export const policySettingsSchema = z.object({
   device_selector: labelsViewSchema,
   /** Devices matching the first selector are planned first, then the second's, …, then the rest. */
   batch_order: z.array(labelsViewSchema),
+  max_devices_per_minute: z.number().int().nullable(),
+  max_unavailable: z.number().int().nullable(),
 });
 
 /** What a setting added since is taken to be on a policy or rollout stored before it existed. */
-export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false, retry_failed: 0, device_selector: {}, batch_order: [] } satisfies Partial<PolicySettings>;
+export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false, retry_failed: 0, device_selector: {}, batch_order: [], max_devices_per_minute: null, max_unavailable: null } satisfies Partial<PolicySettings>;
 
 /** Settings as stored: those added since may be absent (see `settingsDefaults`). */
 export const storedPolicySettingsSchema = policySettingsSchema.partial(Object.fromEntries(Object.keys(settingsDefaults).map((key) => [key, true])) as { [K in keyof typeof settingsDefaults]: true });

@@ -22,10 +22,12 @@ export interface Policy {
   max_failure_rate: number;
   device_selector: Record<string, string>;
   batch_order: Record<string, string>[];
+  max_devices_per_minute: number | null;
+  max_unavailable: number | null;
 }
 
 type Draft = Record<
-  'name' | 'image_pattern' | 'update_strategy' | 'batch_percentages' | 'batch_delay_minutes' | 'update_timeout_minutes' | 'max_failure_rate' | 'priority' | 'health_check_config' | 'device_selector' | 'batch_order',
+  'name' | 'image_pattern' | 'update_strategy' | 'batch_percentages' | 'batch_delay_minutes' | 'update_timeout_minutes' | 'max_failure_rate' | 'max_devices_per_minute' | 'max_unavailable' | 'priority' | 'health_check_config' | 'device_selector' | 'batch_order',
   string
 > &
   Record<'enabled' | 'health_check_enabled' | 'auto_rollback_enabled', boolean>;
@@ -38,6 +40,8 @@ const draftOf = (policy?: Policy): Draft => ({
   batch_delay_minutes: String(policy?.batch_delay_minutes ?? 30),
   update_timeout_minutes: String(policy?.update_timeout_minutes ?? 30),
   max_failure_rate: String(policy?.max_failure_rate ?? 0.2),
+  max_devices_per_minute: policy?.max_devices_per_minute == null ? '' : String(policy.max_devices_per_minute),
+  max_unavailable: policy?.max_unavailable == null ? '' : String(policy.max_unavailable),
   priority: String(policy?.priority ?? 0),
   health_check_config: policy?.health_check_config ? JSON.stringify(policy.health_check_config) : '',
   device_selector: Object.keys(policy?.device_selector ?? {}).length > 0 ? JSON.stringify(policy!.device_selector) : '',
@@ -70,6 +74,9 @@ function bodyOf(draft: Draft): Record<string, unknown> {
     batch_delay_minutes: numberOr(draft.batch_delay_minutes),
     update_timeout_minutes: numberOr(draft.update_timeout_minutes),
     max_failure_rate: numberOr(draft.max_failure_rate),
+    // Empty: no limit.
+    max_devices_per_minute: draft.max_devices_per_minute.trim() === '' ? null : numberOr(draft.max_devices_per_minute),
+    max_unavailable: draft.max_unavailable.trim() === '' ? null : numberOr(draft.max_unavailable),
     priority: numberOr(draft.priority),
     enabled: draft.enabled,
     health_check_enabled: draft.health_check_enabled,
@@ -154,6 +161,8 @@ export function PolicyForm(props: { api: Api; policy?: Policy; onSaved: (message
         {text('batch_delay_minutes', 'Batch delay (minutes)')}
         {text('update_timeout_minutes', 'Update timeout (minutes)')}
         {text('max_failure_rate', 'Maximum failure rate (0–1)')}
+        {text('max_devices_per_minute', 'Devices per minute at most', 'empty: no limit')}
+        {text('max_unavailable', 'Devices unavailable at once at most', 'empty: no limit')}
         {text('priority', 'Priority (-1000–1000)')}
       </div>
       <div class="toggles">

@@ -5,6 +5,7 @@
 import type { Batch, BatchCounts, DeviceRolloutStatus, Rollout, RolloutDevice, RolloutStatus, StatusCounts } from './types';
 import { deviceRolloutStatuses } from './types';
 import { windowState } from './maintenance-windows';
+import { pacingStep } from './pacing';
 
 const rolloutTransitions: Record<RolloutStatus, readonly RolloutStatus[]> = {
   pending: ['in_progress', 'cancelled', 'failed'],
@@ -117,6 +118,12 @@ export type Resend = 'targets' | 'health' | 'rollback' | 'recount';
 export type NextStep =
   | { type: 'start_batch'; batch: number }
   | { type: 'time_out_batch'; batch: number }
+  /**
+   * A paced batch (lib/domain/pacing.ts): ask its scheduler to go on (its last request is older
+   * than the fan-out grace), or, with `held_by_failures`, time the batch out now: that many failed
+   * and unhealthy devices nothing will roll back hold its whole budget.
+   */
+  | { type: 'continue_scheduling'; batch: number; held_by_failures?: number }
   | { type: 'start_health_checks'; batch: number }
   | { type: 'roll_back_failures'; batch: number }
   | { type: 'retry_failures'; batch: number; round: number }
@@ -138,7 +145,8 @@ export function restsOnCounts(step: NextStep): boolean {
     step.type === 'retry_failures' ||
     step.type === 'roll_back_failures' ||
     step.type === 'complete_batch' ||
-    step.type === 'pause_for_failures'
+    step.type === 'pause_for_failures' ||
+    (step.type === 'continue_scheduling' && step.held_by_failures !== undefined)
   );
 }
 
@@ -192,6 +200,8 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, Ba
     // counted as on their way may mean a count lost to a crash, worth a recount now and then.
     const reached = totalOf(counts);
     const sinceFanOut = batch.schedule_requested_at ?? batch.started_at;
+    const paced = pacingStep(rollout, batch, countsByBatch, overdue(sinceFanOut));
+    if (paced) return paced;
     const resend =
       reached < batch.size && overdue(sinceFanOut)
         ? ('targets' as const)

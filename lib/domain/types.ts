@@ -52,6 +52,16 @@ export interface PolicySettings {
    * (and no earlier one), …, then the rest, so that the first batches take them. Absent: `[]`.
    */
   batch_order?: Record<string, string>[];
+  /**
+   * At most this many of the rollout's devices are given the new image in any 60 seconds; null: no
+   * limit. This and `max_unavailable` are absent from settings stored before they existed: no limit.
+   */
+  max_devices_per_minute?: number | null;
+  /**
+   * At most this many of the rollout's devices unavailable at once (scheduled and not yet reported
+   * running the new image, unhealthy, or failed and not rolled back); null: no limit.
+   */
+  max_unavailable?: number | null;
 }
 
 export interface Policy extends PolicySettings {
@@ -116,6 +126,8 @@ export interface Batch {
   deadline_at?: string;
   /** When the batch's devices were (last) handed to the schedule queue. */
   schedule_requested_at?: string;
+  /** When an admin last resumed the rollout during this batch: a paced device's update timeout counts from then at the earliest. */
+  resumed_at?: string;
   /** When the batch's counters were last recounted from its rows. */
   recounted_at?: string;
   /** When the batch's updated devices were handed to the health queue. */
@@ -254,6 +266,8 @@ export interface RolloutPointer {
   previous_digest?: string;
   /** The device's target version once this rollout set the app's target. */
   target_version?: number;
+  /** Its rollout has a `max_unavailable` budget: its report wakes the paced scheduler (lib/rollouts/pacing.ts). */
+  budgeted?: boolean;
 }
 
 export interface Device {

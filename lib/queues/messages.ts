@@ -21,13 +21,45 @@ export const orchestrationCommand = z.discriminatedUnion('type', [
 ]);
 export type OrchestrationCommand = z.infer<typeof orchestrationCommand>;
 
-export const targetCommand = z.object({
+const setTargetsCommand = z.object({
   type: z.literal('set_targets'),
   rollout_id: z.string(),
   batch: z.number().int().min(1),
   shard: z.number().int().min(0),
   start_key: startKey,
 });
+export type SetTargetsCommand = z.infer<typeof setTargetsCommand>;
+
+/** A paced batch's scheduler (lib/rollouts/pacing.ts): one at a time per rollout, by a lease. */
+const schedulePacedCommand = z.object({
+  type: z.literal('schedule_paced'),
+  rollout_id: z.string(),
+  batch: z.number().int().min(1),
+  /** The lease its sender held and hands on; absent on a new request, whose message id is then its token. */
+  token: z.string().optional(),
+  /** Go through the batch again from its start if the last pass had got to its end (batch-advance's fallback). */
+  rescan: z.boolean().optional(),
+});
+export type SchedulePacedCommand = z.infer<typeof schedulePacedCommand>;
+
+/**
+ * Paced devices to look at: those of the range still scheduled past their update timeout fail, and
+ * failed ones are rolled back at once when the budget waits on them; then the scheduler is woken.
+ * Sent delayed by the scheduler for each range it schedules, and by a device's report.
+ */
+const checkPacedCommand = z.object({
+  type: z.literal('check_paced'),
+  rollout_id: z.string(),
+  batch: z.number().int().min(1),
+  shard: z.number().int().min(0),
+  first_seq: z.number().int().min(0),
+  size: z.number().int().min(1),
+  /** From a device's report: look once, without coming back for rows still on their way. */
+  settled: z.boolean().optional(),
+});
+export type CheckPacedCommand = z.infer<typeof checkPacedCommand>;
+
+export const targetCommand = z.discriminatedUnion('type', [setTargetsCommand, schedulePacedCommand, checkPacedCommand]);
 export type TargetCommand = z.infer<typeof targetCommand>;
 
 export const healthCommand = z.object({
@@ -95,6 +127,13 @@ export async function sendOrchestration(command: OrchestrationCommand, dedupeKey
 }
 
 export const sendTargetCommands = (commands: TargetCommand[]) => sendAll('targets', commands);
+
+/** One target command, delayed (whole seconds, at most SQS's 15 minutes). */
+export async function sendTargetCommandLater(command: TargetCommand, delaySeconds: number): Promise<void> {
+  await sqs().send(
+    new SendMessageCommand({ QueueUrl: queueUrl('targets'), MessageBody: JSON.stringify(command), DelaySeconds: Math.min(maxDelaySeconds, Math.max(0, Math.ceil(delaySeconds))) }),
+  );
+}
 export const sendHealthCommands = (commands: HealthCommand[]) => sendAll('health', commands);
 export const sendRevertCommands = (commands: RevertCommand[]) => sendAll('rollback', commands);
 

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { approvalProgress, approvalRefusal, approvalsOf, awaitedStage, isApproved, requiredApprovals, type Approval } from '../domain/approvals';
 import { deviceRollbackRefusal, promotedBatches, promoteRefusal, resumeRefusal, revertedOnCancel, revertedOnRollbackAll, startAtProblem, startGate, startRefusal } from '../domain/rollout-control';
+import { batchDeadline } from '../domain/pacing';
 import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
 import { isNewerPush, rolloutIdOfRank, rolloutRank } from '../domain/push-order';
@@ -148,8 +149,8 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
   const next = await transition(id, 'in_progress', 'resume', now, {
     change: (r) => {
       // The batch under way gets its whole update timeout again: time paused is not the devices' fault.
-      const deadline_at = minutesLater(now, r.policy.update_timeout_minutes);
-      const batches = r.batches.map((b) => (b.number === r.current_batch && b.status === 'in_progress' ? { ...b, deadline_at } : b));
+      const resumed_at = now.toISOString();
+      const batches = r.batches.map((b) => (b.number === r.current_batch && b.status === 'in_progress' ? { ...b, deadline_at: batchDeadline(now, r.policy, b.size), resumed_at } : b));
       return { status_reason: undefined, batches };
     },
     extraCheck: resumeRefusal,

@@ -9,12 +9,13 @@
 import pMap from 'p-map';
 import { reportedDigest, reportOutcome, splitDigest, type StateReportFacts } from '../domain/device-report';
 import { rolloutIdOfRank, rolloutRank } from '../domain/push-order';
+import { pacingOf } from '../domain/pacing';
 import { countSettleMs, deviceStatusesLeadingTo } from '../domain/rollout-progress';
 import type { Batch, DeviceRolloutStatus, EventType, ReportedApp, Rollout, RolloutDevice, RolloutPointer } from '../domain/types';
 import { logger } from '../logger';
 import { countDeviceMove } from '../metrics';
 import { noDeadline, type Budget } from '../queues/budget';
-import { sendOrchestration, sendTargetCommands, type TargetCommand } from '../queues/messages';
+import { sendOrchestration, sendTargetCommands, type SetTargetsCommand, type TargetCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
 import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type SettledPointer, type StoredDevice } from '../store/devices';
 import { appendEvent, appendEvents, appendMissingEvents, type NewEvent } from '../store/events';
@@ -101,21 +102,28 @@ export async function deviceEvent(...fact: Parameters<typeof deviceFact>): Promi
   await appendEvent(deviceFact(...fact));
 }
 
-/** Hands a batch's devices to the target queue: one message per shard, each scheduling its devices a page at a time. */
-export async function fanOutTargets(rollout: Rollout, batch: number): Promise<void> {
+/**
+ * Hands a batch's devices to the target queue: one message per shard, each scheduling its devices
+ * a page at a time; a paced batch's go to its one scheduler instead (lib/rollouts/pacing.ts).
+ */
+export async function fanOutTargets(rollout: Rollout, batch: number, options: { rescan?: boolean } = {}): Promise<void> {
+  if (pacingOf(rollout.policy)) {
+    await sendTargetCommands([{ type: 'schedule_paced', rollout_id: rollout.id, batch, ...(options.rescan ? { rescan: true } : {}) }]);
+    return;
+  }
   const shards = Array.from({ length: rollout.shard_count }, (_, shard) => shard);
   await sendTargetCommands(shards.map((shard) => ({ type: 'set_targets' as const, rollout_id: rollout.id, batch, shard })));
 }
 
 /** Schedules a shard's devices for a batch (see `workBatchShard`), handing the rest on when time runs short. */
-export async function scheduleShard(command: TargetCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
+export async function scheduleShard(command: SetTargetsCommand, now: Date, budget: Budget = noDeadline): Promise<void> {
   const rest = await workBatchShard(command, scheduling, schedulePageSize, now, budget, ({ rollout, batch }, rows, pageNow) =>
     schedulePage(rollout, batch, command.shard, rows, pageNow),
   );
   if (rest.startKey) await sendTargetCommands([{ ...command, start_key: rest.startKey }]);
 }
 
-function scheduling(rollout: Rollout | undefined, number: number): { rollout: Rollout; batch: Batch } | undefined {
+export function scheduling(rollout: Rollout | undefined, number: number): { rollout: Rollout; batch: Batch } | undefined {
   if (!rollout || rollout.status !== 'in_progress' || rollout.current_batch !== number) return undefined;
   const batch = rollout.batches[number - 1];
   return batch?.status === 'in_progress' ? { rollout, batch } : undefined;
@@ -127,8 +135,9 @@ function scheduling(rollout: Rollout | undefined, number: number): { rollout: Ro
  * set; the moves are counted with one write. The row moves before the target, so a rollback or
  * cancel that reverts it in between sees it; the page's rows are then read again, and a target
  * set for a row reverted meanwhile (whose revert found no target to undo) is undone here.
+ * `paced`: the batch is paced, and the devices' pointers say so (their reports wake its scheduler).
  */
-async function schedulePage(rollout: Rollout, batch: Batch, shard: number, rows: RolloutDevice[], now: Date): Promise<void> {
+export async function schedulePage(rollout: Rollout, batch: Batch, shard: number, rows: RolloutDevice[], now: Date, paced = false): Promise<void> {
   const waiting = rows.filter((row) => row.status === 'pending' || row.status === 'scheduled');
   if (waiting.length === 0) return;
   const devices = new Map((await getDevicesByUuid(waiting.map((r) => r.device_uuid))).map((d) => [d.uuid, d]));
@@ -142,7 +151,7 @@ async function schedulePage(rollout: Rollout, batch: Batch, shard: number, rows:
   const fact = (r: Ready) => deviceFact('image.device_scheduled', r.row, r.at, { batch: batch.number, from_image: r.previous.image, to_image: r.row.new_image });
   await appendEvents(ready.filter((r) => r.movedNow).map(fact));
   await appendMissingEvents(ready.filter((r) => !r.movedNow).map(fact));
-  const set = await pMap(ready, (r) => setNewTarget(rollout, batch, r, rank, now), { concurrency: scheduleConcurrency });
+  const set = await pMap(ready, (r) => setNewTarget(rollout, batch, r, rank, now, paced), { concurrency: scheduleConcurrency });
   await countMoves({ rollout_id: rollout.id, shard }, batch.number, [...prepared.flatMap((p) => p.moves), ...set.map((s) => s.skipped)]);
 
   const targeted = set.flatMap((s) => (s.targeted ? [s.targeted] : []));
@@ -196,9 +205,9 @@ async function prepareDevice(batch: Batch, row: RolloutDevice, device: StoredDev
 }
 
 /** Sets a scheduled device's new target; skips it when a newer push took it over or its app left the repository. */
-async function setNewTarget(rollout: Rollout, batch: Batch, ready: Ready, rank: string, now: Date): Promise<{ skipped?: Move; targeted?: { row: RolloutDevice; appIndex: number } }> {
+async function setNewTarget(rollout: Rollout, batch: Batch, ready: Ready, rank: string, now: Date, paced: boolean): Promise<{ skipped?: Move; targeted?: { row: RolloutDevice; appIndex: number } }> {
   const { row, device, appIndex, previous, at } = ready;
-  const result = await moveToNewImage(device, appIndex, row, rollout, batch.number, rank, at, previous);
+  const result = await moveToNewImage(device, appIndex, row, rollout, batch.number, rank, at, previous, paced);
   if (result.outcome === 'set') return { targeted: { row, appIndex } };
   const reason =
     result.outcome === 'taken_over'
@@ -251,6 +260,7 @@ async function moveToNewImage(
   at: string,
   /** The image to return to, as worked out from `device`. */
   previousOfDevice: { image: string; digest?: string },
+  paced: boolean,
 ): Promise<NewImageResult> {
   let latest: StoredDevice | undefined = device;
   for (let attempt = 0; attempt < 3 && latest; attempt++) {
@@ -273,6 +283,7 @@ async function moveToNewImage(
       image: row.new_image,
       ...(rollout.digest ? { digest: rollout.digest } : {}),
       ...(previous.digest ? { previous_digest: previous.digest } : {}),
+      ...(paced && rollout.policy.max_unavailable ? { budgeted: true } : {}),
     };
     const change = { app: row.app, from: app.image, to: row.new_image, version: latest.target_version };
     if (await setRolloutTarget(device.uuid, appIndex, change, rank, pointer, at)) {
@@ -294,6 +305,7 @@ async function moveToNewImage(
 export async function applyReport(device: StoredDevice, report: StateReportFacts, now: Date, options: { clear?: boolean } = {}): Promise<SettledPointer[]> {
   const at = now.toISOString();
   const settled: SettledPointer[] = [];
+  const wakes: TargetCommand[] = [];
   for (const [appName, pointer] of Object.entries(device.rollouts ?? {})) {
     const outcome = reportOutcome(appName, pointer, report);
     if (!outcome) continue;
@@ -306,27 +318,45 @@ export async function applyReport(device: StoredDevice, report: StateReportFacts
         image: pointer.image,
         ...(reason ? { reason } : {}),
       });
+      if (pointer.budgeted) wakes.push({ type: 'check_paced', rollout_id: pointer.rollout_id, batch: pointer.batch, shard: pointer.shard, first_seq: pointer.seq, size: 1, settled: true });
     }
     if (options.clear) await clearRolloutPointer(device.uuid, appName, pointer.rollout_id);
     else settled.push({ app: appName, rollout_id: pointer.rollout_id });
   }
+  if (wakes.length > 0) await wakePacedSchedulers(wakes);
   return settled;
+}
+
+/**
+ * A device of a rollout with a `max_unavailable` budget settled: its scheduler may go on (the
+ * budget has room again), and a failure is rolled back at once when auto-rollback is on. A lost wake-up costs time, not the report: the
+ * scheduler's own hand-ons and batch-advance's fallback go on without it.
+ */
+async function wakePacedSchedulers(wakes: TargetCommand[]): Promise<void> {
+  try {
+    await sendTargetCommands(wakes);
+  } catch (error) {
+    logger.warn('could not wake the paced scheduler; it goes on at its next hand-on or fallback', { error });
+  }
 }
 
 /**
  * The batch deadline has passed: every device still not updated fails, and the batch's counters
  * are recounted from its rows (repairing any count a crash skipped).
  */
-export async function timeOutBatch(rollout: Rollout, batch: Batch, now: Date): Promise<void> {
+export async function timeOutBatch(rollout: Rollout, batch: Batch, now: Date, notScheduledReason?: string): Promise<void> {
   const reason = `no update reported within ${rollout.policy.update_timeout_minutes} minutes`;
+  // A paced batch's devices never scheduled were held back by its pacing, not silent.
+  const notScheduled = notScheduledReason ?? (pacingOf(rollout.policy) ? 'not scheduled before the batch deadline: its pacing held the device back' : reason);
   const at = now.toISOString();
   let timedOut = 0;
   for (let shard = 0; shard < rollout.shard_count; shard++) {
     for await (const row of rowsInRange(rollout.id, shard, batch.first_seq, batch.size)) {
       if (row.status !== 'pending' && row.status !== 'scheduled') continue;
-      const move = await moveRow(row, batch.number, 'failed', at, { error: reason });
+      const why = row.status === 'pending' ? notScheduled : reason;
+      const move = await moveRow(row, batch.number, 'failed', at, { error: why });
       if (!move) continue;
-      await deviceEvent('image.device_failed', row, move.at, { batch: batch.number, image: row.new_image, reason });
+      await deviceEvent('image.device_failed', row, move.at, { batch: batch.number, image: row.new_image, reason: why });
       await clearRolloutPointer(row.device_uuid, row.app, row.rollout_id);
       if (move.moved) timedOut++;
     }

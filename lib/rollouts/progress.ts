@@ -12,6 +12,7 @@
  */
 import { config } from '../config';
 import { stopUnfinishedBatches } from '../domain/batch-plan';
+import { batchDeadline, pacingEventDetails } from '../domain/pacing';
 import { revertedAutomatically, revertedOnCancel } from '../domain/rollout-control';
 import { addCounts, canTransitionRollout, countSettleMs, emptyCounts, fanOutGraceFor, impossibleCounts, minutesLater, nextStep, restsOnCounts, type NextStep, type Resend } from '../domain/rollout-progress';
 import { deviceRolloutStatuses, type Batch, type BatchCounts, type Rollout } from '../domain/types';
@@ -28,6 +29,7 @@ import { startGate } from '../domain/rollout-control';
 import { requiredApprovals } from '../domain/approvals';
 import { Conflict } from '../errors';
 import { retryFailures } from './retries';
+import { continueScheduling } from './pacing';
 import { continueSweep, endingSweep, revertCommands, sweepCommands } from './rollbacks';
 
 const maxStepsPerEvaluation = 20;
@@ -148,6 +150,8 @@ async function take(rollout: Rollout, decision: Action, counts: Map<number, Batc
       return startBatch(rollout, decision.batch, now);
     case 'time_out_batch':
       return timeOutBatch(rollout, rollout.batches[decision.batch - 1]!, now);
+    case 'continue_scheduling':
+      return continueScheduling(rollout, decision, counts, now);
     case 'start_health_checks':
       return requestFanOut(rollout, decision.batch, 'health_checks_requested_at', now, () => fanOutHealthChecks(rollout, decision.batch));
     case 'retry_failures':
@@ -167,7 +171,7 @@ async function startBatch(rollout: Rollout, number: number, now: Date): Promise<
   // A newer push's rollout started first (or planning's check was lost to a crash).
   if (number === 1 && (await supersedeOlderRollouts(rollout, now))) return;
   const at = now.toISOString();
-  const deadline = minutesLater(now, rollout.policy.update_timeout_minutes);
+  const deadline = batchDeadline(now, rollout.policy, rollout.batches[number - 1]!.size);
   const batch: Batch = { ...rollout.batches[number - 1]!, status: 'in_progress', started_at: at, schedule_requested_at: at, deadline_at: deadline };
   const next = withBatch(rollout, batch, now, { current_batch: number, wake_requested_for: deadline });
   delete next.next_batch_due_at;
@@ -178,7 +182,7 @@ async function startBatch(rollout: Rollout, number: number, now: Date): Promise<
     timestamp: at,
     order: next.version,
     subject: `batch-${number}`,
-    details: { batch: number, devices: batch.size, percentage: batch.percentage, deadline_at: deadline },
+    details: { batch: number, devices: batch.size, percentage: batch.percentage, deadline_at: deadline, ...pacingEventDetails(rollout.policy) },
   };
   if (!(await saveRollout(next, [started]))) return;
   await fanOutTargets(next, number);

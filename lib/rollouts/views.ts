@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { rolloutEventSchema } from './event-schema';
 import { batchContaining } from '../domain/batch-plan';
+import { pacingOf, unavailableIn, waitingIn } from '../domain/pacing';
 import { emptyCounts, rolloutStatistics, totalOf } from '../domain/rollout-progress';
 import { activeRolloutStatuses, deviceRolloutStatuses, rolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
 import { NotFound } from '../errors';
@@ -30,6 +31,7 @@ const batchSchema = z.object({
   started_at: z.string().optional(),
   deadline_at: z.string().optional(),
   schedule_requested_at: z.string().optional(),
+  resumed_at: z.string().optional(),
   recounted_at: z.string().optional(),
   health_checks_requested_at: z.string().optional(),
   rollbacks_requested_at: z.string().optional(),
@@ -93,6 +95,12 @@ export const rolloutViewSchema = rolloutSchema.omit({ planning: true, version: t
   policy: policySettingsSchema,
   planned: z.boolean(),
   batches: z.array(batchSchema.extend({ counts: statusCountsSchema, failures: count })),
+  /**
+   * A paced rollout's batch under way: its devices not yet given the new image (`waiting`, held
+   * back by the rate or the budget) and the rollout's devices unavailable now, against
+   * `max_unavailable`; from the counters, so a second or so behind. Null otherwise.
+   */
+  pacing: z.object({ waiting: count, unavailable: count }).nullable(),
 });
 export type RolloutView = z.infer<typeof rolloutViewSchema>;
 
@@ -153,6 +161,8 @@ export async function readRollout(id: string): Promise<Rollout> {
 function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>): RolloutView {
   // wake_requested_for is batch-advance's bookkeeping, not part of the API.
   const { planning, version, wake_requested_for: _wake, ...rest } = rollout;
+  const current = rollout.batches[rollout.current_batch - 1];
+  const paced = pacingOf(rollout.policy) && current?.status === 'in_progress' && rollout.status !== 'pending';
   return {
     ...rest,
     policy: withDefaults(rollout.policy),
@@ -161,6 +171,7 @@ function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>):
       const { failures, ...counts } = countsByBatch.get(batch.number) ?? emptyCounts();
       return { ...batch, counts: { ...counts, pending: Math.max(0, batch.size - totalOf(counts)) }, failures };
     }),
+    pacing: paced ? { waiting: waitingIn(current, countsByBatch.get(current.number)), unavailable: unavailableIn(countsByBatch) } : null,
   };
 }
 

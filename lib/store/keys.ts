@@ -16,6 +16,7 @@
  * device in rollout            ROLLOUT#<id>#S#<shard>          DEVICE#<seq, 9 digits>
  * event                        ROLLOUT#<id>#S#<shard>          EVENT#<event id>
  * shard swept after an ending  ROLLOUT#<id>#S#<shard>          SWEPT#<ending status>
+ * paced scheduler's state      ROLLOUT#<id>#S#0                PACE  (lease, position, rate group)
  * newest push started          PUSHES#<repository>             NEWEST_STARTED  (its rollout's rank)
  * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
  * admin key, configured        ADMINKEY#<sha256 of key>        ADMINKEY   (the embedded host's own)
@@ -59,6 +60,10 @@
  * batch progress                          Query each shard, sk begins_with BATCH#
  * count a device's move                   UpdateItem ADD on its shard's BATCH#<nnn>
  * recount a batch shard                   Query its rows, conditional PutItem BATCH#<nnn> (revision)
+ * schedule a paced batch                  conditional UpdateItem PACE (lease free or its own), then
+ *                                         UpdateItem PACE conditioned on holding the lease per claim
+ *                                         and position; a device report of a paced batch: UpdateItem
+ *                                         PACE (ADD wakes, while the lease is held)
  * devices of a batch                      Query each shard, sk BETWEEN DEVICE#<first> AND DEVICE#<last>
  * devices of a rollout                    Query each shard, sk begins_with DEVICE#
  * one device in a rollout (admin)         Query its shard, sk begins_with DEVICE#, filter device_uuid
@@ -152,6 +157,7 @@ export const keys = {
     sk: `BATCH#${pad(batch)}`,
   }),
   batchCountersPrefix: 'BATCH#',
+  pace: (rolloutId: string): Key => ({ pk: `ROLLOUT#${rolloutId}#S#0`, sk: 'PACE' }),
   /** The batch number a batch-counters sort key names: `BATCH#007` → 7. */
   batchOfCounters: (sk: string) => Number(sk.slice('BATCH#'.length)),
   rolloutDevice: (rolloutId: string, shard: number, seq: number): Key => ({

@@ -108,6 +108,11 @@ export async function queryRowsInRange(
   };
 }
 
+/** The start key (as `queryRowsInRange` takes it) of the rows after `row` in its shard. */
+export function keyAfter(row: RowRef): Record<string, unknown> {
+  return keys.rolloutDevice(row.rollout_id, row.shard, row.seq);
+}
+
 /** Every row of a shard in a sequence range, for recounts and time-outs. */
 export async function* rowsInRange(rolloutId: string, shard: number, firstSeq: number, size: number): AsyncGenerator<RolloutDevice> {
   let startKey: Record<string, unknown> | undefined;

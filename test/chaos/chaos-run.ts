@@ -26,6 +26,8 @@ export interface ChaosOptions {
   faultRate: number;
   /** Host processes killed right after a write. */
   crashes: number;
+  /** The policies' `max_unavailable`, so that the paced scheduler runs under the faults too. */
+  maxUnavailable?: number;
   /** Milliseconds between two polls of one device. */
   pollMs?: number;
   /** How long the run may take to converge before it reports what is stuck, in ms. */
@@ -186,6 +188,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         update_timeout_minutes: 1,
         auto_rollback_enabled: true,
         max_failure_rate: 0.5,
+        ...(options.maxUnavailable ? { max_unavailable: options.maxUnavailable } : {}),
       });
       if (policy.status !== 201) throw new Error(`creating the policy for ${repository} answered ${policy.status}: ${JSON.stringify(policy.body)}`);
     }

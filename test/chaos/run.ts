@@ -7,6 +7,7 @@
  *   --seed N         the plan's seed (default: random, printed)
  *   --fault-rate R   share of SDK calls that fail, 0–1 (default 0.05)
  *   --crashes N      host processes killed right after a write (default 3)
+ *   --max-unavailable N  the policies' max_unavailable: paced rollouts (default: none)
  *   --verbose        progress lines on stderr
  *   --host-logs      the host's warnings and errors too (many, by design: the faults)
  *   --keep           keep the data dir of a run with violations, to look at its table
@@ -17,7 +18,7 @@ import { runChaos, summaryLine } from './chaos-run';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 
 function usage(problem: string): never {
-  process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--verbose] [--host-logs] [--keep]\n`);
+  process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--max-unavailable N] [--verbose] [--host-logs] [--keep]\n`);
   process.exit(2);
 }
 
@@ -30,6 +31,7 @@ try {
       seed: { type: 'string' },
       'fault-rate': { type: 'string' },
       crashes: { type: 'string' },
+      'max-unavailable': { type: 'string' },
       verbose: { type: 'boolean' },
       'host-logs': { type: 'boolean' },
       keep: { type: 'boolean' },
@@ -59,6 +61,7 @@ const result = await runChaos({
   seed: integer('seed', Math.floor(Math.random() * 1_000_000), 0, 2 ** 31 - 1),
   faultRate: rate,
   crashes: integer('crashes', 3, 0, 50),
+  ...(values['max-unavailable'] !== undefined ? { maxUnavailable: integer('max-unavailable', 1, 1, 1000) } : {}),
   ...(verbose ? { log: (line: string) => process.stderr.write(`chaos: ${line}\n`) } : {}),
   ...(values['host-logs'] ? { hostLogLevel: 'warn' } : {}),
   ...(values.keep ? { keepOnViolation: true, log: (line: string) => process.stderr.write(`chaos: ${line}\n`) } : {}),

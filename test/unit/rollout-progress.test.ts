@@ -9,6 +9,7 @@ import {
   fanOutGraceMs,
   isUpdatePhaseOver,
   nextStep,
+  restsOnCounts,
   rolloutStatistics,
   transitionRefusal,
 } from '../../lib/domain/rollout-progress';
@@ -252,5 +253,53 @@ describe('transitions', () => {
   it('lets a device become updated from pending or scheduled only', () => {
     expect(deviceStatusesLeadingTo('updated').sort()).toEqual(['pending', 'scheduled']);
     expect(deviceStatusesLeadingTo('scheduled')).toEqual(['pending']);
+  });
+});
+
+describe('nextStep of a paced batch', () => {
+  const paced = (pacing: { max_devices_per_minute?: number | null; max_unavailable?: number | null }, auto = true) => ({
+    policy: { ...rollout().policy, max_devices_per_minute: null, max_unavailable: null, auto_rollback_enabled: auto, ...pacing },
+  });
+  const afterGrace = new Date(now.getTime() + fanOutGraceMs);
+
+  it('waits for its deadline while devices are still to be scheduled, without resending the per-shard fan-out', () => {
+    expect(nextStep(inBatch(2, paced({ max_devices_per_minute: 2 })), byBatch(2, { updated: 3, scheduled: 1 }), now)).toEqual({ type: 'wait', until: later(30) });
+  });
+
+  it('asks its scheduler to go on once the last request is older than the fan-out grace (a lost message)', () => {
+    expect(nextStep(inBatch(2, paced({ max_unavailable: 2 })), byBatch(2, { updated: 3, scheduled: 2 }), afterGrace)).toEqual({ type: 'continue_scheduling', batch: 2 });
+    const asked = inBatch(2, paced({ max_unavailable: 2 }), { schedule_requested_at: afterGrace.toISOString() });
+    expect(nextStep(asked, byBatch(2, { updated: 3, scheduled: 2 }), afterGrace)).toEqual({ type: 'wait', until: later(30) });
+  });
+
+  it('follows the usual rules once every device of the batch has been reached', () => {
+    expect(nextStep(inBatch(2, paced({ max_unavailable: 2 })), byBatch(2, { updated: 7, scheduled: 1 }), afterGrace)).toMatchObject({ type: 'wait', resend: 'recount' });
+    expect(nextStep(inBatch(2, paced({ max_unavailable: 2 })), byBatch(2, { updated: 8 }), now)).toEqual({ type: 'complete_batch', batch: 2 });
+  });
+
+  it('still times out at its deadline', () => {
+    expect(nextStep(inBatch(2, paced({ max_devices_per_minute: 1 })), byBatch(2, { updated: 1 }), new Date(later(31)))).toEqual({ type: 'time_out_batch', batch: 2 });
+  });
+
+  it('gives the batch up when failures nothing will roll back fill the budget and none of the rollout is on its way', () => {
+    const stuck = inBatch(2, paced({ max_unavailable: 2 }, false));
+    // Failed devices of this batch and an unhealthy one of the last fill the budget of 2.
+    expect(nextStep(stuck, byBatch(2, { failed: 1, updated: 1, failures: 1 }, { 1: { unhealthy: 1, healthy: 1, failures: 1 } }), now)).toEqual({ type: 'continue_scheduling', batch: 2, held_by_failures: 2 });
+    // One still on its way may yet settle: wait for it.
+    expect(nextStep(stuck, byBatch(2, { failed: 2, scheduled: 1, failures: 2 }), now).type).toBe('wait');
+    // With auto-rollback the failures are rolled back, which frees the budget.
+    expect(nextStep(inBatch(2, paced({ max_unavailable: 2 })), byBatch(2, { failed: 2, failures: 2 }), now).type).toBe('wait');
+    // A rate alone is never held by failures.
+    expect(nextStep(inBatch(2, paced({ max_devices_per_minute: 2 }, false)), byBatch(2, { failed: 5, failures: 5 }), now).type).toBe('wait');
+  });
+
+  it('takes giving up only on rows that agree (it rests on the counts)', () => {
+    expect(restsOnCounts({ type: 'continue_scheduling', batch: 2, held_by_failures: 2 })).toBe(true);
+    expect(restsOnCounts({ type: 'continue_scheduling', batch: 2 })).toBe(false);
+  });
+
+  it('leaves a rollout whose settings predate pacing unpaced', () => {
+    const old = inBatch(2);
+    expect(nextStep(old, byBatch(2, { updated: 5 }), afterGrace)).toMatchObject({ type: 'wait', resend: 'targets' });
   });
 });
