@@ -48,6 +48,7 @@ import {
   putRolloutDevices,
   queryRowsInRange,
   reconcileBatchShard,
+  retryRolloutDevice,
   transitionRolloutDevice,
 } from '../../lib/store/rollout-devices';
 import { createRollout, getRollout, listRollouts, rolloutsWithStatus, saveRollout } from '../../lib/store/rollouts';
@@ -328,6 +329,37 @@ describe('rollout devices over several shards', () => {
     for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, 0, 10);
     expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ rolled_back: 3, failures: 2 });
     expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(await currentRows(batch)));
+  });
+
+  it('a retry schedules a failed row again once per attempt, and takes its failure back, recounts included', async () => {
+    const id = randomUUID();
+    const rows = await putRows(id, 10);
+    for (const r of rows) await move(r, 1, ['pending'], 'scheduled');
+    const [failed, unhealthy] = rows;
+    await transitionRolloutDevice(failed!, ['scheduled'], 'failed', { batch: 1, at: at(1), error: 'pull failed' });
+    await countTransitions(failed!, 1, [{ from: 'scheduled', to: 'failed' }]);
+    await move(unhealthy!, 1, ['scheduled'], 'updated');
+    await move(unhealthy!, 1, ['updated'], 'unhealthy');
+    expect((await batchCounts(id, SHARDS, 1)).failures).toBe(2);
+
+    for (const r of [failed!, unhealthy!]) {
+      const from = await retryRolloutDevice(r, 2, at(2));
+      expect(from).toMatch(/^(failed|unhealthy)$/);
+      await countTransitions(r, 1, [{ from: from!, to: 'scheduled' }]);
+      // A round repeated after a crash finds the row no longer failed from attempt 1: moved once.
+      expect(await retryRolloutDevice(r, 2, at(3))).toBeUndefined();
+    }
+    expect(await getRolloutDevice(failed!)).toMatchObject({ status: 'scheduled', attempts: 2, last_error: 'pull failed', scheduled_at: at(2) });
+    expect(await getRolloutDevice(failed!)).not.toHaveProperty('failed_at');
+    expect(await getRolloutDevice(failed!)).not.toHaveProperty('error');
+    expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ scheduled: 10, failed: 0, unhealthy: 0, failures: 0 });
+
+    // Failing its second attempt, it is retried for a third only from attempt 2.
+    await transitionRolloutDevice(failed!, ['scheduled'], 'failed', { batch: 1, at: at(4), error: 'pull failed again' });
+    expect(await retryRolloutDevice(failed!, 2, at(5))).toBeUndefined();
+    expect(await retryRolloutDevice(failed!, 3, at(5))).toBe('failed');
+    for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, 0, 10);
+    expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(await currentRows(rows)));
   });
 
   it('a recount creates the counters of a shard that has none yet', async () => {
