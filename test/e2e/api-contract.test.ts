@@ -244,8 +244,11 @@ describe('credentials', () => {
   it('lets the admin key through every admin route', async () => {
     const disposable = await api('POST', '/api/v1/policies', { body: { image_pattern: 'iotistic/disposable:*' } });
     expect(disposable.status).toBe(201);
-    // Writes get a body that fails validation (so nothing changes); DELETE takes a policy made for it.
-    const ids = { policyId: disposable.body.policy.id, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app', subscriptionId: 'sub_00000000000000000000000000' };
+    // Writes get a body that fails validation (so nothing changes); DELETE takes a policy and a
+    // device made for it, and a device's token rotation (which takes no body) that device too.
+    const spare = await api('POST', '/api/v1/devices', { body: { name: 'disposable', apps: [{ name: 'app', image: 'iotistic/disposable:v1' }] } });
+    expect(spare.status).toBe(201);
+    const ids = { policyId: disposable.body.policy.id, uuid: spare.body.device.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app', subscriptionId: 'sub_00000000000000000000000000' };
     for (const route of adminRoutes) {
       const writes = route.method === 'POST' || route.method === 'PUT';
       const result = await api(route.method, fill(route.path, ids), writes ? { body: { not_a_field: true } } : {});
