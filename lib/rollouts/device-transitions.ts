@@ -275,16 +275,7 @@ async function moveToNewImage(
     if (setBy !== undefined && setBy > rank) return { outcome: 'taken_over' };
     if (app?.name !== row.app || normaliseRepository(app.image) !== normaliseRepository(row.new_image)) return { outcome: 'left_repository' };
     const previous = latest === device ? previousOfDevice : await imageToReturnTo(latest, row, app.image);
-    const pointer: Omit<RolloutPointer, 'target_version'> = {
-      rollout_id: rollout.id,
-      shard: row.shard,
-      seq: row.seq,
-      batch,
-      image: row.new_image,
-      ...(rollout.digest ? { digest: rollout.digest } : {}),
-      ...(previous.digest ? { previous_digest: previous.digest } : {}),
-      ...(paced && rollout.policy.max_unavailable ? { budgeted: true } : {}),
-    };
+    const pointer = rolloutPointer(rollout, row, batch, previous.digest, paced);
     const change = { app: row.app, from: app.image, to: row.new_image, version: latest.target_version };
     if (await setRolloutTarget(device.uuid, appIndex, change, rank, pointer, at)) {
       if (previous.image !== row.previous_image || previous.digest !== row.previous_digest) await recordPreviousImage(row, previous.image, previous.digest);
@@ -293,6 +284,23 @@ async function moveToNewImage(
     latest = await getStoredDevice(device.uuid, true);
   }
   return { outcome: 'left_repository' };
+}
+
+/**
+ * The pointer a device keeps while its row waits for its report: what the report settles.
+ * `paced`: the batch's scheduler holds a budget, which the device's settling frees (`budgeted`).
+ */
+export function rolloutPointer(rollout: Rollout, row: RolloutDevice, batch: number, previousDigest: string | undefined, paced: boolean): Omit<RolloutPointer, 'target_version'> {
+  return {
+    rollout_id: rollout.id,
+    shard: row.shard,
+    seq: row.seq,
+    batch,
+    image: row.new_image,
+    ...(rollout.digest ? { digest: rollout.digest } : {}),
+    ...(previousDigest ? { previous_digest: previousDigest } : {}),
+    ...(paced && rollout.policy.max_unavailable ? { budgeted: true } : {}),
+  };
 }
 
 /**

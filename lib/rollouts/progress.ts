@@ -19,7 +19,7 @@ import { deviceRolloutStatuses, type Batch, type BatchCounts, type Rollout } fro
 import { logger } from '../logger';
 import { observeLatency } from '../metrics';
 import { orchestrationMaxReceiveCount } from '../queues/names';
-import { sendHealthCommands, sendRevertCommands, sendTargetCommands, sendWakeUp } from '../queues/messages';
+import { sendHealthCommands, sendRevertCommands, sendWakeUp } from '../queues/messages';
 import type { NewEvent } from '../store/events';
 import { batchLastMoveAt, getAllBatchCounts, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';

@@ -12,13 +12,14 @@
  */
 import { rolloutRank } from '../domain/push-order';
 import type { Batch, DeviceRolloutStatus, Rollout, RolloutDevice } from '../domain/types';
+import { pacingOf } from '../domain/pacing';
 import { minutesLater } from '../domain/rollout-progress';
 import { logger } from '../logger';
 import { sendWakeUp } from '../queues/messages';
 import { retryRolloutTarget } from '../store/devices';
 import { retryRolloutDevice, rowsInRange } from '../store/rollout-devices';
 import { saveRollout } from '../store/rollouts';
-import { countMoves, deviceEvent, type Move } from './device-transitions';
+import { countMoves, deviceEvent, rolloutPointer, type Move } from './device-transitions';
 
 /** Rows the round `round` (1, 2, …) schedules again: failed or unhealthy on attempt `round`. */
 export function retriable(row: Pick<RolloutDevice, 'status' | 'attempts'>, round: number): boolean {
@@ -30,20 +31,14 @@ export async function retryFailures(rollout: Rollout, number: number, round: num
   const at = now.toISOString();
   const rank = rolloutRank(rollout);
   const allowed = (rollout.policy.retry_failed ?? 0) + 1;
+  const paced = pacingOf(rollout.policy) !== undefined;
   let retried = 0;
   for (let shard = 0; shard < rollout.shard_count; shard++) {
     const moves: (Move | undefined)[] = [];
     for await (const row of rowsInRange(rollout.id, shard, batch.first_seq, batch.size)) {
       if (!retriable(row, round)) continue;
-      const pointer = {
-        rollout_id: rollout.id,
-        shard: row.shard,
-        seq: row.seq,
-        batch: number,
-        image: row.new_image,
-        ...(rollout.digest ? { digest: rollout.digest } : {}),
-        ...(row.previous_digest ? { previous_digest: row.previous_digest } : {}),
-      };
+      // A paced batch's retried device frees its budget when it settles, as a scheduled one does.
+      const pointer = rolloutPointer(rollout, row, number, row.previous_digest, paced);
       // A device a newer push took over, or that left, keeps its failure: nothing to retry here.
       if (!(await retryRolloutTarget(row.device_uuid, row.app, rank, pointer, at))) continue;
       const from: DeviceRolloutStatus | undefined = await retryRolloutDevice(row, round + 1, at);
