@@ -11,11 +11,16 @@ export type StatusCounts = Record<DeviceStatus, number>;
 
 export interface BatchView {
   number: number;
+  /** Devices planned into it; `joined_devices` more joined it later. */
   size: number;
+  joined_devices?: number;
   percentage: number;
   status: 'pending' | 'in_progress' | 'completed';
   counts: StatusCounts;
 }
+
+/** Every device of a batch: those planned into it and those that joined it later. */
+export const devicesOf = (batch: Pick<BatchView, 'size' | 'joined_devices'>) => batch.size + (batch.joined_devices ?? 0);
 
 export interface RolloutView {
   id: string;
@@ -136,6 +141,8 @@ export interface DeviceView {
   provisioned_by: string | null;
   /** Set by admins and reported by the device's agent. */
   labels: Record<string, string>;
+  /** `offline` (no report for 30 minutes, or none yet), `error`, `updating` (a rollout waits on it) or `online`. */
+  status: 'online' | 'offline' | 'updating' | 'error';
   /** By app name, the rollout that is moving it. */
   active_rollouts: Record<string, { rollout_id: string; batch: number; image: string }>;
 }

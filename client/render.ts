@@ -5,7 +5,7 @@
  * terminal, a pipe and a test.
  */
 
-import { deviceStatuses, type BatchView, type DeviceStatus, type PolicyView, type RolloutDetail, type RolloutEventView, type RolloutView, type Statistics, type StatusCounts } from './admin-client';
+import { devicesOf, deviceStatuses, type BatchView, type DeviceStatus, type PolicyView, type RolloutDetail, type RolloutEventView, type RolloutView, type Statistics, type StatusCounts } from './admin-client';
 
 export interface Style {
   color: boolean;
@@ -124,7 +124,7 @@ function batchState(batch: BatchView, rollout: RolloutView, now: number): { text
   if (batch.status === 'completed') return { text: 'done', tone: 'green' };
   if (batch.status === 'in_progress') {
     if (rollout.status !== 'in_progress') return { text: label(rollout.status), tone: 'yellow' };
-    if (processedOf(c) + c.skipped < batch.size) return { text: 'updating', tone: 'cyan' };
+    if (processedOf(c) + c.skipped < devicesOf(batch)) return { text: 'updating', tone: 'cyan' };
     if (c.updated > 0 && rollout.policy.health_check_enabled) return { text: 'health checks', tone: 'cyan' };
     if (c.unhealthy + c.failed > 0 && rollout.policy.auto_rollback_enabled) return { text: 'rolling back', tone: 'red' };
     return { text: 'finishing', tone: 'cyan' };
@@ -142,7 +142,7 @@ const barWidth = 20;
 /** `batch 2  ████████░░░░  8/15  healthy 6  rolled back 2 · updating` */
 export function batchLine(style: Style, batch: BatchView, rollout: RolloutView, now: number): string {
   const c = batch.counts;
-  const digits = String(Math.max(...rollout.batches.map((b) => b.size))).length;
+  const digits = String(Math.max(...rollout.batches.map(devicesOf))).length;
   const numberWidth = String(rollout.batches.length).length;
   const bad = c.unhealthy + c.failed + c.rolled_back;
   const drawn = bar(
@@ -153,10 +153,10 @@ export function batchLine(style: Style, batch: BatchView, rollout: RolloutView, 
       { count: bad, char: style.color ? '█' : '▓', tone: 'red' },
       { count: c.scheduled, char: '▒', tone: 'yellow' },
     ],
-    batch.size,
+    devicesOf(batch),
     barWidth,
   );
-  const fraction = `${String(processedOf(c)).padStart(digits)}/${String(batch.size).padEnd(digits)}`;
+  const fraction = `${String(processedOf(c)).padStart(digits)}/${String(devicesOf(batch)).padEnd(digits)}`;
   const counts = countsText(style, c, ['healthy', 'updated', 'scheduled', 'unhealthy', 'failed', 'rolled_back', 'skipped']);
   const state = batchState(batch, rollout, now);
   return `batch ${String(batch.number).padStart(numberWidth)}  ${drawn}  ${fraction}  ${counts ? `${counts}  ` : ''}${paint(style, 'dim', '·')} ${paint(style, state.tone, state.text)}`;

@@ -6,6 +6,7 @@ import {
   devicePatchSchema,
   deviceRegistrationSchema,
   labelFilterOf,
+  statusFilterOf,
   pageOfDevices,
   patchDevice,
   readDevice,
@@ -23,7 +24,7 @@ export const handler = apiHandler(
   {
     'GET /api/v1/devices': adminOnly(async (request) => {
       const { limit, cursor } = pageParams(request);
-      const page = await pageOfDevices(limit, cursor, labelFilterOf(request.queryValues.label ?? []));
+      const page = await pageOfDevices(limit, cursor, labelFilterOf(request.queryValues.label ?? []), statusFilterOf(request.queryValues.status ?? []));
       return { status: 200, body: { devices: page.items, next_cursor: page.next_cursor } };
     }),
     'POST /api/v1/devices': adminOnly(async (request) => ({

@@ -6,7 +6,7 @@ import { requireProvisioningKey } from '../lib/http/auth';
 import { provisionDevice } from '../lib/provisioning';
 import { now as clockNow } from '../lib/clock';
 
-requireConfig({ table: true });
+requireConfig({ table: true, queues: ['orchestration'] });
 
 export const handler = apiHandler(
   {

@@ -147,7 +147,8 @@ export const functions = {
       { method: 'DELETE', path: '/api/v1/devices/{uuid}', auth: 'admin' },
       { method: 'POST', path: '/api/v1/devices/{uuid}/token', auth: 'admin' },
     ],
-    // A device deleted mid-rollout leaves it: its rows' events, and an evaluation of the batch.
+    // A device deleted mid-rollout leaves it: its rows' events, and an evaluation of the batch; a
+    // device registered or relabelled into a rollout under way joins it.
     sendsTo: ['orchestration', 'notify'],
     table: 'read-write',
     secrets: ['adminKey'],
@@ -184,6 +185,8 @@ export const functions = {
     timeoutSeconds: 10,
     memoryMb: 256,
     routes: [{ method: 'POST', path: '/api/v1/devices/provision', auth: 'provisioningKey' }],
+    // A device registered while a rollout of its repository is under way joins it (lib/rollouts/joins.ts).
+    sendsTo: ['orchestration'],
     // Takes a provisioning key, never the admin key, so it reads no secret.
     table: 'read-write',
   },

@@ -2,8 +2,10 @@
 import { randomUUID } from 'node:crypto';
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { now } from './clock';
 import { config } from './config';
 import { containerSettingsSchema, sameContainerSettings } from './container-settings';
+import { deviceStatuses, deviceStatusOf, type DeviceStatus } from './domain/device-status';
 import { matchesSelector, maxLabels, mergeLabels, parseLabelFilter, type Labels } from './domain/labels';
 import type { Device, ReportedApp } from './domain/types';
 import { Conflict, Invalid, NotFound } from './errors';
@@ -11,6 +13,7 @@ import { labelPatchSchema, labelsSchema, labelsViewSchema } from './labels';
 import { isDigest, normaliseRepository, parseImageReference } from './registry';
 import { leaveRollouts } from './rollouts/device-removal';
 import { applyReport } from './rollouts/device-transitions';
+import { requestJoins } from './rollouts/joins';
 import { newDeviceToken, sha256Hex } from './secrets';
 import {
   deleteDeviceItem,
@@ -118,6 +121,11 @@ export const deviceViewSchema = z.object({
   provisioned_by: z.string().nullable(),
   /** Set by admins and reported by the device's agent; `{}` when it has none. */
   labels: labelsViewSchema,
+  /**
+   * `offline` (no report for 30 minutes, or none yet), `error` (its last report had one),
+   * `updating` (a rollout waits to hear from it) or `online`.
+   */
+  status: z.enum(deviceStatuses),
   /** By app name, the rollout that is moving it. */
   active_rollouts: z.record(z.string(), z.object({ rollout_id: z.string(), batch: z.number().int(), image: z.string() })),
   created_at: z.string(),
@@ -146,7 +154,7 @@ export function deviceView(device: Device): DeviceView {
   const active_rollouts = Object.fromEntries(
     Object.entries(rollouts ?? {}).map(([app, pointer]) => [app, { rollout_id: pointer.rollout_id, batch: pointer.batch, image: pointer.image }]),
   );
-  return { ...rest, provisioned_by: provisioned_by ?? null, labels: labels ?? {}, active_rollouts };
+  return { ...rest, provisioned_by: provisioned_by ?? null, labels: labels ?? {}, status: deviceStatusOf(device, now()), active_rollouts };
 }
 
 /**
@@ -176,6 +184,8 @@ export async function registerDevice(input: DeviceRegistration, now: Date, provi
     token_hash: sha256Hex(token),
   };
   await putNewDevice(device, repositoriesOf(device));
+  // A rollout of one of its repositories under way (or done) takes it in.
+  await requestJoins(device, now);
   return { device: deviceView(publicDevice(device)), device_token: token };
 }
 
@@ -251,10 +261,18 @@ export async function patchDevice(uuid: string, patch: DevicePatch, now: Date) {
     if (!device) throw new NotFound(`device ${uuid} not found`);
     if (patch.labels) checkLabelCount(mergeLabels(device.labels, patch.labels), 'labels');
     const updated = await updateDeviceFields(device, patch, now.toISOString());
-    if (updated) return deviceView(publicDevice(updated));
+    if (!updated) continue;
+    if (labelsChanged(device.labels, updated.labels)) await requestJoins(updated, now, device.labels ?? {});
+    return deviceView(publicDevice(updated));
   }
   // Only a label map written by someone else between each read and write gets here.
   throw new Error(`device ${uuid} kept changing while its fields were set; retrying`);
+}
+
+function labelsChanged(before: Labels | undefined, after: Labels | undefined): boolean {
+  const a = before ?? {};
+  const b = after ?? {};
+  return Object.keys(a).length !== Object.keys(b).length || Object.entries(a).some(([key, value]) => b[key] !== value);
 }
 
 /** A 400 when the labels the device would end up with are too many. */
@@ -280,14 +298,25 @@ export function labelFilterOf(values: readonly string[]): Labels {
   return Object.fromEntries(selector);
 }
 
+/** `?status=…` as the status asked for; a 400 naming the statuses there are otherwise. */
+export function statusFilterOf(values: readonly string[]): DeviceStatus | undefined {
+  if (values.length === 0) return undefined;
+  const [value] = values;
+  const problem =
+    values.length > 1 ? 'must be given at most once' : !(deviceStatuses as readonly string[]).includes(value!) ? `must be one of ${deviceStatuses.join(', ')} (got "${value}")` : undefined;
+  if (problem) throw new Invalid(`status ${problem}`, { issues: [{ path: 'status', message: problem }] });
+  return value as DeviceStatus;
+}
+
 /**
- * A page of devices; with a label selector, the page's devices that match it. The filter is
- * applied to each page as read, so a page may have fewer devices than `limit`, even none, with a
- * `next_cursor` to go on from.
+ * A page of devices; with a label selector or a status, the page's devices that match. The
+ * filter is applied to each page as read, so a page may have fewer devices than `limit`, even
+ * none, with a `next_cursor` to go on from.
  */
-export async function pageOfDevices(limit: number, cursor?: string, selector: Labels = {}) {
+export async function pageOfDevices(limit: number, cursor?: string, selector: Labels = {}, status?: DeviceStatus) {
   const page = await listDevices(limit, cursor);
-  return { items: page.items.filter((device) => matchesSelector(device.labels, selector)).map(deviceView), next_cursor: page.next_cursor };
+  const views = page.items.filter((device) => matchesSelector(device.labels, selector)).map(deviceView);
+  return { items: status ? views.filter((view) => view.status === status) : views, next_cursor: page.next_cursor };
 }
 
 export function etagOf(device: Pick<Device, 'target_version'>): string {
@@ -337,5 +366,7 @@ export async function reportCurrentState(device: StoredDevice, report: StateRepo
   // Settled pointers that were no longer there (or rows not settled before) are left to the device as written.
   updated ??= await recordCurrentState(device, state, at);
   if (Object.keys(updated.rollouts ?? {}).length > 0) await applyReport(updated, facts, now, { clear: true });
+  // Labels the agent reports may make the device match a rollout's selector it did not before.
+  if (report.labels && labelsChanged(device.labels, updated.labels)) await requestJoins(updated, now, device.labels ?? {});
   return { uuid: updated.uuid, apps: updated.current_apps, error: updated.current_error, reported_at: updated.reported_at };
 }

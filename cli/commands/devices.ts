@@ -13,6 +13,7 @@ const labelList = (labels: Record<string, string> | undefined) => orDash(Object.
 const columns: Column<DeviceView>[] = [
   { header: 'UUID', value: (d) => d.uuid },
   { header: 'NAME', value: (d) => d.name },
+  { header: 'STATUS', value: (d) => d.status },
   { header: 'IP', value: (d) => orDash(d.ip_address) },
   { header: 'TARGET', value: (d) => apps(d.target_apps) },
   { header: 'IN SYNC', value: (d) => (inSync(d) ? 'yes' : 'no') },
@@ -113,10 +114,11 @@ export function deviceCommands(io: Io): Command {
   limitOption(
     devices
       .command('list')
-      .description('every device, or those with every --label given')
-      .option('--label <key:value>', 'only devices with this label (repeat: all must match)', parseLabelFilter),
-  ).action(async (options: { limit?: number; cursor?: string; label?: string[] }, command: Command) => {
-    const query = (options.label ?? []).map((label) => `label=${encodeURIComponent(label)}`).join('&');
+      .description('every device, or those with every --label given, or in one --status')
+      .option('--label <key:value>', 'only devices with this label (repeat: all must match)', parseLabelFilter)
+      .option('--status <status>', 'only devices in this status: online, offline, updating or error'),
+  ).action(async (options: { limit?: number; cursor?: string; label?: string[]; status?: string }, command: Command) => {
+    const query = [...(options.label ?? []).map((label) => `label=${encodeURIComponent(label)}`), ...(options.status ? [`status=${encodeURIComponent(options.status)}`] : [])].join('&');
     await printList<DeviceView>(session(io, command), `/api/v1/devices${query ? `?${query}` : ''}`, 'devices', options, (rows) => renderTable(columns, rows));
   });
 

@@ -73,6 +73,7 @@ function DeviceCard(props: { device: DeviceView; open: boolean; onToggle: () => 
     <article aria-label={`Device ${device.name}`}>
       <header class="card-head">
         <h3>{device.name}</h3>
+        <span class={`badge device-${device.status}`} title="Derived from its last report: offline after 30 minutes without one">{device.status}</span>
         <span class={`badge ${inSync ? 'status-completed' : 'status-in_progress'}`}>{inSync ? 'on target' : 'not on target'}</span>
       </header>
       <p class="meta">

@@ -1,5 +1,5 @@
 /** A rollout drawn the way the CLI and the demo draw it: batches as bars, counts, the failure rate. */
-import { deviceStatuses, type BatchView, type RolloutView, type Statistics } from '../../client/admin-client';
+import { devicesOf, deviceStatuses, type BatchView, type RolloutView, type Statistics } from '../../client/admin-client';
 
 export type RolloutSummary = RolloutView & { statistics: Statistics };
 
@@ -10,7 +10,7 @@ export const label = (status: string) => status.replaceAll('_', ' ');
 export const percent = (rate: number) => `${(rate * 100).toFixed(rate > 0 && rate < 0.1 ? 1 : 0)}%`;
 
 /** Devices of the batch whose update is over, one way or another. */
-const doneIn = (batch: BatchView) => batch.size - batch.counts.pending - batch.counts.scheduled;
+const doneIn = (batch: BatchView) => devicesOf(batch) - batch.counts.pending - batch.counts.scheduled;
 
 export function StatusBadge(props: { status: string }) {
   return <span class={`badge status-${props.status}`}>{label(props.status)}</span>;
@@ -22,15 +22,15 @@ export function BatchBars(props: { rollout: RolloutView }) {
     <ol class="batches" aria-label="Batches">
       {rollout.batches.map((batch) => {
         const done = doneIn(batch);
-        const text = `Batch ${batch.number} of ${rollout.batches.length} (${batch.percentage}%): ${done} of ${batch.size} devices done, ${label(batch.status)}`;
+        const text = `Batch ${batch.number} of ${rollout.batches.length} (${batch.percentage}%): ${done} of ${devicesOf(batch)} devices done${batch.joined_devices ? ` (${batch.joined_devices} joined later)` : ''}, ${label(batch.status)}`;
         return (
           <li key={batch.number} class={`batch batch-${batch.status}`}>
             <span class="batch-label">
               Batch {batch.number} <small>({batch.percentage}%)</small>
             </span>
-            <progress max={Math.max(1, batch.size)} value={done} aria-label={text} title={text} />
+            <progress max={Math.max(1, devicesOf(batch))} value={done} aria-label={text} title={text} />
             <span class="batch-count">
-              {done}/{batch.size} <small>{label(batch.status)}</small>
+              {done}/{devicesOf(batch)} <small>{label(batch.status)}</small>
             </span>
           </li>
         );

@@ -65,9 +65,50 @@ export function shardCountFor(candidates: number): number {
 
 export const maxShardCount = 32;
 
+/**
+ * Devices that join a rollout under way get sequence numbers of their batch's own block, far above
+ * any planned one (planning numbers from 0; a rollout has at most 100 batches, each block holding
+ * a million joiners, all below the key's nine digits), so a batch stays two ranges per shard
+ * however many join it, and the planned batches keep their numbers.
+ */
+export const joinedSeqBase = 800_000_000;
+export const joinedSeqBlock = 1_000_000;
+
+/** The first sequence number of the devices that join batch `number` after planning. */
+export function joinedFirstSeq(number: number): number {
+  return joinedSeqBase + number * joinedSeqBlock;
+}
+
+/** A range of sequence numbers: [first_seq, first_seq + size). */
+export interface SeqRange {
+  first_seq: number;
+  size: number;
+}
+
+/** Where a batch's devices are: its planned range, then the block of those that joined it, if any. */
+export function seqRangesOf(batch: Pick<Batch, 'number' | 'first_seq' | 'size' | 'joined_devices'>): SeqRange[] {
+  const ranges: SeqRange[] = batch.size > 0 ? [{ first_seq: batch.first_seq, size: batch.size }] : [];
+  if (batch.joined_devices) ranges.push({ first_seq: joinedFirstSeq(batch.number), size: batch.joined_devices });
+  return ranges;
+}
+
+/** The parts of `ranges` from sequence number `from` to `to`, both included. */
+export function clipRanges(ranges: readonly SeqRange[], from: number, to: number): SeqRange[] {
+  return ranges.flatMap((range) => {
+    const first = Math.max(range.first_seq, from);
+    const last = Math.min(range.first_seq + range.size - 1, to);
+    return last >= first ? [{ first_seq: first, size: last - first + 1 }] : [];
+  });
+}
+
+/** Every device of the batch: those planned in it and those that joined it. */
+export function devicesIn(batch: Pick<Batch, 'size' | 'joined_devices'>): number {
+  return batch.size + (batch.joined_devices ?? 0);
+}
+
 /** The batch a device belongs to, by its sequence number in the rollout. */
 export function batchContaining(batches: readonly Batch[], seq: number): Batch | undefined {
-  return batches.find((b) => seq >= b.first_seq && seq < b.first_seq + b.size);
+  return batches.find((b) => seqRangesOf(b).some((r) => seq >= r.first_seq && seq < r.first_seq + r.size));
 }
 
 /** A rollout that ended early (cancelled, rolled back, failed) leaves no batch pending or in progress. */

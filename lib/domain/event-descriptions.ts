@@ -100,6 +100,8 @@ function message(event: RolloutEvent): string {
       return withReason(`device rolled back to ${text(d.to_image) ?? 'its previous image'}`, reason);
     case 'image.device_skipped':
       return withReason('device skipped', reason);
+    case 'image.device_joined':
+      return withReason(`device joined batch ${count(d.batch) ?? '?'}${d.reopened ? ', reopening the completed rollout' : ''}`, reason);
   }
 }
 

@@ -13,6 +13,7 @@
  * (`scheduled`), those `unhealthy`, and those `failed` and not rolled back, over all batches of
  * the rollout. Scheduling takes no more than M minus those.
  */
+import { devicesIn } from './batch-plan';
 import type { NextStep } from './rollout-progress';
 import { deviceRolloutStatuses, type Batch, type BatchCounts, type PolicySettings, type Rollout, type StatusCounts } from './types';
 
@@ -129,7 +130,7 @@ function reached(counts: StatusCounts): number {
 
 /** Devices of the batch not yet given the new image (never scheduled). */
 export function waitingIn(batch: Batch, counts: StatusCounts | undefined): number {
-  return Math.max(0, batch.size - (counts ? reached(counts) : 0));
+  return Math.max(0, devicesIn(batch) - (counts ? reached(counts) : 0));
 }
 
 /**

@@ -4,6 +4,7 @@
  */
 import type { Batch, BatchCounts, DeviceRolloutStatus, Rollout, RolloutDevice, RolloutStatus, StatusCounts } from './types';
 import { deviceRolloutStatuses } from './types';
+import { devicesIn } from './batch-plan';
 import { windowState } from './maintenance-windows';
 import { pacingStep } from './pacing';
 
@@ -79,7 +80,7 @@ export function totalOf(counts: StatusCounts): number {
 
 /** Every device of the batch has been reached and none is still on its way to the new image. */
 export function isUpdatePhaseOver(batch: Batch, counts: StatusCounts): boolean {
-  return totalOf(counts) >= batch.size && counts.pending === 0 && counts.scheduled === 0;
+  return totalOf(counts) >= devicesIn(batch) && counts.pending === 0 && counts.scheduled === 0;
 }
 
 /** Devices that got past `scheduled`; skipped devices never ran the image and do not count. */
@@ -152,7 +153,7 @@ export function restsOnCounts(step: NextStep): boolean {
 
 /** Counts no set of rows can have: some status below zero, or more devices than the batch has. */
 export function impossibleCounts(batch: Batch, counts: BatchCounts): boolean {
-  return deviceRolloutStatuses.some((status) => counts[status] < 0) || counts.failures < 0 || totalOf(counts) > batch.size;
+  return deviceRolloutStatuses.some((status) => counts[status] < 0) || counts.failures < 0 || totalOf(counts) > devicesIn(batch);
 }
 
 /**
@@ -203,7 +204,7 @@ export function nextStep(rollout: Rollout, countsByBatch: ReadonlyMap<number, Ba
     const paced = pacingStep(rollout, batch, countsByBatch, overdue(sinceFanOut));
     if (paced) return paced;
     const resend =
-      reached < batch.size && overdue(sinceFanOut)
+      reached < devicesIn(batch) && overdue(sinceFanOut)
         ? ('targets' as const)
         : overdue(batch.recounted_at ?? sinceFanOut)
           ? ('recount' as const)

@@ -120,6 +120,12 @@ export interface Batch {
   size: number;
   /** Device sequence numbers [first_seq, first_seq + size). */
   first_seq: number;
+  /**
+   * Devices that joined the batch after planning (registered, or newly matching the selector,
+   * while the rollout was under way): sequence numbers from `joinedFirstSeq(number)` on, counted
+   * in the batch beside its `size` planned ones. Absent: none.
+   */
+  joined_devices?: number;
   status: BatchStatus;
   started_at?: string;
   /** Devices still not updated at this time are failed with an update timeout. */
@@ -341,6 +347,8 @@ export const eventTypes = [
   'image.device_rolled_back',
   /** A device left the rollout before it was done with it (it was deleted): it never counts as processed. */
   'image.device_skipped',
+  /** A device registered, or newly matching the selector, while the rollout was under way (or done) joined a batch. */
+  'image.device_joined',
   'image.batch_started',
   'image.batch_completed',
   /** The next batch waits for a maintenance window to open. */

@@ -18,6 +18,11 @@ export const orchestrationCommand = z.discriminatedUnion('type', [
    * time, so an evaluation that finds it still ahead (the wake-up came early) sends another.
    */
   z.object({ type: z.literal('evaluate'), rollout_id: z.string(), reason: z.string(), due_at: z.iso.datetime().optional() }),
+  /**
+   * A device's app that was not planned into the rollout (registered since, or newly matching its
+   * selector) joins it, in the rollout's message group so that joiners are numbered one at a time.
+   */
+  z.object({ type: z.literal('join'), rollout_id: z.string(), device_uuid: z.string(), app: z.string(), requested_at: z.iso.datetime() }),
 ]);
 export type OrchestrationCommand = z.infer<typeof orchestrationCommand>;
 
@@ -115,7 +120,9 @@ export async function sendOrchestration(command: OrchestrationCommand, dedupeKey
   const dedupe =
     command.type === 'plan'
       ? `plan-${command.seq}-${digest(command.start_key)}`
-      : `evaluate-${dedupeKey ?? randomUUID()}`;
+      : command.type === 'join'
+        ? `join-${command.device_uuid}-${command.app}-${command.requested_at}`
+        : `evaluate-${dedupeKey ?? randomUUID()}`;
   await sqs().send(
     new SendMessageCommand({
       QueueUrl: queueUrl('orchestration'),

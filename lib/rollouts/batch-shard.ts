@@ -4,7 +4,8 @@
  */
 import type { Batch, Rollout, RolloutDevice } from '../domain/types';
 import { workPages, type Budget } from '../queues/budget';
-import { queryRowsInRange } from '../store/rollout-devices';
+import { seqRangesOf } from '../domain/batch-plan';
+import { queryRowsInRanges } from '../store/rollout-devices';
 import { getRollout } from '../store/rollouts';
 import { now as clockNow } from '../clock';
 
@@ -29,7 +30,7 @@ export async function workBatchShard<T extends { rollout: Rollout; batch: Batch 
   const rest = await workPages(
     budget,
     command.start_key,
-    (startKey) => queryRowsInRange(rollout.id, command.shard, batch.first_seq, batch.size, pageSize, startKey),
+    (startKey) => queryRowsInRanges(rollout.id, command.shard, seqRangesOf(batch), pageSize, startKey),
     async (rows) => {
       const later = pages++ > 0;
       const state = later ? current(await getRollout(rollout.id), command.batch) : first;

@@ -9,7 +9,7 @@ import { approvalProgress, approvalRefusal, approvalsOf, awaitedStage, isApprove
 import { deviceRollbackRefusal, promotedBatches, promoteRefusal, resumeRefusal, revertedOnCancel, revertedOnRollbackAll, startAtProblem, startGate, startRefusal } from '../domain/rollout-control';
 import { batchDeadline } from '../domain/pacing';
 import { minutesLater, transitionRefusal } from '../domain/rollout-progress';
-import { stopUnfinishedBatches } from '../domain/batch-plan';
+import { devicesIn, stopUnfinishedBatches } from '../domain/batch-plan';
 import { isNewerPush, rolloutIdOfRank, rolloutRank } from '../domain/push-order';
 import { activeRolloutStatuses, type EventType, type Rollout, type RolloutStatus } from '../domain/types';
 import type { NewEvent } from '../store/events';
@@ -150,7 +150,7 @@ export async function resumeRollout(id: string, now: Date): Promise<Rollout> {
     change: (r) => {
       // The batch under way gets its whole update timeout again: time paused is not the devices' fault.
       const resumed_at = now.toISOString();
-      const batches = r.batches.map((b) => (b.number === r.current_batch && b.status === 'in_progress' ? { ...b, deadline_at: batchDeadline(now, r.policy, b.size), resumed_at } : b));
+      const batches = r.batches.map((b) => (b.number === r.current_batch && b.status === 'in_progress' ? { ...b, deadline_at: batchDeadline(now, r.policy, devicesIn(b)), resumed_at } : b));
       return { status_reason: undefined, batches };
     },
     extraCheck: resumeRefusal,

@@ -19,7 +19,8 @@ import { sendOrchestration, sendTargetCommands, type SetTargetsCommand, type Tar
 import { normaliseRepository } from '../registry';
 import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type SettledPointer, type StoredDevice } from '../store/devices';
 import { appendEvent, appendEvents, appendMissingEvents, type NewEvent } from '../store/events';
-import { countTransitions, getRolloutDevice, queryRowsInRange, reconcileBatchShard, recordPreviousImage, rowsInRange, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
+import { clipRanges, seqRangesOf } from '../domain/batch-plan';
+import { countTransitions, getRolloutDevice, queryRowsInRanges, reconcileBatchShard, recordPreviousImage, rowsInRanges, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { shardOf } from '../store/keys';
 import { getRollout } from '../store/rollouts';
 import { workBatchShard } from './batch-shard';
@@ -157,8 +158,7 @@ export async function schedulePage(rollout: Rollout, batch: Batch, shard: number
   const targeted = set.flatMap((s) => (s.targeted ? [s.targeted] : []));
   if (targeted.length === 0) return;
   const seqs = targeted.map((t) => t.row.seq);
-  const from = Math.min(...seqs);
-  const reread = await queryRowsInRange(rollout.id, shard, from, Math.max(...seqs) - from + 1, rows.length);
+  const reread = await queryRowsInRanges(rollout.id, shard, clipRanges(seqRangesOf(batch), Math.min(...seqs), Math.max(...seqs)), rows.length);
   const reverted = new Map(reread.rows.filter((r) => r.status === 'rolled_back' || r.status === 'skipped').map((r) => [r.seq, r]));
   for (const { row, appIndex } of targeted) {
     const current = reverted.get(row.seq);
@@ -359,7 +359,7 @@ export async function timeOutBatch(rollout: Rollout, batch: Batch, now: Date, no
   const at = now.toISOString();
   let timedOut = 0;
   for (let shard = 0; shard < rollout.shard_count; shard++) {
-    for await (const row of rowsInRange(rollout.id, shard, batch.first_seq, batch.size)) {
+    for await (const row of rowsInRanges(rollout.id, shard, seqRangesOf(batch))) {
       if (row.status !== 'pending' && row.status !== 'scheduled') continue;
       const why = row.status === 'pending' ? notScheduled : reason;
       const move = await moveRow(row, batch.number, 'failed', at, { error: why });
@@ -368,7 +368,7 @@ export async function timeOutBatch(rollout: Rollout, batch: Batch, now: Date, no
       await clearRolloutPointer(row.device_uuid, row.app, row.rollout_id);
       if (move.moved) timedOut++;
     }
-    await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore: new Date(now.getTime() - countSettleMs).toISOString() });
+    await reconcileBatchShard(rollout.id, shard, batch.number, seqRangesOf(batch), { settledBefore: new Date(now.getTime() - countSettleMs).toISOString() });
   }
   if (timedOut > 0) logger.info('batch timed out', { rollout_id: rollout.id, batch: batch.number, timedOut });
 }

@@ -34,7 +34,8 @@ import { sendRevertCommands, sendTargetCommandLater, sendTargetCommands, type Ch
 import { maxDelaySeconds } from '../queues/wake-up';
 import { clearRolloutPointer } from '../store/devices';
 import { getPace, notePaceWake, takePaceLease, updatePace, type PacePosition, type PaceState } from '../store/pacing';
-import { getAllBatchCounts, keyAfter, queryRowsInRange, reconcileBatchShard, rowsInRange } from '../store/rollout-devices';
+import { seqRangesOf } from '../domain/batch-plan';
+import { getAllBatchCounts, keyAfter, queryRowsInRanges, reconcileBatchShard, rowsInRange } from '../store/rollout-devices';
 import { getRollout, saveRollout } from '../store/rollouts';
 import { now as clockNow } from '../clock';
 import { deviceEvent, fanOutTargets, moveRow, schedulePage, scheduleShard, scheduling, timeOutBatch } from './device-transitions';
@@ -148,7 +149,7 @@ class PacedScheduler {
   /** One page from the position: false when the scheduler stops here (held, let go, or lost its lease). */
   private async step(pageNow: Date): Promise<boolean> {
     const { shard } = this.position;
-    const page = await queryRowsInRange(this.id, shard, this.batch.first_seq, this.batch.size, pageSize, this.position.start_key);
+    const page = await queryRowsInRanges(this.id, shard, seqRangesOf(this.batch), pageSize, this.position.start_key);
     const pending = page.rows.filter((row) => row.status === 'pending');
     let at = pageNow;
     let granted = 0;
@@ -212,10 +213,14 @@ class PacedScheduler {
 
   /** A delayed look at the rows just scheduled, for those still on their way at their update timeout. */
   private async checkLater(shard: number, rows: RolloutDevice[]): Promise<void> {
-    const seqs = rows.map((row) => row.seq);
-    const first = Math.min(...seqs);
-    const command: CheckPacedCommand = { type: 'check_paced', rollout_id: this.id, batch: this.batch.number, shard, first_seq: first, size: Math.max(...seqs) - first + 1 };
-    await sendTargetCommandLater(command, this.rollout.policy.update_timeout_minutes * 60);
+    // One look per range of the batch (planned, joined): a span across both would take in other batches' rows.
+    for (const range of seqRangesOf(this.batch)) {
+      const seqs = rows.map((row) => row.seq).filter((seq) => seq >= range.first_seq && seq < range.first_seq + range.size);
+      if (seqs.length === 0) continue;
+      const first = Math.min(...seqs);
+      const command: CheckPacedCommand = { type: 'check_paced', rollout_id: this.id, batch: this.batch.number, shard, first_seq: first, size: Math.max(...seqs) - first + 1 };
+      await sendTargetCommandLater(command, this.rollout.policy.update_timeout_minutes * 60);
+    }
   }
 }
 
@@ -282,7 +287,7 @@ export async function continueScheduling(rollout: Rollout, step: Extract<NextSte
     return timeOutBatch(rollout, batch, now, reason);
   }
   const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
-  for (let shard = 0; shard < rollout.shard_count; shard++) await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore });
+  for (let shard = 0; shard < rollout.shard_count; shard++) await reconcileBatchShard(rollout.id, shard, batch.number, seqRangesOf(batch), { settledBefore });
   const at = now.toISOString();
   const next: Rollout = {
     ...rollout,

@@ -11,7 +11,7 @@
  * the send loses the wake-up; the tick then finds the due work, a tick later.
  */
 import { config } from '../config';
-import { stopUnfinishedBatches } from '../domain/batch-plan';
+import { devicesIn, seqRangesOf, stopUnfinishedBatches } from '../domain/batch-plan';
 import { batchDeadline, pacingEventDetails } from '../domain/pacing';
 import { revertedAutomatically, revertedOnCancel } from '../domain/rollout-control';
 import { addCounts, canTransitionRollout, countSettleMs, emptyCounts, fanOutGraceFor, impossibleCounts, minutesLater, nextStep, restsOnCounts, type NextStep, type Resend } from '../domain/rollout-progress';
@@ -130,7 +130,7 @@ async function countsFromRows(rollout: Rollout, counters: Map<number, BatchCount
   for (const batch of batches) {
     let sum = emptyCounts();
     for (const shard of shardsOf(rollout)) {
-      sum = addCounts(sum, (await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore })).counts);
+      sum = addCounts(sum, (await reconcileBatchShard(rollout.id, shard, batch.number, seqRangesOf(batch), { settledBefore })).counts);
     }
     const before = counters.get(batch.number) ?? emptyCounts();
     if (deviceRolloutStatuses.some((status) => before[status] !== sum[status]) || before.failures !== sum.failures) {
@@ -171,7 +171,7 @@ async function startBatch(rollout: Rollout, number: number, now: Date): Promise<
   // A newer push's rollout started first (or planning's check was lost to a crash).
   if (number === 1 && (await supersedeOlderRollouts(rollout, now))) return;
   const at = now.toISOString();
-  const deadline = batchDeadline(now, rollout.policy, rollout.batches[number - 1]!.size);
+  const deadline = batchDeadline(now, rollout.policy, devicesIn(rollout.batches[number - 1]!));
   const batch: Batch = { ...rollout.batches[number - 1]!, status: 'in_progress', started_at: at, schedule_requested_at: at, deadline_at: deadline };
   const next = withBatch(rollout, batch, now, { current_batch: number, wake_requested_for: deadline });
   delete next.next_batch_due_at;
@@ -182,7 +182,7 @@ async function startBatch(rollout: Rollout, number: number, now: Date): Promise<
     timestamp: at,
     order: next.version,
     subject: `batch-${number}`,
-    details: { batch: number, devices: batch.size, percentage: batch.percentage, deadline_at: deadline, ...pacingEventDetails(rollout.policy) },
+    details: { batch: number, devices: devicesIn(batch), percentage: batch.percentage, deadline_at: deadline, ...pacingEventDetails(rollout.policy) },
   };
   if (!(await saveRollout(next, [started]))) return;
   await fanOutTargets(next, number);
@@ -319,7 +319,7 @@ async function fanOutAutoRollback(rollout: Rollout, batch: number): Promise<void
 async function resend(rollout: Rollout, what: Resend, now: Date): Promise<void> {
   const current = rollout.batches[rollout.current_batch - 1]!;
   const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
-  for (const shard of shardsOf(rollout)) await reconcileBatchShard(rollout.id, shard, current.number, current.first_seq, current.size, { settledBefore });
+  for (const shard of shardsOf(rollout)) await reconcileBatchShard(rollout.id, shard, current.number, seqRangesOf(current), { settledBefore });
   const at = now.toISOString();
   const field = ({ targets: 'schedule_requested_at', health: 'health_checks_requested_at', rollback: 'rollbacks_requested_at', recount: 'recounted_at' } as const)[what];
   if (!(await saveRollout(withBatch(rollout, { ...current, [field]: at }, now)))) return;

@@ -12,12 +12,13 @@
  */
 import { rolloutRank } from '../domain/push-order';
 import type { Batch, DeviceRolloutStatus, Rollout, RolloutDevice } from '../domain/types';
+import { seqRangesOf } from '../domain/batch-plan';
 import { pacingOf } from '../domain/pacing';
 import { minutesLater } from '../domain/rollout-progress';
 import { logger } from '../logger';
 import { sendWakeUp } from '../queues/messages';
 import { retryRolloutTarget } from '../store/devices';
-import { retryRolloutDevice, rowsInRange } from '../store/rollout-devices';
+import { retryRolloutDevice, rowsInRanges } from '../store/rollout-devices';
 import { saveRollout } from '../store/rollouts';
 import { countMoves, deviceEvent, rolloutPointer, type Move } from './device-transitions';
 
@@ -35,7 +36,7 @@ export async function retryFailures(rollout: Rollout, number: number, round: num
   let retried = 0;
   for (let shard = 0; shard < rollout.shard_count; shard++) {
     const moves: (Move | undefined)[] = [];
-    for await (const row of rowsInRange(rollout.id, shard, batch.first_seq, batch.size)) {
+    for await (const row of rowsInRanges(rollout.id, shard, seqRangesOf(batch))) {
       if (!retriable(row, round)) continue;
       // A paced batch's retried device frees its budget when it settles, as a scheduled one does.
       const pointer = rolloutPointer(rollout, row, number, row.previous_digest, paced);

@@ -6,14 +6,14 @@
  */
 import pMap from 'p-map';
 import { config } from '../config';
-import { batchContaining, maxShardCount } from '../domain/batch-plan';
+import { batchContaining, devicesIn, maxShardCount, seqRangesOf } from '../domain/batch-plan';
 import { rolloutRank } from '../domain/push-order';
 import { countSettleMs, fanOutGraceFor } from '../domain/rollout-progress';
 import type { Rollout, RolloutDevice, Sweep } from '../domain/types';
 import { noDeadline, type Budget } from '../queues/budget';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
 import { getStoredDevice, restoreRolloutTarget } from '../store/devices';
-import { queryRowsInRange, reconcileBatchShard } from '../store/rollout-devices';
+import { queryRowsInRanges, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, markShardSwept, saveRollout, sweptShards } from '../store/rollouts';
 import { countMoves, deviceEvent, transitionRow, type Move } from './device-transitions';
 import { now as clockNow } from '../clock';
@@ -100,9 +100,11 @@ export async function revertPage(
   if (!rollout) return { counts };
   // The whole rollout is every row of the shard: also one a planning page wrote just before the
   // rollout ended, which planning never counted in.
-  const range = command.batch ? rollout.batches[command.batch - 1] : { first_seq: 0, size: maxRowsPerShard };
-  if (!range || range.size === 0) return { counts };
-  const page = await queryRowsInRange(rollout.id, command.shard, range.first_seq, range.size, pageSize, command.start_key);
+  const swept = command.batch ? rollout.batches[command.batch - 1] : undefined;
+  if (command.batch && !swept) return { counts };
+  const ranges = swept ? seqRangesOf(swept) : [{ first_seq: 0, size: maxRowsPerShard }];
+  if (ranges.length === 0) return { counts };
+  const page = await queryRowsInRanges(rollout.id, command.shard, ranges, pageSize, command.start_key);
   const handOver = command.hand_over === true;
   const moves = await pMap(
     page.rows,
@@ -167,8 +169,8 @@ async function recountShard(rolloutId: string, shard: number, now: Date): Promis
   if (!rollout) return true;
   const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
   for (const batch of rollout.batches) {
-    if (batch.size === 0) continue;
-    if (!(await reconcileBatchShard(rollout.id, shard, batch.number, batch.first_seq, batch.size, { settledBefore })).stored) return false;
+    if (devicesIn(batch) === 0) continue;
+    if (!(await reconcileBatchShard(rollout.id, shard, batch.number, seqRangesOf(batch), { settledBefore })).stored) return false;
   }
   return true;
 }

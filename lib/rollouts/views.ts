@@ -1,7 +1,7 @@
 /** What admins read about rollouts: the rollout with its batches' progress, devices, events, statistics. */
 import { z } from 'zod';
 import { rolloutEventSchema } from './event-schema';
-import { batchContaining } from '../domain/batch-plan';
+import { batchContaining, devicesIn } from '../domain/batch-plan';
 import { pacingOf, unavailableIn, waitingIn } from '../domain/pacing';
 import { emptyCounts, rolloutStatistics, totalOf } from '../domain/rollout-progress';
 import { activeRolloutStatuses, deviceRolloutStatuses, rolloutStatuses, type BatchCounts, type Rollout, type RolloutDevice } from '../domain/types';
@@ -25,8 +25,11 @@ const statusCountsSchema = z.object(Object.fromEntries(deviceRolloutStatuses.map
 const batchSchema = z.object({
   number: z.number().int(),
   percentage: z.number(),
+  /** Devices planned into the batch. */
   size: z.number().int(),
   first_seq: z.number().int(),
+  /** Devices that joined the batch after planning (registered or newly matching while the rollout was under way). */
+  joined_devices: z.number().int().optional(),
   status: z.enum(['pending', 'in_progress', 'completed', 'stopped']),
   started_at: z.string().optional(),
   deadline_at: z.string().optional(),
@@ -169,7 +172,7 @@ function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>):
     planned: planning.done,
     batches: rollout.batches.map((batch) => {
       const { failures, ...counts } = countsByBatch.get(batch.number) ?? emptyCounts();
-      return { ...batch, counts: { ...counts, pending: Math.max(0, batch.size - totalOf(counts)) }, failures };
+      return { ...batch, counts: { ...counts, pending: Math.max(0, devicesIn(batch) - totalOf(counts)) }, failures };
     }),
     pacing: paced ? { waiting: waitingIn(current, countsByBatch.get(current.number)), unavailable: unavailableIn(countsByBatch) } : null,
   };

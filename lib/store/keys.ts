@@ -166,6 +166,8 @@ export const keys = {
   }),
   rolloutDevicesPrefix: 'DEVICE#',
   isRolloutDeviceSk: (sk: string) => /^DEVICE#\d{9}$/.test(sk),
+  /** The sequence number a device row's sort key names: `DEVICE#000000042` → 42. */
+  seqOfRolloutDeviceSk: (sk: string) => Number(sk.slice('DEVICE#'.length)),
   /** Sort-key bounds (inclusive) of the device rows with sequence numbers in [first, first + size). */
   seqRange: (first: number, size: number) => ({ from: seqKey(first), to: seqKey(first + size - 1) }),
   event: (rolloutId: string, shard: number, eventId: string): Key => ({

@@ -6,6 +6,7 @@
 import pMap from 'p-map';
 import { BatchWriteCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
+import { joinedSeqBase, type SeqRange } from '../domain/batch-plan';
 import { addCounts, countsAsFailure, emptyCounts, failureStatuses } from '../domain/rollout-progress';
 import type { BatchCounts, DeviceRolloutStatus, RolloutDevice } from '../domain/types';
 import { deviceRolloutStatuses } from '../domain/types';
@@ -69,17 +70,23 @@ export async function findRolloutDevice(rolloutId: string, shard: number, uuid: 
 }
 
 /**
- * Deletes the rows at sequence numbers from `firstUnused` on: a planning
+ * Deletes the planned rows at sequence numbers from `firstUnused` on: a planning
  * attempt that crashed before its save wrote them, and the attempt that then planned the page
- * found fewer devices to include. Nothing else refers to them: no batch reaches that far.
+ * found fewer devices to include. Nothing else refers to them: no batch reaches that far. Rows of
+ * devices that joined later are numbered above every planned one and are left alone.
  */
 export async function deleteRowsFrom(rolloutId: string, shard: number, firstUnused: number): Promise<number> {
   let deleted = 0;
-  for await (const row of rowsInRange(rolloutId, shard, firstUnused, 999_999_999 - firstUnused)) {
+  for await (const row of rowsInRange(rolloutId, shard, firstUnused, joinedSeqBase - firstUnused)) {
     await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: keys.rolloutDevice(rolloutId, shard, row.seq) }));
     deleted++;
   }
   return deleted;
+}
+
+/** Deletes one row, if it is there. */
+export async function deleteRow(ref: RowRef): Promise<void> {
+  await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq) }));
 }
 
 /** One page of a shard's rows with sequence numbers in [firstSeq, firstSeq + size). */
@@ -106,6 +113,39 @@ export async function queryRowsInRange(
     rows: (result.Items ?? []).map((i) => entityOf<RolloutDevice>(i)),
     ...(result.LastEvaluatedKey ? { lastKey: result.LastEvaluatedKey } : {}),
   };
+}
+
+/**
+ * One page of a shard's rows in several sequence ranges (a batch's planned devices, then those
+ * that joined it), in order. The page goes on into the next range when one ends before the page
+ * is full, so a start key from any page of it resumes where that page stopped.
+ */
+export async function queryRowsInRanges(
+  rolloutId: string,
+  shard: number,
+  ranges: readonly SeqRange[],
+  limit: number,
+  startKey?: Record<string, unknown>,
+): Promise<{ rows: RolloutDevice[]; lastKey?: Record<string, unknown> }> {
+  const after = startKey && typeof startKey.sk === 'string' ? keys.seqOfRolloutDeviceSk(startKey.sk) : -1;
+  const rows: RolloutDevice[] = [];
+  for (const range of ranges) {
+    if (range.size <= 0 || range.first_seq + range.size - 1 <= after) continue;
+    const from = after >= range.first_seq ? startKey : undefined;
+    const page = await queryRowsInRange(rolloutId, shard, range.first_seq, range.size, limit - rows.length, from);
+    rows.push(...page.rows);
+    if (page.lastKey) return { rows, lastKey: page.lastKey };
+    if (rows.length >= limit) {
+      const last = rows[rows.length - 1]!;
+      return { rows, lastKey: keyAfter(last) };
+    }
+  }
+  return { rows };
+}
+
+/** Every row of a shard in the given sequence ranges (see `queryRowsInRanges`). */
+export async function* rowsInRanges(rolloutId: string, shard: number, ranges: readonly SeqRange[]): AsyncGenerator<RolloutDevice> {
+  for (const range of ranges) yield* rowsInRange(rolloutId, shard, range.first_seq, range.size);
 }
 
 /** The start key (as `queryRowsInRange` takes it) of the rows after `row` in its shard. */
@@ -298,8 +338,7 @@ export async function reconcileBatchShard(
   rolloutId: string,
   shard: number,
   batch: number,
-  firstSeq: number,
-  size: number,
+  ranges: readonly SeqRange[],
   options: { settledBefore?: string } = {},
 ): Promise<{ counts: BatchCounts; stored: boolean }> {
   const key = keys.batchCounters(rolloutId, shard, batch);
@@ -310,7 +349,7 @@ export async function reconcileBatchShard(
     const counts = emptyCounts();
     let settled = true;
     let lastMoveAt: string | undefined;
-    for await (const row of rowsInRange(rolloutId, shard, firstSeq, size)) {
+    for await (const row of rowsInRanges(rolloutId, shard, ranges)) {
       if (options.settledBefore !== undefined && row.updated_at > options.settledBefore) settled = false;
       if (row.status !== 'pending' && (lastMoveAt === undefined || row.updated_at > lastMoveAt)) lastMoveAt = row.updated_at;
       if (row.status !== 'pending') counts[row.status] += 1;

@@ -109,8 +109,8 @@ describe('fleet, the CLI', { timeout: 180_000 }, () => {
 
     const listed = await fleet(['devices', 'list']);
     expect(listed.code).toBe(0);
-    expect(listed.stdout.split('\n')[0]).toMatch(/^UUID +NAME +IP +TARGET +IN SYNC +REPORTED +LABELS$/);
-    expect(listed.stdout).toMatch(new RegExp(`${registered[0]!.uuid}  cli-1 +127\\.0\\.2\\.1  main=acme/web:1\\.0`));
+    expect(listed.stdout.split('\n')[0]).toMatch(/^UUID +NAME +STATUS +IP +TARGET +IN SYNC +REPORTED +LABELS$/);
+    expect(listed.stdout).toMatch(new RegExp(`${registered[0]!.uuid}  cli-1 +online +127\\.0\\.2\\.1  main=acme/web:1\\.0`));
 
     const rolloutId = await pushed('acme/web', '1.1');
     const watched = await fleet(['rollouts', 'watch', rolloutId, '--interval', '0.3']);

@@ -9,6 +9,7 @@ import { GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { dynamo } from '../../lib/aws-clients';
+import { joinedFirstSeq, seqRangesOf } from '../../lib/domain/batch-plan';
 import { countsAsFailure, emptyCounts } from '../../lib/domain/rollout-progress';
 import type {
   DeviceRolloutStatus,
@@ -47,6 +48,7 @@ import {
   listRolloutDevices,
   putRolloutDevices,
   queryRowsInRange,
+  queryRowsInRanges,
   reconcileBatchShard,
   retryRolloutDevice,
   transitionRolloutDevice,
@@ -211,6 +213,35 @@ describe('rollout devices over several shards', () => {
     }
   });
 
+  it("pages a batch's planned range and its joined block as one, leaving the rows between to other batches", async () => {
+    const id = randomUUID();
+    const rows = await putRows(id, 30);
+    // Joiners of batch 2 sit far above the planned rows; one row of another batch's block too.
+    const joined = rows.slice(0, 9).map((r, i) => ({ ...r, device_uuid: `${r.device_uuid}-j`, seq: joinedFirstSeq(2) + i }));
+    const otherBlock = { ...rows[0]!, device_uuid: 'other-block', seq: joinedFirstSeq(3) };
+    await putRolloutDevices([...joined, otherBlock]);
+    const batch = { number: 2, first_seq: 7, size: 12, joined_devices: 9 };
+    for (let shard = 0; shard < SHARDS; shard++) {
+      const expected = [...rows, ...joined].filter((r) => r.shard === shard && ((r.seq >= 7 && r.seq < 19) || (r.seq >= joinedFirstSeq(2) && r.seq < joinedFirstSeq(2) + 9)));
+      for (const limit of [1, 2, 3, 500]) {
+        const found: RolloutDevice[] = [];
+        let startKey: Record<string, unknown> | undefined;
+        let pages = 0;
+        do {
+          const page = await queryRowsInRanges(id, shard, seqRangesOf(batch), limit, startKey);
+          expect(page.rows.length).toBeLessThanOrEqual(limit);
+          found.push(...page.rows);
+          startKey = page.lastKey;
+        } while (startKey && ++pages < 100);
+        expect(seqs(found)).toEqual(seqs(expected));
+        expect(found.map((r) => r.seq)).toEqual(seqs(expected)); // in order, each once
+      }
+      // The recount reads both parts as well.
+      const recount = await reconcileBatchShard(id, shard, 2, seqRangesOf(batch));
+      expect(recount.counts.pending).toBe(0); // pending rows are not counted
+    }
+  });
+
   it("finds a device's rows by uuid in its shard", async () => {
     const id = randomUUID();
     const rows = await putRows(id, 30);
@@ -299,7 +330,7 @@ describe('rollout devices over several shards', () => {
 
     for (let shard = 0; shard < SHARDS; shard++) {
       const expected = countsOfRows((await currentRows(batch)).filter((r) => r.shard === shard));
-      expect(await reconcileBatchShard(id, shard, 1, 0, 12)).toEqual({ counts: expected, stored: true });
+      expect(await reconcileBatchShard(id, shard, 1, [{ first_seq: 0, size: 12 }])).toEqual({ counts: expected, stored: true });
     }
     expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 8, updated: 4 });
 
@@ -326,7 +357,7 @@ describe('rollout devices over several shards', () => {
     expect(await getRolloutDevice(failed!)).toMatchObject({ status: 'rolled_back', failed_at: at(1) });
     expect(await getRolloutDevice(healthy!)).not.toHaveProperty('failed_at');
 
-    for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, 0, 10);
+    for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, [{ first_seq: 0, size: 10 }]);
     expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ rolled_back: 3, failures: 2 });
     expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(await currentRows(batch)));
   });
@@ -358,7 +389,7 @@ describe('rollout devices over several shards', () => {
     await transitionRolloutDevice(failed!, ['scheduled'], 'failed', { batch: 1, at: at(4), error: 'pull failed again' });
     expect(await retryRolloutDevice(failed!, 2, at(5))).toBeUndefined();
     expect(await retryRolloutDevice(failed!, 3, at(5))).toBe('failed');
-    for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, 0, 10);
+    for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, [{ first_seq: 0, size: 10 }]);
     expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(await currentRows(rows)));
   });
 
@@ -367,7 +398,7 @@ describe('rollout devices over several shards', () => {
     const rows = await putRows(id, 30);
     const r = rows.find((x) => x.seq < 10)!;
     await transitionRolloutDevice(r, ['pending'], 'scheduled', { batch: 1, at: at(1) });
-    expect(await reconcileBatchShard(id, r.shard, 1, 0, 10)).toEqual({ counts: { ...emptyCounts(), scheduled: 1 }, stored: true });
+    expect(await reconcileBatchShard(id, r.shard, 1, [{ first_seq: 0, size: 10 }])).toEqual({ counts: { ...emptyCounts(), scheduled: 1 }, stored: true });
     expect(await batchCounts(id, SHARDS, 1)).toEqual({ ...emptyCounts(), scheduled: 1 });
   });
 
@@ -378,11 +409,11 @@ describe('rollout devices over several shards', () => {
     await move(r!, 1, ['pending'], 'scheduled');
     // Moved just now; its count has not landed yet.
     expect(await transitionRolloutDevice(r!, ['scheduled'], 'updated', { batch: 1, at: at(5) })).toBe('scheduled');
-    expect((await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(3) })).stored).toBe(false);
+    expect((await reconcileBatchShard(id, r!.shard, 1, [{ first_seq: 0, size: 10 }], { settledBefore: at(3) })).stored).toBe(false);
     await countTransitions(r!, 1, [{ from: 'scheduled', to: 'updated' }]);
     expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ scheduled: 0, updated: 1 });
     // Once the shard is quiet, a recount repairs and never double-counts.
-    expect(await reconcileBatchShard(id, r!.shard, 1, 0, 10, { settledBefore: at(6) })).toMatchObject({ counts: { updated: 1 }, stored: true });
+    expect(await reconcileBatchShard(id, r!.shard, 1, [{ first_seq: 0, size: 10 }], { settledBefore: at(6) })).toMatchObject({ counts: { updated: 1 }, stored: true });
     expect(await batchCounts(id, SHARDS, 1)).toMatchObject({ scheduled: 0, updated: 1 });
   });
 
@@ -412,7 +443,7 @@ describe('rollout devices over several shards', () => {
       return send(command);
     }) as never);
 
-    const recounted = await reconcileBatchShard(id, shard, 1, 0, 10);
+    const recounted = await reconcileBatchShard(id, shard, 1, [{ first_seq: 0, size: 10 }]);
     vi.restoreAllMocks();
 
     expect(counterWrites).toBe(2);

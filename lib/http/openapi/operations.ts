@@ -8,6 +8,7 @@
  * and scripts) are not part of the API and are left out of its document.
  */
 import { z } from 'zod';
+import { deviceStatuses } from '../../domain/device-status';
 import { rolloutStatuses } from '../../domain/types';
 import { adminKeyListSchema, adminKeySchema, createdAdminKeySchema } from '../../admin-keys';
 import {
@@ -187,6 +188,12 @@ export const operations: Record<string, Operation> = {
         description:
           'Only devices with this label, as `key:value` (`ring:canary`); repeat it for several, which must all match. The filter is applied to each page as read, so a page may hold fewer devices than `limit`, even none, and still have a `next_cursor`.',
         schema: { type: 'array', items: { type: 'string', pattern: '^[^:]+:.*$' }, maxItems: 32 },
+      },
+      {
+        name: 'status',
+        description:
+          'Only devices in this status: `offline` (no report for 30 minutes, or none yet), `error` (its last report had one), `updating` (a rollout waits to hear from it) or `online`. Applied to each page as read, like `label`.',
+        schema: { type: 'string', enum: [...deviceStatuses] },
       },
       ...pageParameters(),
     ],
