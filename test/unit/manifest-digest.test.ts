@@ -8,7 +8,11 @@ import { createHash } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../lib/config';
+import { functionEnvironment } from '../../lib/environment';
 import { MANIFEST_ACCEPT, parseChallenge, resolveManifestDigest } from '../../lib/registry/manifest-digest';
+import { manifestApiFor, withDigests } from '../../lib/registry/push-digests';
+import { rolloutIdFor, rolloutImageOf } from '../../lib/rollouts/create-rollouts';
 
 const sha = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
 const INDEX_DIGEST = sha('index');
@@ -227,5 +231,81 @@ describe('parseChallenge', () => {
     });
     expect(parseChallenge('Basic realm="Registry \\"Realm\\"", charset=UTF-8')).toEqual({ scheme: 'basic', params: { realm: 'Registry "Realm"', charset: 'UTF-8' } });
     expect(parseChallenge('')).toBeUndefined();
+  });
+});
+
+describe('manifestApiFor', () => {
+  const push = (repository: string, registry = 'docker-registry') => ({ registry, repository });
+  const hub = { dockerHubManifestApiUrl: 'https://registry-1.docker.io' };
+
+  it('looks Docker Hub pushes up at the configured API, official images under library/', () => {
+    expect(manifestApiFor(push('acme/app'), hub)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'acme/app' });
+    expect(manifestApiFor(push('nginx'), hub)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'library/nginx' });
+    expect(manifestApiFor(push('library/nginx'), hub)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'library/nginx' });
+    expect(manifestApiFor(push('acme/app'), { dockerHubManifestApiUrl: 'http://127.0.0.1:5000' })).toEqual({ apiUrl: 'http://127.0.0.1:5000', name: 'acme/app' });
+  });
+
+  it('says why there is no look-up when it is off or the registry has none', () => {
+    expect(manifestApiFor(push('acme/app'), { dockerHubManifestApiUrl: null })).toEqual({ unavailable: 'digest look-up is off (DOCKER_HUB_MANIFEST_API_URL=off)' });
+    expect(manifestApiFor(push('registry.example.com/team/app', 'distribution'), hub)).toEqual({ unavailable: expect.stringMatching(/not looked up for distribution/) });
+  });
+});
+
+describe('DOCKER_HUB_MANIFEST_API_URL', () => {
+  it('defaults to Docker Hub\'s API, takes another registry\'s, or off', () => {
+    expect(loadConfig({}).dockerHubManifestApiUrl).toBe('https://registry-1.docker.io');
+    expect(loadConfig({ DOCKER_HUB_MANIFEST_API_URL: 'http://127.0.0.1:5000/' }).dockerHubManifestApiUrl).toBe('http://127.0.0.1:5000');
+    expect(loadConfig({ DOCKER_HUB_MANIFEST_API_URL: 'https://mirror.example.com/registry/' }).dockerHubManifestApiUrl).toBe('https://mirror.example.com/registry');
+    expect(loadConfig({ DOCKER_HUB_MANIFEST_API_URL: 'OFF' }).dockerHubManifestApiUrl).toBeNull();
+  });
+
+  it('fails the cold start naming what is wrong with it', () => {
+    for (const [raw, why] of [
+      ['registry-1.docker.io', 'not a URL'],
+      ['ftp://registry.example.com', 'not http or https'],
+      ['https://user:secret@registry.example.com', 'credentials do not belong in the URL'],
+      ['https://registry.example.com/?x=1', 'no query or fragment'],
+    ]) {
+      expect(() => loadConfig({ DOCKER_HUB_MANIFEST_API_URL: raw })).toThrow(ConfigError);
+      expect(() => loadConfig({ DOCKER_HUB_MANIFEST_API_URL: raw })).toThrow(`DOCKER_HUB_MANIFEST_API_URL must be an http(s) URL of a registry API or "off", got "${raw}": ${why}`);
+    }
+  });
+
+  it('reaches the functions when a host sets it, and is left to the default otherwise', () => {
+    const resources = { tableName: 't', queueUrls: {} as never, secrets: {} };
+    const common = { tickSeconds: 30, healthCheckAllowedCidrs: [] };
+    expect(functionEnvironment({}, resources, { ...common, dockerHubManifestApiUrl: 'off' })).toMatchObject({ DOCKER_HUB_MANIFEST_API_URL: 'off' });
+    expect(Object.keys(functionEnvironment({}, resources, common))).not.toContain('DOCKER_HUB_MANIFEST_API_URL');
+  });
+});
+
+describe('withDigests', () => {
+  const base = { registry: 'docker-registry', repository: 'acme/app', tag: 'v2', pushed_at: '2024-07-01T12:00:00.000Z', delivery_id: 'd1' };
+
+  it('marks a digest the webhook named as the registry\'s, and says why a push has none (this suite runs with the look-up off)', async () => {
+    const digest = sha('pushed');
+    expect(await withDigests([{ ...base, registry: 'distribution', digest }, base])).toEqual([
+      { ...base, registry: 'distribution', digest, digest_source: 'registry' },
+      { ...base, digest_unresolved: 'digest look-up is off (DOCKER_HUB_MANIFEST_API_URL=off)' },
+    ]);
+  });
+});
+
+describe('a resolved digest and the rollout of a push', () => {
+  const push = { registry: 'docker-registry', repository: 'acme/app', tag: 'latest', pushed_at: '2024-07-01T12:00:00.000Z', delivery_id: 'd1' };
+  const digest = sha('content');
+
+  it('pins the image, but the delivery stays the identity: a copy is the same rollout, a re-push of the same content another', () => {
+    const resolved = { ...push, digest, digest_source: 'resolved' as const };
+    expect(rolloutImageOf(resolved)).toBe(`acme/app:latest@${digest}`);
+    expect(rolloutIdFor(resolved)).toBe(rolloutIdFor(push));
+    expect(rolloutIdFor({ ...resolved, delivery_id: 'd2' })).not.toBe(rolloutIdFor(resolved));
+  });
+
+  it('takes a digest the registry named as the identity, whichever notification carries it', () => {
+    const named = { ...push, registry: 'distribution', digest, digest_source: 'registry' as const };
+    expect(rolloutIdFor({ ...named, delivery_id: 'd2' })).toBe(rolloutIdFor(named));
+    const { digest_source: _, ...claimedBeforeLookups } = named;
+    expect(rolloutIdFor(claimedBeforeLookups)).toBe(rolloutIdFor(named));
   });
 });
