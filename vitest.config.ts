@@ -23,6 +23,9 @@ export default defineConfig({
       LOG_LEVEL: 'warn',
       // Lambdas run on nodejs22.x; only the build machines' Node.js 20 would trigger this notice.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // No test reaches Docker Hub: an embedded host looks up no Docker Hub digest unless the
+      // test points it at a registry of its own (test/containers/digest-resolution.test.ts).
+      DOCKER_HUB_MANIFEST_API_URL: 'off',
     },
   },
 });

@@ -196,7 +196,13 @@ export function describeEvent(event: RolloutEventView, names: ReadonlyMap<string
   const text = (value: unknown) => (typeof value === 'string' ? value : JSON.stringify(value));
   switch (event.type) {
     case 'image.webhook_received':
-      return { text: `registry push received: ${text(d.repository)}:${text(d.tag)}` };
+      return {
+        text:
+          `registry push received: ${text(d.repository)}:${text(d.tag)}` +
+          (d.digest_source === 'resolved' ? ` (digest ${text(d.digest)} looked up)` : '') +
+          (typeof d.digest_unresolved === 'string' ? ` (by tag: ${d.digest_unresolved})` : ''),
+        ...(typeof d.digest_unresolved === 'string' ? { tone: 'yellow' as const } : {}),
+      };
     case 'image.rollout_created':
       return { text: `rollout created for ${text(d.image)}` };
     case 'image.rollout_started': {

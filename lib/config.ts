@@ -35,6 +35,11 @@ export interface Config {
   notificationRetryBaseSeconds: number;
   /** The EventBridge bus recorded events go to; absent where the host has none (embedded). */
   eventBusName?: string;
+  /**
+   * The registry API Docker Hub pushes' digests are looked up at (DOCKER_HUB_MANIFEST_API_URL),
+   * without a trailing slash; null when the look-up is off.
+   */
+  dockerHubManifestApiUrl: string | null;
   /** Seconds a device is told to wait before its next poll when none of its apps is in a rollout. */
   devicePollIntervalSeconds: number;
   /** … and while one is (its batch is under way). */
@@ -64,6 +69,38 @@ function pollSeconds(vars: Environment, name: string, fallback: number): number 
     throw new ConfigError(`environment variable ${name} must be a whole number of seconds from 1 to 86400, got "${raw}"`);
   }
   return value;
+}
+
+/** Docker Hub's registry API, where `docker pull` reads manifests. */
+export const DOCKER_HUB_API_URL = 'https://registry-1.docker.io';
+
+/**
+ * A registry API base URL as DOCKER_HUB_MANIFEST_API_URL takes it: http(s), no credentials,
+ * query or fragment, trailing slashes dropped; null for `off`.
+ * @throws Error saying what is wrong with it
+ */
+export function parseManifestApiUrl(raw: string): string | null {
+  if (raw.trim().toLowerCase() === 'off') return null;
+  let url: URL;
+  try {
+    url = new URL(raw.trim());
+  } catch {
+    throw new Error('not a URL');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new Error('not http or https');
+  if (url.username || url.password) throw new Error('credentials do not belong in the URL');
+  if (url.search || url.hash) throw new Error('no query or fragment');
+  return url.href.replace(/\/+$/, '');
+}
+
+function manifestApiUrl(vars: Environment, name: string, fallback: string): string | null {
+  const raw = vars[name]?.trim();
+  if (raw === undefined || raw === '') return fallback;
+  try {
+    return parseManifestApiUrl(raw);
+  } catch (error) {
+    throw new ConfigError(`environment variable ${name} must be an http(s) URL of a registry API or "off", got "${raw}": ${(error as Error).message}`);
+  }
 }
 
 function pollIntervals(vars: Environment): Pick<Config, 'devicePollIntervalSeconds' | 'devicePollIntervalActiveSeconds'> {
@@ -98,6 +135,7 @@ export function loadConfig(vars: Environment = environment()): Config {
     notificationRetryBaseSeconds: positiveNumber(vars, env.notificationRetryBaseSeconds, 30),
     ...optional('eventBusName', env.eventBusName),
     ...pollIntervals(vars),
+    dockerHubManifestApiUrl: manifestApiUrl(vars, env.dockerHubManifestApiUrl, DOCKER_HUB_API_URL),
   };
 }
 

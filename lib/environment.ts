@@ -37,6 +37,12 @@ export const env = {
   notificationAllowedCidrs: 'NOTIFICATION_ALLOWED_CIDRS',
   /** Seconds before the first retry of a failed notification delivery; each next waits twice as long (at most 15 minutes). Default 30. */
   notificationRetryBaseSeconds: 'NOTIFICATION_RETRY_BASE_SECONDS',
+  /**
+   * Where the digest of a Docker Hub push is looked up (its webhook names none): the base URL of a
+   * registry API (OCI distribution spec, without `/v2`). Default https://registry-1.docker.io;
+   * `off` looks nothing up, so its rollouts target the tag.
+   */
+  dockerHubManifestApiUrl: 'DOCKER_HUB_MANIFEST_API_URL',
   /** The EventBridge bus every recorded event goes to; given to functions granted `putsEvents` where the host has a bus (AWS). */
   eventBusName: 'EVENT_BUS_NAME',
   /** debug | info | warn | error | silent. Default info. */
@@ -92,6 +98,8 @@ export interface CommonSettings {
   /** Where notifications may be delivered, and how soon a failed delivery is retried; the defaults (lib/config.ts) when absent. */
   notificationAllowedCidrs?: readonly string[];
   notificationRetryBaseSeconds?: number;
+  /** Where Docker Hub pushes' digests are looked up, or `off`; the default (lib/config.ts) when absent. */
+  dockerHubManifestApiUrl?: string;
   logLevel?: string;
   logFormat?: string;
 }
@@ -105,6 +113,7 @@ export function functionEnvironment(grants: Grants, resources: HostResources, co
     ...(common.devicePollIntervalActiveSeconds !== undefined ? { [env.devicePollIntervalActiveSeconds]: String(common.devicePollIntervalActiveSeconds) } : {}),
     ...(common.notificationAllowedCidrs !== undefined ? { [env.notificationAllowedCidrs]: common.notificationAllowedCidrs.join(',') } : {}),
     ...(common.notificationRetryBaseSeconds !== undefined ? { [env.notificationRetryBaseSeconds]: String(common.notificationRetryBaseSeconds) } : {}),
+    ...(common.dockerHubManifestApiUrl ? { [env.dockerHubManifestApiUrl]: common.dockerHubManifestApiUrl } : {}),
     ...(common.logLevel ? { [env.logLevel]: common.logLevel } : {}),
     ...(common.logFormat ? { [env.logFormat]: common.logFormat } : {}),
   };

@@ -4,6 +4,7 @@
  * Values given with `-c` arrive as strings, so numbers and booleans are parsed here.
  */
 import type { Node } from 'constructs';
+import { parseManifestApiUrl } from '../../lib/config';
 import { addressPolicy, loopbackRanges, parseAllowedCidrs, privateRanges } from '../../lib/health/address-policy';
 
 export interface Settings {
@@ -29,6 +30,8 @@ export interface Settings {
    */
   devicePollIntervalSeconds: number;
   devicePollIntervalActiveSeconds: number;
+  /** Where Docker Hub pushes' digests are looked up, or `off` (DOCKER_HUB_MANIFEST_API_URL); Docker Hub's API when absent. */
+  dockerHubManifestApiUrl?: string;
 }
 
 export class SettingsError extends Error {
@@ -120,6 +123,14 @@ export function readSettings(node: Node): Settings {
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
     throw new SettingsError(`context value "alarmEmail" is not an email address: "${alarmEmail}"`);
   }
+  const dockerHubManifestApiUrl = optionalString(node, 'dockerHubManifestApiUrl');
+  if (dockerHubManifestApiUrl !== undefined) {
+    try {
+      parseManifestApiUrl(dockerHubManifestApiUrl);
+    } catch (error) {
+      throw new SettingsError(`context value "dockerHubManifestApiUrl" must be an http(s) URL of a registry API or "off": ${(error as Error).message}`);
+    }
+  }
   const settings: Settings = {
     stackName,
     removalPolicy: oneOf(node, 'removalPolicy', ['retain', 'destroy'] as const),
@@ -131,6 +142,7 @@ export function readSettings(node: Node): Settings {
     healthCheckAllowedCidrs: healthCheckCidrs(node),
     devicePollIntervalSeconds: pollSeconds(node, 'devicePollIntervalSeconds'),
     devicePollIntervalActiveSeconds: pollSeconds(node, 'devicePollIntervalActiveSeconds'),
+    ...(dockerHubManifestApiUrl ? { dockerHubManifestApiUrl } : {}),
   };
   if (settings.apiThrottlingBurstLimit < settings.apiThrottlingRateLimit) {
     throw new SettingsError('context value "apiThrottlingBurstLimit" must be at least "apiThrottlingRateLimit"');

@@ -284,6 +284,7 @@ export class FleetRolloutStack extends Stack {
         healthCheckAllowedCidrs: settings.healthCheckAllowedCidrs,
         devicePollIntervalSeconds: settings.devicePollIntervalSeconds,
         devicePollIntervalActiveSeconds: settings.devicePollIntervalActiveSeconds,
+        ...(settings.dockerHubManifestApiUrl ? { dockerHubManifestApiUrl: settings.dockerHubManifestApiUrl } : {}),
         logLevel: settings.logLevel,
       }),
       // Not the functions' contract but Node's: stack traces point into the TypeScript sources rather than the minified bundle.

@@ -80,6 +80,12 @@ export interface HostOptions {
   /** The target state's poll hints, in seconds: without and with an active rollout. Default 300 and 15. */
   devicePollIntervalSeconds?: number;
   devicePollIntervalActiveSeconds?: number;
+  /**
+   * Where Docker Hub pushes' digests are looked up (a registry API base URL), or `off`. Default:
+   * DOCKER_HUB_MANIFEST_API_URL of this process when set (the test configs set `off`, so that no
+   * test reaches Docker Hub), else Docker Hub's API, as on AWS.
+   */
+  dockerHubManifestApiUrl?: string;
   /** The wiring to run. Default: infra/manifest.ts; tests pass fixture functions here. */
   manifest?: HostManifest;
   /**
@@ -220,6 +226,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
           }
         : {}),
     };
+    const dockerHubManifestApiUrl = options.dockerHubManifestApiUrl ?? process.env[env.dockerHubManifestApiUrl];
     const common: CommonSettings = {
       tickSeconds,
       // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
@@ -229,6 +236,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       ...(options.notificationRetryBaseSeconds !== undefined ? { notificationRetryBaseSeconds: options.notificationRetryBaseSeconds } : {}),
       ...(options.devicePollIntervalSeconds !== undefined ? { devicePollIntervalSeconds: options.devicePollIntervalSeconds } : {}),
       ...(options.devicePollIntervalActiveSeconds !== undefined ? { devicePollIntervalActiveSeconds: options.devicePollIntervalActiveSeconds } : {}),
+      ...(dockerHubManifestApiUrl ? { dockerHubManifestApiUrl } : {}),
       logFormat,
       // The handlers follow LOG_LEVEL as the user set it for the process, as on AWS they follow the stack's.
       ...(process.env[env.logLevel] ? { logLevel: process.env[env.logLevel] } : {}),

@@ -16,6 +16,8 @@
  *                  (default: loopback and every unicast range; link-local and metadata never)
  *   NOTIFICATION_RETRY_BASE_SECONDS  first retry of a failed delivery after this many seconds,
  *                  each next after twice as long (default 30)
+ *   DOCKER_HUB_MANIFEST_API_URL  where a Docker Hub push's digest is looked up (default
+ *                  https://registry-1.docker.io; `off`: not looked up, rollouts go by tag)
  */
 import { addressPolicy, parseAllowedCidrs } from '../../lib/health/address-policy';
 import { defaultLogFormat, isLogFormat, type LogFormat } from '../../lib/log-format';

@@ -40,8 +40,11 @@ function message(event: RolloutEvent): string {
   const reason = text(d.reason);
   const batch = count(d.batch);
   switch (event.type) {
-    case 'image.webhook_received':
-      return `push recorded: ${text(d.repository) ?? '?'}:${text(d.tag) ?? '?'} from ${text(d.registry) ?? 'a registry'}`;
+    case 'image.webhook_received': {
+      const pushed = `push recorded: ${text(d.repository) ?? '?'}:${text(d.tag) ?? '?'} from ${text(d.registry) ?? 'a registry'}`;
+      if (d.digest_source === 'resolved') return `${pushed}, digest ${text(d.digest) ?? '?'} looked up in the registry`;
+      return text(d.digest_unresolved) ? `${pushed}; by tag, its digest was not resolved: ${text(d.digest_unresolved)}` : pushed;
+    }
     case 'image.rollout_created':
       return `rollout created: ${text(d.image) ?? 'an image'}${text(d.strategy) ? ` (${text(d.strategy)} strategy)` : ''}`;
     case 'image.rollout_started': {

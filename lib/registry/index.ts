@@ -1,6 +1,8 @@
 /**
  * Registry webhooks: from a request on `POST /api/v1/webhooks/{registry}` to normalised pushes.
- * Pure: no AWS, no network, no environment; the caller passes the secret and the clock.
+ * Pure: no AWS, no network, no environment; the caller passes the secret and the clock. The one
+ * part that reaches out, looking up a digest the webhook did not name, is ./push-digests.ts (over
+ * ./manifest-digest.ts), which the webhook function calls after this.
  *
  * Adding a registry: write a `RegistryWebhook` in its own file and add it to `registries`.
  */

@@ -7,13 +7,23 @@ export interface ImagePushed {
   /** The repository a device would pull: `iotistic/test-app`, `registry.example.com:5000/team/app`. */
   repository: string;
   tag: string;
-  /** `sha256:…`, when the registry says it (Docker Hub does not). */
+  /** `sha256:…`, when the registry says it or its manifest API was asked (Docker Hub's webhook names none). */
   digest?: string;
+  /**
+   * Where `digest` comes from: the registry's notification, or a look-up of the tag in the
+   * registry's manifest API when the push arrived (lib/registry/push-digests.ts).
+   */
+  digest_source?: DigestSource;
+  /** Why a push has no digest: the look-up failed (and how), or none was made. Its rollout targets the tag. */
+  digest_unresolved?: string;
   /** ISO 8601. */
   pushed_at: string;
   /** Stable id of this notification: the same delivery posted twice gives the same id. */
   delivery_id: string;
 }
+
+export const digestSources = ['registry', 'resolved'] as const;
+export type DigestSource = (typeof digestSources)[number];
 
 /** The parts of an HTTP request a webhook parser looks at. */
 export interface WebhookRequest {

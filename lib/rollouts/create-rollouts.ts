@@ -13,6 +13,7 @@ import { logger } from '../logger';
 import { policySettingsSchema, withDefaults } from '../policies';
 import { sendOrchestration } from '../queues/messages';
 import { normaliseRepository, type ImagePushed } from '../registry';
+import { digestSources, type DigestSource } from '../registry/types';
 import { claimDelivery, recordDeliveryOutcome } from '../store/deliveries';
 import type { NewEvent } from '../store/events';
 import { allPolicies } from '../store/policies';
@@ -42,6 +43,8 @@ export const webhookAcceptedSchema = z.object({
       repository: z.string(),
       tag: z.string(),
       digest: z.string().nullable(),
+      digest_source: z.enum(digestSources).optional(),
+      digest_unresolved: z.string().optional(),
       rollout_id: z.string().nullable(),
       policy: policyRefSchema.nullable(),
       passed_over_policies: z.array(policyRefSchema),
@@ -52,10 +55,14 @@ export const webhookAcceptedSchema = z.object({
 
 /** What one push led to, as the webhook answers it and the delivery remembers it. */
 export interface PushOutcome {
-  /** The image as understood: normalised repository, tag, and digest when the registry sent one. */
+  /** The image as understood: normalised repository, tag, and digest when the registry sent one or its manifest API named one. */
   repository: string;
   tag: string;
   digest: string | null;
+  /** With a digest: whether the webhook named it or the manifest API was asked. */
+  digest_source?: DigestSource;
+  /** Without one: why (the look-up's failure, or that none was made); the rollout targets the tag. */
+  digest_unresolved?: string;
   rollout_id: string | null;
   policy: PolicyRef | null;
   /** Enabled policies that matched too but lost to `policy` (priority, then specificity, then age). */
@@ -63,15 +70,28 @@ export interface PushOutcome {
   message: string;
 }
 
+/**
+ * Where the digest came from, or why there is none. A push claimed before digests were looked up
+ * carries neither field: a digest it has came with the webhook.
+ */
+function digestNote(push: ImagePushed): Pick<PushOutcome, 'digest_source' | 'digest_unresolved'> {
+  if (push.digest) return { digest_source: push.digest_source ?? 'registry' };
+  return push.digest_unresolved ? { digest_unresolved: push.digest_unresolved } : {};
+}
+
 const summary = (r: Rollout): RolloutSummary => ({ id: r.id, status: r.status, policy_id: r.policy_id, image: r.image });
 const policyRef = (p: Policy): PolicyRef => ({ id: p.id, name: p.name, priority: p.priority ?? 0, image_pattern: p.image_pattern });
 
 /**
- * A digest names the content, so every notification of it is one rollout; without one (Docker
- * Hub) the delivery id tells two pushes of a tag apart.
+ * A digest the registry names is the content, so every notification of it is one rollout;
+ * without one (Docker Hub) the delivery id tells two pushes of a tag apart. A digest looked up
+ * on arrival (`resolved`) pins the rollout's image but is not its identity: copies of one
+ * notification must stay one rollout even when one copy's look-up failed, and a tag moved back
+ * to content it named before is a new push, to roll out again, not the old rollout found anew.
  */
 export function rolloutIdFor(push: ImagePushed): string {
-  const identity = [push.registry, push.repository, push.tag, push.digest ?? `delivery:${push.delivery_id}`].join('|');
+  const byDigest = push.digest !== undefined && push.digest_source !== 'resolved';
+  const identity = [push.registry, push.repository, push.tag, byDigest ? push.digest : `delivery:${push.delivery_id}`].join('|');
   return `ro-${createHash('sha256').update(identity).digest('hex').slice(0, 24)}`;
 }
 
@@ -129,7 +149,7 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
     return { outcome: done, ...(existing ? { rollout: summary(existing) } : {}) };
   }
 
-  const image = { repository: normaliseRepository(push.repository), tag: push.tag, digest: push.digest ?? null };
+  const image = { repository: normaliseRepository(push.repository), tag: push.tag, digest: push.digest ?? null, ...digestNote(push) };
   const { winner, passedOver } = choosePolicy(await allPolicies(), push.repository, push.tag);
   if (!winner) {
     const outcome: PushOutcome = {
@@ -156,7 +176,8 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
     passed_over_policies: passed,
     message:
       `rollout ${rollout.id} of ${rollout.image} under policy ${winner.name ?? winner.id}` +
-      (passed.length > 0 ? `; passed over ${passed.map((p) => p.name ?? p.id).join(', ')}` : ''),
+      (passed.length > 0 ? `; passed over ${passed.map((p) => p.name ?? p.id).join(', ')}` : '') +
+      (image.digest_unresolved ? `; by tag, the digest was not resolved: ${image.digest_unresolved}` : ''),
   };
   logger.info(`push received: ${rollout.image}`, { rollout_id: rollout.id, policy_id: winner.id, passed_over: passed.map((p) => p.id), delivery_id: push.delivery_id });
   await recordDeliveryOutcome(push.registry, push.delivery_id, outcome);
@@ -170,14 +191,14 @@ function creationEvents(rollout: Rollout, push: ImagePushed, policy: Policy, pas
       type: 'image.webhook_received',
       rollout_id: rollout.id,
       timestamp: rollout.created_at,
-      details: { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest ?? null, delivery_id: push.delivery_id, pushed_at: push.pushed_at },
+      details: { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest ?? null, ...digestNote(push), delivery_id: push.delivery_id, pushed_at: push.pushed_at },
     },
     {
       type: 'image.rollout_created',
       rollout_id: rollout.id,
       timestamp: rollout.created_at,
       order: 1,
-      details: { policy: policyRef(policy), policy_id: policy.id, passed_over_policies: passedOver, image: rollout.image, strategy: rollout.policy.update_strategy },
+      details: { policy: policyRef(policy), policy_id: policy.id, passed_over_policies: passedOver, image: rollout.image, ...digestNote(push), strategy: rollout.policy.update_strategy },
     },
   ];
 }

@@ -16,6 +16,8 @@ export default defineConfig({
       // As in vitest.config.ts: the embedded host's handlers log warnings and errors only.
       LOG_LEVEL: 'warn',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // As in vitest.config.ts: no Docker Hub look-ups.
+      DOCKER_HUB_MANIFEST_API_URL: 'off',
     },
   },
 });

@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 
 /**
  * `npm run test:containers`: real containers through the Docker Engine API that Podman serves
- * (needs root and Debian's podman, runc, docker-registry and busybox-static; `.ci/run` installs
+ * (needs root and Debian's podman, runc, docker-registry, busybox-static and openssl; `.ci/run` installs
  * them). Not part of `npm test`.
  */
 export default defineConfig({
@@ -19,6 +19,8 @@ export default defineConfig({
       // As in vitest.config.ts: the embedded host's handlers log warnings and errors only.
       LOG_LEVEL: 'warn',
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      // As in vitest.config.ts: no Docker Hub look-ups, unless a test names a registry of its own.
+      DOCKER_HUB_MANIFEST_API_URL: 'off',
     },
   },
 });

@@ -156,6 +156,11 @@ describe('context parameters', () => {
     });
   });
 
+  it('take a registry API for Docker Hub digests, or off', async () => {
+    expect(await settingsWith({ dockerHubManifestApiUrl: 'https://mirror.example.com' })).toMatchObject({ dockerHubManifestApiUrl: 'https://mirror.example.com' });
+    expect(await settingsWith({ dockerHubManifestApiUrl: 'off' })).toMatchObject({ dockerHubManifestApiUrl: 'off' });
+  });
+
   it('parse -c values, which arrive as strings', async () => {
     expect(await settingsWith({ waf: 'true', apiThrottlingRateLimit: '1000', apiThrottlingBurstLimit: '2000', removalPolicy: 'destroy' })).toMatchObject({
       waf: true,
@@ -173,6 +178,7 @@ describe('context parameters', () => {
     await expect(settingsWith({ healthCheckAllowedCidrs: '0.0.0.0/0,::/0' })).rejects.toThrow(/must not allow loopback \(127\.0\.0\.1, ::1\)/);
     await expect(settingsWith({ healthCheckAllowedCidrs: '10.0.0.1/8' })).rejects.toThrow(/host bits are set/);
     await expect(settingsWith({ alarmEmail: 'not-an-address' })).rejects.toThrow(/not an email address/);
+    await expect(settingsWith({ dockerHubManifestApiUrl: 'registry-1.docker.io' })).rejects.toThrow(/dockerHubManifestApiUrl" must be an http\(s\) URL of a registry API or "off": not a URL/);
     await expect(settingsWith({ devicePollIntervalSeconds: '0' })).rejects.toThrow(/devicePollIntervalSeconds" must be a positive integer/);
     await expect(settingsWith({ devicePollIntervalSeconds: '90000' })).rejects.toThrow(/at most 86400 seconds/);
     await expect(settingsWith({ devicePollIntervalSeconds: '60', devicePollIntervalActiveSeconds: '120' })).rejects.toThrow(/must not be longer than "devicePollIntervalSeconds"/);

@@ -60,6 +60,18 @@ describe('describeEvent', () => {
     }
   });
 
+  it('says where a push\'s digest came from, or why it rolls out by tag', () => {
+    const push = { registry: 'docker-registry', repository: 'acme/app', tag: '2' };
+    const digest = `sha256:${'a'.repeat(64)}`;
+    expect(describeEvent(event('image.webhook_received', { ...push, digest, digest_source: 'resolved' })).message).toBe(
+      `push recorded: acme/app:2 from docker-registry, digest ${digest} looked up in the registry`,
+    );
+    expect(describeEvent(event('image.webhook_received', { ...push, digest: null, digest_unresolved: 'tag 2 of acme/app not found (404)' })).message).toBe(
+      'push recorded: acme/app:2 from docker-registry; by tag, its digest was not resolved: tag 2 of acme/app not found (404)',
+    );
+    expect(describeEvent(event('image.webhook_received', { ...push, registry: 'distribution', digest, digest_source: 'registry' })).message).toBe('push recorded: acme/app:2 from distribution');
+  });
+
   it('has words for every event type, even with details missing', () => {
     for (const type of eventTypes) {
       const { message } = describeEvent(event(type));
