@@ -43,13 +43,14 @@ export function versionOfTag(tag: string): SemVer | undefined {
   return parse(tag) ?? undefined;
 }
 
-/** Why `range` cannot be a policy's `semver_range`, or undefined when it can. */
+/** Why `range` cannot be a policy's `semver_range`, or undefined when it can (worded to follow the field's name). */
 export function semverRangeProblem(range: string): string | undefined {
-  if (range.trim() === '') return 'must be a semver range such as ^1.2, ~1.4.0 or >=2 <3';
+  const example = 'such as ^1.2, ~1.4.0 or >=2 <3';
+  if (range.trim() === '') return `must be a semver range ${example}`;
   // The semver package reads an empty alternative (`^1.2 ||`) as "any version": surely a slip.
-  if (range.split('||').some((part) => part.trim() === '')) return 'has an empty alternative around ||';
-  if (validRange(range) === null) return `${range} is not a semver range (such as ^1.2, ~1.4.0 or >=2 <3)`;
-  if (minVersion(new Range(range)) === null) return `no version satisfies ${range}`;
+  if (range.split('||').some((part) => part.trim() === '')) return 'has an empty alternative around || (which would take any version)';
+  if (validRange(range) === null) return `is not a semver range: ${JSON.stringify(range)} (write one ${example})`;
+  if (minVersion(new Range(range)) === null) return `is satisfied by no version: ${JSON.stringify(range)}`;
   return undefined;
 }
 

@@ -27,14 +27,14 @@ describe('semverRangeProblem', () => {
   });
 
   it('names what is wrong with the rest', () => {
-    expect(semverRangeProblem('latest')).toMatch(/latest is not a semver range/);
-    expect(semverRangeProblem('^1.2 garbage')).toMatch(/is not a semver range/);
+    expect(semverRangeProblem('latest')).toBe('is not a semver range: "latest" (write one such as ^1.2, ~1.4.0 or >=2 <3)');
+    expect(semverRangeProblem('^1.2 garbage')).toMatch(/^is not a semver range: "\^1\.2 garbage"/);
     expect(semverRangeProblem('')).toMatch(/must be a semver range/);
     expect(semverRangeProblem('   ')).toMatch(/must be a semver range/);
     // The semver package reads these as "any version".
     expect(semverRangeProblem('^1.2 ||')).toMatch(/empty alternative/);
     expect(semverRangeProblem('|| ^2')).toMatch(/empty alternative/);
-    expect(semverRangeProblem('>3 <2')).toMatch(/no version satisfies >3 <2/);
+    expect(semverRangeProblem('>3 <2')).toBe('is satisfied by no version: ">3 <2"');
   });
 });
 
