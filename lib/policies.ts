@@ -7,6 +7,7 @@ import { maxApprovalDeadlineMinutes, maxApprovalsRequired } from './domain/appro
 import { cronProblem, maxMaintenanceWindows, maxWindowMinutes, timezoneProblem } from './domain/maintenance-windows';
 import { contradiction, maxBatchOrder } from './domain/labels';
 import { validateImagePattern } from './domain/policy-match';
+import { maxSemverRangeLength, semverRangeProblem, tagPolicies } from './domain/tag-policy';
 import { updateStrategies, type Policy, type PolicySettings } from './domain/types';
 import { NotFound } from './errors';
 import { labelsViewSchema, nonEmptySelectorSchema, selectorSchema } from './labels';
@@ -131,8 +132,28 @@ export const policyInputSchema = z
     batch_order: z.array(nonEmptySelectorSchema).max(maxBatchOrder).default([]),
     max_devices_per_minute: z.number().int().min(1).max(1_000_000).nullable().default(null),
     max_unavailable: z.number().int().min(1).max(1_000_000).nullable().default(null),
+    tag_policy: z.enum(tagPolicies).default('glob'),
+    semver_range: z
+      .string()
+      .max(maxSemverRangeLength)
+      .superRefine((value, ctx) => {
+        const problem = semverRangeProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .nullable()
+      .default(null),
+    include_prereleases: z.boolean().default(false),
   })
   .superRefine((input, ctx) => {
+    if (input.tag_policy === 'semver' && input.semver_range === null) {
+      ctx.addIssue({ code: 'custom', path: ['semver_range'], message: 'is required when tag_policy is semver' });
+    }
+    if (input.tag_policy !== 'semver' && input.semver_range !== null) {
+      ctx.addIssue({ code: 'custom', path: ['semver_range'], message: 'is only used with tag_policy semver' });
+    }
+    if (input.tag_policy === 'glob' && input.include_prereleases) {
+      ctx.addIssue({ code: 'custom', path: ['include_prereleases'], message: 'is only used with tag_policy semver, major, minor or patch (glob takes every tag image_pattern matches)' });
+    }
     input.batch_order.forEach((entry, i) => {
       const problem = contradiction(input.device_selector, entry);
       if (problem) ctx.addIssue({ code: 'custom', path: ['batch_order', i], message: problem });
@@ -169,6 +190,9 @@ function settingsFrom(input: PolicyInput): PolicySettings {
     batch_order: input.batch_order,
     max_devices_per_minute: input.max_devices_per_minute,
     max_unavailable: input.max_unavailable,
+    tag_policy: input.tag_policy,
+    semver_range: input.semver_range,
+    include_prereleases: input.include_prereleases,
   };
 }
 
@@ -194,10 +218,16 @@ export const policySettingsSchema = z.object({
   batch_order: z.array(labelsViewSchema),
   max_devices_per_minute: z.number().int().nullable(),
   max_unavailable: z.number().int().nullable(),
+  /** Which matching tags roll out: `glob` every one; the others read tags as versions and move only forward. */
+  tag_policy: z.enum(tagPolicies),
+  /** With `semver`: the versions taken (`^1.2`); null otherwise. */
+  semver_range: z.string().nullable(),
+  /** Prerelease versions roll out under a non-glob tag policy only when true. */
+  include_prereleases: z.boolean(),
 });
 
 /** What a setting added since is taken to be on a policy or rollout stored before it existed. */
-export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false, retry_failed: 0, device_selector: {}, batch_order: [], max_devices_per_minute: null, max_unavailable: null } satisfies Partial<PolicySettings>;
+export const settingsDefaults = { maintenance_windows: [], approvals_required: 0, approval_deadline_minutes: null, approve_each_batch: false, retry_failed: 0, device_selector: {}, batch_order: [], max_devices_per_minute: null, max_unavailable: null, tag_policy: 'glob', semver_range: null, include_prereleases: false } satisfies Partial<PolicySettings>;
 
 /** Settings as stored: those added since may be absent (see `settingsDefaults`). */
 export const storedPolicySettingsSchema = policySettingsSchema.partial(Object.fromEntries(Object.keys(settingsDefaults).map((key) => [key, true])) as { [K in keyof typeof settingsDefaults]: true });

@@ -14,14 +14,25 @@ interface Policy extends PolicyView {
   priority: number;
   image_pattern: string;
   update_timeout_minutes: number;
+  tag_policy: string;
+  semver_range: string | null;
+  include_prereleases: boolean;
   created_at: string;
   updated_at: string;
+}
+
+/** Which tags roll out: `any tag`, `semver ^1.2`, `minor, with prereleases`. */
+export function describeTagPolicy(policy: Pick<Policy, 'tag_policy' | 'semver_range' | 'include_prereleases'>): string {
+  if (policy.tag_policy === 'glob') return 'any tag';
+  const rule = policy.tag_policy === 'semver' ? `semver ${policy.semver_range}` : policy.tag_policy;
+  return `${rule}${policy.include_prereleases ? ', with prereleases' : ''}`;
 }
 
 const columns: Column<Policy>[] = [
   { header: 'ID', value: (p) => p.id },
   { header: 'NAME', value: (p) => orDash(p.name) },
   { header: 'PATTERN', value: (p) => p.image_pattern },
+  { header: 'TAGS', value: describeTagPolicy },
   { header: 'STRATEGY', value: (p) => p.update_strategy },
   { header: 'BATCHES', value: (p) => p.batch_percentages.map((n) => `${n}%`).join(' ') },
   { header: 'ENABLED', value: (p) => (p.enabled ? 'yes' : 'no') },
@@ -33,6 +44,7 @@ function policyLines(policy: Policy): string[] {
     ['id', policy.id],
     ['name', orDash(policy.name)],
     ['pattern', policy.image_pattern],
+    ['tags', describeTagPolicy(policy)],
     ['enabled', policy.enabled ? 'yes' : 'no'],
     ['priority', String(policy.priority)],
     ['rollout', describePolicy(policy)],
@@ -62,7 +74,7 @@ export function policyCommands(io: Io): Command {
 
   policies
     .command('create')
-    .description('a policy from a file (JSON or YAML; the API\'s policy fields, e.g. image_pattern, staged_batches)')
+    .description('a policy from a file (JSON or YAML; the API\'s policy fields, e.g. image_pattern, staged_batches, tag_policy)')
     .requiredOption('--file <path>', 'the policy, JSON or YAML; - reads standard input')
     .action(async (options: { file: string }, command: Command) => {
       const s = session(io, command);

@@ -77,6 +77,7 @@ export function PoliciesPage(props: { api: Api; announce: (message: string) => v
                     <code>{policy.image_pattern}</code>
                     {policy.name && <small class="uuid">{policy.name}</small>}
                     {!policy.enabled && <small class="badge">disabled</small>}
+                    {policy.tag_policy !== 'glob' && <small class="badge">{policy.tag_policy === 'semver' ? `semver ${policy.semver_range}` : `${policy.tag_policy} updates`}{policy.include_prereleases ? ', prereleases' : ''}</small>}
                   </th>
                   <td data-label="Strategy">{policy.update_strategy}</td>
                   <td data-label="Batches">{policy.batch_percentages.join(' → ')}%</td>

@@ -24,13 +24,16 @@ export interface Policy {
   batch_order: Record<string, string>[];
   max_devices_per_minute: number | null;
   max_unavailable: number | null;
+  tag_policy: string;
+  semver_range: string | null;
+  include_prereleases: boolean;
 }
 
 type Draft = Record<
-  'name' | 'image_pattern' | 'update_strategy' | 'batch_percentages' | 'batch_delay_minutes' | 'update_timeout_minutes' | 'max_failure_rate' | 'max_devices_per_minute' | 'max_unavailable' | 'priority' | 'health_check_config' | 'device_selector' | 'batch_order',
+  'name' | 'image_pattern' | 'update_strategy' | 'batch_percentages' | 'batch_delay_minutes' | 'update_timeout_minutes' | 'max_failure_rate' | 'max_devices_per_minute' | 'max_unavailable' | 'priority' | 'health_check_config' | 'device_selector' | 'batch_order' | 'tag_policy' | 'semver_range',
   string
 > &
-  Record<'enabled' | 'health_check_enabled' | 'auto_rollback_enabled', boolean>;
+  Record<'enabled' | 'health_check_enabled' | 'auto_rollback_enabled' | 'include_prereleases', boolean>;
 
 const draftOf = (policy?: Policy): Draft => ({
   name: policy?.name ?? '',
@@ -46,6 +49,9 @@ const draftOf = (policy?: Policy): Draft => ({
   health_check_config: policy?.health_check_config ? JSON.stringify(policy.health_check_config) : '',
   device_selector: Object.keys(policy?.device_selector ?? {}).length > 0 ? JSON.stringify(policy!.device_selector) : '',
   batch_order: (policy?.batch_order ?? []).length > 0 ? JSON.stringify(policy!.batch_order) : '',
+  tag_policy: policy?.tag_policy ?? 'glob',
+  semver_range: policy?.semver_range ?? '',
+  include_prereleases: policy?.include_prereleases ?? false,
   enabled: policy?.enabled ?? true,
   health_check_enabled: policy?.health_check_enabled ?? false,
   auto_rollback_enabled: policy?.auto_rollback_enabled ?? true,
@@ -84,10 +90,15 @@ function bodyOf(draft: Draft): Record<string, unknown> {
     auto_rollback_enabled: draft.auto_rollback_enabled,
     device_selector: jsonOr(draft.device_selector, {}),
     batch_order: jsonOr(draft.batch_order, []),
+    tag_policy: draft.tag_policy,
+    // Only the fields the chosen tag policy uses are shown, and only they are sent; an empty range
+    // is sent as none, for the API to say that semver needs one.
+    semver_range: draft.tag_policy === 'semver' && draft.semver_range.trim() !== '' ? draft.semver_range.trim() : null,
+    include_prereleases: draft.tag_policy !== 'glob' && draft.include_prereleases,
   };
 }
 
-type TextField = Exclude<keyof Draft, 'enabled' | 'health_check_enabled' | 'auto_rollback_enabled'>;
+type TextField = Exclude<keyof Draft, 'enabled' | 'health_check_enabled' | 'auto_rollback_enabled' | 'include_prereleases'>;
 type Toggle = Exclude<keyof Draft, TextField>;
 
 export function PolicyForm(props: { api: Api; policy?: Policy; onSaved: (message: string) => void; onCancel: () => void }) {
@@ -141,6 +152,7 @@ export function PolicyForm(props: { api: Api; policy?: Policy; onSaved: (message
     </label>
   );
   const strategyProblems = issues.get('update_strategy');
+  const tagPolicyProblems = issues.get('tag_policy');
 
   return (
     <form class="card policy-form" onSubmit={submit} aria-labelledby="policy-form-title" noValidate>
@@ -157,6 +169,18 @@ export function PolicyForm(props: { api: Api; policy?: Policy; onSaved: (message
           </select>
           {strategyProblems && <small class="field-error">{strategyProblems.join('; ')}</small>}
         </label>
+        <label class="field">
+          <span>Tag policy</span>
+          <select id="policy-tag_policy" value={draft.tag_policy} onChange={(e) => setDraft({ ...draft, tag_policy: e.currentTarget.value })} aria-invalid={tagPolicyProblems ? 'true' : undefined}>
+            <option value="glob">glob (every tag the pattern matches)</option>
+            <option value="semver">semver (versions within a range)</option>
+            <option value="major">major (any newer version)</option>
+            <option value="minor">minor (newer, same major)</option>
+            <option value="patch">patch (newer, same major.minor)</option>
+          </select>
+          {tagPolicyProblems && <small class="field-error">{tagPolicyProblems.join('; ')}</small>}
+        </label>
+        {draft.tag_policy === 'semver' && text('semver_range', 'Semver range', 'e.g. ^1.2, ~1.4.0 or >=2 <3')}
         {text('batch_percentages', 'Batch percentages', 'cumulative, ending at 100: 10, 50, 100')}
         {text('batch_delay_minutes', 'Batch delay (minutes)')}
         {text('update_timeout_minutes', 'Update timeout (minutes)')}
@@ -169,7 +193,9 @@ export function PolicyForm(props: { api: Api; policy?: Policy; onSaved: (message
         {toggle('enabled', 'Enabled')}
         {toggle('auto_rollback_enabled', 'Roll failed and unhealthy devices back')}
         {toggle('health_check_enabled', 'Health checks after update')}
+        {draft.tag_policy !== 'glob' && toggle('include_prereleases', 'Roll out prereleases (1.3.0-rc.1)')}
       </div>
+
       {text('health_check_config', 'Health check (JSON)', '{"type":"http","endpoint":"http://{device_ip}:80/health","expectedStatusCode":200}')}
       {text('device_selector', 'Devices (label selector, JSON; empty: every device)', '{"site":"berlin"}')}
       {text('batch_order', 'Batch order (JSON; empty: none)', 'these first, in order: [{"ring":"canary"},{"ring":"beta"}]')}

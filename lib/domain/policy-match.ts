@@ -110,25 +110,40 @@ export interface PolicyCandidate {
   created_at: string;
 }
 
+/** Winner first: priority, then specificity, then age, then id. */
+const byRank = (a: PolicyCandidate, b: PolicyCandidate) =>
+  (b.priority ?? 0) - (a.priority ?? 0) ||
+  patternSpecificity(b.image_pattern) - patternSpecificity(a.image_pattern) ||
+  a.created_at.localeCompare(b.created_at) ||
+  a.id.localeCompare(b.id);
+
+/** The enabled policies whose pattern matches the push: the candidates `choosePolicy` ranks. */
+export function matchingPolicies<P extends PolicyCandidate>(policies: readonly P[], repository: string, tag: string): P[] {
+  return policies.filter((p) => p.enabled && imagePatternMatches(p.image_pattern, repository, tag));
+}
+
 /**
  * The one policy a push rolls out with, when several match: the highest `priority`; on a tie the
  * more specific pattern; then the older policy (then the smaller id, so the choice never depends
  * on listing order). A push gives each device at most one rollout, so the others are passed over.
+ *
+ * `refusals` holds, by policy id, why a matching policy's tag policy turns this tag away
+ * (lib/domain/tag-policy.ts). Such a policy is `declined`: it is out of the ranking, not merely
+ * outranked, so whatever its priority it never wins over a policy that takes the tag, and it is
+ * never reported as passed over by the winner.
  */
 export function choosePolicy<P extends PolicyCandidate>(
   policies: readonly P[],
   repository: string,
   tag: string,
-): { winner?: P; passedOver: P[] } {
-  const ranked = policies
-    .filter((p) => p.enabled && imagePatternMatches(p.image_pattern, repository, tag))
-    .sort(
-      (a, b) =>
-        (b.priority ?? 0) - (a.priority ?? 0) ||
-        patternSpecificity(b.image_pattern) - patternSpecificity(a.image_pattern) ||
-        a.created_at.localeCompare(b.created_at) ||
-        a.id.localeCompare(b.id),
-    );
+  refusals: ReadonlyMap<string, string> = new Map(),
+): { winner?: P; passedOver: P[]; declined: { policy: P; reason: string }[] } {
+  const matching = matchingPolicies(policies, repository, tag).sort(byRank);
+  const declined = matching.flatMap((policy) => {
+    const reason = refusals.get(policy.id);
+    return reason === undefined ? [] : [{ policy, reason }];
+  });
+  const ranked = matching.filter((p) => !refusals.has(p.id));
   const [winner, ...passedOver] = ranked;
-  return winner ? { winner, passedOver } : { passedOver: [] };
+  return winner ? { winner, passedOver, declined } : { passedOver: [], declined };
 }

@@ -1,6 +1,7 @@
 /** The vocabulary of the system, as plain data. Wire names are snake_case, as in the API. */
 import type { Approval } from './approvals';
 import type { MaintenanceWindow } from './maintenance-windows';
+import type { TagPolicy } from './tag-policy';
 
 export const updateStrategies = ['auto', 'staged', 'manual'] as const;
 export type UpdateStrategy = (typeof updateStrategies)[number];
@@ -62,6 +63,16 @@ export interface PolicySettings {
    * running the new image, unhealthy, or failed and not rolled back); null: no limit.
    */
   max_unavailable?: number | null;
+  /**
+   * Which matching tags roll out (lib/domain/tag-policy.ts): `glob`, every tag `image_pattern`
+   * matches; `semver` within `semver_range`; `major`, `minor`, `patch` forward within that level.
+   * Absent on settings stored before tag policies, as are the two below: `glob`.
+   */
+  tag_policy?: TagPolicy;
+  /** With `semver`: the range of versions (`^1.2`); null otherwise. */
+  semver_range?: string | null;
+  /** Prerelease versions (`1.3.0-rc.1`) roll out under a non-glob tag policy only when true. */
+  include_prereleases?: boolean;
 }
 
 export interface Policy extends PolicySettings {

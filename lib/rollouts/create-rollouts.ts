@@ -1,12 +1,13 @@
 /**
  * From a registry push to its rollout. The delivery is claimed first, so copies of one webhook
  * racing each other agree on the push; then one policy is chosen (a push gives each device at
- * most one rollout) and the rollout is created with an id derived from the push, so any copy, or
- * a retry after a crash, finds the same rollout instead of making another.
+ * most one rollout; a policy whose tag policy turns the tag away is out of the choice) and the
+ * rollout is created with an id derived from the push, so any copy, or a retry after a crash,
+ * finds the same rollout instead of making another.
  */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { choosePolicy } from '../domain/policy-match';
+import { choosePolicy, matchingPolicies } from '../domain/policy-match';
 import { minutesLater } from '../domain/rollout-progress';
 import { rolloutStatuses, type Policy, type PolicySettings, type Rollout } from '../domain/types';
 import { logger } from '../logger';
@@ -17,7 +18,8 @@ import { digestSources, type DigestSource } from '../registry/types';
 import { claimDelivery, recordDeliveryOutcome } from '../store/deliveries';
 import type { NewEvent } from '../store/events';
 import { allPolicies } from '../store/policies';
-import { createRollout, getRollout } from '../store/rollouts';
+import { createRollout, getRollout, listPolicyRollout } from '../store/rollouts';
+import { tagPolicyRefusals } from './tag-policies';
 
 export interface RolloutSummary {
   id: string;
@@ -33,7 +35,13 @@ export interface PolicyRef {
   image_pattern: string;
 }
 
+/** A policy that matched the push but whose tag policy turned the tag away, and why. */
+export interface DeclinedPolicy extends PolicyRef {
+  reason: string;
+}
+
 const policyRefSchema = z.object({ id: z.string(), name: z.string().nullable(), priority: z.number().int(), image_pattern: z.string() });
+const declinedPolicySchema = policyRefSchema.extend({ reason: z.string() });
 
 /** `202` of a webhook: the rollouts its pushes created or found, and what became of each push. */
 export const webhookAcceptedSchema = z.object({
@@ -48,6 +56,8 @@ export const webhookAcceptedSchema = z.object({
       rollout_id: z.string().nullable(),
       policy: policyRefSchema.nullable(),
       passed_over_policies: z.array(policyRefSchema),
+      /** Enabled policies whose pattern matched but whose `tag_policy` turned the tag away, each with why. */
+      declined_policies: z.array(declinedPolicySchema),
       message: z.string(),
     }),
   ),
@@ -67,6 +77,8 @@ export interface PushOutcome {
   policy: PolicyRef | null;
   /** Enabled policies that matched too but lost to `policy` (priority, then specificity, then age). */
   passed_over_policies: PolicyRef[];
+  /** Enabled policies that matched but whose tag policy turned the tag away: out of the choice, with why. */
+  declined_policies: DeclinedPolicy[];
   message: string;
 }
 
@@ -146,27 +158,28 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
   const done = claim.delivery.outcome;
   if (done) {
     const existing = done.rollout_id ? await getRollout(done.rollout_id) : undefined;
-    return { outcome: done, ...(existing ? { rollout: summary(existing) } : {}) };
+    // Outcomes recorded before tag policies have no declined policies.
+    return { outcome: { ...done, declined_policies: done.declined_policies ?? [] }, ...(existing ? { rollout: summary(existing) } : {}) };
   }
 
   const image = { repository: normaliseRepository(push.repository), tag: push.tag, digest: push.digest ?? null, ...digestNote(push) };
-  const { winner, passedOver } = choosePolicy(await allPolicies(), push.repository, push.tag);
+  const policies = await allPolicies();
+  const refusals = await tagPolicyRefusals(matchingPolicies(policies, push.repository, push.tag), image.repository, push.tag);
+  const { winner, passedOver, declined: declinedPolicies } = choosePolicy(policies, push.repository, push.tag, refusals);
+  const declined = declinedPolicies.map(({ policy, reason }): DeclinedPolicy => ({ ...policyRef(policy), reason }));
+  const declinedWhy = declined.map((d) => `policy ${d.name ?? d.id}: ${d.reason}`).join('; ');
   if (!winner) {
-    const outcome: PushOutcome = {
-      ...image,
-      rollout_id: null,
-      policy: null,
-      passed_over_policies: [],
-      message: `no enabled policy matches ${image.repository}:${push.tag}; nothing rolls out`,
-    };
-    logger.info(`push ignored: no enabled policy matches ${image.repository}:${push.tag}`, { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest, delivery_id: push.delivery_id });
+    const why = declined.length > 0 ? `no enabled policy takes ${image.repository}:${push.tag}: ${declinedWhy}` : `no enabled policy matches ${image.repository}:${push.tag}`;
+    const outcome: PushOutcome = { ...image, rollout_id: null, policy: null, passed_over_policies: [], declined_policies: declined, message: `${why}; nothing rolls out` };
+    logger.info(`push ignored: ${why}`, { registry: push.registry, repository: push.repository, tag: push.tag, digest: push.digest, delivery_id: push.delivery_id, declined_policies: declined.map((d) => d.id) });
     await recordDeliveryOutcome(push.registry, push.delivery_id, outcome);
     return { outcome };
   }
 
   const passed = passedOver.map(policyRef);
   const planned = newRollout(push, winner, now);
-  const { rollout, created } = await createRollout(planned, creationEvents(planned, push, winner, passed));
+  await listPolicyRollout(image.repository, planned);
+  const { rollout, created } = await createRollout(planned, creationEvents(planned, push, winner, passed, declined));
   // Planning is asked for again by a copy of the push while it has not finished (the tick would too).
   if (created || !rollout.planning.done) await sendOrchestration({ type: 'plan', rollout_id: rollout.id, seq: 0 });
   const outcome: PushOutcome = {
@@ -174,9 +187,11 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
     rollout_id: rollout.id,
     policy: policyRef(winner),
     passed_over_policies: passed,
+    declined_policies: declined,
     message:
       `rollout ${rollout.id} of ${rollout.image} under policy ${winner.name ?? winner.id}` +
       (passed.length > 0 ? `; passed over ${passed.map((p) => p.name ?? p.id).join(', ')}` : '') +
+      (declined.length > 0 ? `; declined by tag policy: ${declinedWhy}` : '') +
       (image.digest_unresolved ? `; by tag, the digest was not resolved: ${image.digest_unresolved}` : ''),
   };
   logger.info(`push received: ${rollout.image}`, { rollout_id: rollout.id, policy_id: winner.id, passed_over: passed.map((p) => p.id), delivery_id: push.delivery_id });
@@ -185,7 +200,7 @@ export async function rolloutForPush(received: ImagePushed, now: Date): Promise<
 }
 
 /** The events of a rollout's creation, written with it (a crash right after leaves them on the rollout for its next read). */
-function creationEvents(rollout: Rollout, push: ImagePushed, policy: Policy, passedOver: PolicyRef[]): NewEvent[] {
+function creationEvents(rollout: Rollout, push: ImagePushed, policy: Policy, passedOver: PolicyRef[], declined: DeclinedPolicy[]): NewEvent[] {
   return [
     {
       type: 'image.webhook_received',
@@ -198,7 +213,7 @@ function creationEvents(rollout: Rollout, push: ImagePushed, policy: Policy, pas
       rollout_id: rollout.id,
       timestamp: rollout.created_at,
       order: 1,
-      details: { policy: policyRef(policy), policy_id: policy.id, passed_over_policies: passedOver, image: rollout.image, ...digestNote(push), strategy: rollout.policy.update_strategy },
+      details: { policy: policyRef(policy), policy_id: policy.id, passed_over_policies: passedOver, declined_policies: declined, image: rollout.image, ...digestNote(push), strategy: rollout.policy.update_strategy },
     },
   ];
 }

@@ -18,6 +18,7 @@
  * shard swept after an ending  ROLLOUT#<id>#S#<shard>          SWEPT#<ending status>
  * paced scheduler's state      ROLLOUT#<id>#S#0                PACE  (lease, position, rate group)
  * newest push started          PUSHES#<repository>             NEWEST_STARTED  (its rollout's rank)
+ * a policy's rollout of a repo  PUSHES#<repository>             POLICY#<policy id>#<rollout rank>  (id, tag)
  * webhook delivery             DELIVERY#<registry>#<id>        DELIVERY          (TTL)
  * admin key, configured        ADMINKEY#<sha256 of key>        ADMINKEY   (the embedded host's own)
  * admin key, named             ADMINKEY#<id> (ak_…)            ADMINKEY   (holds the key's sha256)
@@ -55,6 +56,10 @@
  * list rollouts (newest first)            Query byKind (gsi1pk = ROLLOUT), filter image_name
  * rollouts by status (filter, tick,       Query byStatus (gsi2pk = ROLLOUT#STATUS#<status>)
  *   supersede)
+ * what a policy runs for a               Query PUSHES#<repository>, sk begins_with POLICY#<id>#, newest
+ *   repository (a push under a            first, a page at a time; GetItem each rollout until one counts
+ *   non-glob tag policy)                  (lib/rollouts/tag-policies.ts); the item is PutItem before
+ *                                         its rollout is created
  * a push starts its rollout               conditional UpdateItem PUSHES#<repository> (rank not older);
  *                                         GetItem it when a newer push's rollout started first
  * batch progress                          Query each shard, sk begins_with BATCH#
@@ -130,6 +135,10 @@ export const keys = {
   }),
   repositoryPk: (repository: string) => `REPO#${repository}`,
   newestStartedPush: (repository: string): Key => ({ pk: `PUSHES#${repository}`, sk: 'NEWEST_STARTED' }),
+  /** Sorted by push (the rank, lib/domain/push-order.ts) within each policy. */
+  policyRollout: (repository: string, policyId: string, rank: string): Key => ({ pk: `PUSHES#${repository}`, sk: `POLICY#${policyId}#${rank}` }),
+  policyRolloutsPk: (repository: string) => `PUSHES#${repository}`,
+  policyRolloutsPrefix: (policyId: string) => `POLICY#${policyId}#`,
 
   policy: (id: string): Key => ({ pk: `POLICY#${id}`, sk: 'POLICY' }),
   policyListing: (createdAt: string, id: string) => ({ gsi1pk: 'POLICY', gsi1sk: `${createdAt}#${id}` }),

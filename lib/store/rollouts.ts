@@ -6,8 +6,9 @@
  * item, and the next read appends them (their ids are fixed, so twice is once): a fact that
  * changed the rollout never loses its event (DESIGN §6, invariant 9).
  */
-import { GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
+import { rolloutRank } from '../domain/push-order';
 import type { Rollout, RolloutStatus } from '../domain/types';
 import { indexes, keys, listedKeys } from './keys';
 import { countRolloutFacts } from '../metrics';
@@ -186,4 +187,41 @@ export async function recordStartedPush(repository: string, rank: string): Promi
 export async function newestStartedPush(repository: string): Promise<string | undefined> {
   const { Item } = await dynamo().send(new GetCommand({ TableName: tableName(), Key: keys.newestStartedPush(repository), ConsistentRead: true }));
   return typeof Item?.rank === 'string' ? Item.rank : undefined;
+}
+
+/** A rollout as its policy's list of rollouts of a repository holds it. */
+export interface PolicyRolloutEntry {
+  rollout_id: string;
+  tag: string;
+}
+
+/**
+ * Lists the rollout under its policy and (normalised) repository, for the policy's tag policy to
+ * find what it runs (lib/rollouts/tag-policies.ts). Written before the rollout itself, so that a
+ * crash in between leaves an entry whose rollout does not exist (a reader passes over it) rather
+ * than a rollout its policy cannot see. Writing it again (a copy of the push) changes nothing.
+ */
+export async function listPolicyRollout(repository: string, rollout: Rollout): Promise<void> {
+  const entry: PolicyRolloutEntry = { rollout_id: rollout.id, tag: rollout.tag };
+  await dynamo().send(new PutCommand({ TableName: tableName(), Item: { ...keys.policyRollout(repository, rollout.policy_id, rolloutRank(rollout)), ...entry } }));
+}
+
+/** The policy's rollouts of the repository, newest push first, read a page at a time as the caller goes on. */
+export async function* policyRolloutsOf(repository: string, policyId: string, pageSize = 10): AsyncGenerator<PolicyRolloutEntry> {
+  let startKey: Record<string, unknown> | undefined;
+  do {
+    const page = await dynamo().send(
+      new QueryCommand({
+        TableName: tableName(),
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': keys.policyRolloutsPk(repository), ':prefix': keys.policyRolloutsPrefix(policyId) },
+        ScanIndexForward: false,
+        Limit: pageSize,
+        ExclusiveStartKey: startKey,
+        ConsistentRead: true,
+      }),
+    );
+    for (const item of page.Items ?? []) yield { rollout_id: String(item.rollout_id), tag: String(item.tag) };
+    startKey = page.LastEvaluatedKey;
+  } while (startKey);
 }

@@ -66,14 +66,48 @@ describe('choosing one policy for a push', () => {
     const tagged = policy('tagged', 'acme/app:v*', { created_at: '2030-01-02T00:00:00.000Z' });
     const twin = policy('twin', 'acme/app:v?', { created_at: '2030-01-03T00:00:00.000Z' });
     const urgent = policy('urgent', 'acme/*', { priority: 5, created_at: '2030-01-04T00:00:00.000Z' });
-    expect(choosePolicy([broad, tagged, twin, urgent], 'acme/app', 'v2')).toEqual({ winner: urgent, passedOver: [tagged, twin, broad] });
+    expect(choosePolicy([broad, tagged, twin, urgent], 'acme/app', 'v2')).toEqual({ winner: urgent, passedOver: [tagged, twin, broad], declined: [] });
     expect(choosePolicy([broad, twin, tagged], 'acme/app', 'v2').winner).toBe(tagged);
-    expect(choosePolicy([broad, tagged], 'acme/other', 'v2')).toEqual({ winner: broad, passedOver: [] });
+    expect(choosePolicy([broad, tagged], 'acme/other', 'v2')).toEqual({ winner: broad, passedOver: [], declined: [] });
   });
 
   it('passes over disabled and non-matching policies, and may find none', () => {
     const off = policy('off', 'acme/app:*', { enabled: false, priority: 9 });
-    expect(choosePolicy([off, policy('x', 'other/*')], 'acme/app', 'v1')).toEqual({ passedOver: [] });
+    expect(choosePolicy([off, policy('x', 'other/*')], 'acme/app', 'v1')).toEqual({ passedOver: [], declined: [] });
+  });
+
+  it('leaves a policy whose tag policy turns the tag away out of the ranking, whatever its priority', () => {
+    const strict = policy('strict', 'acme/app:*', { priority: 10 });
+    const specific = policy('specific', 'acme/app:2.*');
+    const broad = policy('broad', 'acme/**', { created_at: '2029-01-01T00:00:00.000Z' });
+    const refusals = new Map([['strict', '2.0.0 is outside semver_range ^1.2']]);
+    // Without the refusal the high-priority policy would win.
+    expect(choosePolicy([strict, specific, broad], 'acme/app', '2.0.0').winner).toBe(strict);
+    expect(choosePolicy([strict, specific, broad], 'acme/app', '2.0.0', refusals)).toEqual({
+      winner: specific,
+      passedOver: [broad],
+      declined: [{ policy: strict, reason: '2.0.0 is outside semver_range ^1.2' }],
+    });
+  });
+
+  it('has no winner when every matching policy declines, and says which declined in rank order', () => {
+    const low = policy('low', 'acme/app:*', { priority: -1 });
+    const high = policy('high', 'acme/app:*', { priority: 3 });
+    const off = policy('off', 'acme/app:*', { enabled: false });
+    // A refusal of a policy that does not match (or is disabled) is no declined policy.
+    const refusals = new Map([
+      ['low', 'latest is not a version'],
+      ['high', 'latest is not a version'],
+      ['off', 'latest is not a version'],
+      ['elsewhere', 'latest is not a version'],
+    ]);
+    expect(choosePolicy([low, off, high, policy('elsewhere', 'other/*')], 'acme/app', 'latest', refusals)).toEqual({
+      passedOver: [],
+      declined: [
+        { policy: high, reason: 'latest is not a version' },
+        { policy: low, reason: 'latest is not a version' },
+      ],
+    });
   });
 
   it('rates patterns by the characters they fix', () => {
