@@ -423,7 +423,7 @@ describe('distribution (CNCF Distribution) webhook', () => {
 });
 
 describe('parseWebhook routing', () => {
-  it.each(['quay', 'constructor', '__proto__', ''])('answers an unknown registry %j with 404', (name) => {
+  it.each(['nexus', 'constructor', '__proto__', ''])('answers an unknown registry %j with 404', (name) => {
     const error = rejection(() => parseWebhook(name, dockerHubRequest('{}'), SECRET, RECEIVED_AT));
 
     expect(error).toBeInstanceOf(NotFound);
