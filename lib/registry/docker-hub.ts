@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { validate } from '../validation';
-import { epochSecondsField, parseJsonObject, repositoryPathField, requireContentType, stableId, tagField } from './payload';
+import { checkReference, epochSecondsField, parseJsonObject, repositoryPathField, requireContentType, stableId, tagField } from './payload';
 import { verifySharedSecret } from './sender-auth';
 import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
 
@@ -56,6 +56,7 @@ export const dockerHub: RegistryWebhook = {
     const payload = validate(dockerHubPayloadSchema, parseJsonObject(request.body));
     const repository = payload.repository.repo_name;
     const { tag, pushed_at: pushedAt } = payload.push_data;
+    checkReference(repository, tag, 'repository.repo_name');
     const pushedAtIso = pushedAt == null ? receivedAt.toISOString() : new Date(pushedAt * 1000).toISOString();
     return [
       {
