@@ -11,21 +11,26 @@
  *
  * The secret arrives as `Authorization: Bearer <secret>`, set under `notifications.endpoints[].headers`
  * in the registry's configuration.
+ *
+ * GitLab's container registry (a fork of Distribution) sends the same envelope, and Azure
+ * Container Registry one such event on its own, so `distributionPushes` and `manifestPush` are
+ * shared with `gitlab.ts` and `acr.ts`.
  */
 import { z } from 'zod';
 import {
+  blankAsMissing,
+  checkReference,
   digestField,
   parseJsonObject,
   registryHostField,
   repositoryPathField,
   requireContentType,
   tagField,
+  timeField,
 } from './payload';
-import { Invalid } from '../errors';
 import { validate } from '../validation';
-import { parseImageReference } from './image-reference';
 import { bearerToken, verifySharedSecret } from './sender-auth';
-import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
+import type { ImagePushed, ParseContext, RegistryWebhook, WebhookRequest } from './types';
 
 export const DISTRIBUTION = 'distribution';
 
@@ -47,12 +52,9 @@ const MANIFEST_MEDIA_TYPES = new Set([
 
 export const distributionEnvelopeSchema = z.object({ events: z.array(z.record(z.string(), z.unknown())) });
 
-/** Optional strings that Go's `omitempty` normally leaves out but a proxy may send as "". */
-const blankAsMissing = (value: unknown) => (value === '' ? undefined : value);
-
 const pushEventSchema = z.object({
   id: z.string().min(1),
-  timestamp: z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time' }).optional(),
+  timestamp: timeField.optional(),
   target: z.object({
     repository: repositoryPathField,
     tag: tagField,
@@ -73,6 +75,51 @@ function isTaggedManifestPush(event: Record<string, unknown>): boolean {
   return typeof url === 'string' && url.includes('/manifests/');
 }
 
+/**
+ * The push one Distribution-shaped event reports, or undefined when it reports none to roll out.
+ * Only a tagged manifest push is validated; other events may be of any shape.
+ *
+ * @param registry the kind the push is reported as
+ * @param prefix where the event is in the body (`events[2]`), for messages; '' when it is the body
+ * @param context.host the repository's host when the event names none in `request.host`
+ */
+export function manifestPush(
+  raw: Record<string, unknown>,
+  registry: string,
+  prefix: string,
+  receivedAt: Date,
+  context?: ParseContext,
+): ImagePushed | undefined {
+  if (!isTaggedManifestPush(raw)) return undefined;
+  const event = validate(pushEventSchema, raw, { prefix });
+  // request.host is the Host header of the push, i.e. the name clients (and so devices) use.
+  const host = (event.request?.host ?? context?.host)?.toLowerCase();
+  const repository = host === undefined ? event.target.repository : `${host}/${event.target.repository}`;
+  checkReference(repository, event.target.tag, prefix === '' ? 'target' : prefix);
+  return {
+    registry,
+    repository,
+    tag: event.target.tag,
+    ...(event.target.digest !== undefined ? { digest: event.target.digest } : {}),
+    pushed_at: event.timestamp === undefined ? receivedAt.toISOString() : new Date(event.timestamp).toISOString(),
+    // The registry's own id of the event.
+    delivery_id: event.id,
+  };
+}
+
+/** The tagged manifest pushes of a Distribution envelope, each once, in order. */
+export function distributionPushes(request: WebhookRequest, registry: string, receivedAt: Date, context?: ParseContext): ImagePushed[] {
+  requireContentType(request, EVENTS_MEDIA_TYPES);
+  const { events } = validate(distributionEnvelopeSchema, parseJsonObject(request.body));
+  const pushes = new Map<string, ImagePushed>();
+  events.forEach((raw, index) => {
+    const push = manifestPush(raw, registry, `events[${index}]`, receivedAt, context);
+    // A retried batch may repeat an event; its id is the registry's own delivery id.
+    if (push !== undefined && !pushes.has(push.delivery_id)) pushes.set(push.delivery_id, push);
+  });
+  return [...pushes.values()];
+}
+
 export const distribution: RegistryWebhook = {
   authenticate(request: WebhookRequest, secret: string): void {
     verifySharedSecret(
@@ -82,33 +129,7 @@ export const distribution: RegistryWebhook = {
     );
   },
 
-  parse(request: WebhookRequest, receivedAt: Date): ImagePushed[] {
-    requireContentType(request, EVENTS_MEDIA_TYPES);
-    const { events } = validate(distributionEnvelopeSchema, parseJsonObject(request.body));
-    const pushes = new Map<string, ImagePushed>();
-    events.forEach((raw, index) => {
-      if (!isTaggedManifestPush(raw)) return;
-      const event = validate(pushEventSchema, raw, { prefix: `events[${index}]` });
-      // A retried batch may repeat an event; its id is the registry's own delivery id.
-      if (pushes.has(event.id)) return;
-      const host = event.request?.host?.toLowerCase();
-      // request.host is the Host header of the push, i.e. the name clients (and so devices) use.
-      const repository = host === undefined ? event.target.repository : `${host}/${event.target.repository}`;
-      // Each part can be valid and the whole not (a host and a path too long together).
-      try {
-        parseImageReference(`${repository}:${event.target.tag}`);
-      } catch (error) {
-        throw new Invalid(`events[${index}]: ${error instanceof Error ? error.message : String(error)}`);
-      }
-      pushes.set(event.id, {
-        registry: DISTRIBUTION,
-        repository,
-        tag: event.target.tag,
-        ...(event.target.digest !== undefined ? { digest: event.target.digest } : {}),
-        pushed_at: event.timestamp === undefined ? receivedAt.toISOString() : new Date(event.timestamp).toISOString(),
-        delivery_id: event.id,
-      });
-    });
-    return [...pushes.values()];
+  parse(request: WebhookRequest, receivedAt: Date, context?: ParseContext): ImagePushed[] {
+    return distributionPushes(request, DISTRIBUTION, receivedAt, context);
   },
 };

@@ -11,7 +11,7 @@
  */
 import { z } from 'zod';
 import { validate } from '../validation';
-import { parseJsonObject, repositoryPathField, requireContentType, stableId, tagField } from './payload';
+import { checkReference, epochSecondsField, parseJsonObject, repositoryPathField, requireContentType, stableId, tagField } from './payload';
 import { verifySharedSecret } from './sender-auth';
 import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
 
@@ -26,19 +26,11 @@ function withoutDockerHubHost(name: unknown): unknown {
   return name.trim().replace(/^(?:index\.)?docker\.io\//i, '');
 }
 
-/** Also catches a time sent in milliseconds, which would otherwise land tens of millennia ahead. */
-const LAST_SECOND_OF_9999 = Date.UTC(9999, 11, 31, 23, 59, 59) / 1000;
-const PUSHED_AT_MESSAGE = 'must be a time in epoch seconds';
-
 /** The push notification Docker Hub posts (the fields read; the rest is ignored). */
 export const dockerHubPayloadSchema = z.object({
   push_data: z.object({
     tag: tagField,
-    pushed_at: z
-      .number()
-      .positive(PUSHED_AT_MESSAGE)
-      .max(LAST_SECOND_OF_9999, PUSHED_AT_MESSAGE)
-      .nullish(),
+    pushed_at: epochSecondsField.nullish(),
   }),
   repository: z.object({
     repo_name: z.preprocess(withoutDockerHubHost, repositoryPathField),
@@ -64,6 +56,7 @@ export const dockerHub: RegistryWebhook = {
     const payload = validate(dockerHubPayloadSchema, parseJsonObject(request.body));
     const repository = payload.repository.repo_name;
     const { tag, pushed_at: pushedAt } = payload.push_data;
+    checkReference(repository, tag, 'repository.repo_name');
     const pushedAtIso = pushedAt == null ? receivedAt.toISOString() : new Date(pushedAt * 1000).toISOString();
     return [
       {

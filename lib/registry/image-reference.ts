@@ -11,6 +11,8 @@ const pathComponent = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
 const domainComponent = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
 const host = `(?:${domainComponent}(?:\\.${domainComponent})*|\\[[a-fA-F0-9:]+\\])`;
 
+/** One component of a repository path: `team`, `sensor-agent`. */
+export const PATH_COMPONENT = new RegExp(`^${pathComponent}$`);
 /** A repository path without a host: `team/app`, `library/nginx`. */
 export const REPOSITORY_PATH = new RegExp(`^${pathComponent}(?:/${pathComponent})*$`);
 /** A registry host with an optional port: `registry.example.com:5000`, `[::1]:5000`. */
@@ -49,6 +51,11 @@ function splitHost(name: string): { host?: string; path: string } {
   const isHost =
     first.includes('.') || first.includes(':') || first === 'localhost' || first !== first.toLowerCase();
   return isHost ? { host: first, path: name.slice(slash + 1) } : { path: name };
+}
+
+/** The registry host a repository names (`registry.example.com:5000`), or undefined for Docker Hub's short form. */
+export function hostOf(repository: string): string | undefined {
+  return splitHost(repository).host;
 }
 
 /** Splits off `@digest`, then a `:tag` only when the colon comes after the last `/`. */

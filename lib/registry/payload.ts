@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { Invalid, UnsupportedMediaType } from '../errors';
-import { isDigest, REGISTRY_HOST, REPOSITORY_PATH, TAG } from './image-reference';
+import { isDigest, parseImageReference, REGISTRY_HOST, REPOSITORY_PATH, TAG } from './image-reference';
 import { header } from './sender-auth';
 import type { WebhookRequest } from './types';
 
@@ -37,6 +37,41 @@ export function stableId(...parts: string[]): string {
   return createHash('sha256').update(parts.join('\n'), 'utf8').digest('hex').slice(0, 32);
 }
 
+/**
+ * JSON with every object's keys sorted, so that a payload re-serialised by a proxy (other key
+ * order, other whitespace) still identifies the same delivery.
+ */
+export function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    return `{${entries.map(([key, inner]) => `${JSON.stringify(key)}:${canonicalJson(inner)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/**
+ * The delivery id of one push of a delivery. Each push is claimed on its own, so when one
+ * delivery carries several (a Harbor event for two tags, a Quay push of three), each gets the
+ * delivery's id followed by its tag; a delivery of one push keeps the registry's id as it is.
+ */
+export function pushDeliveryId(deliveryId: string, tag: string, pushesInDelivery: number): string {
+  return pushesInDelivery === 1 ? deliveryId : `${deliveryId}:${tag}`;
+}
+
+/**
+ * Checks `repository:tag` as a whole: each part can be valid and the whole not (a host and a
+ * path too long together).
+ * @param where the field the repository came from, for the message
+ */
+export function checkReference(repository: string, tag: string, where: string): void {
+  try {
+    parseImageReference(`${repository}:${tag}`);
+  } catch (error) {
+    throw new Invalid(`${where}: ${error instanceof Error ? error.message : String(error)}`);
+  }
+}
+
 // Field schemas shared by the registries. Messages follow the field name: "<field> must be …".
 const nonEmpty = () => z.string().min(1, { abort: true });
 
@@ -50,3 +85,12 @@ export const repositoryPathField = nonEmpty().regex(
 );
 export const registryHostField = nonEmpty().regex(REGISTRY_HOST, 'must be a host name with an optional port');
 export const digestField = nonEmpty().refine(isDigest, 'must be a digest such as sha256:<64 hex digits>');
+export const timeField = z.iso.datetime({ offset: true, error: 'must be an RFC 3339 time' });
+
+/** Also catches a time sent in milliseconds, which would otherwise land tens of millennia ahead. */
+const LAST_SECOND_OF_9999 = Date.UTC(9999, 11, 31, 23, 59, 59) / 1000;
+const EPOCH_SECONDS_MESSAGE = 'must be a time in epoch seconds';
+export const epochSecondsField = z.number().positive(EPOCH_SECONDS_MESSAGE).max(LAST_SECOND_OF_9999, EPOCH_SECONDS_MESSAGE);
+
+/** Optional strings that Go's `omitempty` normally leaves out but a sender may send as "". */
+export const blankAsMissing = (value: unknown): unknown => (value === '' || value === null ? undefined : value);

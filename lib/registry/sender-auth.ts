@@ -1,29 +1,63 @@
 /**
- * Checking the shared secret a registry presents. Registries that cannot sign their requests
- * (Docker Hub, Distribution) can only repeat a token we gave them, so the token is compared in
- * constant time and nothing else of the request is read before it matches.
+ * Checking the credential a registry presents. Registries that cannot sign their requests
+ * (Docker Hub, Distribution, Quay, …) can only repeat a token we gave them; the ones that can
+ * (GitHub, JFrog) send an HMAC-SHA256 of the raw body keyed with the secret. Either way the
+ * comparison is in constant time, and nothing of the body is parsed before it matches.
  *
  * An empty configured secret rejects every request: a deployment that forgot to set the secret
  * stays closed instead of accepting anyone's pushes.
  */
+import { createHmac } from 'node:crypto';
 import { Unauthorized } from '../errors';
 import { bearerTokenOf, constantTimeEqual } from '../secrets';
 import type { WebhookRequest } from './types';
 
 /**
+ * The one shape of every sender check: no secret configured, no credential presented, and a
+ * credential that does not match are three different 401s, the last two saying where the
+ * credential belongs so that whoever configures the registry can fix it from the answer alone.
+ *
  * @param presented the credential as the sender presented it, if at all
+ * @param accepts whether `presented` proves the sender knows the secret; compares in constant time
  * @param howToSend tells the sender where the credential belongs, for the 401 message
  */
-export function verifySharedSecret(presented: string | undefined, secret: string, howToSend: string): void {
+export function verifyCredential(
+  presented: string | undefined,
+  secret: string,
+  accepts: (presented: string) => boolean,
+  howToSend: string,
+): void {
   if (secret === '') {
     throw new Unauthorized('no webhook secret is configured, so every webhook is rejected');
   }
   if (presented === undefined || presented === '') {
     throw new Unauthorized(`webhook credential is missing: ${howToSend}`);
   }
-  if (!constantTimeEqual(presented, secret)) {
-    throw new Unauthorized('webhook credential is not valid');
+  if (!accepts(presented)) {
+    throw new Unauthorized(`webhook credential is not valid: ${howToSend}`);
   }
+}
+
+/** The secret itself, repeated by the sender. */
+export function verifySharedSecret(presented: string | undefined, secret: string, howToSend: string): void {
+  verifyCredential(presented, secret, (value) => constantTimeEqual(value, secret), howToSend);
+}
+
+/** Hex HMAC-SHA256 of the body as received, keyed with the secret: what GitHub and JFrog sign with. */
+export function hmacSha256Hex(secret: string, body: string): string {
+  return createHmac('sha256', secret).update(body, 'utf8').digest('hex');
+}
+
+/**
+ * Whether `presented` equals any of `candidates`. Every candidate is compared, so how long it
+ * takes does not tell which one (if any) matched.
+ */
+export function equalsAny(presented: string, candidates: readonly (string | undefined)[]): boolean {
+  let matched = false;
+  for (const candidate of candidates) {
+    if (candidate !== undefined && constantTimeEqual(presented, candidate)) matched = true;
+  }
+  return matched;
 }
 
 /** A header by name, whatever case the caller kept its names in. */

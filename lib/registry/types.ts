@@ -2,7 +2,10 @@
 
 /** One image a registry says was pushed, in the same form whichever registry sent it. */
 export interface ImagePushed {
-  /** The webhook route's name, e.g. `docker-registry` or `distribution`. */
+  /**
+   * The registry kind that parsed it (`docker-registry`, `distribution`, `ghcr`, …); a caller
+   * that knows the configured registry by its own name puts that name here instead.
+   */
   registry: string;
   /** The repository a device would pull: `iotistic/test-app`, `registry.example.com:5000/team/app`. */
   repository: string;
@@ -34,13 +37,28 @@ export interface WebhookRequest {
   body: string;
 }
 
-/** How one registry proves who it is and says what it pushed. */
+/** What the configuration of a registry adds to what its payloads say. */
+export interface ParseContext {
+  /**
+   * The host (with its port, if any) devices pull this registry's images from, e.g.
+   * `mycompany.jfrog.io`. JFrog's payload names no pull host, so its parser needs it; the others
+   * use it only where a payload leaves its host out (a Distribution event without `request.host`).
+   */
+  host?: string;
+}
+
+/** How one kind of registry proves who it is and says what it pushed. */
 export interface RegistryWebhook {
-  /** @throws Unauthorized when the request does not carry `secret` the way this registry sends it. */
+  /**
+   * Reads the credential only (and, for a signature, the raw body as bytes): nothing of the body
+   * is parsed before it matches.
+   * @throws Unauthorized when the request does not carry `secret` the way this registry sends it.
+   */
   authenticate(request: WebhookRequest, secret: string): void;
   /**
-   * The pushes in the request; empty when it carries nothing to roll out.
+   * The pushes in the request; empty when it carries nothing to roll out (a ping, a delete, an
+   * untagged push, a package that is not a container image).
    * @throws Invalid / UnsupportedMediaType naming the problem.
    */
-  parse(request: WebhookRequest, receivedAt: Date): ImagePushed[];
+  parse(request: WebhookRequest, receivedAt: Date, context?: ParseContext): ImagePushed[];
 }

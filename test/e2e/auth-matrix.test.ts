@@ -10,7 +10,7 @@
  * start, a rollback) gets a fresh target, and the refused ones share another in the same state,
  * which would change were one of them let through.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -43,6 +43,8 @@ const credentials = [
   'the webhook secret as ?token=',
   'the webhook secret as ?secret=',
   'the webhook secret in the body',
+  'the webhook secret as X-JFrog-Event-Auth',
+  "the body's HMAC with the webhook secret as X-Hub-Signature-256",
 ] as const;
 type Credential = (typeof credentials)[number];
 
@@ -54,10 +56,20 @@ function nameOf(credential: Credential, route: Route): string {
   return credential;
 }
 
-/** Where each registry sends the secret (lib/registry/docker-hub.ts, distribution.ts). */
-const secretPlaceOf: Record<RegistryName, Credential> = {
+/**
+ * Where each registry kind sends the secret (lib/registry/*.ts); `null` for ECR, whose pushes
+ * come through EventBridge, so that its webhook route takes no credential at all.
+ */
+const secretPlaceOf: Record<RegistryName, Credential | null> = {
   'docker-registry': 'the webhook secret as ?token=',
   distribution: 'the webhook secret as a bearer token',
+  ghcr: "the body's HMAC with the webhook secret as X-Hub-Signature-256",
+  harbor: 'the webhook secret as a bearer token',
+  quay: 'the webhook secret as ?token=',
+  gitlab: 'the webhook secret as a bearer token',
+  acr: 'the webhook secret as a bearer token',
+  jfrog: 'the webhook secret as X-JFrog-Event-Auth',
+  ecr: null,
 };
 
 /**
@@ -130,13 +142,35 @@ const newSubscription = () => createdId('/api/v1/notifications', subscriptionBod
 /** The repository webhook pushes go to: a manual policy matches it, and no device runs it. */
 const hookRepository = 'iotistic/auth-hook';
 
+/** A push of a new tag of `hookRepository` (under the registry's own host, where it names one), as `registry` reports it. */
 function pushBody(registry: RegistryName): Record<string, unknown> {
   const tag = unique('v');
-  if (registry === 'docker-registry') {
-    return { push_data: { tag, pushed_at: Math.floor(Date.now() / 1000), pusher: 'ci' }, repository: { repo_name: hookRepository } };
+  const digest = `sha256:${randomBytes(32).toString('hex')}`;
+  const [namespace, name] = hookRepository.split('/') as [string, string];
+  const target = { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', repository: hookRepository, tag, digest };
+  switch (registry) {
+    case 'docker-registry':
+      return { push_data: { tag, pushed_at: Math.floor(Date.now() / 1000), pusher: 'ci' }, repository: { repo_name: hookRepository } };
+    case 'distribution':
+    case 'gitlab':
+      return { events: [{ id: randomUUID(), timestamp: new Date().toISOString(), action: 'push', target }] };
+    case 'acr':
+      return { id: randomUUID(), timestamp: new Date().toISOString(), action: 'push', target, request: { host: 'auth.azurecr.io' } };
+    case 'ghcr':
+      return { action: 'published', package: { name, package_type: 'CONTAINER', owner: { login: namespace }, package_version: { container_metadata: { tag: { name: tag, digest } } } } };
+    case 'harbor':
+      return {
+        type: 'PUSH_ARTIFACT',
+        occur_at: Math.floor(Date.now() / 1000),
+        event_data: { resources: [{ tag, digest, resource_url: `harbor.example.com/${hookRepository}:${tag}` }], repository: { name, namespace, repo_full_name: hookRepository } },
+      };
+    case 'quay':
+      return { repository: hookRepository, namespace, name, docker_url: `quay.io/${hookRepository}`, updated_tags: [tag] };
+    case 'jfrog':
+      return { domain: 'docker', event_type: 'pushed', data: { repo_key: 'docker-local', image_name: hookRepository, tag, sha256: digest.slice('sha256:'.length) }, jpd_origin: 'https://auth.jfrog.io' };
+    case 'ecr':
+      return { id: randomUUID(), source: 'aws.ecr', 'detail-type': 'ECR Image Action', account: '123456789012', region: 'eu-west-1', time: new Date().toISOString(), detail: { 'action-type': 'PUSH', result: 'SUCCESS', 'repository-name': hookRepository, 'image-tag': tag } };
   }
-  const target = { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', repository: hookRepository, tag, digest: `sha256:${randomBytes(32).toString('hex')}` };
-  return { events: [{ id: randomUUID(), timestamp: new Date().toISOString(), action: 'push', target }] };
 }
 
 interface RolloutTarget {
@@ -356,6 +390,8 @@ function send(c: Case, credential: Credential, ids: Ids): Promise<ApiResult> {
   const query = new URLSearchParams();
   let body = spec.body?.(ids) as Record<string, unknown> | undefined;
   let token: string | null = null;
+  // GitHub names its event in a header, whatever the credential.
+  const headers: Record<string, string> = c.registry === 'ghcr' ? { 'x-github-event': 'package' } : {};
   const own = tokens.get(ids.uuid ?? '') ?? deviceA.token;
   switch (credential) {
     case 'no credential':
@@ -396,9 +432,17 @@ function send(c: Case, credential: Credential, ids: Ids): Promise<ApiResult> {
     case 'the webhook secret in the body':
       body = { ...body, token: host.webhookSecret };
       break;
+    case 'the webhook secret as X-JFrog-Event-Auth':
+      headers['x-jfrog-event-auth'] = host.webhookSecret;
+      break;
+    case "the body's HMAC with the webhook secret as X-Hub-Signature-256":
+      headers['x-hub-signature-256'] = `sha256=${createHmac('sha256', host.webhookSecret).update(body === undefined ? '' : JSON.stringify(body)).digest('hex')}`;
+      break;
   }
   const search = query.toString() === '' ? '' : `?${query}`;
-  return api(c.route.method, `${fill(c.route.path, ids)}${search}`, { token, ...(body !== undefined ? { body } : {}) });
+  // The body is sent as the text that was signed.
+  const payload = body === undefined ? {} : { rawBody: JSON.stringify(body) };
+  return api(c.route.method, `${fill(c.route.path, ids)}${search}`, { token, headers, ...payload });
 }
 
 // --- the table, read as it is ----------------------------------------------------------------

@@ -150,6 +150,8 @@ describe('docker-registry (Docker Hub) webhook', () => {
     [{ repository: { repo_name: 'Iotistic/Test-App' }, push_data: { tag: 'v1' } }, 'repository.repo_name must be a repository path'],
     [{ repository: { repo_name: 'iotistic/test-app' }, push_data: { tag: 'v1', pushed_at: '1700000000' } }, 'push_data.pushed_at must be a number'],
     [{ repository: { repo_name: 'iotistic/test-app' }, push_data: { tag: 'v1', pushed_at: 1700000000000 } }, 'push_data.pushed_at must be a time in epoch seconds'],
+    // Each component valid, the whole longer than a repository may be (found by test/fuzz/registry.test.ts).
+    [{ repository: { repo_name: `team/${'a'.repeat(251)}` }, push_data: { tag: 'v1' } }, 'repository.repo_name: image reference'],
   ])('rejects %j with 400 naming the field', (payload, message) => {
     const error = rejection(() => dockerHub(dockerHubRequest(JSON.stringify(payload))));
 
@@ -423,7 +425,7 @@ describe('distribution (CNCF Distribution) webhook', () => {
 });
 
 describe('parseWebhook routing', () => {
-  it.each(['quay', 'constructor', '__proto__', ''])('answers an unknown registry %j with 404', (name) => {
+  it.each(['nexus', 'constructor', '__proto__', ''])('answers an unknown registry %j with 404', (name) => {
     const error = rejection(() => parseWebhook(name, dockerHubRequest('{}'), SECRET, RECEIVED_AT));
 
     expect(error).toBeInstanceOf(NotFound);
