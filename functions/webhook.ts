@@ -1,27 +1,17 @@
 /** POST /api/v1/webhooks/{registry}: a registry says an image was pushed. */
+import { now } from '../lib/clock';
 import { requireConfig } from '../lib/config';
 import { apiHandler } from '../lib/http/api';
-import { parseWebhook } from '../lib/registry';
-import { rolloutForPush, type PushOutcome, type RolloutSummary } from '../lib/rollouts/create-rollouts';
-import { webhookSecret } from '../lib/secret-values';
-import { now as clockNow } from '../lib/clock';
+import { receiveWebhook } from '../lib/registries/intake';
 
-requireConfig({ table: true, queues: ['orchestration'], secrets: ['webhook'] });
+requireConfig({ table: true, queues: ['orchestration'], secrets: ['webhook'], registrySecrets: true });
 
 export const handler = apiHandler(
   {
     'POST /api/v1/webhooks/{registry}': async (request) => {
-      const now = clockNow();
       const { headers, query, rawBody } = request;
-      const pushes = parseWebhook(request.params.registry!, { headers, query, body: rawBody }, await webhookSecret(), now);
-      const rollouts: RolloutSummary[] = [];
-      const outcomes: PushOutcome[] = [];
-      for (const push of pushes) {
-        const { outcome, rollout } = await rolloutForPush(push, now);
-        outcomes.push(outcome);
-        if (rollout) rollouts.push(rollout);
-      }
-      return { status: 202, body: { rollouts, pushes: outcomes } };
+      const handled = await receiveWebhook(request.params.registry!, { headers, query, body: rawBody }, now());
+      return { status: 202, body: handled };
     },
   },
   { maxBodyBytes: 1024 * 1024 },

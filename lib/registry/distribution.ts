@@ -1,6 +1,6 @@
 /**
- * CNCF Distribution (`registry:2`, `distribution/distribution`) notifications, route
- * `distribution`.
+ * CNCF Distribution (`registry:2`, `distribution/distribution`) notifications: kind
+ * `distribution` (the default route of the same name).
  *
  * The registry POSTs an envelope `{ events: [...] }` for manifest and blob pushes, pulls, mounts
  * and deletes, and retries until it gets a 2xx. Only one kind of event means "a new image to
@@ -24,8 +24,8 @@ import {
 import { Invalid } from '../errors';
 import { validate } from '../validation';
 import { parseImageReference } from './image-reference';
-import { bearerToken, verifySharedSecret } from './sender-auth';
-import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
+import { bearerToken, sharedTokenAuthentication } from './sender-auth';
+import type { ImagePushed, RegistryWebhook, SharedToken, WebhookRequest } from './types';
 
 export const DISTRIBUTION = 'distribution';
 
@@ -73,14 +73,14 @@ function isTaggedManifestPush(event: Record<string, unknown>): boolean {
   return typeof url === 'string' && url.includes('/manifests/');
 }
 
+const token: SharedToken = {
+  read: bearerToken,
+  howToSend: 'send the header "Authorization: Bearer <secret>" (notifications.endpoints[].headers)',
+};
+
 export const distribution: RegistryWebhook = {
-  authenticate(request: WebhookRequest, secret: string): void {
-    verifySharedSecret(
-      bearerToken(request),
-      secret,
-      'send the header "Authorization: Bearer <secret>" (notifications.endpoints[].headers)',
-    );
-  },
+  sharedToken: token,
+  authenticate: sharedTokenAuthentication(token),
 
   parse(request: WebhookRequest, receivedAt: Date): ImagePushed[] {
     requireContentType(request, EVENTS_MEDIA_TYPES);

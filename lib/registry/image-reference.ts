@@ -51,6 +51,11 @@ function splitHost(name: string): { host?: string; path: string } {
   return isHost ? { host: first, path: name.slice(slash + 1) } : { path: name };
 }
 
+/** A repository's host (as written) and path: `localhost:5000/team/app` → `localhost:5000`, `team/app`. */
+export function splitRepositoryHost(repository: string): { host?: string; path: string } {
+  return splitHost(repository);
+}
+
 /** Splits off `@digest`, then a `:tag` only when the colon comes after the last `/`. */
 function splitReference(image: string): ImageReference {
   const at = image.indexOf('@');

@@ -7,8 +7,8 @@
  * stays closed instead of accepting anyone's pushes.
  */
 import { Unauthorized } from '../errors';
-import { bearerTokenOf, constantTimeEqual } from '../secrets';
-import type { WebhookRequest } from './types';
+import { bearerTokenOf, constantTimeEqual, sha256Hex } from '../secrets';
+import type { SharedToken, WebhookRequest } from './types';
 
 /**
  * @param presented the credential as the sender presented it, if at all
@@ -22,6 +22,26 @@ export function verifySharedSecret(presented: string | undefined, secret: string
     throw new Unauthorized(`webhook credential is missing: ${howToSend}`);
   }
   if (!constantTimeEqual(presented, secret)) {
+    throw new Unauthorized('webhook credential is not valid');
+  }
+}
+
+/** `authenticate` of a kind that only repeats a token: the token where `token` says, equal to `secret`. */
+export function sharedTokenAuthentication(token: SharedToken): (request: WebhookRequest, secret: string) => void {
+  return (request, secret) => verifySharedSecret(token.read(request), secret, token.howToSend);
+}
+
+/**
+ * The same check against the secret's SHA-256 (lib/registries/secrets.ts keeps only that): the
+ * presented token is hashed and the hashes are compared in constant time. SHA-256 of a
+ * high-entropy secret needs no salt or stretching: nothing is guessable to precompute.
+ */
+export function verifySharedSecretHash(request: WebhookRequest, token: SharedToken, secretSha256: string): void {
+  const presented = token.read(request);
+  if (presented === undefined || presented === '') {
+    throw new Unauthorized(`webhook credential is missing: ${token.howToSend}`);
+  }
+  if (secretSha256 === '' || !constantTimeEqual(sha256Hex(presented), secretSha256)) {
     throw new Unauthorized('webhook credential is not valid');
   }
 }
