@@ -55,7 +55,7 @@ export interface HostOptions {
   port?: number;
   /** Interface to listen on. Default 127.0.0.1. */
   host?: string;
-  /** Where the table, the admin key and the webhook secret are kept; ':memory:' keeps nothing. */
+  /** Where the table, the admin key, the webhook secret and registries' secrets are kept; ':memory:' keeps nothing. */
   dataDir: string;
   /** Seconds between the ticker's two ticks. Default 30, as on AWS. */
   tickSeconds?: number;

@@ -12,7 +12,7 @@
  * every function shares it, a change takes effect at once.
  */
 import { defaultRatePerMinute } from '../domain/rate-limit';
-import { eventKinds, type RegistryKind, type WebhookKind } from '../registry';
+import type { EventKind, RegistryKind, WebhookKind } from '../registry';
 import { DISTRIBUTION } from '../registry/distribution';
 import { DOCKER_HUB } from '../registry/docker-hub';
 import { allRegistries, type StoredRegistry } from '../store/registries';
@@ -84,7 +84,7 @@ export async function registryNamed(name: string): Promise<KnownRegistry | undef
  * The registry an AWS event from `host` belongs to: the event-kind registry (ECR) whose host is
  * that one, else one that names no host (the first by name); undefined when none is configured.
  */
-export async function eventRegistryFor(kind: (typeof eventKinds)[number], host: string): Promise<KnownRegistry | undefined> {
+export async function eventRegistryFor(kind: EventKind, host: string): Promise<KnownRegistry | undefined> {
   const candidates = [...(await configured()).values()].filter((registry) => registry.kind === kind).sort((a, b) => a.name.localeCompare(b.name));
   return candidates.find((registry) => registry.host?.toLowerCase() === host.toLowerCase()) ?? candidates.find((registry) => registry.host === undefined);
 }

@@ -106,10 +106,9 @@ export const registryListSchema = z.object({
   next_cursor: z.string().nullable(),
 });
 
-const takesWebhooks = (kind: string) => isWebhookKind(kind);
-
+/** Absolute where the request named the API's host, else the path; none for kinds that send no webhooks. */
 function webhookUrl(name: string, kind: string, baseUrl: string | undefined): string | null {
-  return takesWebhooks(kind) ? `${baseUrl ?? ''}/api/v1/webhooks/${encodeURIComponent(name)}` : null;
+  return isWebhookKind(kind) ? `${baseUrl ?? ''}/api/v1/webhooks/${encodeURIComponent(name)}` : null;
 }
 
 export function registryView(stored: StoredRegistry, baseUrl: string | undefined): RegistryView {
