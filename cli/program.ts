@@ -10,6 +10,7 @@ import { adminKeyCommands } from './commands/admin-keys';
 import { deviceCommands } from './commands/devices';
 import { policyCommands } from './commands/policies';
 import { provisioningKeyCommands } from './commands/provisioning-keys';
+import { registryCommands } from './commands/registries';
 import { rolloutCommands } from './commands/rollouts';
 import { exitCodes, Interrupted, RolloutNotCompleted, UsageError } from './exit-codes';
 import type { GlobalFlags, Io } from './session';
@@ -31,13 +32,13 @@ Exit codes:
 
 export function buildProgram(io: Io): Command {
   const program = new Command('fleet')
-    .description('Steer fleet-rollout over its HTTP API: rollouts, policies, devices, provisioning keys, admin keys.')
+    .description('Steer fleet-rollout over its HTTP API: rollouts, policies, devices, provisioning keys, admin keys, registries.')
     .version(packageJson.version)
     .option('--api-url <url>', "the API's base URL (default: FLEET_API_URL)")
     .option('--admin-key <key>', 'an admin API key (default: FLEET_ADMIN_KEY)')
     .option('--json', "print the API's JSON answers unchanged, for scripts")
     .addHelpText('after', epilog);
-  for (const group of [rolloutCommands(io), policyCommands(io), deviceCommands(io), provisioningKeyCommands(io), adminKeyCommands(io)]) program.addCommand(group);
+  for (const group of [rolloutCommands(io), policyCommands(io), deviceCommands(io), provisioningKeyCommands(io), adminKeyCommands(io), registryCommands(io)]) program.addCommand(group);
   configure(program, io);
   return program;
 }

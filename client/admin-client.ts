@@ -157,6 +157,23 @@ export interface AdminKeyView {
   revoked_by: { key_id: string; name: string } | null;
 }
 
+/** A registry as the API shows it (never its secret). */
+export interface RegistryView {
+  name: string;
+  kind: string;
+  source: 'configured' | 'default';
+  /** Null for kinds that send no webhooks (ECR). */
+  webhook_url: string | null;
+  host: string | null;
+  host_aliases: Record<string, string>;
+  rate_limit_per_minute: number;
+  secret_kept_as: 'sha256' | 'secrets_manager' | 'global' | null;
+  secret_rotated_at: string | null;
+  created_at: string | null;
+  updated_at: string | null;
+  created_by: { key_id: string; name: string } | null;
+}
+
 export interface RolloutDeviceRow {
   device_uuid: string;
   status: DeviceStatus;

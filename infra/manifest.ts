@@ -5,11 +5,11 @@
  * and the CDK stack is generated from it. A function, route, queue or once-a-minute rule that is
  * not here does not exist on any host.
  */
-import { queueUrlEnv, type Grants, type SecretName, type TableAccess } from '../lib/environment';
+import { queueUrlEnv, type Grants, type RegistrySecretAccess, type SecretName, type TableAccess } from '../lib/environment';
 import { orchestrationMaxReceiveCount, type QueueName } from '../lib/queues/names';
 import type { RouteAuth } from './route-auth';
 
-export { queueUrlEnv, type QueueName, type RouteAuth, type SecretName, type TableAccess };
+export { queueUrlEnv, type QueueName, type RegistrySecretAccess, type RouteAuth, type SecretName, type TableAccess };
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
@@ -42,6 +42,16 @@ export interface QueueTrigger {
   maxBatchingWindowSeconds?: number;
 }
 
+/**
+ * An EventBridge event pattern on the account's default bus, for events AWS services emit (an
+ * ECR push). Each field lists the values it matches; `detail` matches its fields the same way.
+ */
+export interface EventPattern {
+  source: readonly string[];
+  'detail-type': readonly string[];
+  detail?: Readonly<Record<string, readonly string[]>>;
+}
+
 export interface FunctionSpec {
   /** Source file, relative to the repository root, exporting `handler`. */
   entry: string;
@@ -52,6 +62,11 @@ export interface FunctionSpec {
   queues?: QueueTrigger[];
   /** Invoked once a minute: an EventBridge rule `rate(1 minute)` on AWS, a timer on the embedded host. */
   everyMinute?: boolean;
+  /**
+   * Invoked with each event of the account's default bus this pattern matches: an EventBridge
+   * rule on AWS; on the embedded host, `Host.deliverEvent` (there is no AWS service to emit them).
+   */
+  onEvents?: EventPattern;
   /** Queues this function sends to; grants and queue URLs in its environment follow from it. */
   sendsTo?: QueueName[];
   /**
@@ -61,6 +76,12 @@ export interface FunctionSpec {
   table?: TableAccess;
   /** Secrets the function reads: `webhook` (registries' secret), `adminKey` (the bootstrap admin key). */
   secrets?: SecretName[];
+  /**
+   * The configured registries' secrets that are kept as they are (kinds that check an HMAC), in
+   * Secrets Manager under the stack's prefix: `read` them, or `write` them (create, put, delete).
+   * Gives REGISTRY_SECRET_PREFIX.
+   */
+  registrySecrets?: RegistrySecretAccess;
   /**
    * It puts events on the stack's EventBridge bus: `events:PutEvents` on that bus and
    * EVENT_BUS_NAME in its environment where the host has a bus (the embedded host has none).
@@ -116,7 +137,35 @@ export const functions = {
     routes: [{ method: 'POST', path: '/api/v1/webhooks/{registry}', auth: 'webhookSecret' }],
     sendsTo: ['orchestration', 'notify'],
     table: 'read-write',
+    // The global secret of the default registries; a configured registry's own secret is in the
+    // table (its hash) or in Secrets Manager (HMAC kinds).
     secrets: ['webhook'],
+    registrySecrets: 'read',
+  },
+  ecrEvents: {
+    entry: 'functions/ecr-events.ts',
+    description: 'Amazon ECR pushes from EventBridge: normalise, create rollouts',
+    timeoutSeconds: 15,
+    memoryMb: 256,
+    onEvents: { source: ['aws.ecr'], 'detail-type': ['ECR Image Action'], detail: { 'action-type': ['PUSH'], result: ['SUCCESS'] } },
+    sendsTo: ['orchestration', 'notify'],
+    table: 'read-write',
+  },
+  adminRegistries: {
+    entry: 'functions/admin-registries.ts',
+    description: 'Admin API: the registries that send pushes, each with its webhook URL, secret, host aliases and rate limit',
+    timeoutSeconds: 15,
+    memoryMb: 256,
+    routes: [
+      { method: 'GET', path: '/api/v1/registries', auth: 'admin' },
+      { method: 'POST', path: '/api/v1/registries', auth: 'admin' },
+      { method: 'GET', path: '/api/v1/registries/{name}', auth: 'admin' },
+      { method: 'PATCH', path: '/api/v1/registries/{name}', auth: 'admin' },
+      { method: 'DELETE', path: '/api/v1/registries/{name}', auth: 'admin' },
+    ],
+    table: 'read-write',
+    secrets: ['adminKey'],
+    registrySecrets: 'write',
   },
   adminPolicies: {
     entry: 'functions/admin-policies.ts',
@@ -384,12 +433,23 @@ export function grantsOf(spec: FunctionSpec, queues: Readonly<Record<QueueName, 
     secrets: spec.secrets ?? [],
     createsSchedules: target !== undefined && sendsTo.includes(target),
     putsEvents: spec.putsEvents === true,
+    ...(spec.registrySecrets ? { registrySecrets: spec.registrySecrets } : {}),
   };
 }
 
 /** The EventBridge rule that invokes an `everyMinute` function. */
 export function minuteRuleName(prefix: string, functionName: string): string {
   return `${prefix}-${functionName}-every-minute`;
+}
+
+/** The EventBridge rule that invokes an `onEvents` function. */
+export function eventRuleName(prefix: string, functionName: string): string {
+  return `${prefix}-${functionName}-events`;
+}
+
+/** Where the stack keeps registries' secrets in Secrets Manager: `<prefix>/registries/<name>`. */
+export function registrySecretPrefix(prefix: string): string {
+  return `${prefix}/registries/`;
 }
 
 /** The EventBridge Scheduler group that holds the one-time schedules of wake-ups. */

@@ -17,8 +17,12 @@ export const routeAuthRules = {
   device: "the token of the device named by the path's {uuid}, as a bearer token",
   /** `Authorization: Bearer fpk_…`: a provisioning key that is neither revoked, expired nor used up. */
   provisioningKey: 'a provisioning key as a bearer token',
-  /** The registries' shared secret, where the `{registry}` sends it (Docker Hub: `?token=`; Distribution: a bearer header). */
-  webhookSecret: "the webhook secret, where the path's {registry} sends it",
+  /**
+   * The secret of the registry the path's `{registry}` names, where its kind sends it (Docker Hub:
+   * `?token=`; Distribution: a bearer header): a configured registry's own, a default registry's
+   * the deployment's webhook secret.
+   */
+  webhookSecret: "the secret of the path's {registry}, where its kind sends it",
   /** No credential: anyone may call it. Only what holds no secret: the API's OpenAPI document and the dashboard's static files (its data needs the admin key), and test fixtures. */
   public: 'nothing',
 } as const;

@@ -17,6 +17,8 @@ export interface Config {
   webhookSecret: string;
   /** … or as a Secrets Manager secret (AWS). */
   webhookSecretArn?: string;
+  /** The name prefix of the Secrets Manager secrets holding registries' secrets (HMAC kinds). */
+  registrySecretPrefix?: string;
   /** A Secrets Manager secret holding an admin key that works without being stored in the table. */
   adminKeySecretArn?: string;
   /** Where one-time schedules go and the role they send as; only functions that create them get these. */
@@ -125,6 +127,7 @@ export function loadConfig(vars: Environment = environment()): Config {
     webhookSecret: vars[env.webhookSecret] ?? '',
     ...optional('webhookSecretArn', env.webhookSecretArn),
     ...optional('adminKeySecretArn', env.adminKeySecretArn),
+    ...optional('registrySecretPrefix', env.registrySecretPrefix),
     ...optional('scheduleGroupName', env.scheduleGroupName),
     ...optional('schedulerRoleArn', env.schedulerRoleArn),
     ...optional('scheduleTargetArn', env.scheduleTargetArn),
@@ -177,6 +180,13 @@ export function queueUrl(queue: QueueName): string {
   return url;
 }
 
+/** Where registries' secrets are kept; fails clearly when the wiring did not provide it. */
+export function registrySecretPrefix(): string {
+  const prefix = config().registrySecretPrefix;
+  if (!prefix) throw new ConfigError(missing(env.registrySecretPrefix, "the function keeps registries' secrets, which the manifest's registrySecrets does not grant it"));
+  return prefix;
+}
+
 /** Where this function creates one-time schedules; fails clearly when the wiring did not provide it. */
 export function scheduleSettings(): { groupName: string; roleArn: string; targetArn: string } {
   const { scheduleGroupName, schedulerRoleArn, scheduleTargetArn } = config();
@@ -194,6 +204,8 @@ export interface Needs {
   secrets?: readonly SecretName[];
   /** It creates one-time schedules (wake-ups more than 15 minutes ahead). */
   schedules?: boolean;
+  /** It reads or writes registries' secrets kept in Secrets Manager. */
+  registrySecrets?: boolean;
 }
 
 /**
@@ -211,6 +223,9 @@ export function requireConfig(needs: Needs): Config {
   }
   if (needs.secrets?.includes('webhook') && !loaded.webhookSecret && !loaded.webhookSecretArn) {
     problems.push(missing(`${env.webhookSecret} or ${env.webhookSecretArn}`, 'the function verifies the webhook secret, which the manifest does not grant it'));
+  }
+  if (needs.registrySecrets && !loaded.registrySecretPrefix) {
+    problems.push(missing(env.registrySecretPrefix, "the function keeps registries' secrets, which the manifest's registrySecrets does not grant it"));
   }
   if (needs.schedules) {
     try {

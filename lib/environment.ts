@@ -15,6 +15,11 @@ export const env = {
   webhookSecret: 'WEBHOOK_SECRET',
   /** … or as the ARN of the Secrets Manager secret holding it (AWS). */
   webhookSecretArn: 'WEBHOOK_SECRET_ARN',
+  /**
+   * The name prefix of the Secrets Manager secrets that hold registries' secrets where a hash
+   * will not do (HMAC kinds); given to functions granted `registrySecrets`.
+   */
+  registrySecretPrefix: 'REGISTRY_SECRET_PREFIX',
   /** A Secrets Manager secret holding a bootstrap admin key that works without being stored in the table (AWS). */
   adminKeySecretArn: 'ADMIN_API_KEY_SECRET_ARN',
   /** The EventBridge Scheduler group one-time schedules are created in; for functions that create them. */
@@ -57,6 +62,8 @@ export function queueUrlEnv(queue: QueueName): string {
 }
 
 export type TableAccess = 'read' | 'read-write';
+/** `read`: GetSecretValue; `write`: create, put and delete, never read (the admin API only writes them). */
+export type RegistrySecretAccess = 'read' | 'write';
 export const secretNames = ['webhook', 'adminKey'] as const;
 export type SecretName = (typeof secretNames)[number];
 
@@ -69,6 +76,8 @@ export interface Grants {
   createsSchedules?: boolean;
   /** It puts events on the EventBridge bus (where the host has one). */
   putsEvents?: boolean;
+  /** The registries' secrets kept in Secrets Manager, under the host's prefix. */
+  registrySecrets?: RegistrySecretAccess;
 }
 
 /** A secret as a host holds it: its value (embedded host) or a Secrets Manager ARN (AWS). */
@@ -86,6 +95,8 @@ export interface HostResources {
   schedules?: { groupName: string; roleArn: string; targetArn: string };
   /** The EventBridge bus recorded events go to; none on the embedded host. */
   eventBusName?: string;
+  /** Where registries' secrets are kept in Secrets Manager (or the embedded host's twin of it). */
+  registrySecretPrefix?: string;
 }
 
 /** Settings every function gets alike. */
@@ -133,6 +144,7 @@ export function functionEnvironment(grants: Grants, resources: HostResources, co
     variables[env.scheduleTargetArn] = resources.schedules.targetArn;
   }
   if (grants.putsEvents && resources.eventBusName) variables[env.eventBusName] = resources.eventBusName;
+  if (grants.registrySecrets && resources.registrySecretPrefix) variables[env.registrySecretPrefix] = resources.registrySecretPrefix;
   return variables;
 }
 
@@ -143,6 +155,7 @@ export const allGrants: Required<Grants> = {
   secrets: secretNames,
   createsSchedules: true,
   putsEvents: true,
+  registrySecrets: 'read',
 };
 
 export type Environment = Readonly<Record<string, string | undefined>>;

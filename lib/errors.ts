@@ -60,3 +60,15 @@ export class UnsupportedMediaType extends ClientError {
   readonly statusCode = 415;
   readonly code = 'unsupported_media_type';
 }
+
+/** Over a rate limit: the answer carries `Retry-After`, the whole seconds until a retry can pass. */
+export class TooManyRequests extends ClientError {
+  readonly statusCode = 429;
+  readonly code = 'too_many_requests';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

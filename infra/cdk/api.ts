@@ -17,12 +17,13 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import type { HttpMethod } from '../manifest';
+import type { HttpMethod, RouteAuth } from '../manifest';
 
 export interface ApiRoute {
   method: HttpMethod;
   /** `/api/v1/devices/{uuid}/state`: literal segments and `{param}` segments. */
   path: string;
+  auth: RouteAuth;
   fn: IFunction;
 }
 
@@ -31,6 +32,8 @@ export interface FleetApiProps {
   routes: ApiRoute[];
   throttlingRateLimit: number;
   throttlingBurstLimit: number;
+  /** A tighter throttle on the routes registries call (auth `webhookSecret`), all registries together. */
+  webhookThrottling: { rateLimit: number; burstLimit: number };
   removalPolicy: RemovalPolicy;
   waf: boolean;
 }
@@ -73,6 +76,14 @@ export class FleetApi extends Construct {
         stageName,
         throttlingRateLimit: props.throttlingRateLimit,
         throttlingBurstLimit: props.throttlingBurstLimit,
+        methodOptions: Object.fromEntries(
+          props.routes
+            .filter((route) => route.auth === 'webhookSecret')
+            .map((route) => [
+              `${route.path}/${route.method}`,
+              { throttlingRateLimit: props.webhookThrottling.rateLimit, throttlingBurstLimit: props.webhookThrottling.burstLimit, dataTraceEnabled: false },
+            ]),
+        ),
         accessLogDestination: new apigateway.LogGroupLogDestination(this.accessLogs),
         accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields({
           caller: false,

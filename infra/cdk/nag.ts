@@ -99,6 +99,22 @@ export function applyNagChecks(app: App, stack: FleetRolloutStack): void {
     );
   }
 
+  for (const fn of stack.registrySecretUsers) {
+    NagSuppressions.addResourceSuppressions(
+      fn.role!,
+      [
+        {
+          id: 'AwsSolutions-IAM5',
+          reason:
+            "A registry's secret that an HMAC needs as it is gets a Secrets Manager secret of its own when an admin creates the " +
+            "registry; the wildcard is limited to this stack's prefix (<stack>/registries/), and to the actions the manifest grants.",
+          appliesTo: [`Resource::arn:<AWS::Partition>:secretsmanager:<AWS::Region>:<AWS::AccountId>:secret:${stack.stackName}/registries/*`],
+        },
+      ],
+      true,
+    );
+  }
+
   NagSuppressions.addResourceSuppressions([stack.webhookSecret, stack.adminKeySecret], [
     {
       id: 'AwsSolutions-SMG4',

@@ -15,6 +15,13 @@ export interface Settings {
   /** Requests per second the API stage admits on average, and in a burst. */
   apiThrottlingRateLimit: number;
   apiThrottlingBurstLimit: number;
+  /**
+   * The same for the webhook routes, all registries together: the coarse outer limit in front of
+   * each registry's own `rate_limit_per_minute` (lib/domain/rate-limit.ts), so a flood of
+   * requests is refused before any function runs.
+   */
+  webhookThrottlingRateLimit: number;
+  webhookThrottlingBurstLimit: number;
   /** Subscribes this address to the alarms (an SNS topic is created only when it is set). */
   alarmEmail?: string;
   /** A WAF web ACL in front of the API that refuses large bodies before a function runs. Costs money when idle. */
@@ -136,6 +143,8 @@ export function readSettings(node: Node): Settings {
     removalPolicy: oneOf(node, 'removalPolicy', ['retain', 'destroy'] as const),
     apiThrottlingRateLimit: positiveInteger(node, 'apiThrottlingRateLimit'),
     apiThrottlingBurstLimit: positiveInteger(node, 'apiThrottlingBurstLimit'),
+    webhookThrottlingRateLimit: positiveInteger(node, 'webhookThrottlingRateLimit'),
+    webhookThrottlingBurstLimit: positiveInteger(node, 'webhookThrottlingBurstLimit'),
     ...(alarmEmail ? { alarmEmail } : {}),
     waf: flag(node, 'waf'),
     logLevel: oneOf(node, 'logLevel', ['debug', 'info', 'warn', 'error'] as const),
@@ -146,6 +155,12 @@ export function readSettings(node: Node): Settings {
   };
   if (settings.apiThrottlingBurstLimit < settings.apiThrottlingRateLimit) {
     throw new SettingsError('context value "apiThrottlingBurstLimit" must be at least "apiThrottlingRateLimit"');
+  }
+  if (settings.webhookThrottlingBurstLimit < settings.webhookThrottlingRateLimit) {
+    throw new SettingsError('context value "webhookThrottlingBurstLimit" must be at least "webhookThrottlingRateLimit"');
+  }
+  if (settings.webhookThrottlingRateLimit > settings.apiThrottlingRateLimit || settings.webhookThrottlingBurstLimit > settings.apiThrottlingBurstLimit) {
+    throw new SettingsError('context values "webhookThrottling…" must not exceed "apiThrottling…": the stage limit applies to the webhook routes too');
   }
   if (settings.devicePollIntervalActiveSeconds > settings.devicePollIntervalSeconds) {
     throw new SettingsError('context value "devicePollIntervalActiveSeconds" must not be longer than "devicePollIntervalSeconds"');

@@ -12,7 +12,7 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, CfnOutput, Duration, Fn, RemovalPolicy, Stack, type StackProps } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cloudwatchActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -31,8 +31,19 @@ import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { KeySchemaElement } from '@aws-sdk/client-dynamodb';
 import * as manifest from '../manifest';
-import { deadLetterQueueName, grantsOf, minuteRuleName, queueResourceName, scheduleGroupName, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
-import { functionEnvironment, type HostResources, type TableAccess } from '../../lib/environment';
+import {
+  deadLetterQueueName,
+  eventRuleName,
+  grantsOf,
+  minuteRuleName,
+  queueResourceName,
+  registrySecretPrefix,
+  scheduleGroupName,
+  type FunctionSpec,
+  type QueueName,
+  type QueueSpec,
+} from '../manifest';
+import { functionEnvironment, type HostResources, type RegistrySecretAccess, type TableAccess } from '../../lib/environment';
 import { indexes, tableDefinition, ttlAttribute } from '../../lib/store/keys';
 import { FleetApi, type ApiRoute } from './api';
 import { createCloudWatchDashboard } from './cloudwatch-dashboard';
@@ -50,6 +61,15 @@ const readActions = ['dynamodb:GetItem', 'dynamodb:BatchGetItem', 'dynamodb:Quer
 export const tableActions: Record<TableAccess, string[]> = {
   read: readActions,
   'read-write': [...readActions, 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+};
+
+/**
+ * What a function may do with the registries' secrets in Secrets Manager, by the access the
+ * manifest grants: the webhook reads them, the admin API writes them and never reads one.
+ */
+export const registrySecretActions: Record<RegistrySecretAccess, string[]> = {
+  read: ['secretsmanager:GetSecretValue'],
+  write: ['secretsmanager:CreateSecret', 'secretsmanager:PutSecretValue', 'secretsmanager:DeleteSecret'],
 };
 
 /** EventBridge rules fire at most once a minute; the ticker splits each firing into two ticks. */
@@ -114,6 +134,9 @@ export class FleetRolloutStack extends Stack {
   /** The functions granted the table, and those granted the schedule group (for cdk-nag's reasons). */
   readonly tableUsers: NodejsFunction[] = [];
   readonly scheduleCreators: NodejsFunction[] = [];
+  /** The functions granted the registries' secrets, and the ARN pattern they reach (for cdk-nag's reasons). */
+  readonly registrySecretUsers: NodejsFunction[] = [];
+  readonly registrySecretArns: string;
   readonly alarms: cloudwatch.Alarm[] = [];
   /** The functions' metrics, the queues' backlogs and the dead-letter queues (./cloudwatch-dashboard.ts). */
   readonly cloudWatchDashboard: cloudwatch.Dashboard;
@@ -163,6 +186,10 @@ export class FleetRolloutStack extends Stack {
     const [scheduleTarget] = scheduleTargetQueues(wiring);
     if (scheduleTarget) this.queues[scheduleTarget].queue.grant(this.schedulerRole, 'sqs:SendMessage');
 
+    // Registries' secrets that must be kept as they are (HMAC kinds) are made at run time, one per
+    // registry, under this prefix; the functions' grants reach these and nothing else.
+    this.registrySecretArns = this.formatArn({ service: 'secretsmanager', resource: 'secret', resourceName: `${registrySecretPrefix(prefix)}*`, arnFormat: ArnFormat.COLON_RESOURCE_NAME });
+
     this.eventBus = new events.EventBus(this, 'EventBus', { eventBusName: `${prefix}-events`, description: `${prefix}: every rollout event` });
 
     this.functions = {};
@@ -182,6 +209,7 @@ export class FleetRolloutStack extends Stack {
       routes,
       throttlingRateLimit: settings.apiThrottlingRateLimit,
       throttlingBurstLimit: settings.apiThrottlingBurstLimit,
+      webhookThrottling: { rateLimit: settings.webhookThrottlingRateLimit, burstLimit: settings.webhookThrottlingBurstLimit },
       removalPolicy,
       waf: settings.waf,
     });
@@ -277,6 +305,7 @@ export class FleetRolloutStack extends Stack {
       secrets: { webhook: { arn: this.webhookSecret.secretArn }, adminKey: { arn: this.adminKeySecret.secretArn } },
       ...(schedules.targetArn ? { schedules: { groupName: schedules.groupName, roleArn: this.schedulerRole.roleArn, targetArn: schedules.targetArn } } : {}),
       eventBusName: this.eventBus.eventBusName,
+      registrySecretPrefix: registrySecretPrefix(this.stackName),
     };
     const environment: Record<string, string> = {
       ...functionEnvironment(grants, resources, {
@@ -348,6 +377,10 @@ export class FleetRolloutStack extends Stack {
     if (grants.putsEvents) this.eventBus.grantPutEventsTo(fn);
     if (grants.secrets?.includes('webhook')) this.webhookSecret.grantRead(fn);
     if (grants.secrets?.includes('adminKey')) this.adminKeySecret.grantRead(fn);
+    if (grants.registrySecrets) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: registrySecretActions[grants.registrySecrets], resources: [this.registrySecretArns] }));
+      this.registrySecretUsers.push(fn);
+    }
     if (grants.createsSchedules) {
       fn.addToRolePolicy(
         new iam.PolicyStatement({
@@ -367,6 +400,20 @@ export class FleetRolloutStack extends Stack {
         schedule: events.Schedule.rate(Duration.seconds(ruleRateSeconds)),
         // A firing that could not be delivered within a minute is superseded by the next one.
         targets: [new eventTargets.LambdaFunction(fn, { maxEventAge: Duration.seconds(ruleRateSeconds), retryAttempts: 2 })],
+      });
+    }
+    if (spec.onEvents) {
+      new events.Rule(this, `${id}Events`, {
+        ruleName: eventRuleName(this.stackName, name),
+        description: `Invokes ${name} with the matching events of the account's default bus`,
+        // The default bus: where AWS services (ECR) put their events.
+        eventPattern: {
+          source: [...spec.onEvents.source],
+          detailType: [...spec.onEvents['detail-type']],
+          ...(spec.onEvents.detail ? { detail: Object.fromEntries(Object.entries(spec.onEvents.detail).map(([field, values]) => [field, [...values]])) } : {}),
+        },
+        // An event not delivered within a day (the function failing throughout) is dropped; a push is worth a retry.
+        targets: [new eventTargets.LambdaFunction(fn, { maxEventAge: Duration.hours(24), retryAttempts: 2 })],
       });
     }
     return fn;

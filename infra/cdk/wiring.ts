@@ -70,6 +70,15 @@ export function checkWiring(wiring: Wiring): void {
         `function ${name} serves HTTP routes but its timeout ${spec.timeoutSeconds} s exceeds API Gateway's ${apiGatewayIntegrationTimeoutSeconds} s integration timeout`,
       );
     }
+    if (spec.onEvents) {
+      const { source, 'detail-type': detailType, detail = {} } = spec.onEvents;
+      const empty = [['source', source], ['detail-type', detailType], ...Object.entries(detail).map(([field, values]) => [`detail.${field}`, values] as const)]
+        .filter(([, values]) => values.length === 0)
+        .map(([field]) => field);
+      // An empty list would match nothing on AWS, and CloudFormation refuses it: a rule that can never fire.
+      if (empty.length > 0) problems.push(`function ${name}: its onEvents pattern lists no value for ${empty.join(', ')}`);
+      if (spec.everyMinute) problems.push(`function ${name} is both everyMinute and onEvents: one rule per function`);
+    }
     for (const route of spec.routes ?? []) {
       const key = `${route.method} ${route.path}`;
       const other = routes.get(key);

@@ -4,7 +4,8 @@
  * local-aws-sqs for the queues, an HTTP server for API Gateway, a poller per queue trigger for
  * the event source mappings, a timer for the EventBridge rule, and an EventBridge Scheduler twin
  * for the one-time schedules of wake-ups more than 15 minutes ahead (infra/embedded/scheduler.ts),
- * and `GET /metrics` for what CloudWatch shows on AWS (infra/embedded/metrics-endpoint.ts).
+ * a Secrets Manager twin for registries' secrets (infra/embedded/secrets-manager.ts), the rules
+ * of the default event bus (infra/embedded/event-rules.ts), and `GET /metrics` for what CloudWatch shows on AWS (infra/embedded/metrics-endpoint.ts).
  *
  * Handlers reach the emulators through the standard `AWS_ENDPOINT_URL_*` variables, so the code
  * they run is the code that runs on AWS. Because those variables, and the SDK clients that lib/
@@ -17,7 +18,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import * as manifest from '../manifest';
-import { grantsOf, scheduleGroupName, scheduleTargetQueue, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
+import { grantsOf, registrySecretPrefix, scheduleGroupName, scheduleTargetQueue, type FunctionSpec, type QueueName, type QueueSpec } from '../manifest';
 import { routeAuthProblems } from '../route-auth';
 import { allGrants, env, functionEnvironment, type CommonSettings, type HostResources } from '../../lib/environment';
 import { loopbackRanges, privateRanges } from '../../lib/health/address-policy';
@@ -33,6 +34,8 @@ import { invokeStore, loadFunction, settleInvocations, type InvocationObserver, 
 import { createLogger, type LogLevel } from './logger';
 import { startMinuteRule, type MinuteRule } from './minute-rule';
 import { startSchedulerTwin } from './scheduler';
+import { startSecretsManagerTwin } from './secrets-manager';
+import { eventRules, type DeliveredEvent } from './event-rules';
 import { advanceClock, now, resetClock } from '../../lib/clock';
 import { startSqsPoller, type Redelivery, type SqsPoller } from './sqs-poller';
 
@@ -52,7 +55,7 @@ export interface HostOptions {
   port?: number;
   /** Interface to listen on. Default 127.0.0.1. */
   host?: string;
-  /** Where the table, the admin key and the webhook secret are kept; ':memory:' keeps nothing. */
+  /** Where the table, the admin key, the webhook secret and registries' secrets are kept; ':memory:' keeps nothing. */
   dataDir: string;
   /** Seconds between the ticker's two ticks. Default 30, as on AWS. */
   tickSeconds?: number;
@@ -117,7 +120,13 @@ export interface Host {
   queueUrls: Record<QueueName, string>;
   deadLetterQueueUrls: Record<QueueName, string>;
   /** Emulator endpoints, for tools and tests that talk to DynamoDB or SQS directly. */
-  endpoints: { dynamodb: string; sqs: string; scheduler: string };
+  endpoints: { dynamodb: string; sqs: string; scheduler: string; secretsManager: string };
+  /**
+   * Puts an event on the twin of the account's default EventBridge bus: every function whose
+   * `onEvents` rule matches it is invoked (an ECR push, which no AWS service emits here). Resolves
+   * with what each returned; rejects when one failed (infra/embedded/event-rules.ts).
+   */
+  deliverEvent(event: Readonly<Record<string, unknown>>): Promise<DeliveredEvent[]>;
   /**
    * The time the handlers decide by (lib/clock.ts). `advance` moves it forward, so a test can let
    * an approval deadline pass or a maintenance window open at once; the next tick (or a wake-up
@@ -207,6 +216,9 @@ export async function startHost(options: HostOptions): Promise<Host> {
       logger: logger.child('scheduler'),
     });
     cleanups.push(() => schedulerTwin.close());
+    // Registries' secrets that must be kept as they are (HMAC kinds), in the data dir.
+    const secretsManagerTwin = await startSecretsManagerTwin({ dataDir, logger: logger.child('secrets') });
+    cleanups.push(() => secretsManagerTwin.close());
     const scheduleTarget = scheduleTargetQueue(wiring.queues);
 
     // What the functions are given, by the contract the CDK stack uses too (lib/environment.ts).
@@ -215,6 +227,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       queueUrls: Object.fromEntries(queueNames.map((queue) => [queue, emulators.queues[queue].url])) as Record<QueueName, string>,
       // The admin key is written to the table (below) rather than kept in a secret.
       secrets: { webhook: { value: webhookSecret } },
+      registrySecretPrefix: registrySecretPrefix(resourcePrefix),
       ...(scheduleTarget
         ? {
             schedules: {
@@ -255,6 +268,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
         AWS_ENDPOINT_URL_DYNAMODB: emulators.dynamodbEndpoint,
         AWS_ENDPOINT_URL_SQS: emulators.sqsEndpoint,
         AWS_ENDPOINT_URL_SCHEDULER: schedulerTwin.endpoint,
+        AWS_ENDPOINT_URL_SECRETS_MANAGER: secretsManagerTwin.endpoint,
         // Invocations run concurrently in this one process, each in its own context (lambda-runtime.ts);
         // what matters to Powertools is that it is set.
         AWS_LAMBDA_MAX_CONCURRENCY: String(concurrency),
@@ -300,6 +314,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
       }
     }
 
+    const rules = eventRules(functions, logger.child('events'));
+
     const everyMinute = functions.filter((fn) => fn.spec.everyMinute === true);
     if (everyMinute.length > 0) {
       const rule: MinuteRule = startMinuteRule({
@@ -336,7 +352,8 @@ export async function startHost(options: HostOptions): Promise<Host> {
       tableName,
       queueUrls: urlsOf(emulators.queues),
       deadLetterQueueUrls: urlsOf(emulators.deadLetterQueues),
-      endpoints: { dynamodb: emulators.dynamodbEndpoint, sqs: emulators.sqsEndpoint, scheduler: schedulerTwin.endpoint },
+      endpoints: { dynamodb: emulators.dynamodbEndpoint, sqs: emulators.sqsEndpoint, scheduler: schedulerTwin.endpoint, secretsManager: secretsManagerTwin.endpoint },
+      deliverEvent: (event) => rules.deliver(event),
       clock: { now, advance: advanceClock },
       stop() {
         stopped ??= cleanUp().then(() => logger.info('embedded host stopped'));

@@ -5,7 +5,7 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import type { z } from 'zod';
-import { ClientError, Invalid, NotFound, PayloadTooLarge, UnsupportedMediaType } from '../errors';
+import { ClientError, Invalid, NotFound, PayloadTooLarge, TooManyRequests, UnsupportedMediaType } from '../errors';
 import { correlationKeys, lambdaHandler } from '../lambda';
 import { logger } from '../logger';
 import { validate } from '../validation';
@@ -22,6 +22,12 @@ export interface ApiRequest {
   /** Header names lower-cased. */
   headers: Record<string, string | undefined>;
   rawBody: string;
+  /**
+   * Where the caller reached the API, e.g. `https://abc.execute-api.eu-west-1.amazonaws.com/prod`
+   * or `http://127.0.0.1:3001`: for answers that show an absolute URL of ours. Undefined when the
+   * request names no host.
+   */
+  baseUrl: string | undefined;
   /** The JSON body, validated against `schema`. */
   json<T>(schema: z.ZodType<T>): T;
 }
@@ -70,6 +76,20 @@ function pathParameters(event: APIGatewayProxyEvent): Record<string, string> {
   return params;
 }
 
+/**
+ * The scheme, host and path prefix the caller used. On API Gateway's own `execute-api` host the
+ * stage is the first path segment (event.path leaves it out); on any other host (a custom domain
+ * mapped at its root, the embedded host) the API starts at the root.
+ */
+function baseUrlOf(event: APIGatewayProxyEvent, headers: Record<string, string | undefined>): string | undefined {
+  const host = headers.host ?? event.requestContext?.domainName;
+  if (!host || !/^[A-Za-z0-9.-]+(?::\d+)?$|^\[[0-9a-fA-F:]+\](?::\d+)?$/.test(host)) return undefined;
+  const scheme = headers['x-forwarded-proto'] === 'http' ? 'http' : 'https';
+  const stage = event.requestContext?.stage;
+  const onStage = stage && /\.execute-api\./.test(host) ? `/${encodeURIComponent(stage)}` : '';
+  return `${scheme}://${host}${onStage}`;
+}
+
 function toRequest(event: APIGatewayProxyEvent, options: ApiOptions): ApiRequest {
   const rawBody = event.body ? (event.isBase64Encoded ? Buffer.from(event.body, 'base64').toString('utf8') : event.body) : '';
   if (Buffer.byteLength(rawBody, 'utf8') > options.maxBodyBytes) {
@@ -88,6 +108,7 @@ function toRequest(event: APIGatewayProxyEvent, options: ApiOptions): ApiRequest
     ),
     headers,
     rawBody,
+    baseUrl: baseUrlOf(event, headers),
     json<T>(schema: z.ZodType<T>): T {
       const type = headers['content-type'];
       if (type && !/^application\/([\w.+-]+\+)?json\b/i.test(type)) {
@@ -124,6 +145,7 @@ export function errorResult(error: unknown): APIGatewayProxyResult {
       status: error.statusCode,
       body: { error: { code: error.code, message: error.message, ...(error.details ? { details: error.details } : {}) } },
       ...(error.statusCode === 401 ? { headers: { 'www-authenticate': 'Bearer' } } : {}),
+      ...(error instanceof TooManyRequests ? { headers: { 'retry-after': String(error.retryAfterSeconds) } } : {}),
     });
   }
   logger.error('request failed', { error });

@@ -13,19 +13,19 @@
  */
 import { manifestPush } from './distribution';
 import { parseJsonObject, requireContentType } from './payload';
-import { bearerToken, verifySharedSecret } from './sender-auth';
-import type { ImagePushed, ParseContext, RegistryWebhook, WebhookRequest } from './types';
+import { bearerToken, sharedTokenAuthentication } from './sender-auth';
+import type { ImagePushed, ParseContext, RegistryWebhook, SharedToken, WebhookRequest } from './types';
 
 export const ACR = 'acr';
 
+const token: SharedToken = {
+  read: bearerToken,
+  howToSend: 'add the custom header "Authorization: Bearer <secret>" to the ACR webhook (--headers "Authorization=Bearer <secret>")',
+};
+
 export const acr: RegistryWebhook = {
-  authenticate(request: WebhookRequest, secret: string): void {
-    verifySharedSecret(
-      bearerToken(request),
-      secret,
-      'add the custom header "Authorization: Bearer <secret>" to the ACR webhook (--headers "Authorization=Bearer <secret>")',
-    );
-  },
+  sharedToken: token,
+  authenticate: sharedTokenAuthentication(token),
 
   parse(request: WebhookRequest, receivedAt: Date, context?: ParseContext): ImagePushed[] {
     requireContentType(request, ['application/json']);

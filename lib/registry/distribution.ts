@@ -1,6 +1,6 @@
 /**
- * CNCF Distribution (`registry:2`, `distribution/distribution`) notifications, route
- * `distribution`.
+ * CNCF Distribution (`registry:2`, `distribution/distribution`) notifications: kind
+ * `distribution` (the default route of the same name).
  *
  * The registry POSTs an envelope `{ events: [...] }` for manifest and blob pushes, pulls, mounts
  * and deletes, and retries until it gets a 2xx. Only one kind of event means "a new image to
@@ -29,8 +29,8 @@ import {
   timeField,
 } from './payload';
 import { validate } from '../validation';
-import { bearerToken, verifySharedSecret } from './sender-auth';
-import type { ImagePushed, ParseContext, RegistryWebhook, WebhookRequest } from './types';
+import { bearerToken, sharedTokenAuthentication } from './sender-auth';
+import type { ImagePushed, ParseContext, RegistryWebhook, SharedToken, WebhookRequest } from './types';
 
 export const DISTRIBUTION = 'distribution';
 
@@ -120,14 +120,14 @@ export function distributionPushes(request: WebhookRequest, registry: string, re
   return [...pushes.values()];
 }
 
+const token: SharedToken = {
+  read: bearerToken,
+  howToSend: 'send the header "Authorization: Bearer <secret>" (notifications.endpoints[].headers)',
+};
+
 export const distribution: RegistryWebhook = {
-  authenticate(request: WebhookRequest, secret: string): void {
-    verifySharedSecret(
-      bearerToken(request),
-      secret,
-      'send the header "Authorization: Bearer <secret>" (notifications.endpoints[].headers)',
-    );
-  },
+  sharedToken: token,
+  authenticate: sharedTokenAuthentication(token),
 
   parse(request: WebhookRequest, receivedAt: Date, context?: ParseContext): ImagePushed[] {
     return distributionPushes(request, DISTRIBUTION, receivedAt, context);

@@ -1,5 +1,5 @@
 /**
- * Docker Hub repository webhooks, route `docker-registry`.
+ * Docker Hub repository webhooks: kind `docker-hub` (the default route `docker-registry`).
  *
  * Docker Hub fires one POST per pushed tag and can send neither headers nor a signature, so the
  * secret travels in the webhook URL as `?token=<secret>`. The payload has no digest and no
@@ -12,9 +12,10 @@
 import { z } from 'zod';
 import { validate } from '../validation';
 import { checkReference, epochSecondsField, parseJsonObject, repositoryPathField, requireContentType, stableId, tagField } from './payload';
-import { verifySharedSecret } from './sender-auth';
-import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
+import { sharedTokenAuthentication } from './sender-auth';
+import type { ImagePushed, RegistryWebhook, SharedToken, WebhookRequest } from './types';
 
+/** The default route's name, which a push keeps unless it came to a configured registry. */
 export const DOCKER_HUB = 'docker-registry';
 
 /**
@@ -46,10 +47,11 @@ function deliveryId(repository: string, tag: string, pushedAt: number | null | u
   return pushedAt == null ? stableId(repository, tag, body) : stableId(repository, tag, String(pushedAt));
 }
 
+const token: SharedToken = { read: (request) => request.query.token, howToSend: 'add ?token=<secret> to the webhook URL' };
+
 export const dockerHub: RegistryWebhook = {
-  authenticate(request: WebhookRequest, secret: string): void {
-    verifySharedSecret(request.query.token, secret, 'add ?token=<secret> to the webhook URL');
-  },
+  sharedToken: token,
+  authenticate: sharedTokenAuthentication(token),
 
   parse(request: WebhookRequest, receivedAt: Date): ImagePushed[] {
     requireContentType(request, ['application/json']);

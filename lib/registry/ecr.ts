@@ -12,7 +12,9 @@
  * artifacts that are not images (a Helm chart's `artifact-media-type` is its chart config) give
  * none. The repository is `<account>.dkr.ecr.<region>.amazonaws.com/<repository-name>`
  * (`.amazonaws.com.cn` in the China regions), the event `id` the delivery id (EventBridge keeps
- * it when it retries), `time` the push time.
+ * it when it retries), `time` the push time. A registry of kind `ecr` has no webhook URL and no
+ * secret; the stack's rule (infra/manifest.ts, function `ecrEvents`) matches successful pushes,
+ * and AWS alone can put `aws.ecr` events on a bus.
  */
 import { z } from 'zod';
 import { Unauthorized } from '../errors';
@@ -22,6 +24,11 @@ import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
 
 export const ECR = 'ecr';
 const IMAGE_ACTION = 'ECR Image Action';
+
+/** The registry host of an account's ECR in a region (`.amazonaws.com.cn` in the China regions). */
+export function ecrHost(account: string, region: string): string {
+  return `${account}.dkr.ecr.${region}.${region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com'}`;
+}
 
 /** Config media types of container images; any other names a non-image artifact. */
 const IMAGE_CONFIG_MEDIA_TYPES = new Set(['application/vnd.docker.container.image.v1+json', 'application/vnd.oci.image.config.v1+json']);
@@ -58,8 +65,7 @@ export function parseEcrEvent(event: unknown): ImagePushed[] {
   const envelope = validate(eventSchema, event, { what: 'event' });
   if (envelope['detail-type'] !== IMAGE_ACTION || !isImagePush(envelope.detail)) return [];
   const detail = validate(pushDetailSchema, envelope.detail, { prefix: 'detail' });
-  const domain = envelope.region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
-  const repository = `${envelope.account}.dkr.ecr.${envelope.region}.${domain}/${detail['repository-name']}`;
+  const repository = `${ecrHost(envelope.account, envelope.region)}/${detail['repository-name']}`;
   checkReference(repository, detail['image-tag'], 'detail.repository-name');
   return [
     {

@@ -10,20 +10,20 @@
  * `registry['notifications']` (or the chart's `registry.notifications`), whose `headers` carry
  * `Authorization: ["Bearer <secret>"]`.
  */
-import { bearerToken, verifySharedSecret } from './sender-auth';
+import { bearerToken, sharedTokenAuthentication } from './sender-auth';
 import { distributionPushes } from './distribution';
-import type { ImagePushed, ParseContext, RegistryWebhook, WebhookRequest } from './types';
+import type { ImagePushed, ParseContext, RegistryWebhook, SharedToken, WebhookRequest } from './types';
 
 export const GITLAB = 'gitlab';
 
+const token: SharedToken = {
+  read: bearerToken,
+  howToSend: 'send the header "Authorization: Bearer <secret>" (registry notifications endpoint headers in gitlab.rb)',
+};
+
 export const gitlab: RegistryWebhook = {
-  authenticate(request: WebhookRequest, secret: string): void {
-    verifySharedSecret(
-      bearerToken(request),
-      secret,
-      'send the header "Authorization: Bearer <secret>" (registry notifications endpoint headers in gitlab.rb)',
-    );
-  },
+  sharedToken: token,
+  authenticate: sharedTokenAuthentication(token),
 
   parse(request: WebhookRequest, receivedAt: Date, context?: ParseContext): ImagePushed[] {
     return distributionPushes(request, GITLAB, receivedAt, context);

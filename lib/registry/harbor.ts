@@ -38,8 +38,8 @@ import {
   tagField,
   timeField,
 } from './payload';
-import { equalsAny, header, verifyCredential } from './sender-auth';
-import type { ImagePushed, ParseContext, RegistryWebhook, WebhookRequest } from './types';
+import { header, sharedTokenAuthentication } from './sender-auth';
+import type { ImagePushed, ParseContext, RegistryWebhook, SharedToken, WebhookRequest } from './types';
 
 export const HARBOR = 'harbor';
 const DEFAULT_PUSH = 'PUSH_ARTIFACT';
@@ -108,15 +108,18 @@ function defaultEvent(body: Record<string, unknown>): Delivery {
   };
 }
 
-export const harbor: RegistryWebhook = {
-  authenticate(request: WebhookRequest, secret: string): void {
-    verifyCredential(
-      header(request, 'authorization'),
-      secret,
-      (presented) => equalsAny(secret, [presented.trim(), bearerTokenOf(presented)]),
-      'set the webhook\'s Auth Header in Harbor to the secret (Harbor sends it as "Authorization: <secret>"), or to "Bearer <secret>"',
-    );
+/** Harbor sends its Auth Header verbatim as `Authorization`: the secret, or `Bearer <secret>`. */
+const token: SharedToken = {
+  read: (request) => {
+    const value = header(request, 'authorization');
+    return value === undefined ? undefined : (bearerTokenOf(value) ?? value.trim());
   },
+  howToSend: 'set the webhook\'s Auth Header in Harbor to the secret (Harbor sends it as "Authorization: <secret>"), or to "Bearer <secret>"',
+};
+
+export const harbor: RegistryWebhook = {
+  sharedToken: token,
+  authenticate: sharedTokenAuthentication(token),
 
   parse(request: WebhookRequest, receivedAt: Date, context?: ParseContext): ImagePushed[] {
     requireContentType(request, ['application/json', 'application/cloudevents+json']);

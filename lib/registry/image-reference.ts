@@ -58,6 +58,11 @@ export function hostOf(repository: string): string | undefined {
   return splitHost(repository).host;
 }
 
+/** A repository's host (as written) and path: `localhost:5000/team/app` → `localhost:5000`, `team/app`. */
+export function splitRepositoryHost(repository: string): { host?: string; path: string } {
+  return splitHost(repository);
+}
+
 /** Splits off `@digest`, then a `:tag` only when the colon comes after the last `/`. */
 function splitReference(image: string): ImageReference {
   const at = image.indexOf('@');

@@ -20,8 +20,8 @@ import { z } from 'zod';
 import { validate } from '../validation';
 import { hostOf, parseImageReference } from './image-reference';
 import { canonicalJson, checkReference, parseJsonObject, pushDeliveryId, requireContentType, stableId, tagField } from './payload';
-import { verifySharedSecret } from './sender-auth';
-import type { ImagePushed, RegistryWebhook, WebhookRequest } from './types';
+import { sharedTokenAuthentication } from './sender-auth';
+import type { ImagePushed, RegistryWebhook, SharedToken, WebhookRequest } from './types';
 
 export const QUAY = 'quay';
 
@@ -61,10 +61,11 @@ function pullName(dockerUrl: string): string {
   return `${dockerUrl.slice(0, slash).toLowerCase()}${dockerUrl.slice(slash)}`;
 }
 
+const token: SharedToken = { read: (request) => request.query.token, howToSend: "add ?token=<secret> to the notification's webhook URL" };
+
 export const quay: RegistryWebhook = {
-  authenticate(request: WebhookRequest, secret: string): void {
-    verifySharedSecret(request.query.token, secret, 'add ?token=<secret> to the notification\'s webhook URL');
-  },
+  sharedToken: token,
+  authenticate: sharedTokenAuthentication(token),
 
   parse(request: WebhookRequest, receivedAt: Date): ImagePushed[] {
     requireContentType(request, ['application/json']);

@@ -9,8 +9,8 @@
  */
 import { createHmac } from 'node:crypto';
 import { Unauthorized } from '../errors';
-import { bearerTokenOf, constantTimeEqual } from '../secrets';
-import type { WebhookRequest } from './types';
+import { bearerTokenOf, constantTimeEqual, sha256Hex } from '../secrets';
+import type { SharedToken, WebhookRequest } from './types';
 
 /**
  * The one shape of every sender check: no secret configured, no credential presented, and a
@@ -58,6 +58,26 @@ export function equalsAny(presented: string, candidates: readonly (string | unde
     if (candidate !== undefined && constantTimeEqual(presented, candidate)) matched = true;
   }
   return matched;
+}
+
+/** `authenticate` of a kind that only repeats a token: the token where `token` says, equal to `secret`. */
+export function sharedTokenAuthentication(token: SharedToken): (request: WebhookRequest, secret: string) => void {
+  return (request, secret) => verifySharedSecret(token.read(request), secret, token.howToSend);
+}
+
+/**
+ * The same check against the secret's SHA-256 (lib/registries/secrets.ts keeps only that): the
+ * presented token is hashed and the hashes are compared in constant time. SHA-256 of a
+ * high-entropy secret needs no salt or stretching: nothing is guessable to precompute.
+ */
+export function verifySharedSecretHash(request: WebhookRequest, token: SharedToken, secretSha256: string): void {
+  const presented = token.read(request);
+  if (presented === undefined || presented === '') {
+    throw new Unauthorized(`webhook credential is missing: ${token.howToSend}`);
+  }
+  if (secretSha256 === '' || !constantTimeEqual(sha256Hex(presented), secretSha256)) {
+    throw new Unauthorized('webhook credential is not valid');
+  }
 }
 
 /** A header by name, whatever case the caller kept its names in. */

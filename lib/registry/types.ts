@@ -3,8 +3,9 @@
 /** One image a registry says was pushed, in the same form whichever registry sent it. */
 export interface ImagePushed {
   /**
-   * The registry kind that parsed it (`docker-registry`, `distribution`, `ghcr`, …); a caller
-   * that knows the configured registry by its own name puts that name here instead.
+   * The registry's name: the configured registry's (lib/registries), or a default route's
+   * (`docker-registry`, `distribution`). A parser writes its kind's default; the intake
+   * overwrites it with the name of the registry the delivery came to.
    */
   registry: string;
   /** The repository a device would pull: `iotistic/test-app`, `registry.example.com:5000/team/app`. */
@@ -47,6 +48,18 @@ export interface ParseContext {
   host?: string;
 }
 
+/**
+ * Where a registry that can only repeat a token (it cannot sign) puts it. A kind that declares
+ * this gets its secret stored as a SHA-256 only (lib/registries/secrets.ts): comparing what is
+ * presented needs no more. A kind without it (one that checks an HMAC) needs the secret itself.
+ */
+export interface SharedToken {
+  /** The token as presented, if at all. */
+  read(request: WebhookRequest): string | undefined;
+  /** Where the token belongs, for the 401 of a request without one. */
+  howToSend: string;
+}
+
 /** How one kind of registry proves who it is and says what it pushed. */
 export interface RegistryWebhook {
   /**
@@ -55,6 +68,8 @@ export interface RegistryWebhook {
    * @throws Unauthorized when the request does not carry `secret` the way this registry sends it.
    */
   authenticate(request: WebhookRequest, secret: string): void;
+  /** For kinds that only repeat a token: where it is (see SharedToken). */
+  sharedToken?: SharedToken;
   /**
    * The pushes in the request; empty when it carries nothing to roll out (a ping, a delete, an
    * untagged push, a package that is not a container image).

@@ -25,6 +25,9 @@
  * admin key name, claimed      ADMINKEYNAME#<lower-cased name> ADMINKEYNAME (the unrevoked key holding it)
  * provisioning key             PROVKEY#<id>                    PROVKEY   (holds the key's sha256)
  * notification subscription    SUBSCRIPTION#<id>               SUBSCRIPTION (with its last delivery outcome)
+ * configured registry          REGISTRY#<name>                 REGISTRY  (kind, aliases, limit, its secret's
+ *                                                                         SHA-256 or where the secret is kept)
+ * registry's rate bucket       RATELIMIT#<registry name>       RATELIMIT (full_at, TTL)
  *
  * A rollout whose ending sweep is unfinished is also listed in `deviceList` (gsi3pk = SWEEP,
  * gsi3sk = its id): the index is overloaded, and the sparse listing holds only those rollouts.
@@ -97,6 +100,13 @@
  * list subscriptions; match events to     Query byKind (gsi1pk = SUBSCRIPTION); appendEvents' read is
  *   them                                  cached a few seconds per process (lib/notifications)
  * record a delivery's outcome             conditional UpdateItem SUBSCRIPTION#<id> (exists)
+ * create a registry                       conditional PutItem REGISTRY#<name> (not there: a name is taken once)
+ * read / list registries; resolve the     GetItem REGISTRY#<name>; Query byKind (gsi1pk = REGISTRY, gsi1sk =
+ *   registry of a webhook or ECR event      its name); the intake's read is cached briefly per process
+ * change / rotate / delete a registry     conditional UpdateItem REGISTRY#<name> (version as read) /
+ *                                         conditional DeleteItem, then DeleteItem its RATELIMIT#<name>
+ * take a webhook delivery's token         conditional UpdateItem RATELIMIT#<name> (full, else a token
+ *                                         left: no read); GetItem it only when refused, for Retry-After
  * provision a device                      GetItem PROVKEY#<id> (the key names its id), GetItem the
  *                                         device, conditional UpdateItem ADD uses (not revoked,
  *                                         not expired, uses < max_uses), then register device
@@ -205,6 +215,12 @@ export const keys = {
   subscription: (id: string): Key => ({ pk: `SUBSCRIPTION#${id}`, sk: 'SUBSCRIPTION' }),
   subscriptionListing: (createdAt: string, id: string) => ({ gsi1pk: 'SUBSCRIPTION', gsi1sk: `${createdAt}#${id}` }),
   subscriptionListPk: 'SUBSCRIPTION',
+
+  registry: (name: string): Key => ({ pk: `REGISTRY#${name}`, sk: 'REGISTRY' }),
+  /** Listed by name: an operator looks a registry up by the name in its webhook URL. */
+  registryListing: (name: string) => ({ gsi1pk: 'REGISTRY', gsi1sk: name }),
+  registryListPk: 'REGISTRY',
+  rateBucket: (registry: string): Key => ({ pk: `RATELIMIT#${registry}`, sk: 'RATELIMIT' }),
 };
 
 /** `<created_at>#<id>`, the sort key of the time-ordered listings, split; undefined if it is not one. */
@@ -228,6 +244,7 @@ export const listedKeys: {
   provisioningKey: ListedKey;
   adminKey: ListedKey;
   subscription: ListedKey;
+  registry: ListedKey;
 } = {
   policy: (sk) => {
     const at = timeOrdered(sk);
@@ -250,6 +267,7 @@ export const listedKeys: {
     const at = timeOrdered(sk);
     return at && { ...keys.subscription(at.id), ...keys.subscriptionListing(at.createdAt, at.id) };
   },
+  registry: (name) => (name !== '' && !name.includes('#') ? { ...keys.registry(name), ...keys.registryListing(name) } : undefined),
   rolloutWithStatus: (status) => (sk) => {
     const at = timeOrdered(sk);
     return at && { ...keys.rollout(at.id), ...keys.rolloutStatusListing(status, at.createdAt, at.id) };

@@ -215,8 +215,10 @@ describe('credentials', () => {
       'POST /api/v1/provisioning-keys': { name: 'never-written' },
       'POST /api/v1/notifications': { url: 'https://203.0.113.9/never-written', event_types: ['*'] },
       'PUT /api/v1/notifications/{subscriptionId}': { url: 'https://203.0.113.9/never-written', event_types: ['*'] },
+      'POST /api/v1/registries': { name: 'never-written', kind: 'docker-hub' },
+      'PATCH /api/v1/registries/{name}': { rotate_secret: true },
     };
-    const ids = { policyId, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app', subscriptionId: 'sub_00000000000000000000000000' };
+    const ids = { policyId, uuid: deviceA.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app', subscriptionId: 'sub_00000000000000000000000000', name: 'docker-registry' };
     expect(adminRoutes.length).toBeGreaterThanOrEqual(23);
     await expectNothingWritten(async () => {
       for (const route of adminRoutes) {
@@ -248,7 +250,7 @@ describe('credentials', () => {
     // device made for it, and a device's token rotation (which takes no body) that device too.
     const spare = await api('POST', '/api/v1/devices', { body: { name: 'disposable', apps: [{ name: 'app', image: 'iotistic/disposable:v1' }] } });
     expect(spare.status).toBe(201);
-    const ids = { policyId: disposable.body.policy.id, uuid: spare.body.device.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app', subscriptionId: 'sub_00000000000000000000000000' };
+    const ids = { policyId: disposable.body.policy.id, uuid: spare.body.device.uuid, rolloutId, keyId: 'pvk_00000000000000000000000000', app: 'app', subscriptionId: 'sub_00000000000000000000000000', name: 'no-such-registry' };
     for (const route of adminRoutes) {
       const writes = route.method === 'POST' || route.method === 'PUT';
       const result = await api(route.method, fill(route.path, ids), writes ? { body: { not_a_field: true } } : {});
@@ -467,7 +469,7 @@ describe('bad input', () => {
     const long = 'x'.repeat(3000);
     await expectNothingWritten(async () => {
       for (const route of adminRoutes.filter((r) => r.path.includes('{'))) {
-        const path = fill(route.path, { policyId: long, uuid: long, rolloutId: long, keyId: long, app: long, subscriptionId: long });
+        const path = fill(route.path, { policyId: long, uuid: long, rolloutId: long, keyId: long, app: long, subscriptionId: long, name: long });
         const body = route.method === 'PUT' ? { body: validPolicy } : {};
         const name = /\{(\w+)\}/.exec(route.path)![1]!;
         expectError(await api(route.method, path, body), 404, name);
@@ -476,7 +478,7 @@ describe('bad input', () => {
   });
 
   it('refuses a bad limit with 400 naming it', async () => {
-    const lists = ['/api/v1/policies', '/api/v1/devices', '/api/v1/rollouts', `/api/v1/rollouts/${rolloutId}/events`];
+    const lists = ['/api/v1/policies', '/api/v1/devices', '/api/v1/rollouts', `/api/v1/rollouts/${rolloutId}/events`, '/api/v1/registries'];
     for (const list of lists) {
       for (const limit of ['0', '1000', 'abc', '-1', '2.5', '']) {
         expectError(await api('GET', `${list}?limit=${limit}`), 400, 'limit');

@@ -17,7 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { functions, type Route, type RouteAuth } from '../../infra/manifest';
 import { routeAuthProblems } from '../../infra/route-auth';
-import { registries, type RegistryName } from '../../lib/registry';
+import { registries, type WebhookKind } from '../../lib/registry';
 import { apiClient, expectError, waitFor, type ApiResult } from '../support/api';
 import { flow } from '../support/flow';
 
@@ -39,12 +39,17 @@ const credentials = [
   "the device's own token",
   "another device's token",
   'a provisioning key',
+  // The secret of the registry a webhook route names (a default registry's: the global webhook
+  // secret), in each place a registry could put it; and secrets of other registries, where this
+  // one's kind sends its own.
   'the webhook secret as a bearer token',
   'the webhook secret as ?token=',
   'the webhook secret as ?secret=',
   'the webhook secret in the body',
   'the webhook secret as X-JFrog-Event-Auth',
   "the body's HMAC with the webhook secret as X-Hub-Signature-256",
+  "another registry's secret",
+  'the global webhook secret',
 ] as const;
 type Credential = (typeof credentials)[number];
 
@@ -56,12 +61,9 @@ function nameOf(credential: Credential, route: Route): string {
   return credential;
 }
 
-/**
- * Where each registry kind sends the secret (lib/registry/*.ts); `null` for ECR, whose pushes
- * come through EventBridge, so that its webhook route takes no credential at all.
- */
-const secretPlaceOf: Record<RegistryName, Credential | null> = {
-  'docker-registry': 'the webhook secret as ?token=',
+/** Where each kind of registry sends its secret (lib/registry/*.ts). */
+const secretPlaceOf: Record<WebhookKind, Credential> = {
+  'docker-hub': 'the webhook secret as ?token=',
   distribution: 'the webhook secret as a bearer token',
   ghcr: "the body's HMAC with the webhook secret as X-Hub-Signature-256",
   harbor: 'the webhook secret as a bearer token',
@@ -69,15 +71,25 @@ const secretPlaceOf: Record<RegistryName, Credential | null> = {
   gitlab: 'the webhook secret as a bearer token',
   acr: 'the webhook secret as a bearer token',
   jfrog: 'the webhook secret as X-JFrog-Event-Auth',
-  ecr: null,
 };
+
+/**
+ * The registries a webhook route is sent to: the two defaults, which take the global webhook
+ * secret, and a configured registry of each kind with a secret of its own (made in beforeAll).
+ */
+const defaultRegistries: Record<string, WebhookKind> = { 'docker-registry': 'docker-hub', distribution: 'distribution' };
+const configuredRegistries: Record<string, WebhookKind> = Object.fromEntries((Object.keys(registries) as WebhookKind[]).map((kind) => [`auth-${kind}`, kind]));
+const webhookRegistries: Record<string, WebhookKind> = { ...defaultRegistries, ...configuredRegistries };
+/** Each configured registry's own secret; a default's is the host's webhook secret. */
+const registrySecrets = new Map<string, string>();
+const secretOf = (registry: string) => (Object.hasOwn(defaultRegistries, registry) ? host.webhookSecret : registrySecrets.get(registry)!);
 
 /**
  * The status a credential gets from a route with this rule, `accepted` being the route's answer
  * to a valid request. A device token on an admin route, and another device's token or the admin
  * key on a device route, are known callers in the wrong place: 403. Everything else is 401.
  */
-function expectedStatus(auth: RouteAuth, credential: Credential, accepted: number, registry?: RegistryName): number {
+function expectedStatus(auth: RouteAuth, credential: Credential, accepted: number, registry?: string): number {
   switch (auth) {
     case 'public':
       return accepted;
@@ -91,7 +103,7 @@ function expectedStatus(auth: RouteAuth, credential: Credential, accepted: numbe
       return credential === 'a provisioning key' ? accepted : 401;
     case 'webhookSecret':
       if (registry === undefined) throw new Error('a webhook route names its registry');
-      return credential === secretPlaceOf[registry] ? accepted : 401;
+      return credential === secretPlaceOf[webhookRegistries[registry]!] ? accepted : 401;
     default:
       // Reached only when the manifest was bypassed at runtime; routeAuthProblems names the route.
       throw new Error(`auth rule ${JSON.stringify(auth satisfies never)} has no expected statuses`);
@@ -138,18 +150,19 @@ const newAdminKey = () => createdId('/api/v1/admin-keys', { name: unique('auth-a
 /** A receiver that is never there (TEST-NET-3), subscribed to nothing the matrix makes happen. */
 const subscriptionBody = () => ({ url: `https://203.0.113.9/${unique('auth-hook')}`, event_types: ['image.rollout_failed'] });
 const newSubscription = () => createdId('/api/v1/notifications', subscriptionBody(), (b) => b.subscription.id);
+const newRegistry = () => createdId('/api/v1/registries', { name: unique('auth-registry'), kind: 'distribution' }, (b) => b.registry.name);
 
 /** The repository webhook pushes go to: a manual policy matches it, and no device runs it. */
 const hookRepository = 'iotistic/auth-hook';
 
 /** A push of a new tag of `hookRepository` (under the registry's own host, where it names one), as `registry` reports it. */
-function pushBody(registry: RegistryName): Record<string, unknown> {
+function pushBody(registry: WebhookKind): Record<string, unknown> {
   const tag = unique('v');
   const digest = `sha256:${randomBytes(32).toString('hex')}`;
   const [namespace, name] = hookRepository.split('/') as [string, string];
   const target = { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', repository: hookRepository, tag, digest };
   switch (registry) {
-    case 'docker-registry':
+    case 'docker-hub':
       return { push_data: { tag, pushed_at: Math.floor(Date.now() / 1000), pusher: 'ci' }, repository: { repo_name: hookRepository } };
     case 'distribution':
     case 'gitlab':
@@ -168,8 +181,6 @@ function pushBody(registry: RegistryName): Record<string, unknown> {
       return { repository: hookRepository, namespace, name, docker_url: `quay.io/${hookRepository}`, updated_tags: [tag] };
     case 'jfrog':
       return { domain: 'docker', event_type: 'pushed', data: { repo_key: 'docker-local', image_name: hookRepository, tag, sha256: digest.slice('sha256:'.length) }, jpd_origin: 'https://auth.jfrog.io' };
-    case 'ecr':
-      return { id: randomUUID(), source: 'aws.ecr', 'detail-type': 'ECR Image Action', account: '123456789012', region: 'eu-west-1', time: new Date().toISOString(), detail: { 'action-type': 'PUSH', result: 'SUCCESS', 'repository-name': hookRepository, 'image-tag': tag } };
   }
 }
 
@@ -264,7 +275,12 @@ const requests: Record<string, RouteRequest> = {
   // Static files: every caller gets them, whatever it holds; the data behind them needs the admin key.
   'GET /dashboard': { accepted: 200 },
   'GET /dashboard/{file}': { accepted: 200 },
-  'POST /api/v1/webhooks/{registry}': { accepted: 202, body: (ids) => pushBody(ids.registry as RegistryName) },
+  'POST /api/v1/webhooks/{registry}': { accepted: 202, body: (ids) => pushBody(webhookRegistries[ids.registry!]!) },
+  'GET /api/v1/registries': { accepted: 200 },
+  'POST /api/v1/registries': { accepted: 201, body: () => ({ name: unique('auth-created-registry'), kind: 'docker-hub' }) },
+  'GET /api/v1/registries/{name}': { accepted: 200 },
+  'PATCH /api/v1/registries/{name}': { accepted: 200, body: () => ({ rate_limit_per_minute: 60, rotate_secret: true }), fresh: async () => ({ name: await newRegistry() }) },
+  'DELETE /api/v1/registries/{name}': { accepted: 204, fresh: async () => ({ name: await newRegistry() }) },
   'GET /api/v1/policies': { accepted: 200 },
   'POST /api/v1/policies': { accepted: 201, body: () => ({ image_pattern: `iotistic/${unique('auth-created')}:*` }) },
   'GET /api/v1/policies/{policyId}': { accepted: 200 },
@@ -344,21 +360,28 @@ interface Case {
   route: Route;
   /** The path as the test names it: the route's, with `{registry}` filled in. */
   label: string;
-  registry?: RegistryName;
+  registry?: string;
 }
 
 /** Every route of every function; a webhook route once per registry, each taking its secret its own way. */
 const routes: Case[] = Object.entries(functions).flatMap(([, spec]) =>
   ('routes' in spec ? (spec.routes as readonly Route[]) : []).flatMap((route): Case[] =>
     route.path.includes('{registry}')
-      ? (Object.keys(registries) as RegistryName[]).map((registry) => ({ route, registry, label: `${route.method} ${route.path.replace('{registry}', registry)}` }))
+      ? Object.keys(webhookRegistries).map((registry) => ({ route, registry, label: `${route.method} ${route.path.replace('{registry}', registry)}` }))
       : [{ route, label: routeKey(route) }],
   ),
 );
 
-/** A credential that lives in the body applies to a route that takes one. */
+/** A credential that lives in the body applies to a route that takes one; other registries' secrets, to a webhook route. */
 const sendsBody = (route: Route) => requests[routeKey(route)]?.body !== undefined;
-const casesOf = (c: Case) => credentials.filter((credential) => credential !== 'the webhook secret in the body' || sendsBody(c.route));
+const casesOf = (c: Case) =>
+  credentials.filter((credential) => {
+    if (credential === 'the webhook secret in the body') return sendsBody(c.route);
+    // A default registry's own secret is the global one; for it, "another registry's" is a configured one's.
+    if (credential === 'the global webhook secret') return c.registry !== undefined && !Object.hasOwn(defaultRegistries, c.registry);
+    if (credential === "another registry's secret") return c.registry !== undefined;
+    return true;
+  });
 
 /** The refused requests of a route share one target; a fresh one would be made the same way. */
 const sharedTargets = new Map<string, Promise<Ids>>();
@@ -390,9 +413,22 @@ function send(c: Case, credential: Credential, ids: Ids): Promise<ApiResult> {
   const query = new URLSearchParams();
   let body = spec.body?.(ids) as Record<string, unknown> | undefined;
   let token: string | null = null;
-  // GitHub names its event in a header, whatever the credential.
-  const headers: Record<string, string> = c.registry === 'ghcr' ? { 'x-github-event': 'package' } : {};
+  const headers: Record<string, string> = {};
   const own = tokens.get(ids.uuid ?? '') ?? deviceA.token;
+  const webhookSecret = c.registry ? secretOf(c.registry) : host.webhookSecret;
+  /** Puts `secret` where `place` says (a signature is of the body as it will be sent). */
+  const put = (place: Credential, secret: string) => {
+    if (place === 'the webhook secret as a bearer token') token = secret;
+    else if (place === 'the webhook secret as ?token=') query.set('token', secret);
+    else if (place === 'the webhook secret as ?secret=') query.set('secret', secret);
+    else if (place === 'the webhook secret in the body') body = { ...body, token: secret };
+    else if (place === 'the webhook secret as X-JFrog-Event-Auth') headers['x-jfrog-event-auth'] = secret;
+    else if (place === "the body's HMAC with the webhook secret as X-Hub-Signature-256") {
+      headers['x-hub-signature-256'] = `sha256=${createHmac('sha256', secret).update(body === undefined ? '' : JSON.stringify(body)).digest('hex')}`;
+    }
+  };
+  /** Where this registry's kind sends its secret: another registry's secret goes there. */
+  const placeSecret = (secret: string) => put(c.registry ? secretPlaceOf[webhookRegistries[c.registry]!] : 'the webhook secret as a bearer token', secret);
   switch (credential) {
     case 'no credential':
       break;
@@ -421,22 +457,19 @@ function send(c: Case, credential: Credential, ids: Ids): Promise<ApiResult> {
       token = provisioningKey;
       break;
     case 'the webhook secret as a bearer token':
-      token = host.webhookSecret;
-      break;
     case 'the webhook secret as ?token=':
-      query.set('token', host.webhookSecret);
-      break;
     case 'the webhook secret as ?secret=':
-      query.set('secret', host.webhookSecret);
-      break;
     case 'the webhook secret in the body':
-      body = { ...body, token: host.webhookSecret };
-      break;
     case 'the webhook secret as X-JFrog-Event-Auth':
-      headers['x-jfrog-event-auth'] = host.webhookSecret;
-      break;
     case "the body's HMAC with the webhook secret as X-Hub-Signature-256":
-      headers['x-hub-signature-256'] = `sha256=${createHmac('sha256', host.webhookSecret).update(body === undefined ? '' : JSON.stringify(body)).digest('hex')}`;
+      put(credential, webhookSecret);
+      break;
+    case "another registry's secret":
+      // A registry of the same kind: a secret in the very place this route's kind sends its own.
+      placeSecret(registrySecrets.get(`auth-other-${webhookRegistries[c.registry!]}`)!);
+      break;
+    case 'the global webhook secret':
+      placeSecret(host.webhookSecret);
       break;
   }
   const search = query.toString() === '' ? '' : `?${query}`;
@@ -511,9 +544,25 @@ beforeAll(async () => {
       expect((await api('DELETE', `/api/v1/admin-keys/${created.body.admin_key.id}`)).status).toBe(204);
     }
   }
+  // A configured registry of each kind for the webhook route, and one more of each whose secret
+  // is "another registry's".
+  for (const [name, kind] of [...Object.entries(configuredRegistries), ...Object.values(configuredRegistries).map((kind) => [`auth-other-${kind}`, kind])]) {
+    const created = await api('POST', '/api/v1/registries', { body: { name, kind } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    registrySecrets.set(name!, created.body.secret);
+  }
   await steps.createPolicy({ image_pattern: `${hookRepository}:*`, update_strategy: 'manual' });
   const { rolloutId } = await plannedRollout();
-  base = { policyId: await newPolicy(), uuid: deviceA.uuid, app: 'app', keyId: key.body.provisioning_key.id, rolloutId, subscriptionId: await newSubscription(), ...(await dashboardFile()) };
+  base = {
+    policyId: await newPolicy(),
+    uuid: deviceA.uuid,
+    app: 'app',
+    keyId: key.body.provisioning_key.id,
+    rolloutId,
+    subscriptionId: await newSubscription(),
+    name: await newRegistry(),
+    ...(await dashboardFile()),
+  };
 }, 120_000);
 
 afterAll(async () => {
@@ -531,6 +580,7 @@ describe('the manifest', () => {
     // A request kept here for a route the manifest no longer has would be dead weight.
     expect(Object.keys(requests).filter((key) => !routes.some((c) => routeKey(c.route) === key))).toEqual([]);
     expect(Object.keys(secretPlaceOf).sort()).toEqual(Object.keys(registries).sort());
+    expect(routes.filter((c) => c.registry !== undefined).map((c) => c.registry)).toEqual(expect.arrayContaining([...Object.keys(defaultRegistries), ...Object.keys(configuredRegistries)]));
   });
 });
 

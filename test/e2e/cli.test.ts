@@ -246,6 +246,41 @@ describe('fleet, the CLI', { timeout: 180_000 }, () => {
     expect(duplicate.stderr).toMatch(new RegExp(`an admin key named "ci deploy" exists: ${made.id}.*\\(409 conflict\\)\\n$`));
   });
 
+  it('creates, lists, shows, rotates and deletes registries; the secret it prints is the one the webhook takes', async () => {
+    const created = await fleet(['registries', 'create', 'cli-lab', '--kind', 'docker-hub', '--alias', 'localhost:5000=registry.lan:5000', '--rate-limit', '30']);
+    expect(created.code, created.stderr).toBe(0);
+    const secret = /^secret \(shown this once; configure it in the registry\): (frw_\S+)$/m.exec(created.stdout)?.[1];
+    expect(secret, created.stdout).toBeDefined();
+    expect(created.stdout).toContain(`Docker Hub webhook URL: ${host.url}/api/v1/webhooks/cli-lab?token=${secret}`);
+    expect(created.stdout).toMatch(/^host aliases: +localhost:5000→registry\.lan:5000$/m);
+
+    const listed = await fleet(['registries', 'list']);
+    expect(listed.stdout.split('\n')[0]).toMatch(/^NAME +KIND +SOURCE +WEBHOOK URL +LIMIT\/MIN +HOST ALIASES$/);
+    expect(listed.stdout).toMatch(new RegExp(`^cli-lab +docker-hub +configured +${host.url}/api/v1/webhooks/cli-lab +30 +localhost:5000→registry\\.lan:5000$`, 'm'));
+    expect(listed.stdout).toMatch(/^docker-registry +docker-hub +default /m);
+    const shown = await fleet(['registries', 'show', 'cli-lab']);
+    expect(shown.stdout).toMatch(/^secret: +its own, kept as a SHA-256$/m);
+    for (const run of [listed, shown]) expect(run.stdout).not.toContain(secret!);
+
+    const hook = (token: string) => steps.api('POST', `/api/v1/webhooks/cli-lab?token=${encodeURIComponent(token)}`, { token: null, body: { push_data: { tag: 'v1' }, repository: { repo_name: 'acme/cli-lab' } } });
+    expect((await hook(secret!)).status).toBe(202);
+    const rotated = await fleetJson(['registries', 'rotate-secret', 'cli-lab']);
+    expect(rotated.secret).toMatch(/^frw_/);
+    expect((await hook(secret!)).status).toBe(401);
+    expect((await hook(rotated.secret)).status).toBe(202);
+
+    const ecr = await fleet(['registries', 'create', 'cli-ecr', '--kind', 'ecr', '--host', '123456789012.dkr.ecr.eu-west-1.amazonaws.com']);
+    expect(ecr.stdout).toMatch(/^webhook url: +none: ECR pushes arrive through the EventBridge rule$/m);
+    expect(ecr.stdout).not.toContain('secret (shown');
+
+    expect(await fleet(['registries', 'delete', 'cli-lab'])).toMatchObject({ code: 0, stdout: 'deleted registry cli-lab\n' });
+    expect((await hook(rotated.secret)).status).toBe(404);
+    const again = await fleet(['registries', 'show', 'cli-lab']);
+    expect(again).toMatchObject({ code: 1, stderr: 'fleet: registry cli-lab not found (404 not_found)\n' });
+    const bad = await fleet(['registries', 'create', 'cli-bad', '--kind', 'docker-hub', '--alias', 'localhost:5000']);
+    expect(bad.code).toBe(2);
+  });
+
   it("deletes a device and rotates a device's token", async () => {
     const first = await fleetJson(['devices', 'register', '--name', 'cli-doomed', '--app', 'main=acme/cli-doomed:1.0']);
     const deleted = await fleet(['devices', 'delete', first.device.uuid]);

@@ -96,6 +96,16 @@ describe('the OpenAPI document', () => {
     await expectStatus(api('PUT', subscriptionPath, { body: { ...hook, format: 'slack' } }), 200);
     await expectStatus(api('DELETE', subscriptionPath), 204);
 
+    // Registries: one configured (its push a rollout of nothing the rest steers), read, changed, deleted.
+    const registry = await expectStatus(api('POST', '/api/v1/registries', { body: { name: 'contract', kind: 'distribution', host_aliases: { 'localhost:5000': 'registry.lan:5000' } } }), 201);
+    await expectStatus(api('GET', '/api/v1/registries'), 200);
+    await expectStatus(api('GET', '/api/v1/registries/contract'), 200);
+    const rotatedRegistry = await expectStatus(api('PATCH', '/api/v1/registries/contract', { body: { rotate_secret: true, rate_limit_per_minute: 60 } }), 200);
+    expect(rotatedRegistry.secret).not.toBe(registry.secret);
+    const configuredPush = { events: [{ id: randomUUID(), action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: 'iotistic/unpoliced', tag: 'v1' }, request: { host: 'localhost:5000' } }] };
+    await expectStatus(api('POST', '/api/v1/webhooks/contract', { token: rotatedRegistry.secret, body: configuredPush }), 202);
+    await expectStatus(api('DELETE', '/api/v1/registries/contract'), 204);
+
     // Both registries' webhooks; Docker Hub's push is the rollout the rest steers.
     const pushed = await expectStatus(steps.push(repository, 'v2'), 202);
     const distribution = { events: [{ id: randomUUID(), timestamp: new Date().toISOString(), action: 'push', target: { mediaType: 'application/vnd.docker.distribution.manifest.v2+json', repository: 'iotistic/unpoliced', tag: 'v1', digest: `sha256:${randomBytes(32).toString('hex')}` } }] };

@@ -76,6 +76,12 @@ const validBodies: Record<string, unknown[]> = {
   'POST /api/v1/provisioning-keys': [{ name: 'fuzz key', expires_at: '2099-01-01T00:00:00Z', max_uses: 1_000 }, {}],
   'POST /api/v1/admin-keys': [{ name: 'fuzz admin' }, { name: 'fuzz@example.com' }],
   'POST /api/v1/notifications': subscriptionBodies(),
+  'POST /api/v1/registries': [
+    { name: 'fuzz-made', kind: 'distribution', host: 'registry.example.com:5000', host_aliases: { 'localhost:5000': 'registry.lan:5000' }, rate_limit_per_minute: 600 },
+    { name: 'fuzz-made-hub', kind: 'docker-hub', secret: 'fuzz-secret-0123456789abcdef' },
+    { name: 'fuzz-made-ecr', kind: 'ecr', host: '123456789012.dkr.ecr.eu-west-1.amazonaws.com' },
+  ],
+  'PATCH /api/v1/registries/{name}': [{ host_aliases: { 'localhost:5000': 'registry.lan:5000' }, rate_limit_per_minute: 600 }, { rotate_secret: true }, { host: null, secret: 'fuzz-secret-fedcba9876543210' }],
   'PUT /api/v1/notifications/{subscriptionId}': subscriptionBodies(),
 };
 
@@ -156,6 +162,7 @@ let state: ReturnType<typeof hostState>;
 const known = {
   params: new Map<string, string[]>([
     ['registry', ['docker-registry', 'distribution']],
+    ['name', ['docker-registry']],
     ['app', ['app', 'web']],
   ]),
   /** Device uuid → its token. */
@@ -163,6 +170,8 @@ const known = {
   provisioningKeys: [] as string[],
   /** Cursors that listings really handed out. */
   cursors: [] as string[],
+  /** Configured registry → its secret, as its create or last rotation answered it. */
+  registrySecrets: new Map<string, string>(),
 };
 
 const remember = (param: string, value: string) => {
@@ -186,6 +195,12 @@ function learnFrom(body: any): void {
   // A rotated token replaces the device's old one, which is refused from now on.
   if (typeof body.device_uuid === 'string' && typeof body.token === 'string' && known.tokens.has(body.device_uuid)) known.tokens.set(body.device_uuid, body.token);
   if (typeof body.subscription?.id === 'string') remember('subscriptionId', body.subscription.id);
+  for (const registry of [body.registry, ...(Array.isArray(body.registries) ? body.registries : [])]) {
+    if (typeof registry?.name !== 'string') continue;
+    remember('name', registry.name);
+    if (registry.webhook_url) remember('registry', registry.name);
+    if (typeof body.secret === 'string' && body.registry === registry) known.registrySecrets.set(registry.name, body.secret);
+  }
   // A named admin key's answer has a `key` too; only a provisioning key's is one.
   if (typeof body.key === 'string' && body.provisioning_key && known.provisioningKeys.length < 20) known.provisioningKeys.push(body.key);
   for (const rollout of Array.isArray(body.rollouts) ? body.rollouts : []) if (typeof rollout?.id === 'string') remember('rolloutId', rollout.id);
@@ -206,6 +221,8 @@ function resolve(route: DeclaredRoute, plan: RequestPlan): RawRequest {
   const segments = new Map(names.map((name, i) => [name, segmentFor(name, plan.params[i]!)]));
   const path = route.path.replace(/\{(\w+)\}/g, (_, name: string) => segments.get(name)!);
   const uuid = decodeURIComponentSafe(segments.get('uuid'));
+  // A webhook carries the secret of the registry it names: a configured one's own, else the global one.
+  const webhookSecret = known.registrySecrets.get(decodeURIComponentSafe(segments.get('registry')) ?? '') ?? host.webhookSecret;
 
   const headers: [string, string][] = [];
   const query: string[] = [];
@@ -227,10 +244,10 @@ function resolve(route: DeclaredRoute, plan: RequestPlan): RawRequest {
       bearer(known.tokens.get(devices.find((other) => other !== uuid) ?? devices[0]!));
       break;
     case 'webhook-query':
-      query.push(`token=${encodeURIComponent(host.webhookSecret)}`);
+      query.push(`token=${encodeURIComponent(webhookSecret)}`);
       break;
     case 'webhook-header':
-      bearer(host.webhookSecret);
+      bearer(webhookSecret);
       break;
     case 'provisioning':
       bearer(pick(known.provisioningKeys, plan.garbage.length));
@@ -402,6 +419,12 @@ beforeAll(async () => {
   }
   for (const name of ['fuzz-admin-a', 'fuzz-admin-b']) {
     const created = await admin('POST', '/api/v1/admin-keys', { body: { name } });
+    expect(created.status, JSON.stringify(created.body)).toBe(201);
+    learnFrom(created.body);
+  }
+  // Two registries of each webhook kind with their own secrets, so that webhooks are fuzzed with those too.
+  for (const [name, kind] of [['fuzz-hub', 'docker-hub'], ['fuzz-hub-2', 'docker-hub'], ['fuzz-dist', 'distribution'], ['fuzz-dist-2', 'distribution']]) {
+    const created = await admin('POST', '/api/v1/registries', { body: { name, kind } });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     learnFrom(created.body);
   }

@@ -10,7 +10,7 @@
 import { Annotations, Match } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { functions, queues, deadLetterQueueName, queueResourceName, queueUrlEnv, type FunctionSpec, type QueueName } from '../../infra/manifest';
-import { tableActions } from '../../infra/cdk/stack';
+import { registrySecretActions, tableActions } from '../../infra/cdk/stack';
 import { wafMaxBodyBytes } from '../../infra/cdk/api';
 import { addressPolicy, privateRanges } from '../../lib/health/address-policy';
 import { tableDefinition, ttlAttribute } from '../../lib/store/keys';
@@ -107,8 +107,10 @@ describe('the API', () => {
     }
   });
 
-  it('throttles the stage, logs access, and never logs request bodies', () => {
+  it('throttles the stage, the webhook route tighter, logs access, and never logs request bodies', () => {
     const [[, stage]] = ofType('AWS::ApiGateway::Stage') as [[string, Json]];
+    const webhookRoutes = functionNames.flatMap((name) => (specOf(name).routes ?? []).filter((route) => route.auth === 'webhookSecret'));
+    expect(webhookRoutes.map((route) => `${route.method} ${route.path}`)).toEqual(['POST /api/v1/webhooks/{registry}']);
     expect(stage.Properties.MethodSettings).toEqual([
       expect.objectContaining({
         HttpMethod: '*',
@@ -117,7 +119,18 @@ describe('the API', () => {
         ThrottlingBurstLimit: context.apiThrottlingBurstLimit,
         DataTraceEnabled: false,
       }),
+      // API Gateway's own escaping of a resource path: `/` as `~1`.
+      ...webhookRoutes.map((route) =>
+        expect.objectContaining({
+          HttpMethod: route.method,
+          ResourcePath: route.path.replaceAll('/', '~1').replace(/^/, '/'),
+          ThrottlingRateLimit: context.webhookThrottlingRateLimit,
+          ThrottlingBurstLimit: context.webhookThrottlingBurstLimit,
+          DataTraceEnabled: false,
+        }),
+      ),
     ]);
+    expect(context.webhookThrottlingRateLimit).toBeLessThan(context.apiThrottlingRateLimit as number);
     expect(stage.Properties.AccessLogSetting.DestinationArn).toBeDefined();
   });
 
@@ -228,6 +241,8 @@ describe('the functions', () => {
           : {}),
         ...(spec.putsEvents ? { EVENT_BUS_NAME: synth.logicalId(synth.stack.eventBus) } : {}),
       };
+      if (spec.registrySecrets) literal.REGISTRY_SECRET_PREFIX = `${synth.stack.stackName}/registries/`;
+      else delete literal.REGISTRY_SECRET_PREFIX;
       for (const [variable, value] of Object.entries(variables)) {
         if (typeof value === 'string') expect(value, `${name} ${variable}`).toBe(literal[variable]);
         else expect(ref(value), `${name} ${variable}`).toBe(expected[variable]);
@@ -276,11 +291,14 @@ describe('permissions', () => {
     expect(dynamoActions('batchAdvance')).toContain('dynamodb:UpdateItem');
   });
 
-  it('let each function read only the secrets it needs: the webhook only the webhook secret', () => {
+  it("let each function read only the secrets it needs: the webhook only the webhook secret and the registries' own", () => {
     const webhookSecret = synth.logicalId(synth.stack.webhookSecret);
     const adminKey = synth.logicalId(synth.stack.adminKeySecret);
+    const registrySecrets = `arn:AWS::Partition:secretsmanager:AWS::Region:AWS::AccountId:secret:${synth.stack.stackName}/registries/*`;
     const readable = (name: string) => resourcesAllowed(statementsOf(roleId(name)), 'secretsmanager:GetSecretValue');
-    expect(readable('webhook')).toEqual([webhookSecret]);
+    expect(readable('webhook')).toEqual([registrySecrets, webhookSecret].sort());
+    expect(readable('adminRegistries')).toEqual([adminKey]);
+    expect(readable('ecrEvents')).toEqual([]);
     for (const name of ['adminPolicies', 'adminDevices', 'adminProvisioningKeys', 'adminKeys', 'adminRollouts', 'deviceApi']) expect(readable(name), name).toEqual([adminKey]);
     for (const name of ['provisionDevice', 'batchAdvance', 'setTargets', 'healthCheck', 'rollback', 'monitor', 'ticker']) expect(readable(name), name).toEqual([]);
   });
@@ -330,6 +348,54 @@ describe('permissions', () => {
   });
 });
 
+describe("the registries' secrets", () => {
+  it('are written by the admin API and read by the webhook, each only under the stack\'s prefix and with the actions its manifest entry grants', () => {
+    const registrySecrets = `arn:AWS::Partition:secretsmanager:AWS::Region:AWS::AccountId:secret:${synth.stack.stackName}/registries/*`;
+    const granted = functionNames.filter((name) => specOf(name).registrySecrets !== undefined);
+    expect(granted.map((name) => [name, specOf(name).registrySecrets]).sort()).toEqual([['adminRegistries', 'write'], ['webhook', 'read']]);
+    const allActions = [...registrySecretActions.read, ...registrySecretActions.write];
+    for (const name of functionNames) {
+      const statements = statementsOf(roleId(name)).filter((st) => st.resources.includes(registrySecrets));
+      const access = specOf(name).registrySecrets;
+      expect(statements.flatMap((st) => st.actions).sort(), name).toEqual(access ? [...registrySecretActions[access]].sort() : []);
+      // Nobody may touch them anywhere else, and the admin API may never read one.
+      for (const action of allActions) {
+        expect(resourcesAllowed(statementsOf(roleId(name)), action).filter((arn) => arn.includes(':secret:')), `${name} ${action}`).toEqual(
+          access && registrySecretActions[access].includes(action) ? [registrySecrets] : [],
+        );
+      }
+    }
+    expect(resourcesAllowed(statementsOf(roleId('adminRegistries')), 'secretsmanager:GetSecretValue')).not.toContain(registrySecrets);
+  });
+});
+
+describe('ECR pushes', () => {
+  it('reach the ecrEvents function through a rule on the default bus matching successful ECR pushes only', () => {
+    const rules = ofType('AWS::Events::Rule').filter(([, r]) => r.Properties.EventPattern !== undefined);
+    expect(rules).toHaveLength(1);
+    const [[, rule]] = rules as [[string, Json]];
+    expect(rule.Properties.EventPattern).toEqual({
+      source: ['aws.ecr'],
+      'detail-type': ['ECR Image Action'],
+      detail: { 'action-type': ['PUSH'], result: ['SUCCESS'] },
+    });
+    // No EventBusName: the account's default bus, where ECR puts its events.
+    expect(rule.Properties.EventBusName).toBeUndefined();
+    expect(rule.Properties.State).toBe('ENABLED');
+    expect(rule.Properties.Targets.map((t: Json) => ref(t.Arn))).toEqual([`${fnId('ecrEvents')}.Arn`]);
+    expect(rule.Properties.Targets[0].RetryPolicy).toEqual({ MaximumEventAgeInSeconds: 86_400, MaximumRetryAttempts: 2 });
+    // Only this rule may invoke the function.
+    const permissions = ofType('AWS::Lambda::Permission').filter(([, p]) => ref(p.Properties.FunctionName) === `${fnId('ecrEvents')}.Arn`);
+    expect(permissions.map(([, p]) => [p.Properties.Principal, ref(p.Properties.SourceArn)])).toEqual([['events.amazonaws.com', `${rules[0]![0]}.Arn`]]);
+  });
+
+  it('come to a function with the table and the orchestration queue, and no secret', () => {
+    const variables = Object.keys(resources[fnId('ecrEvents')].Properties.Environment.Variables);
+    expect(variables).toEqual(expect.arrayContaining(['TABLE_NAME', 'ORCHESTRATION_QUEUE_URL']));
+    expect(variables.filter((v) => v.includes('SECRET'))).toEqual([]);
+  });
+});
+
 describe('the event bus', () => {
   it('is one EventBridge bus, and only the functions whose manifest entry says putsEvents may put events on it, nowhere else', () => {
     synth.template.resourceCountIs('AWS::Events::EventBus', 1);
@@ -347,7 +413,7 @@ describe('the event bus', () => {
 
 describe('the tick', () => {
   it('is an EventBridge rule firing each everyMinute function once a minute', () => {
-    const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties);
+    const rules = ofType('AWS::Events::Rule').map(([, r]) => r.Properties).filter((r) => r.ScheduleExpression !== undefined);
     const everyMinute = functionNames.filter((name) => specOf(name).everyMinute);
     expect(rules.map((r) => [r.ScheduleExpression, r.State, r.Targets.map((t: Json) => ref(t.Arn))])).toEqual(
       everyMinute.map((name) => ['rate(1 minute)', 'ENABLED', [`${fnId(name)}.Arn`]]),

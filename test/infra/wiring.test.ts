@@ -93,6 +93,12 @@ describe('checkWiring', () => {
     );
   });
 
+  it('refuses an event pattern that could never match, and a function with two rules', () => {
+    const ecr = { ...manifest.functions.ecrEvents, onEvents: { source: [], 'detail-type': ['ECR Image Action'], detail: { result: [] } } };
+    expect(() => checkWiring(wiringWith({ extra: { ecrEvents: ecr } }))).toThrow(/function ecrEvents: its onEvents pattern lists no value for source, detail\.result/);
+    expect(() => checkWiring(wiringWith({ extra: { ecrEvents: { ...manifest.functions.ecrEvents, everyMinute: true } } }))).toThrow(/both everyMinute and onEvents/);
+  });
+
   it('stops the stack before anything is built', async () => {
     const app = new App({ outdir, context: await cdkJsonContext() });
     expect(() => new FleetRolloutStack(app, 'bad', { settings: readSettings(app.node), wiring: wiringWith({ queue: { visibilityTimeoutSeconds: 1 } }) })).toThrow(
@@ -112,7 +118,9 @@ describe('what a function is given, from what the manifest declares', () => {
   const common = { tickSeconds: 30, healthCheckAllowedCidrs: ['10.0.0.0/8'], logLevel: 'info' };
 
   it('the webhook secret to the webhook, the admin key to the other routes, one-time schedules to the sender of wake-ups', () => {
-    expect(grants('webhook')).toEqual({ table: 'read-write', sendsTo: ['orchestration', 'notify'], secrets: ['webhook'], createsSchedules: false, putsEvents: false });
+    expect(grants('webhook')).toEqual({ table: 'read-write', sendsTo: ['orchestration', 'notify'], secrets: ['webhook'], createsSchedules: false, putsEvents: false, registrySecrets: 'read' });
+    expect(grants('adminRegistries')).toMatchObject({ secrets: ['adminKey'], registrySecrets: 'write' });
+    expect(grants('ecrEvents')).toEqual({ table: 'read-write', sendsTo: ['orchestration', 'notify'], secrets: [], createsSchedules: false, putsEvents: false });
     expect(grants('deviceApi').secrets).toEqual(['adminKey']);
     expect(grants('batchAdvance').createsSchedules).toBe(true);
     expect(grants('ticker')).toEqual({ sendsTo: ['tick'], secrets: [], createsSchedules: false, putsEvents: false });
@@ -136,6 +144,10 @@ describe('what a function is given, from what the manifest declares', () => {
     const withBus = { ...resources, eventBusName: 'the-bus' };
     expect(functionEnvironment(grants('notifyEvents'), withBus, common)).toMatchObject({ EVENT_BUS_NAME: 'the-bus', DELIVERIES_QUEUE_URL: 'q/deliveries' });
     expect(Object.keys(functionEnvironment(grants('batchAdvance'), withBus, common))).not.toContain('EVENT_BUS_NAME');
+    const withPrefix = { ...resources, registrySecretPrefix: 'stack/registries/' };
+    expect(functionEnvironment(grants('webhook'), withPrefix, common)).toMatchObject({ REGISTRY_SECRET_PREFIX: 'stack/registries/' });
+    expect(functionEnvironment(grants('adminRegistries'), withPrefix, common)).toMatchObject({ REGISTRY_SECRET_PREFIX: 'stack/registries/' });
+    for (const name of ['adminPolicies', 'ecrEvents', 'batchAdvance'] as const) expect(Object.keys(functionEnvironment(grants(name), withPrefix, common)), name).not.toContain('REGISTRY_SECRET_PREFIX');
   });
 });
 
@@ -148,6 +160,8 @@ describe('context parameters', () => {
       removalPolicy: 'retain',
       apiThrottlingRateLimit: 200,
       apiThrottlingBurstLimit: 400,
+      webhookThrottlingRateLimit: 20,
+      webhookThrottlingBurstLimit: 50,
       waf: false,
       logLevel: 'info',
       healthCheckAllowedCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
@@ -182,5 +196,7 @@ describe('context parameters', () => {
     await expect(settingsWith({ devicePollIntervalSeconds: '0' })).rejects.toThrow(/devicePollIntervalSeconds" must be a positive integer/);
     await expect(settingsWith({ devicePollIntervalSeconds: '90000' })).rejects.toThrow(/at most 86400 seconds/);
     await expect(settingsWith({ devicePollIntervalSeconds: '60', devicePollIntervalActiveSeconds: '120' })).rejects.toThrow(/must not be longer than "devicePollIntervalSeconds"/);
+    await expect(settingsWith({ webhookThrottlingRateLimit: '30', webhookThrottlingBurstLimit: '10' })).rejects.toThrow(/webhookThrottlingBurstLimit" must be at least/);
+    await expect(settingsWith({ webhookThrottlingRateLimit: '300', webhookThrottlingBurstLimit: '300' })).rejects.toThrow(/must not exceed "apiThrottling/);
   });
 });

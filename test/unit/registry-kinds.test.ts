@@ -7,10 +7,10 @@
 import { createHmac } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ClientError, Invalid, Unauthorized, UnsupportedMediaType } from '../../lib/errors';
+import { ClientError, Invalid, NotFound, Unauthorized, UnsupportedMediaType } from '../../lib/errors';
 import { parseEcrEvent, parseWebhook, registries, type ImagePushed, type ParseContext, type WebhookRequest } from '../../lib/registry';
 import { ACR } from '../../lib/registry/acr';
-import { ECR } from '../../lib/registry/ecr';
+import { ECR, ecr } from '../../lib/registry/ecr';
 import { GHCR } from '../../lib/registry/ghcr';
 import { GITLAB } from '../../lib/registry/gitlab';
 import { HARBOR } from '../../lib/registry/harbor';
@@ -80,7 +80,8 @@ const credentialCases: Record<string, { where: string; wrongPlace: (body: string
 
 describe('sender authentication, every HTTP kind', () => {
   it('covers every kind the registries map knows', () => {
-    expect(Object.keys(registries).sort()).toEqual([...Object.keys(senders), ECR, 'distribution', 'docker-registry'].sort());
+    // ECR's pushes come as AWS events, not webhooks: it is no key of the map (lib/registry/index.ts `eventKinds`).
+    expect(Object.keys(registries).sort()).toEqual([...Object.keys(senders), 'distribution', 'docker-hub'].sort());
   });
 
   describe.each(Object.keys(senders))('%s', (kind) => {
@@ -671,7 +672,7 @@ describe('ecr (EventBridge)', () => {
     expect(error.message).toContain(message);
   });
 
-  it('closes the HTTP route: every request is a 401 saying ECR pushes come through EventBridge', () => {
+  it('closes the HTTP side: every request is a 401 saying ECR pushes come through EventBridge, and it sends no webhooks', () => {
     const body = fixture(ECR, 'push.json');
     const requests: WebhookRequest[] = [
       { headers: {}, query: {}, body },
@@ -679,9 +680,10 @@ describe('ecr (EventBridge)', () => {
     ];
     for (const request of requests) {
       for (const secret of [SECRET, '']) {
-        const error = rejection(() => parseWebhook(ECR, request, secret, RECEIVED_AT));
+        const error = rejection(() => ecr.authenticate(request, secret));
         expect(error).toBeInstanceOf(Unauthorized);
         expect(error.message).toContain('EventBridge');
+        expect(rejection(() => parseWebhook(ECR, request, secret, RECEIVED_AT))).toBeInstanceOf(NotFound);
       }
     }
   });

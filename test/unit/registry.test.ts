@@ -38,7 +38,7 @@ function rejection(run: () => unknown): ClientError {
 }
 
 const dockerHub = (request: WebhookRequest, secret = SECRET, at = RECEIVED_AT) =>
-  parseWebhook('docker-registry', request, secret, at);
+  parseWebhook('docker-hub', request, secret, at);
 const registry2 = (request: WebhookRequest, secret = SECRET, at = RECEIVED_AT) =>
   parseWebhook('distribution', request, secret, at);
 
@@ -425,7 +425,7 @@ describe('distribution (CNCF Distribution) webhook', () => {
 });
 
 describe('parseWebhook routing', () => {
-  it.each(['nexus', 'constructor', '__proto__', ''])('answers an unknown registry %j with 404', (name) => {
+  it.each(['nexus', 'no-such-kind', 'docker-registry', 'ecr', 'constructor', '__proto__', ''])('answers %j, not a kind that sends webhooks, with 404', (name) => {
     const error = rejection(() => parseWebhook(name, dockerHubRequest('{}'), SECRET, RECEIVED_AT));
 
     expect(error).toBeInstanceOf(NotFound);

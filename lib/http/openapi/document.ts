@@ -39,8 +39,8 @@ const securitySchemes = {
   adminKey: { type: 'http', scheme: 'bearer', description: 'The admin key.' },
   deviceToken: { type: 'http', scheme: 'bearer', description: "The device's own token, issued when it was registered." },
   provisioningKey: { type: 'http', scheme: 'bearer', description: 'A provisioning key (`fpk_…`) that is neither revoked, expired nor used up.' },
-  webhookToken: { type: 'apiKey', in: 'query', name: 'token', description: 'The webhook secret, as Docker Hub sends it (`?token=`).' },
-  webhookBearer: { type: 'http', scheme: 'bearer', description: 'The webhook secret, as CNCF Distribution sends it.' },
+  webhookToken: { type: 'apiKey', in: 'query', name: 'token', description: "The registry's secret, as Docker Hub sends it (`?token=`)." },
+  webhookBearer: { type: 'http', scheme: 'bearer', description: "The registry's secret, as CNCF Distribution sends it." },
 } as const;
 
 const securityOf: Record<Caller, Record<string, string[]>[]> = {
@@ -73,6 +73,7 @@ export function errorStatuses(key: string, operation: Operation): Record<number,
   if (refusal) errors[403] = refusal;
   if (hasIds) errors[404] = 'Nothing has this id.';
   if (operation.conflicts) errors[409] = `Refused: ${operation.conflicts}.`;
+  if (operation.rateLimited) errors[429] = `Over the limit of ${operation.rateLimited}; \`Retry-After\` says in how many seconds to try again.`;
   if (operation.body) {
     errors[413] = 'The body is larger than this route takes.';
     errors[415] = 'The body is not of a media type this route takes.';
@@ -110,7 +111,11 @@ function pathItemOperation(key: string, operation: Operation): JsonObject {
     status,
     { description: answer.description, ...headersOf(answer.headers), ...(answer.body ? { content: { 'application/json': { schema: ref(answer.body.name) } } } : {}) },
   ]);
-  const errors = Object.entries(errorStatuses(key, operation)).map(([status, description]) => [status, { description, content: { 'application/json': { schema: ref('Error') } } }]);
+  const errorHeaders: Record<string, Record<string, string>> = { 429: { 'retry-after': 'Whole seconds until a retry can be accepted.' } };
+  const errors = Object.entries(errorStatuses(key, operation)).map(([status, description]) => [
+    status,
+    { description, ...headersOf(errorHeaders[status]), content: { 'application/json': { schema: ref('Error') } } },
+  ]);
   return {
     operationId: operationId(method, path),
     summary: operation.summary,

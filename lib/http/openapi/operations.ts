@@ -33,6 +33,7 @@ import { policyInputSchema, policyListSchema, policyResponseSchema } from '../..
 import { createdProvisioningKeySchema, provisioningKeyListSchema, provisioningKeySchema } from '../../provisioning';
 import { distributionEnvelopeSchema, EVENTS_MEDIA_TYPES } from '../../registry/distribution';
 import { dockerHubPayloadSchema } from '../../registry/docker-hub';
+import { registryInputSchema, registryListSchema, registryPatchSchema, registryResponseSchema, registryWithSecretSchema } from '../../registries/registries';
 import { webhookAcceptedSchema } from '../../rollouts/create-rollouts';
 import { controlReasonSchema, deviceRollbackResultSchema, rollbackAllResultSchema, approvalBodySchema, promoteBodySchema, rolloutResponseSchema, startBodySchema, startRequestedSchema } from '../../rollouts/control';
 import { rolloutDetailSchema, rolloutDevicesByBatchSchema, rolloutEventsPageSchema, rolloutListSchema } from '../../rollouts/views';
@@ -42,6 +43,7 @@ export type Caller = 'admin' | 'device' | 'provisioningKey' | 'webhookSecret' | 
 
 export const tags = {
   webhooks: 'Registry push notifications, which create rollouts',
+  registries: 'The registries that send pushes: each with its webhook URL, secret, host aliases and rate limit',
   policies: 'Update policies: which pushes roll out, and how',
   devices: 'Registering and reading devices, and their container settings',
   'provisioning-keys': 'Keys that let devices register themselves',
@@ -86,6 +88,8 @@ export interface Operation {
   answers: Record<number, Answer>;
   /** It can refuse with 409: a state that does not allow it, or an id already taken. */
   conflicts?: string;
+  /** It can refuse with 429 and `Retry-After`: what is limited. */
+  rateLimited?: string;
 }
 
 /** What `GET /api/v1/openapi.json` answers, in as much detail as a client relies on. */
@@ -118,7 +122,9 @@ const ids = {
   keyId: 'The provisioning key id (`pvk_…`).',
   rolloutId: 'The rollout id (`ro-…`).',
   subscriptionId: 'The subscription id (`sub_…`).',
-  registry: 'Which registry sends it: `docker-registry` (Docker Hub) or `distribution` (CNCF Distribution).',
+  registry:
+    'The name of the registry that sends it: a configured registry (`/api/v1/registries`), or a default one, `docker-registry` (Docker Hub) or `distribution` (CNCF Distribution), which take the deployment\'s webhook secret.',
+  name: 'The registry\'s name (`docker-registry` and `distribution` are the defaults while no configured registry takes their name).',
 };
 const params = (...names: (keyof typeof ids)[]) => Object.fromEntries(names.map((name) => [name, ids[name]]));
 
@@ -141,6 +147,45 @@ export const operations: Record<string, Operation> = {
     mediaTypes: EVENTS_MEDIA_TYPES,
     pathParameters: params('registry'),
     answers: { 202: { description: 'The rollouts the pushes created or found, and what became of each push.', body: named('WebhookAccepted', webhookAcceptedSchema) } },
+    rateLimited: "the registry's deliveries, `rate_limit_per_minute` (nothing of the delivery is written)",
+  },
+  'GET /api/v1/registries': {
+    summary: 'List the configured registries, and the defaults none replaces (never a secret)',
+    tag: 'registries',
+    auth: 'admin',
+    query: pageParameters(),
+    answers: { 200: { description: 'A page of registries, by name; the defaults on the first page.', body: named('RegistryList', registryListSchema) } },
+  },
+  'POST /api/v1/registries': {
+    summary: 'Configure a registry; its secret (given or generated) is in this answer only',
+    tag: 'registries',
+    auth: 'admin',
+    body: named('RegistryInput', registryInputSchema),
+    answers: { 201: { description: 'The registry, its webhook URL, and its secret (none for ECR).', body: named('RegistryWithSecret', registryWithSecretSchema) } },
+    conflicts: 'a registry of this name exists',
+  },
+  'GET /api/v1/registries/{name}': {
+    summary: 'Read a registry (never its secret)',
+    tag: 'registries',
+    auth: 'admin',
+    pathParameters: params('name'),
+    answers: { 200: { description: 'The registry.', body: named('RegistryResponse', registryResponseSchema) } },
+  },
+  'PATCH /api/v1/registries/{name}': {
+    summary: "Change a registry's host, host aliases or rate limit, or rotate its secret (the new one is in this answer only)",
+    tag: 'registries',
+    auth: 'admin',
+    body: named('RegistryPatch', registryPatchSchema),
+    pathParameters: params('name'),
+    answers: { 200: { description: 'The registry as it is now; `secret` when this change set one.', body: named('RegistryWithSecret', registryWithSecretSchema) } },
+    conflicts: 'another request changed the registry at the same time',
+  },
+  'DELETE /api/v1/registries/{name}': {
+    summary: 'Delete a registry and its secret: its webhook URL answers 404 (a default name falls back to the default)',
+    tag: 'registries',
+    auth: 'admin',
+    pathParameters: params('name'),
+    answers: { 204: { description: 'Deleted.' } },
   },
   'GET /api/v1/policies': {
     summary: 'List policies',
