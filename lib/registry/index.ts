@@ -2,7 +2,7 @@
  * Registry webhooks: from a request on `POST /api/v1/webhooks/{registry}` to normalised pushes.
  * Pure: no AWS, no network, no environment; the caller passes the secret and the clock. The one
  * part that reaches out, looking up a digest the webhook did not name, is ./push-digests.ts (over
- * ./manifest-digest.ts), which the webhook function calls after this.
+ * ./manifest-digest.ts), which the intake (lib/registries/intake.ts) calls after this.
  *
  * A registry's *kind* says which payload it sends and how it authenticates; a configured registry
  * (lib/registries) has a name, a kind and a secret of its own. Adding a kind: write a

@@ -48,18 +48,6 @@ export function hmacSha256Hex(secret: string, body: string): string {
   return createHmac('sha256', secret).update(body, 'utf8').digest('hex');
 }
 
-/**
- * Whether `presented` equals any of `candidates`. Every candidate is compared, so how long it
- * takes does not tell which one (if any) matched.
- */
-export function equalsAny(presented: string, candidates: readonly (string | undefined)[]): boolean {
-  let matched = false;
-  for (const candidate of candidates) {
-    if (candidate !== undefined && constantTimeEqual(presented, candidate)) matched = true;
-  }
-  return matched;
-}
-
 /** `authenticate` of a kind that only repeats a token: the token where `token` says, equal to `secret`. */
 export function sharedTokenAuthentication(token: SharedToken): (request: WebhookRequest, secret: string) => void {
   return (request, secret) => verifySharedSecret(token.read(request), secret, token.howToSend);

@@ -413,7 +413,8 @@ function send(c: Case, credential: Credential, ids: Ids): Promise<ApiResult> {
   const query = new URLSearchParams();
   let body = spec.body?.(ids) as Record<string, unknown> | undefined;
   let token: string | null = null;
-  const headers: Record<string, string> = {};
+  // GitHub names the event in a header of its own, whatever credential comes with it.
+  const headers: Record<string, string> = c.registry && webhookRegistries[c.registry] === 'ghcr' ? { 'x-github-event': 'package' } : {};
   const own = tokens.get(ids.uuid ?? '') ?? deviceA.token;
   const webhookSecret = c.registry ? secretOf(c.registry) : host.webhookSecret;
   /** Puts `secret` where `place` says (a signature is of the body as it will be sent). */
