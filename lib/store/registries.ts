@@ -101,6 +101,8 @@ export async function deleteRegistry(name: string): Promise<StoredRegistry | und
   const result = await resultUnlessConditionFailed(
     dynamo().send(new DeleteCommand({ TableName: tableName(), Key: keys.registry(name), ConditionExpression: 'attribute_exists(pk)', ReturnValues: 'ALL_OLD' })),
   );
+  if (!result?.Attributes) return undefined;
+  // Only the bucket of a registry that was there: a default's (same name, nothing configured) stays.
   await dynamo().send(new DeleteCommand({ TableName: tableName(), Key: keys.rateBucket(name) }));
-  return result?.Attributes ? entityOf<StoredRegistry>(result.Attributes) : undefined;
+  return entityOf<StoredRegistry>(result.Attributes);
 }

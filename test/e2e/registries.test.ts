@@ -274,6 +274,11 @@ describe('the default registries', () => {
     expectError(await deliver(deliveryOf['docker-hub']('docker-registry', secret, { repository: 'acme/defaults', tag: 'v3' })), 401);
     expect((await f.api('GET', '/api/v1/registries/docker-registry')).body.registry).toMatchObject({ source: 'default', kind: 'docker-hub', webhook_url: `${host.url}/api/v1/webhooks/docker-registry` });
     expectError(await f.api('PATCH', '/api/v1/registries/docker-registry', { body: { rate_limit_per_minute: 10 } }), 404, 'create a registry named docker-registry');
+    // Nothing configured to delete: the default's rate bucket (its pushes above made it) stays too.
+    const before = await scanTable();
+    expect(before.some((item) => item.includes('RATELIMIT#docker-registry'))).toBe(true);
+    expectError(await f.api('DELETE', '/api/v1/registries/docker-registry'), 404, 'docker-registry');
+    expect(await scanTable()).toEqual(before);
   });
 
   it('are replaced by a configured registry of their name, and come back when it is deleted', async () => {
