@@ -5,10 +5,11 @@
  * request writes nothing; the host's configured key is a principal too, and cannot be revoked.
  */
 import { createHash } from 'node:crypto';
-import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { apiClient, expectError } from '../support/api';
+import { tableSnapshot } from '../support/table';
 
 let host: Host;
 let api: ReturnType<typeof apiClient>;
@@ -43,16 +44,7 @@ async function listAll(): Promise<any[]> {
   return all;
 }
 
-async function scanTable(): Promise<string[]> {
-  const items: string[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamo.send(new ScanCommand({ TableName: host.tableName, ExclusiveStartKey: start }));
-    for (const item of page.Items ?? []) items.push(JSON.stringify(Object.fromEntries(Object.entries(item).sort(([a], [b]) => a.localeCompare(b)))));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items.sort();
-}
+const scanTable = () => tableSnapshot(dynamo, host.tableName);
 
 describe('named admin keys', () => {
   it('shows a key once, lists it without any secret, and lets it call admin routes as its own principal', async () => {

@@ -12,7 +12,7 @@
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type AttributeValue } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { functions, type Route, type RouteAuth } from '../../infra/manifest';
@@ -20,6 +20,7 @@ import { routeAuthProblems } from '../../infra/route-auth';
 import { registries, type WebhookKind } from '../../lib/registry';
 import { apiClient, expectError, waitFor, type ApiResult } from '../support/api';
 import { flow } from '../support/flow';
+import { tableSnapshot } from '../support/table';
 
 let host: Host;
 let api: ReturnType<typeof apiClient>;
@@ -481,16 +482,7 @@ function send(c: Case, credential: Credential, ids: Ids): Promise<ApiResult> {
 
 // --- the table, read as it is ----------------------------------------------------------------
 
-async function scanTable(): Promise<string[]> {
-  const items: string[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamo.send(new ScanCommand({ TableName: host.tableName, ExclusiveStartKey: start }));
-    for (const item of page.Items ?? []) items.push(JSON.stringify(Object.fromEntries(Object.entries(item).sort(([a], [b]) => a.localeCompare(b)))));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items.sort();
-}
+const scanTable = () => tableSnapshot(dynamo, host.tableName);
 
 /** False once something was set going (an accepted request, a target made) that may still be writing. */
 let quiet = false;

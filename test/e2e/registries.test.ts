@@ -6,12 +6,13 @@
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { DynamoDBClient, ScanCommand, type AttributeValue } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { registries, type WebhookKind } from '../../lib/registry';
 import { expectError, type ApiResult } from '../support/api';
 import { flow } from '../support/flow';
+import { tableSnapshot } from '../support/table';
 
 let host: Host;
 let f: ReturnType<typeof flow>;
@@ -28,16 +29,7 @@ afterAll(async () => {
   await host?.stop();
 });
 
-async function scanTable(): Promise<string[]> {
-  const items: string[] = [];
-  let start: Record<string, AttributeValue> | undefined;
-  do {
-    const page = await dynamo.send(new ScanCommand({ TableName: host.tableName, ExclusiveStartKey: start }));
-    for (const item of page.Items ?? []) items.push(JSON.stringify(Object.fromEntries(Object.entries(item).sort(([a], [b]) => a.localeCompare(b)))));
-    start = page.LastEvaluatedKey;
-  } while (start);
-  return items.sort();
-}
+const scanTable = () => tableSnapshot(dynamo, host.tableName);
 
 let serial = 0;
 const unique = (what: string) => `${what}-${++serial}`;
