@@ -26,6 +26,7 @@ export default defineConfig({
       // No test reaches Docker Hub: an embedded host looks up no Docker Hub digest unless the
       // test points it at a registry of its own (test/containers/digest-resolution.test.ts).
       DOCKER_HUB_MANIFEST_API_URL: 'off',
+      QUAY_MANIFEST_API_URL: 'off',
     },
   },
 });

@@ -28,7 +28,7 @@ export function parseBody(text: string, source: string): Record<string, unknown>
   return value as Record<string, unknown>;
 }
 
-async function readStdin(): Promise<string> {
+export async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8');

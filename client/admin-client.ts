@@ -169,6 +169,10 @@ export interface RegistryView {
   rate_limit_per_minute: number;
   secret_kept_as: 'sha256' | 'secrets_manager' | 'global' | null;
   secret_rotated_at: string | null;
+  /** docker-hub and quay: where digests are looked up, when not where the kind implies. */
+  api_url: string | null;
+  /** Who the digest look-up signs in as; the password is never shown. */
+  pull_credentials: { username: string } | null;
   created_at: string | null;
   updated_at: string | null;
   created_by: { key_id: string; name: string } | null;

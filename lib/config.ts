@@ -42,6 +42,8 @@ export interface Config {
    * without a trailing slash; null when the look-up is off.
    */
   dockerHubManifestApiUrl: string | null;
+  /** … and quay.io pushes' (QUAY_MANIFEST_API_URL); null when off. A self-hosted Quay's is its own host, or its registry's `api_url`. */
+  quayManifestApiUrl: string | null;
   /** Seconds a device is told to wait before its next poll when none of its apps is in a rollout. */
   devicePollIntervalSeconds: number;
   /** … and while one is (its batch is under way). */
@@ -75,9 +77,11 @@ function pollSeconds(vars: Environment, name: string, fallback: number): number 
 
 /** Docker Hub's registry API, where `docker pull` reads manifests. */
 export const DOCKER_HUB_API_URL = 'https://registry-1.docker.io';
+/** quay.io's registry API. */
+export const QUAY_API_URL = 'https://quay.io';
 
 /**
- * A registry API base URL as DOCKER_HUB_MANIFEST_API_URL takes it: http(s), no credentials,
+ * A registry API base URL as DOCKER_HUB_MANIFEST_API_URL and QUAY_MANIFEST_API_URL take it: http(s), no credentials,
  * query or fragment, trailing slashes dropped; null for `off`.
  * @throws Error saying what is wrong with it
  */
@@ -139,6 +143,7 @@ export function loadConfig(vars: Environment = environment()): Config {
     ...optional('eventBusName', env.eventBusName),
     ...pollIntervals(vars),
     dockerHubManifestApiUrl: manifestApiUrl(vars, env.dockerHubManifestApiUrl, DOCKER_HUB_API_URL),
+    quayManifestApiUrl: manifestApiUrl(vars, env.quayManifestApiUrl, QUAY_API_URL),
   };
 }
 

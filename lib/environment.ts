@@ -48,6 +48,8 @@ export const env = {
    * `off` looks nothing up, so its rollouts target the tag.
    */
   dockerHubManifestApiUrl: 'DOCKER_HUB_MANIFEST_API_URL',
+  /** The same for a push to quay.io: default https://quay.io; `off` looks nothing up. */
+  quayManifestApiUrl: 'QUAY_MANIFEST_API_URL',
   /** The EventBridge bus every recorded event goes to; given to functions granted `putsEvents` where the host has a bus (AWS). */
   eventBusName: 'EVENT_BUS_NAME',
   /** debug | info | warn | error | silent. Default info. */
@@ -111,6 +113,8 @@ export interface CommonSettings {
   notificationRetryBaseSeconds?: number;
   /** Where Docker Hub pushes' digests are looked up, or `off`; the default (lib/config.ts) when absent. */
   dockerHubManifestApiUrl?: string;
+  /** … and quay.io pushes'. */
+  quayManifestApiUrl?: string;
   logLevel?: string;
   logFormat?: string;
 }
@@ -125,6 +129,7 @@ export function functionEnvironment(grants: Grants, resources: HostResources, co
     ...(common.notificationAllowedCidrs !== undefined ? { [env.notificationAllowedCidrs]: common.notificationAllowedCidrs.join(',') } : {}),
     ...(common.notificationRetryBaseSeconds !== undefined ? { [env.notificationRetryBaseSeconds]: String(common.notificationRetryBaseSeconds) } : {}),
     ...(common.dockerHubManifestApiUrl ? { [env.dockerHubManifestApiUrl]: common.dockerHubManifestApiUrl } : {}),
+    ...(common.quayManifestApiUrl ? { [env.quayManifestApiUrl]: common.quayManifestApiUrl } : {}),
     ...(common.logLevel ? { [env.logLevel]: common.logLevel } : {}),
     ...(common.logFormat ? { [env.logFormat]: common.logFormat } : {}),
   };

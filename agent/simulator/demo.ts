@@ -53,7 +53,7 @@ export async function runDemo(options: DemoOptions, output: Writable): Promise<D
   try {
     show('starting the embedded host (in memory)');
     // The demo's images are simulated: no registry has a digest for them to look up.
-    const host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: options.tickSeconds ?? 1, quiet: true, dockerHubManifestApiUrl: 'off' });
+    const host = await startHost({ port: 0, dataDir: ':memory:', tickSeconds: options.tickSeconds ?? 1, quiet: true, dockerHubManifestApiUrl: 'off', quayManifestApiUrl: 'off' });
     cleanups.push(() => host.stop());
     const api = adminClient(host.url, host.adminApiKey);
 

@@ -39,6 +39,8 @@ export interface Settings {
   devicePollIntervalActiveSeconds: number;
   /** Where Docker Hub pushes' digests are looked up, or `off` (DOCKER_HUB_MANIFEST_API_URL); Docker Hub's API when absent. */
   dockerHubManifestApiUrl?: string;
+  /** The same for quay.io pushes (QUAY_MANIFEST_API_URL); quay.io's API when absent. */
+  quayManifestApiUrl?: string;
 }
 
 export class SettingsError extends Error {
@@ -95,6 +97,18 @@ function optionalString(node: Node, name: string): string | undefined {
   return value.trim();
 }
 
+/** A registry API base URL, or `off`, as a context value; undefined when absent. */
+function manifestApiUrlSetting(node: Node, name: string): string | undefined {
+  const value = optionalString(node, name);
+  if (value === undefined) return undefined;
+  try {
+    parseManifestApiUrl(value);
+  } catch (error) {
+    throw new SettingsError(`context value "${name}" must be an http(s) URL of a registry API or "off": ${(error as Error).message}`);
+  }
+  return value;
+}
+
 /**
  * Health checks run inside Lambda, where loopback is the Lambda runtime's own API: a device that
  * reported 127.0.0.1 must never steer the prober there, whatever an operator lists.
@@ -130,14 +144,8 @@ export function readSettings(node: Node): Settings {
   if (alarmEmail !== undefined && !/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(alarmEmail)) {
     throw new SettingsError(`context value "alarmEmail" is not an email address: "${alarmEmail}"`);
   }
-  const dockerHubManifestApiUrl = optionalString(node, 'dockerHubManifestApiUrl');
-  if (dockerHubManifestApiUrl !== undefined) {
-    try {
-      parseManifestApiUrl(dockerHubManifestApiUrl);
-    } catch (error) {
-      throw new SettingsError(`context value "dockerHubManifestApiUrl" must be an http(s) URL of a registry API or "off": ${(error as Error).message}`);
-    }
-  }
+  const dockerHubManifestApiUrl = manifestApiUrlSetting(node, 'dockerHubManifestApiUrl');
+  const quayManifestApiUrl = manifestApiUrlSetting(node, 'quayManifestApiUrl');
   const settings: Settings = {
     stackName,
     removalPolicy: oneOf(node, 'removalPolicy', ['retain', 'destroy'] as const),
@@ -152,6 +160,7 @@ export function readSettings(node: Node): Settings {
     devicePollIntervalSeconds: pollSeconds(node, 'devicePollIntervalSeconds'),
     devicePollIntervalActiveSeconds: pollSeconds(node, 'devicePollIntervalActiveSeconds'),
     ...(dockerHubManifestApiUrl ? { dockerHubManifestApiUrl } : {}),
+    ...(quayManifestApiUrl ? { quayManifestApiUrl } : {}),
   };
   if (settings.apiThrottlingBurstLimit < settings.apiThrottlingRateLimit) {
     throw new SettingsError('context value "apiThrottlingBurstLimit" must be at least "apiThrottlingRateLimit"');

@@ -314,6 +314,7 @@ export class FleetRolloutStack extends Stack {
         devicePollIntervalSeconds: settings.devicePollIntervalSeconds,
         devicePollIntervalActiveSeconds: settings.devicePollIntervalActiveSeconds,
         ...(settings.dockerHubManifestApiUrl ? { dockerHubManifestApiUrl: settings.dockerHubManifestApiUrl } : {}),
+        ...(settings.quayManifestApiUrl ? { quayManifestApiUrl: settings.quayManifestApiUrl } : {}),
         logLevel: settings.logLevel,
       }),
       // Not the functions' contract but Node's: stack traces point into the TypeScript sources rather than the minified bundle.

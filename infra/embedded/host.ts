@@ -89,6 +89,8 @@ export interface HostOptions {
    * test reaches Docker Hub), else Docker Hub's API, as on AWS.
    */
   dockerHubManifestApiUrl?: string;
+  /** The same for quay.io pushes: QUAY_MANIFEST_API_URL of this process when set, else quay.io's API. */
+  quayManifestApiUrl?: string;
   /** The wiring to run. Default: infra/manifest.ts; tests pass fixture functions here. */
   manifest?: HostManifest;
   /**
@@ -240,6 +242,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
         : {}),
     };
     const dockerHubManifestApiUrl = options.dockerHubManifestApiUrl ?? process.env[env.dockerHubManifestApiUrl];
+    const quayManifestApiUrl = options.quayManifestApiUrl ?? process.env[env.quayManifestApiUrl];
     const common: CommonSettings = {
       tickSeconds,
       // A laptop's simulated devices live on loopback; on AWS loopback would reach the Lambda runtime API.
@@ -250,6 +253,7 @@ export async function startHost(options: HostOptions): Promise<Host> {
       ...(options.devicePollIntervalSeconds !== undefined ? { devicePollIntervalSeconds: options.devicePollIntervalSeconds } : {}),
       ...(options.devicePollIntervalActiveSeconds !== undefined ? { devicePollIntervalActiveSeconds: options.devicePollIntervalActiveSeconds } : {}),
       ...(dockerHubManifestApiUrl ? { dockerHubManifestApiUrl } : {}),
+      ...(quayManifestApiUrl ? { quayManifestApiUrl } : {}),
       logFormat,
       // The handlers follow LOG_LEVEL as the user set it for the process, as on AWS they follow the stack's.
       ...(process.env[env.logLevel] ? { logLevel: process.env[env.logLevel] } : {}),

@@ -8,13 +8,13 @@
  * proves nothing: the registry by name (cached, lib/registries/known.ts), its secret as its kind
  * sends it, the payload, then one token of the registry's rate bucket for a delivery that carries
  * pushes (lib/domain/rate-limit.ts), then the digests the payload did not name
- * (lib/registry/push-digests.ts). A refused token is a 429 with `Retry-After`, and nothing of
+ * (lib/registries/push-digests.ts). A refused token is a 429 with `Retry-After`, and nothing of
  * the delivery is written; an unauthenticated caller cannot spend a registry's tokens.
  */
 import { Invalid, NotFound, TooManyRequests, Unauthorized } from '../errors';
 import { logger } from '../logger';
 import { applyHostAlias } from '../registry/host-aliases';
-import { withDigests } from '../registry/push-digests';
+import { withDigests } from './push-digests';
 import { parseEcrEvent, ecrHost, ECR } from '../registry/ecr';
 import { isWebhookKind, parseImageReference, webhookOf, type ImagePushed, type WebhookRequest } from '../registry';
 import { rolloutForPush, type PushOutcome, type RolloutSummary } from '../rollouts/create-rollouts';
@@ -62,8 +62,9 @@ export async function receiveWebhook(name: string, request: WebhookRequest, now:
     );
   }
   // Only once the sender is authenticated and within its limit: a push without a digest gets the
-  // one its tag names now (looked up while the push still names its kind, which decides where).
-  return rolloutsFor(pushesTo(registry, await withDigests(parsed)), now);
+  // one its tag names now, looked up before host aliases apply (the host the registry reported is
+  // the one its API answers at).
+  return rolloutsFor(pushesTo(registry, await withDigests(parsed, registry)), now);
 }
 
 /**

@@ -15,7 +15,7 @@ import { defaultRatePerMinute } from '../domain/rate-limit';
 import type { EventKind, RegistryKind, WebhookKind } from '../registry';
 import { DISTRIBUTION } from '../registry/distribution';
 import { DOCKER_HUB } from '../registry/docker-hub';
-import { allRegistries, type StoredRegistry } from '../store/registries';
+import { allRegistries, type StoredPullCredentials, type StoredRegistry } from '../store/registries';
 
 export const registryCacheMs = 15_000;
 
@@ -38,6 +38,10 @@ export interface KnownRegistry {
   rate_limit_per_minute: number;
   /** Its own, as stored; `global` for a default registry; none for kinds that take no webhooks. */
   secret: StoredRegistry['secret'] | 'global';
+  /** Where digests are looked up, when not where the kind implies (lib/registries/push-digests.ts). */
+  api_url?: string;
+  /** Who the digest look-up signs in as, and where the password is. */
+  pull_credentials?: StoredPullCredentials;
 }
 
 export function defaultRegistry(name: string): KnownRegistry | undefined {
@@ -53,6 +57,8 @@ function known(stored: StoredRegistry): KnownRegistry {
     host_aliases: stored.host_aliases ?? {},
     rate_limit_per_minute: stored.rate_limit_per_minute,
     secret: stored.secret,
+    ...(stored.api_url ? { api_url: stored.api_url } : {}),
+    ...(stored.pull_credentials ? { pull_credentials: stored.pull_credentials } : {}),
   };
 }
 

@@ -62,46 +62,59 @@ export const hashed: SecretKeeping = {
 const valueCacheMs = 5 * 60_000;
 const values = new Map<string, { value: string; until: number }>();
 
-const secretIdOf = (registry: string) => `${registrySecretPrefix()}${registry}`;
+/** A registry's webhook secret; its pull password (lib/registries/pull-credentials.ts) is `<this>/pull`. Registry names have no `/`. */
+export const secretIdOf = (registry: string) => `${registrySecretPrefix()}${registry}`;
 
 export const inSecretsManager: SecretKeeping = {
   name: 'secrets_manager',
   async keep(registry, secret) {
     const secretId = secretIdOf(registry);
-    // Our own version id (ClientRequestToken), so the item can name it and a retry is idempotent.
-    const versionId = randomUUID();
-    try {
-      await secretsManager().send(new PutSecretValueCommand({ SecretId: secretId, SecretString: secret, ClientRequestToken: versionId }));
-    } catch (error) {
-      if (!(error instanceof ResourceNotFoundException || (error as Error).name === 'ResourceNotFoundException')) throw error;
-      try {
-        await secretsManager().send(
-          new CreateSecretCommand({ Name: secretId, SecretString: secret, ClientRequestToken: versionId, Description: `fleet-rollout: the webhook secret of registry ${registry}` }),
-        );
-      } catch (raced) {
-        // Created by a request at the same time: this value becomes the newest version.
-        if (!(raced instanceof ResourceExistsException || (raced as Error).name === 'ResourceExistsException')) throw raced;
-        await secretsManager().send(new PutSecretValueCommand({ SecretId: secretId, SecretString: secret, ClientRequestToken: versionId }));
-      }
-    }
-    return { secret_id: secretId, version_id: versionId };
+    return { secret_id: secretId, version_id: await putSecretVersion(secretId, secret, `fleet-rollout: the webhook secret of registry ${registry}`) };
   },
   async verify(webhook, stored, request) {
     if (!('secret_id' in stored)) throw new Error("a registry's secret is kept in Secrets Manager, but its item names no secret");
-    webhook.authenticate(request, await secretValue(stored.secret_id, stored.version_id));
+    webhook.authenticate(request, await secretVersionValue(stored.secret_id, stored.version_id));
   },
   async discard(_registry, stored) {
-    if (!('secret_id' in stored)) return;
-    try {
-      // At once, not after a recovery window: a registry made again under the name gets a new secret.
-      await secretsManager().send(new DeleteSecretCommand({ SecretId: stored.secret_id, ForceDeleteWithoutRecovery: true }));
-    } catch (error) {
-      if (!(error instanceof ResourceNotFoundException || (error as Error).name === 'ResourceNotFoundException')) throw error;
-    }
+    if ('secret_id' in stored) await deleteSecret(stored.secret_id);
   },
 };
 
-async function secretValue(secretId: string, versionId: string): Promise<string> {
+const isNamed = (error: unknown, name: string) => (error as Error | undefined)?.name === name;
+
+/**
+ * Makes `value` the newest version of the secret `secretId` under the stack's prefix, creating
+ * the secret if there is none yet; the version's id, for the registry's item to name. Our own
+ * version id (ClientRequestToken), so a retry of the same call is idempotent.
+ */
+export async function putSecretVersion(secretId: string, value: string, description: string): Promise<string> {
+  const versionId = randomUUID();
+  try {
+    await secretsManager().send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value, ClientRequestToken: versionId }));
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException || isNamed(error, 'ResourceNotFoundException'))) throw error;
+    try {
+      await secretsManager().send(new CreateSecretCommand({ Name: secretId, SecretString: value, ClientRequestToken: versionId, Description: description }));
+    } catch (raced) {
+      // Created by a request at the same time: this value becomes the newest version.
+      if (!(raced instanceof ResourceExistsException || isNamed(raced, 'ResourceExistsException'))) throw raced;
+      await secretsManager().send(new PutSecretValueCommand({ SecretId: secretId, SecretString: value, ClientRequestToken: versionId }));
+    }
+  }
+  return versionId;
+}
+
+/** Deletes the secret at once, not after a recovery window: a registry made again under the name gets a new one. Gone already is fine. */
+export async function deleteSecret(secretId: string): Promise<void> {
+  try {
+    await secretsManager().send(new DeleteSecretCommand({ SecretId: secretId, ForceDeleteWithoutRecovery: true }));
+  } catch (error) {
+    if (!(error instanceof ResourceNotFoundException || isNamed(error, 'ResourceNotFoundException'))) throw error;
+  }
+}
+
+/** One version's value, cached: a version never changes. */
+export async function secretVersionValue(secretId: string, versionId: string): Promise<string> {
   const key = `${secretId}#${versionId}`;
   const hit = values.get(key);
   if (hit && hit.until > Date.now()) return hit.value;

@@ -15,7 +15,7 @@ export interface ImagePushed {
   digest?: string;
   /**
    * Where `digest` comes from: the registry's notification, or a look-up of the tag in the
-   * registry's manifest API when the push arrived (lib/registry/push-digests.ts).
+   * registry's manifest API when the push arrived (lib/registries/push-digests.ts).
    */
   digest_source?: DigestSource;
   /** Why a push has no digest: the look-up failed (and how), or none was made. Its rollout targets the tag. */

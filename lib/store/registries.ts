@@ -2,7 +2,8 @@
  * Configured registries. A registry's secret is never stored here as it is: the item holds its
  * SHA-256 (kinds that only compare a token) or the name and version of the Secrets Manager
  * secret that holds it (kinds that need the secret itself for an HMAC); lib/registries/secrets.ts
- * decides which. Every change is conditioned on the version read, so two admins changing one
+ * decides which. Pull credentials are kept the same way: the username here, the password in
+ * the secret store (lib/registries/pull-credentials.ts). Every change is conditioned on the version read, so two admins changing one
  * registry at once cannot lose either change silently.
  */
 import { DeleteCommand, GetCommand, PutCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
@@ -12,6 +13,13 @@ import { conditionally, entityOf, queryIndexPage, resultUnlessConditionFailed, t
 
 /** How the registry's secret is kept: its SHA-256 here, or where in the secret store. */
 export type StoredSecret = { sha256: string } | { secret_id: string; version_id: string };
+
+/** The username, and where the password is (lib/registries/pull-credentials.ts): never the password. */
+export interface StoredPullCredentials {
+  username: string;
+  secret_id: string;
+  version_id: string;
+}
 
 export interface StoredRegistry {
   name: string;
@@ -24,6 +32,10 @@ export interface StoredRegistry {
   /** None for kinds that take no webhooks (ECR). */
   secret?: StoredSecret;
   secret_rotated_at?: string;
+  /** The registry API digests are looked up at, when not the one its kind implies. */
+  api_url?: string;
+  /** What the digest look-up signs in with (a private repository). */
+  pull_credentials?: StoredPullCredentials;
   created_at: string;
   updated_at: string;
   created_by: { key_id: string; name: string };
@@ -65,9 +77,9 @@ export async function allRegistries(): Promise<StoredRegistry[]> {
   return all;
 }
 
-export type RegistryChange = Partial<Pick<StoredRegistry, 'host' | 'host_aliases' | 'rate_limit_per_minute' | 'secret' | 'secret_rotated_at'>> & {
+export type RegistryChange = Partial<Pick<StoredRegistry, 'host' | 'host_aliases' | 'rate_limit_per_minute' | 'secret' | 'secret_rotated_at' | 'api_url' | 'pull_credentials'>> & {
   /** Fields to drop (a host set back to none). */
-  remove?: 'host'[];
+  remove?: ('host' | 'api_url' | 'pull_credentials')[];
   updated_at: string;
 };
 

@@ -363,7 +363,7 @@ const loadAtStart = loadavg();
 const indexWritesCounted = countIndexWrites();
 // The production tick (30 s): progress and due times must not need a faster one.
 // bench/app is made up: a Docker Hub look-up of it would only add the network's latency to the push.
-const host = await startHost({ port: 0, dataDir: ':memory:', quiet: true, onInvocation: countInvocation, dockerHubManifestApiUrl: 'off' });
+const host = await startHost({ port: 0, dataDir: ':memory:', quiet: true, onInvocation: countInvocation, dockerHubManifestApiUrl: 'off', quayManifestApiUrl: 'off' });
 const watcher = DynamoDBDocumentClient.from(new DynamoDBClient({ ...emulatorClientConfig, endpoint: host.endpoints.dynamodb }));
 const { dynamo, sqs } = await import('../../lib/aws-clients');
 countRequests('dynamodb', dynamo());

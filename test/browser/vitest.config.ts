@@ -18,6 +18,7 @@ export default defineConfig({
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       // As in vitest.config.ts: no Docker Hub look-ups.
       DOCKER_HUB_MANIFEST_API_URL: 'off',
+      QUAY_MANIFEST_API_URL: 'off',
     },
   },
 });

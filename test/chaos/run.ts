@@ -18,6 +18,7 @@ import { runChaos, summaryLine } from './chaos-run';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 // Its pushes name made-up repositories: looking them up on Docker Hub would only add the network's faults.
 process.env.DOCKER_HUB_MANIFEST_API_URL ??= 'off';
+process.env.QUAY_MANIFEST_API_URL ??= 'off';
 
 function usage(problem: string): never {
   process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--max-unavailable N] [--verbose] [--host-logs] [--keep]\n`);

@@ -3,7 +3,8 @@
  * go to a real registry (Debian's `docker-registry`, standing in for registry-1.docker.io), a
  * Docker Hub webhook through its HTTP API, and a simulated fleet. A tag the registry has rolls
  * out as `repo:tag@sha256:…` and stays on that content when the tag moves; a tag it lacks rolls
- * out by tag, and the answer and the event say why.
+ * out by tag, and the answer and the event say why. (Private repositories, with a registry's
+ * pull credentials: ./pull-credentials.test.ts.)
  */
 import { existsSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

@@ -30,14 +30,15 @@ let dir: string;
 let steps: ReturnType<typeof flow>;
 const stops: (() => Promise<void>)[] = [];
 
-/** Runs `node dist/fleet.mjs …args` to its end; `env` replaces the connection variables. */
-function fleet(args: string[], env: Record<string, string | undefined> = {}): Promise<Run> {
+/** Runs `node dist/fleet.mjs …args` to its end; `env` replaces the connection variables; `input` is its standard input. */
+function fleet(args: string[], env: Record<string, string | undefined> = {}, input?: string): Promise<Run> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [bundle, ...args], {
       cwd: root,
       env: { ...process.env, FLEET_API_URL: host.url, FLEET_ADMIN_KEY: host.adminApiKey, NO_COLOR: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
+    child.stdin.end(input ?? '');
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')));
@@ -279,6 +280,29 @@ describe('fleet, the CLI', { timeout: 180_000 }, () => {
     expect(again).toMatchObject({ code: 1, stderr: 'fleet: registry cli-lab not found (404 not_found)\n' });
     const bad = await fleet(['registries', 'create', 'cli-bad', '--kind', 'docker-hub', '--alias', 'localhost:5000']);
     expect(bad.code).toBe(2);
+  });
+
+  it("gives a registry pull credentials with the password on standard input, shows only the username, and takes them away", async () => {
+    const password = 'pull-token-from-stdin-7c1e';
+    const created = await fleet(['registries', 'create', 'cli-quay', '--kind', 'quay', '--registry-api', 'https://quay.example.com', '--pull-username', 'robot+ci', '--pull-password-stdin'], {}, `${password}\n`);
+    expect(created.code, created.stderr).toBe(0);
+    expect(created.stdout).toMatch(/^digest look-up: +https:\/\/quay\.example\.com$/m);
+    expect(created.stdout).toMatch(/^pull credentials: +robot\+ci \(password kept in the secret store\)$/m);
+    const shown = await fleetJson(['registries', 'show', 'cli-quay']);
+    expect(shown.registry).toMatchObject({ api_url: 'https://quay.example.com', pull_credentials: { username: 'robot+ci' } });
+    expect(JSON.stringify(shown)).not.toContain(password);
+
+    const updated = await fleet(['registries', 'update', 'cli-quay', '--no-pull-credentials', '--no-registry-api', '--rate-limit', '20']);
+    expect(updated.code, updated.stderr).toBe(0);
+    expect(updated.stdout).toMatch(/^pull credentials: +none \(anonymous\)$/m);
+    expect(updated.stdout).toMatch(/^rate limit: +20 deliveries a minute$/m);
+
+    const noPassword = await fleet(['registries', 'update', 'cli-quay', '--pull-username', 'robot+ci']);
+    expect(noPassword).toMatchObject({ code: 2, stderr: expect.stringContaining('--pull-username and --pull-password-stdin go together') });
+    const nothing = await fleet(['registries', 'update', 'cli-quay']);
+    expect(nothing).toMatchObject({ code: 2, stderr: expect.stringContaining('nothing to change') });
+    const wrongKind = await fleet(['registries', 'create', 'cli-ghcr', '--kind', 'ghcr', '--pull-username', 'u', '--pull-password-stdin'], {}, 'p\n');
+    expect(wrongKind).toMatchObject({ code: 1, stderr: expect.stringContaining('pull_credentials: a registry of kind ghcr names the digest of each push itself') });
   });
 
   it("deletes a device and rotates a device's token", async () => {

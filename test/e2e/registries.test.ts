@@ -6,7 +6,10 @@
  */
 import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { GetSecretValueCommand, ResourceNotFoundException, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
 import { registries, type WebhookKind } from '../../lib/registry';
@@ -30,6 +33,15 @@ afterAll(async () => {
 });
 
 const scanTable = () => tableSnapshot(dynamo, host.tableName);
+
+/** A loopback port nothing listens on (it was free a moment ago). */
+async function closedPort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
 
 let serial = 0;
 const unique = (what: string) => `${what}-${++serial}`;
@@ -187,6 +199,84 @@ describe('configuring a registry', () => {
   ])('refuses %s with a 400 naming the field, and writes nothing', async (_what, body, names) => {
     const before = await scanTable();
     expectError(await f.api('POST', '/api/v1/registries', { body }), 400, names);
+    expect(await scanTable()).toEqual(before);
+  });
+});
+
+describe('pull credentials for the digest look-up', () => {
+  const sm = () => new SecretsManagerClient({ region: 'us-east-1', credentials: { accessKeyId: 'test', secretAccessKey: 'test' }, endpoint: host.endpoints.secretsManager });
+  const password = 'a-private-pull-token-9f3c';
+  const storedCredentials = async (name: string) => {
+    const item = (await scanTable()).map((line) => JSON.parse(line)).find((i) => i.pk?.S === `REGISTRY#${name}` && i.sk?.S === 'REGISTRY');
+    return item?.pull_credentials?.M as Record<string, { S: string }> | undefined;
+  };
+  const passwordKept = async (secretId: string, versionId: string) => (await sm().send(new GetSecretValueCommand({ SecretId: secretId, VersionId: versionId }))).SecretString;
+
+  it('keeps the password write-only: answers show the username, the table where the password is, the secret store the password', async () => {
+    const { registry } = await createRegistry({ name: 'quay-lab', kind: 'quay', api_url: 'https://quay.example.com/', pull_credentials: { username: 'robot+ci', password } });
+    expect(registry).toMatchObject({ api_url: 'https://quay.example.com', pull_credentials: { username: 'robot+ci' } });
+    const read = await f.api('GET', '/api/v1/registries/quay-lab');
+    expect(read.body).toEqual({ registry });
+    const listed = await f.api('GET', '/api/v1/registries');
+    for (const answer of [read, listed]) expect(JSON.stringify(answer.body)).not.toContain(password);
+    expect((await scanTable()).join('\n')).not.toContain(password);
+
+    const stored = await storedCredentials('quay-lab');
+    expect(stored?.username?.S).toBe('robot+ci');
+    expect(stored?.secret_id?.S).toMatch(/quay-lab\/pull$/);
+    expect(await passwordKept(stored!.secret_id!.S, stored!.version_id!.S)).toBe(password);
+
+    // A new password is a new version; null removes the credentials and the secret.
+    const changed = await f.api('PATCH', '/api/v1/registries/quay-lab', { body: { pull_credentials: { username: 'robot+ci', password: `${password}-2` } } });
+    expect(changed.status).toBe(200);
+    const restored = await storedCredentials('quay-lab');
+    expect(restored?.version_id?.S).not.toBe(stored?.version_id?.S);
+    expect(await passwordKept(restored!.secret_id!.S, restored!.version_id!.S)).toBe(`${password}-2`);
+    const removed = await f.api('PATCH', '/api/v1/registries/quay-lab', { body: { pull_credentials: null, api_url: null } });
+    expect(removed.body.registry).toMatchObject({ api_url: null, pull_credentials: null });
+    expect(await storedCredentials('quay-lab')).toBeUndefined();
+    await expect(passwordKept(restored!.secret_id!.S, restored!.version_id!.S)).rejects.toThrow(ResourceNotFoundException);
+  });
+
+  it('deletes the password with the registry', async () => {
+    await createRegistry({ name: 'hub-private', kind: 'docker-hub', pull_credentials: { username: 'ci', password } });
+    const stored = await storedCredentials('hub-private');
+    expect((await f.api('DELETE', '/api/v1/registries/hub-private')).status).toBe(204);
+    await expect(passwordKept(stored!.secret_id!.S, stored!.version_id!.S)).rejects.toThrow(ResourceNotFoundException);
+  });
+
+  it('reads the password for a look-up, and a look-up that fails rolls the push out by tag saying why', async () => {
+    const repository = unique('quay.example.com/team/app');
+    await manualPolicy(repository);
+    // Nothing listens on the port: the look-up is made, with the credentials, and fails.
+    const closed = await closedPort();
+    const { secret } = await createRegistry({ name: 'quay-down', kind: 'quay', host: 'quay.example.com', api_url: `http://127.0.0.1:${closed}`, pull_credentials: { username: 'ci', password } });
+    const answer = await f.api('POST', `/api/v1/webhooks/quay-down?token=${secret}`, { token: null, body: { docker_url: repository, updated_tags: ['v1'] } });
+    expect(answer.status, JSON.stringify(answer.body)).toBe(202);
+    expect(answer.body.rollouts).toEqual([expect.objectContaining({ image: `${repository}:v1` })]);
+    expect(answer.body.pushes[0]).toMatchObject({ digest: null, digest_unresolved: expect.stringContaining(`http://127.0.0.1:${closed}`) });
+    // Planned before the next test takes its snapshot of the table.
+    await f.waitForRollout(answer.body.rollouts[0].id, (d) => d.rollout.planned, 'the rollout planned');
+  });
+
+  it.each([
+    ['pull credentials for a kind that sends digests', { name: 'pc1', kind: 'ghcr', pull_credentials: { username: 'u', password: 'p' } }, 'pull_credentials: a registry of kind ghcr names the digest of each push itself'],
+    ['an api_url for a kind that sends digests', { name: 'pc2', kind: 'distribution', api_url: 'https://registry.example.com' }, 'api_url: a registry of kind distribution'],
+    ['an api_url that is not http(s)', { name: 'pc3', kind: 'quay', api_url: 'ftp://quay.example.com' }, 'api_url must be an http(s) URL of a registry API, such as https://registry.example.com: not http or https'],
+    ['an api_url with credentials in it', { name: 'pc4', kind: 'quay', api_url: 'https://u:p@quay.example.com' }, 'credentials do not belong in the URL'],
+    ['a username with a colon', { name: 'pc5', kind: 'quay', pull_credentials: { username: 'a:b', password: 'p' } }, 'pull_credentials.username'],
+    ['no password', { name: 'pc6', kind: 'docker-hub', pull_credentials: { username: 'ci' } }, 'pull_credentials.password'],
+    ['an unknown credentials field', { name: 'pc7', kind: 'docker-hub', pull_credentials: { username: 'ci', password: 'p', token: 'x' } }, 'token is not a known field'],
+  ])('refuses %s with a 400 naming it, and writes nothing', async (_what, body, names) => {
+    const before = await scanTable();
+    expectError(await f.api('POST', '/api/v1/registries', { body }), 400, names);
+    expect(await scanTable()).toEqual(before);
+  });
+
+  it('refuses a change that gives pull credentials to a kind that sends digests, writing nothing', async () => {
+    await createRegistry({ name: 'harbor-lab', kind: 'harbor' });
+    const before = await scanTable();
+    expectError(await f.api('PATCH', '/api/v1/registries/harbor-lab', { body: { pull_credentials: { username: 'u', password: 'p' } } }), 400, 'pull_credentials: a registry of kind harbor');
     expect(await scanTable()).toEqual(before);
   });
 });

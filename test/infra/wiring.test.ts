@@ -170,9 +170,11 @@ describe('context parameters', () => {
     });
   });
 
-  it('take a registry API for Docker Hub digests, or off', async () => {
+  it('take a registry API for Docker Hub and quay.io digests, or off', async () => {
     expect(await settingsWith({ dockerHubManifestApiUrl: 'https://mirror.example.com' })).toMatchObject({ dockerHubManifestApiUrl: 'https://mirror.example.com' });
     expect(await settingsWith({ dockerHubManifestApiUrl: 'off' })).toMatchObject({ dockerHubManifestApiUrl: 'off' });
+    expect(await settingsWith({ quayManifestApiUrl: 'off' })).toMatchObject({ quayManifestApiUrl: 'off' });
+    await expect(settingsWith({ quayManifestApiUrl: 'ftp://quay.io' })).rejects.toThrow(/quayManifestApiUrl" must be an http\(s\) URL of a registry API or "off": not http or https/);
   });
 
   it('parse -c values, which arrive as strings', async () => {

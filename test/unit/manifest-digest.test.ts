@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../lib/config';
 import { functionEnvironment } from '../../lib/environment';
 import { MANIFEST_ACCEPT, parseChallenge, resolveManifestDigest } from '../../lib/registry/manifest-digest';
-import { manifestApiFor, withDigests } from '../../lib/registry/push-digests';
+import { manifestApiFor, withDigests } from '../../lib/registries/push-digests';
 import { rolloutIdFor, rolloutImageOf } from '../../lib/rollouts/create-rollouts';
 
 const sha = (text: string) => `sha256:${createHash('sha256').update(text).digest('hex')}`;
@@ -235,19 +235,40 @@ describe('parseChallenge', () => {
 });
 
 describe('manifestApiFor', () => {
-  const push = (repository: string, registry = 'docker-registry') => ({ registry, repository });
-  const hub = { dockerHubManifestApiUrl: 'https://registry-1.docker.io' };
+  const push = (repository: string) => ({ repository });
+  const hubRegistry = { name: 'docker-registry', kind: 'docker-hub' as const };
+  const quayRegistry = { name: 'quay', kind: 'quay' as const };
+  const apis = { dockerHubManifestApiUrl: 'https://registry-1.docker.io', quayManifestApiUrl: 'https://quay.io' };
+  const off = { dockerHubManifestApiUrl: null, quayManifestApiUrl: null };
 
   it('looks Docker Hub pushes up at the configured API, official images under library/', () => {
-    expect(manifestApiFor(push('acme/app'), hub)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'acme/app' });
-    expect(manifestApiFor(push('nginx'), hub)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'library/nginx' });
-    expect(manifestApiFor(push('library/nginx'), hub)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'library/nginx' });
-    expect(manifestApiFor(push('acme/app'), { dockerHubManifestApiUrl: 'http://127.0.0.1:5000' })).toEqual({ apiUrl: 'http://127.0.0.1:5000', name: 'acme/app' });
+    expect(manifestApiFor(push('acme/app'), hubRegistry, apis)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'acme/app' });
+    expect(manifestApiFor(push('nginx'), hubRegistry, apis)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'library/nginx' });
+    expect(manifestApiFor(push('library/nginx'), hubRegistry, apis)).toEqual({ apiUrl: 'https://registry-1.docker.io', name: 'library/nginx' });
+    expect(manifestApiFor(push('acme/app'), hubRegistry, { ...apis, dockerHubManifestApiUrl: 'http://127.0.0.1:5000' })).toEqual({ apiUrl: 'http://127.0.0.1:5000', name: 'acme/app' });
   });
 
-  it('says why there is no look-up when it is off or the registry has none', () => {
-    expect(manifestApiFor(push('acme/app'), { dockerHubManifestApiUrl: null })).toEqual({ unavailable: 'digest look-up is off (DOCKER_HUB_MANIFEST_API_URL=off)' });
-    expect(manifestApiFor(push('registry.example.com/team/app', 'distribution'), hub)).toEqual({ unavailable: expect.stringMatching(/not looked up for distribution/) });
+  it("takes a registry's own api_url over the deployment's, even with the deployment's look-up off", () => {
+    expect(manifestApiFor(push('acme/app'), { ...hubRegistry, api_url: 'https://mirror.example.com' }, off)).toEqual({ apiUrl: 'https://mirror.example.com', name: 'acme/app' });
+  });
+
+  it("looks a Quay push up at the registry's own host only: quay.io unless the registry names another", () => {
+    expect(manifestApiFor(push('quay.io/team/app'), quayRegistry, apis)).toEqual({ apiUrl: 'https://quay.io', name: 'team/app' });
+    expect(manifestApiFor(push('quay.example.com/team/app'), { ...quayRegistry, host: 'quay.example.com' }, apis)).toEqual({ apiUrl: 'https://quay.example.com', name: 'team/app' });
+    expect(manifestApiFor(push('127.0.0.1:5000/team/app'), { ...quayRegistry, host: '127.0.0.1:5000', api_url: 'http://127.0.0.1:5000' }, off)).toEqual({ apiUrl: 'http://127.0.0.1:5000', name: 'team/app' });
+    // A payload naming some other host gets no look-up there, so no credentials go to it.
+    expect(manifestApiFor(push('evil.example.com/team/app'), { ...quayRegistry, pull_credentials: { username: 'u', secret_id: 's', version_id: 'v' } }, apis)).toEqual({
+      unavailable: 'the push names host evil.example.com, not quay.io, the host of registry quay, so nothing is looked up there (set the registry\'s host to look it up)',
+    });
+    expect(manifestApiFor(push('quay.io/team/app'), { ...quayRegistry, host: 'quay.example.com' }, apis)).toEqual({ unavailable: expect.stringMatching(/names host quay\.io, not quay\.example\.com/) });
+  });
+
+  it('says why there is no look-up when it is off or the kind has none', () => {
+    expect(manifestApiFor(push('acme/app'), hubRegistry, off)).toEqual({ unavailable: 'digest look-up is off (DOCKER_HUB_MANIFEST_API_URL=off)' });
+    expect(manifestApiFor(push('quay.io/team/app'), quayRegistry, off)).toEqual({ unavailable: 'digest look-up is off (QUAY_MANIFEST_API_URL=off)' });
+    expect(manifestApiFor(push('registry.example.com/team/app'), { name: 'distribution', kind: 'distribution' }, apis)).toEqual({
+      unavailable: 'the distribution webhook named no digest, and digests are not looked up for distribution registries',
+    });
   });
 });
 
@@ -257,6 +278,9 @@ describe('DOCKER_HUB_MANIFEST_API_URL', () => {
     expect(loadConfig({ DOCKER_HUB_MANIFEST_API_URL: 'http://127.0.0.1:5000/' }).dockerHubManifestApiUrl).toBe('http://127.0.0.1:5000');
     expect(loadConfig({ DOCKER_HUB_MANIFEST_API_URL: 'https://mirror.example.com/registry/' }).dockerHubManifestApiUrl).toBe('https://mirror.example.com/registry');
     expect(loadConfig({ DOCKER_HUB_MANIFEST_API_URL: 'OFF' }).dockerHubManifestApiUrl).toBeNull();
+    expect(loadConfig({}).quayManifestApiUrl).toBe('https://quay.io');
+    expect(loadConfig({ QUAY_MANIFEST_API_URL: 'off' }).quayManifestApiUrl).toBeNull();
+    expect(() => loadConfig({ QUAY_MANIFEST_API_URL: 'quay.io' })).toThrow('QUAY_MANIFEST_API_URL must be an http(s) URL of a registry API or "off", got "quay.io": not a URL');
   });
 
   it('fails the cold start naming what is wrong with it', () => {
@@ -284,8 +308,8 @@ describe('withDigests', () => {
 
   it('marks a digest the webhook named as the registry\'s, and says why a push has none (this suite runs with the look-up off)', async () => {
     const digest = sha('pushed');
-    expect(await withDigests([{ ...base, registry: 'distribution', digest }, base])).toEqual([
-      { ...base, registry: 'distribution', digest, digest_source: 'registry' },
+    expect(await withDigests([{ ...base, digest }, base], { name: 'docker-registry', kind: 'docker-hub' })).toEqual([
+      { ...base, digest, digest_source: 'registry' },
       { ...base, digest_unresolved: 'digest look-up is off (DOCKER_HUB_MANIFEST_API_URL=off)' },
     ]);
   });

@@ -172,7 +172,7 @@ export const operations: Record<string, Operation> = {
     answers: { 200: { description: 'The registry.', body: named('RegistryResponse', registryResponseSchema) } },
   },
   'PATCH /api/v1/registries/{name}': {
-    summary: "Change a registry's host, host aliases or rate limit, or rotate its secret (the new one is in this answer only)",
+    summary: "Change a registry's host, host aliases, rate limit or digest look-up (api_url, pull_credentials), or rotate its secret (the new one is in this answer only)",
     tag: 'registries',
     auth: 'admin',
     body: named('RegistryPatch', registryPatchSchema),
