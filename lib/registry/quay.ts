@@ -11,7 +11,8 @@
  * Quay sends no digest, no push time and no delivery id: the push is dated at receipt and
  * identified by the notification's content. So a repost is the same delivery, and so is a later
  * push of the same tags with nothing else in the payload changed: within the delivery retention
- * (7 days) such a re-push is taken as a copy. Resolving the pushed digest would tell them apart.
+ * (7 days) such a re-push is taken as a copy. The digest looked up for a push (lib/registries/
+ * push-digests.ts) pins its content but is not its identity, so it does not tell them apart.
  *
  * A Quay webhook notification is only a URL (no headers), so, as with Docker Hub, the secret
  * travels in it: `?token=<secret>`.
