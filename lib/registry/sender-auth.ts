@@ -64,7 +64,7 @@ export function verifySharedSecretHash(request: WebhookRequest, token: SharedTok
     throw new Unauthorized(`webhook credential is missing: ${token.howToSend}`);
   }
   if (secretSha256 === '' || !constantTimeEqual(sha256Hex(presented), secretSha256)) {
-    throw new Unauthorized('webhook credential is not valid');
+    throw new Unauthorized(`webhook credential is not valid: ${token.howToSend}`);
   }
 }
 
