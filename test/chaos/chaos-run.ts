@@ -257,8 +257,12 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const action: AdminAction['action'] = roll < 0.35 ? 'pause' : roll < 0.7 ? 'resume' : roll < 0.8 ? 'cancel' : roll < 0.88 ? 'rollback-all' : 'rollback-device';
         let path = `/api/v1/rollouts/${id}/${action}`;
         if (action === 'rollback-device') {
-          const device = actionRandom.pick(devices);
-          path = `/api/v1/rollouts/${id}/devices/${device.uuid}/rollback`;
+          // One of the rollout's own devices (any device of the fleet would mostly be a 404 that
+          // reaches no revert); the whole fleet while its rows cannot be read.
+          const rows = await persist(() => call('GET', `/api/v1/rollouts/${id}/devices?limit=200`), 20);
+          const own: string[] = rows.status === 200 ? (rows.body as { batches: { devices: { device_uuid: string }[] }[] }).batches.flatMap((batch) => batch.devices.map((row) => row.device_uuid)) : [];
+          const device = actionRandom.pick(own.length > 0 ? own : devices.map((d) => d.uuid));
+          path = `/api/v1/rollouts/${id}/devices/${device}/rollback`;
         }
         const answer = await persist(() => call('POST', path, action === 'resume' ? undefined : { reason: `chaos ${action}` }), 20);
         actions.push({ action, rolloutId: id, status: answer.status, answeredAt: new Date().toISOString() });
