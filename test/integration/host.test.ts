@@ -164,7 +164,9 @@ describe('HTTP routes', () => {
       { name: 'api', memoryMb: 256, outcome: 'error' },
       { name: 'slow', memoryMb: 128, outcome: 'timeout' },
     ]);
-    expect(routed[2]!.durationMs).toBeGreaterThanOrEqual(1000);
+    // Node keeps timers on the event loop's cached millisecond clock, so a 1 s timeout can fire
+    // when Date.now() says 999 ms have passed (seen once under load in CI).
+    expect(routed[2]!.durationMs).toBeGreaterThanOrEqual(990);
   });
 });
 
