@@ -1,10 +1,12 @@
 /**
  * One chaos run (DESIGN §6 under faults): concurrent rollouts over a simulated fleet on the
- * embedded host while its SDK calls fail, its queues deliver everything twice, its process is
- * killed right after a write, webhooks arrive as concurrent copies and as near-simultaneous
- * re-pushes, and admins pause, resume, cancel and roll back at random. Then the faults stop, the
- * run converges (paused rollouts resumed, or cancelled if they pause again), and the invariant
- * checker reads the table and the devices' engines.
+ * embedded host while its SDK calls fail or are slow, its queues deliver everything twice, its
+ * process is killed right after a write, webhooks arrive as concurrent copies and as
+ * near-simultaneous re-pushes, and admins pause, resume, cancel and roll back at random; an admin
+ * also rolls back the older rollout of each tag pushed again a few seconds later, after the newer
+ * one has taken its devices over. Then the faults stop, the run converges (paused rollouts
+ * resumed, or cancelled if they pause again), and the invariant checker reads the table and the
+ * devices' engines.
  *
  * The host runs in a child process (host-lives.ts) so that it can die for real; the devices run
  * here and outlive its crashes, as real devices would. Every choice comes from `seed`.
@@ -14,6 +16,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { registerFleet, SimulatedRegistry, startPolling, type SimulatedDevice } from '../../agent/simulator/fleet';
+import { revertableByAdmin } from '../../lib/domain/rollout-control';
+import type { DeviceRolloutStatus } from '../../lib/domain/types';
 import { HostLives, type HostInfo } from './host-lives';
 import { checkInvariants, readTable, type AdminAction, type EngineTruth, type SentPush, type Table } from './invariants';
 import { Random } from './random';
@@ -47,6 +51,8 @@ export interface ChaosResult {
   transitions: number;
   faults: number;
   faultsAfterWrite: number;
+  /** Device writes held back before they reached the store. */
+  slowWrites: number;
   /** Queue messages delivered again, plus extra copies of webhooks. */
   duplicates: number;
   crashes: number;
@@ -58,7 +64,7 @@ export interface ChaosResult {
 export function summaryLine(result: ChaosResult): string {
   return (
     `chaos: seed=${result.seed} rollouts=${result.rollouts} devices=${result.devices} transitions=${result.transitions} ` +
-    `faults=${result.faults} (${result.faultsAfterWrite} after the write) duplicates=${result.duplicates} crashes=${result.crashes} ` +
+    `faults=${result.faults} (${result.faultsAfterWrite} after the write) slow_writes=${result.slowWrites} duplicates=${result.duplicates} crashes=${result.crashes} ` +
     `admin_actions=${result.actions} violations=${result.violations.length} (${Math.round(result.seconds)} s)`
   );
 }
@@ -107,6 +113,18 @@ async function persist(call: () => Promise<Answer>, tries = 60): Promise<Answer>
   return answer;
 }
 
+/**
+ * How a repository's pushes are notified: through a Distribution registry, which names each
+ * push's digest and time; through Docker Hub's webhook with its push time; or in the minimal
+ * Docker Hub form of the README (no time, so the copies of one push must agree on the time the
+ * first of them was received).
+ */
+type Notifier = 'distribution' | 'docker-hub' | 'docker-hub-minimal';
+
+function notifierOf(index: number): Notifier {
+  return index % 2 === 1 ? 'distribution' : index % 4 === 0 ? 'docker-hub-minimal' : 'docker-hub';
+}
+
 interface Notification {
   repository: string;
   tag: string;
@@ -114,15 +132,19 @@ interface Notification {
   copies: number;
   /** Milliseconds after the start of the push phase. */
   sendAtMs: number;
+  /** A re-push of the previous notification's tag a few seconds later: the one it supersedes. */
+  lateRepushOf?: Notification;
   sent: SentPush;
 }
 
 /**
- * The pushes: for each repository, tags in push order, some re-pushed within a second (a rebuilt
- * tag: a new notification, pushed one second later), some posted as concurrent copies, sent in an
- * order that sometimes has a newer push's notification arrive before an older one's.
+ * The pushes: for each repository, tags in push order, some pushed again (a rebuilt tag: a new
+ * notification) within a second or a few seconds later, some posted as concurrent copies, sent
+ * in an order that sometimes has a newer push's notification arrive before an older one's.
+ * `lateness` decides which re-pushes come late, apart from `random` so that adding it left the
+ * rest of the plan of a seed as it was.
  */
-function planPushes(random: Random, repositories: string[], count: number, spreadMs: number): Notification[] {
+function planPushes(random: Random, lateness: Random, repositories: string[], count: number, spreadMs: number): Notification[] {
   const notifications: Notification[] = [];
   const base = Math.floor(Date.now() / 1000);
   const perRepository = repositories.map(() => 0);
@@ -133,24 +155,40 @@ function planPushes(random: Random, repositories: string[], count: number, sprea
     for (let n = 0; n < perRepository[r]!; n++) {
       const previous = notifications.at(-1);
       const repush = n > 0 && previous?.repository === repository && random.chance(0.35);
+      const lateMs = repush && lateness.chance(0.5) ? lateness.int(3000, 7000) : 0;
       if (repush) {
-        pushedAt += 1;
+        pushedAt += 1 + Math.ceil(lateMs / 1000);
       } else {
         tag++;
         pushedAt += 2;
       }
-      const sendAtMs = repush ? previous!.sendAtMs + random.int(0, 400) : random.int(0, spreadMs);
+      // Drawn for a late re-push too, unused, so that the draws after it stay as they were.
+      const soonMs = repush ? random.int(0, 400) : 0;
+      const sendAtMs = repush ? previous!.sendAtMs + (lateMs > 0 ? lateMs : soonMs) : random.int(0, spreadMs);
       notifications.push({
         repository,
         tag: `v${tag}`,
         pushedAt,
         copies: random.chance(0.4) ? random.int(2, 4) : 1,
         sendAtMs,
+        ...(lateMs > 0 ? { lateRepushOf: previous! } : {}),
         sent: { repository, tag: `v${tag}`, answeredRolloutIds: [] },
       });
     }
   });
   return notifications;
+}
+
+/** The webhook request of one notification: path, body and bearer token (Docker Hub's rides in the URL). */
+function webhookRequest(notifier: Notifier, n: Notification, id: string, digest: string | undefined, secret: string): { path: string; body: string; token: string | null } {
+  if (notifier === 'distribution') {
+    const event = { id, timestamp: new Date(n.pushedAt * 1000).toISOString(), action: 'push', target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: n.repository, tag: n.tag, digest } };
+    return { path: '/api/v1/webhooks/distribution', body: JSON.stringify({ events: [event] }), token: secret };
+  }
+  const path = `/api/v1/webhooks/docker-registry?token=${encodeURIComponent(secret)}`;
+  // Docker Hub gives each push a callback URL of its own: two pushes of one tag differ by it.
+  const pushData = notifier === 'docker-hub' ? { tag: n.tag, pushed_at: n.pushedAt, pusher: 'chaos' } : { tag: n.tag };
+  return { path, body: JSON.stringify({ push_data: pushData, repository: { repo_name: n.repository }, callback_url: `https://registry.hub.docker.invalid/u/${n.repository}/hook/${id}/` }), token: null };
 }
 
 export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
@@ -174,9 +212,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const repositories = Array.from({ length: repositoryCount }, (_, r) => `chaos/app${r + 1}`);
     // Every other repository is pushed through a Distribution registry, which names each push's
     // digest (a re-push of a tag is new content), and its devices report the digests they run;
-    // the others through Docker Hub's webhook, which names none.
+    // the others through Docker Hub's webhook, which names none (see notifierOf).
     const registry = new SimulatedRegistry();
-    const usesDistribution = (repository: string) => repositories.indexOf(repository) % 2 === 1;
+    const notifierFor = (repository: string) => notifierOf(repositories.indexOf(repository));
 
     // The fleet and the policies, before any fault.
     for (const repository of repositories) {
@@ -195,7 +233,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     const devices: SimulatedDevice[] = [];
     for (const [r, repository] of repositories.entries()) {
       const size = Math.floor(options.devices / repositoryCount) + (r < options.devices % repositoryCount ? 1 : 0);
-      const viaDistribution = r % 2 === 1;
+      const viaDistribution = notifierOf(r) === 'distribution';
       devices.push(
         ...(await registerFleet({ apiUrl: lives.host.url, adminKey: lives.host.adminApiKey, size, image: `${repository}:v1`, namePrefix: `r${r + 1}`, ...(viaDistribution ? { registry } : {}) })),
       );
@@ -208,37 +246,75 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
     // Pushes and admin actions, interleaved.
     const spreadMs = Math.max(3000, options.rollouts * 1500);
-    const notifications = planPushes(random.fork(1), repositories, options.rollouts, spreadMs);
+    const notifications = planPushes(random.fork(1), random.fork(3), repositories, options.rollouts, spreadMs);
     // The registry takes the pushes in push order, whatever order their notifications go out in.
-    const digests = new Map(notifications.filter((n) => usesDistribution(n.repository)).map((n) => [n, registry.push(`${n.repository}:${n.tag}`)]));
-    const dockerHub = () => `/api/v1/webhooks/docker-registry?token=${encodeURIComponent(lives.host.webhookSecret)}`;
+    const digests = new Map(notifications.filter((n) => notifierFor(n.repository) === 'distribution').map((n) => [n, registry.push(`${n.repository}:${n.tag}`)]));
     const pushing = Promise.all(
       notifications.map(async (n, i) => {
         await sleep(n.sendAtMs);
-        const digest = digests.get(n);
-        const [path, body, token] = digest
-          ? [
-              '/api/v1/webhooks/distribution',
-              JSON.stringify({
-                events: [
-                  {
-                    id: `chaos-${options.seed}-${i}`,
-                    timestamp: new Date(n.pushedAt * 1000).toISOString(),
-                    action: 'push',
-                    target: { mediaType: 'application/vnd.oci.image.manifest.v1+json', repository: n.repository, tag: n.tag, digest },
-                  },
-                ],
-              }),
-              lives.host.webhookSecret,
-            ]
-          : [dockerHub(), JSON.stringify({ push_data: { tag: n.tag, pushed_at: n.pushedAt, pusher: 'chaos' }, repository: { repo_name: n.repository } }), null];
+        // Built at each try, from the host's life of the moment.
+        const request = () => webhookRequest(notifierFor(n.repository), n, `chaos-${options.seed}-${i}`, digests.get(n), lives.host.webhookSecret);
         webhookCopies += n.copies - 1;
-        const answers = await Promise.all(Array.from({ length: n.copies }, () => persist(() => call('POST', digest ? path : dockerHub(), body, token))));
+        const answers = await Promise.all(
+          Array.from({ length: n.copies }, () =>
+            persist(() => {
+              const { path, body, token } = request();
+              return call('POST', path, body, token);
+            }),
+          ),
+        );
         for (const answer of answers) {
           const id = answer.status === 202 ? answer.body?.rollouts?.[0]?.id : undefined;
           n.sent.answeredRolloutIds.push(id ?? `(answer ${answer.status}: ${JSON.stringify(answer.body)})`);
           if (id) rolloutIds.add(id);
         }
+      }),
+    );
+
+    /** One admin action, recorded for the checker; an answer no admin should get is a violation. */
+    const admit = async (action: AdminAction['action'], id: string, deviceUuid?: string) => {
+      const path = deviceUuid ? `/api/v1/rollouts/${id}/devices/${deviceUuid}/rollback` : `/api/v1/rollouts/${id}/${action}`;
+      const answer = await persist(() => call('POST', path, action === 'resume' ? undefined : { reason: `chaos ${action}` }), 20);
+      const outcomes = deviceUuid && answer.status === 200 ? (answer.body as { apps: { outcome: string }[] }).apps.map((a) => a.outcome) : undefined;
+      actions.push({ action, rolloutId: id, status: answer.status, answeredAt: new Date().toISOString(), ...(deviceUuid ? { deviceUuid } : {}), ...(outcomes ? { outcomes } : {}) });
+      if (answer.status >= 500 || answer.status === 0 || (answer.status >= 400 && answer.status !== 404 && answer.status !== 409)) {
+        violations.push(`admin ${action} on ${id}${deviceUuid ? ` device ${deviceUuid}` : ''} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+      }
+      return answer;
+    };
+    /** The devices of a rollout an admin can roll back one by one: those given its image. */
+    const updatedDevices = async (id: string): Promise<string[]> => {
+      const rows = await persist(() => call('GET', `/api/v1/rollouts/${id}/devices?limit=200`), 20);
+      if (rows.status !== 200) return [];
+      const batches = (rows.body as { batches: { devices: { device_uuid: string; status: string }[] }[] }).batches;
+      return batches.flatMap((batch) => batch.devices.filter((row) => revertableByAdmin.includes(row.status as DeviceRolloutStatus)).map((row) => row.device_uuid));
+    };
+    const statusOf = async (id: string): Promise<string | undefined> => {
+      const answer = await persist(() => call('GET', `/api/v1/rollouts/${id}`), 20);
+      return answer.status === 200 ? (answer.body as { rollout: { status: string } }).rollout.status : undefined;
+    };
+
+    // A tag pushed again a few seconds later: once the newer push's rollout has started (and
+    // taken the devices over), an admin rolls the older one back, whole if it completed, else
+    // device by device. What the newer rollout set must stay: a rollout undoes only its own.
+    const revertRandom = random.fork(4);
+    const supersededReverts = Promise.all(
+      notifications.map(async (newer) => {
+        const older = newer.lateRepushOf;
+        if (!older) return;
+        const pauseMs = revertRandom.int(0, 2000); // drawn before any wait: in plan order
+        await sleep(newer.sendAtMs);
+        const idOf = (n: Notification) => n.sent.answeredRolloutIds.find((id) => id.startsWith('ro-'));
+        const giveUpAt = Date.now() + 60_000;
+        while ((!idOf(older) || !idOf(newer) || (await statusOf(idOf(newer)!)) === 'pending') && Date.now() < giveUpAt && !lives.fatal) await sleep(500);
+        const [olderId, newerId] = [idOf(older), idOf(newer)];
+        if (!olderId || !newerId || olderId === newerId) return;
+        await sleep(pauseMs);
+        if ((await statusOf(olderId)) === 'completed') {
+          await admit('rollback-all', olderId);
+          return;
+        }
+        for (const uuid of (await updatedDevices(olderId)).slice(0, 3)) await admit('rollback-device', olderId, uuid);
       }),
     );
 
@@ -255,27 +331,21 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const id = actionRandom.pick(ids);
         const roll = actionRandom.next();
         const action: AdminAction['action'] = roll < 0.35 ? 'pause' : roll < 0.7 ? 'resume' : roll < 0.8 ? 'cancel' : roll < 0.88 ? 'rollback-all' : 'rollback-device';
-        let path = `/api/v1/rollouts/${id}/${action}`;
         if (action === 'rollback-device') {
-          // One of the rollout's own devices (any device of the fleet would mostly be a 404 that
-          // reaches no revert); the whole fleet while its rows cannot be read.
-          const rows = await persist(() => call('GET', `/api/v1/rollouts/${id}/devices?limit=200`), 20);
-          const own: string[] = rows.status === 200 ? (rows.body as { batches: { devices: { device_uuid: string }[] }[] }).batches.flatMap((batch) => batch.devices.map((row) => row.device_uuid)) : [];
-          const device = actionRandom.pick(own.length > 0 ? own : devices.map((d) => d.uuid));
-          path = `/api/v1/rollouts/${id}/devices/${device}/rollback`;
+          // One of the rollout's devices that updated (any device of the fleet would mostly be a
+          // 404 or a 409 that reaches no revert); any of the fleet while its rows cannot be read.
+          const updated = await updatedDevices(id);
+          await admit('rollback-device', id, actionRandom.pick(updated.length > 0 ? updated : devices.map((d) => d.uuid)));
+          continue;
         }
-        const answer = await persist(() => call('POST', path, action === 'resume' ? undefined : { reason: `chaos ${action}` }), 20);
-        actions.push({ action, rolloutId: id, status: answer.status, answeredAt: new Date().toISOString() });
-        if (answer.status >= 500 || answer.status === 0 || (answer.status >= 400 && answer.status !== 404 && answer.status !== 409)) {
-          violations.push(`admin ${action} on ${id} answered ${answer.status}: ${JSON.stringify(answer.body)}`);
-        }
+        const answer = await admit(action, id);
         // Pauses mostly end soon, so that rollouts go on.
         if (action === 'pause' && answer.status < 300 && actionRandom.chance(0.6)) {
           void sleep(actionRandom.int(500, 3000)).then(() => persist(() => call('POST', `/api/v1/rollouts/${id}/resume`), 20)).then((a) => actions.push({ action: 'resume', rolloutId: id, status: a.status, answeredAt: new Date().toISOString() }));
         }
       }
     })();
-    await Promise.all([pushing, admin]);
+    await Promise.all([pushing, admin, supersededReverts]);
     log(`pushed ${notifications.length} notification(s) (${webhookCopies} extra copies), ${actions.length} admin action(s)`);
 
     // Until every rollout has ended or paused (or the faults have had half the time), faults on.
@@ -350,6 +420,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       transitions: [...table.events.values()].flat().filter((e) => deviceEventTypes.has(e.type)).length,
       faults: stats.faults,
       faultsAfterWrite: stats.faultsAfterWrite,
+      slowWrites: stats.slowWrites,
       duplicates: stats.duplicates + webhookCopies,
       crashes: lives.crashes,
       actions: actions.length,

@@ -6,9 +6,15 @@
  * inside the SDK's retry loop, so a write that landed is sent again by the SDK itself and a
  * conditional write finds its own earlier effect, as happens on AWS after a lost response.
  *
+ * Slow writes too: a share of the updates of device items reach the store up to two seconds late
+ * (a call stuck behind throttling and backoff), so that a page of an older rollout's scheduling
+ * still lands while a newer push's rollout takes the same devices over, and rollouts race over
+ * a device's target as they can in production, not only within a few milliseconds.
+ *
  * Also the redelivery fault of the embedded host's queue triggers (infra/embedded/sqs-poller.ts):
  * every batch a second time, sometimes reversed, sometimes later than newer messages.
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { SQSRecord } from 'aws-lambda';
 import type { Redelivery } from '../../infra/embedded/sqs-poller';
 import { Random } from './random';
@@ -47,15 +53,38 @@ export function faultError(fault: Fault): Error {
   return error;
 }
 
-/** Which calls fail and how: a seeded draw per call, at `rate`, which can change while running. */
+/** Slow writes, as a multiple of the fault rate: common enough to race in most runs. */
+const slowWriteShare = 3;
+const slowWriteMs = { min: 200, max: 2000 };
+
+/** The partition key of a call's input, marshalled (`{ S: … }`) or not. */
+function partitionKeyOf(input: unknown): string | undefined {
+  const pk = (input as { Key?: { pk?: unknown } } | undefined)?.Key?.pk;
+  if (typeof pk === 'string') return pk;
+  const marshalled = (pk as { S?: unknown } | undefined)?.S;
+  return typeof marshalled === 'string' ? marshalled : undefined;
+}
+
+/**
+ * Which calls fail and how: a seeded draw per call, at `rate`, which can change while running.
+ * Slow writes have a sequence of their own, so that adding them left the failures' unchanged.
+ */
 export class FaultPlan {
   private readonly random: Random;
+  private readonly slowRandom: Random;
 
   constructor(
     seed: number,
     public rate: number,
   ) {
     this.random = new Random(seed);
+    this.slowRandom = this.random.fork(0x510);
+  }
+
+  /** How long this call waits before it is sent: 0, or a slow write to a device item. */
+  delayMs(service: Fault['service'], command: string, input: unknown): number {
+    if (this.rate <= 0 || service !== 'dynamodb' || command !== 'UpdateItemCommand' || !partitionKeyOf(input)?.startsWith('DEVICE#')) return 0;
+    return this.slowRandom.chance(Math.min(1, this.rate * slowWriteShare)) ? this.slowRandom.int(slowWriteMs.min, slowWriteMs.max) : 0;
   }
 
   decide(service: Fault['service'], command: string): Fault | undefined {
@@ -74,6 +103,8 @@ export class FaultPlan {
 export interface FaultHooks {
   /** A fault was raised. */
   onFault?: (fault: Fault) => void;
+  /** A call was held back before it was sent, by this many ms. */
+  onDelay?: (ms: number) => void;
   /** A DynamoDB write call returned from the store (whether or not a fault followed). */
   afterWrite?: (command: string) => void;
 }
@@ -93,8 +124,9 @@ function add(client: StackOwner, middleware: Middleware, placement: Placement): 
 const pending = Symbol('chaos fault');
 
 /**
- * Adds the faults to a client: one middleware outside the retry loop decides per call, and raises
- * surfaced faults itself; one inside it raises the retried ones, on the first attempt only.
+ * Adds the faults to a client: one middleware outside the retry loop holds slow writes back,
+ * decides per call, and raises surfaced faults itself; one inside it raises the retried ones, on
+ * the first attempt only.
  */
 export function installFaults(client: StackOwner, service: Fault['service'], plan: FaultPlan, hooks: FaultHooks = {}): void {
   const raise = async (fault: Fault, next: (args: unknown) => Promise<unknown>, args: unknown) => {
@@ -108,6 +140,11 @@ export function installFaults(client: StackOwner, service: Fault['service'], pla
     client,
     (next, context) => async (args) => {
       const command = String(context.commandName ?? 'unknown');
+      const delay = plan.delayMs(service, command, (args as { input?: unknown }).input);
+      if (delay > 0) {
+        hooks.onDelay?.(delay);
+        await sleep(delay);
+      }
       const fault = plan.decide(service, command);
       if (fault?.retried) context[pending] = fault;
       else if (fault) return raise(fault, next, args);

@@ -1,7 +1,7 @@
 /**
  * One life of the chaos run's host: a child process (forked by run.ts) that starts the embedded
- * host on a fixed port and data dir, with the faults in the handlers' SDK clients and the
- * redelivery fault in its queue triggers, and that dies by SIGKILL right after its Nth DynamoDB
+ * host on a fixed port and data dir, with the faults and slow writes in the handlers' SDK clients
+ * and the redelivery fault in its queue triggers, and that dies by SIGKILL right after its Nth DynamoDB
  * write when told to. A kill, not a thrown error: no handler gets to clean up, no message is
  * deleted, the in-memory queues are lost, as when a Lambda sandbox or a whole host goes away.
  *
@@ -17,6 +17,8 @@ import { installFaults, FaultPlan, redeliveryPlan, type Fault } from './faults';
 export interface LifeStats {
   faults: number;
   faultsAfterWrite: number;
+  /** Device writes held back before they were sent. */
+  slowWrites: number;
   duplicates: number;
   writes: number;
 }
@@ -38,7 +40,7 @@ if (!process.send || !dataDir || !Number.isInteger(port) || !Number.isInteger(se
 }
 const send = (message: ChildMessage) => process.send?.(message);
 
-const stats: LifeStats = { faults: 0, faultsAfterWrite: 0, duplicates: 0, writes: 0 };
+const stats: LifeStats = { faults: 0, faultsAfterWrite: 0, slowWrites: 0, duplicates: 0, writes: 0 };
 let crashAt = crashAfterWrites > 0 ? crashAfterWrites : Infinity;
 
 const { startHost } = await import('../../infra/embedded/host');
@@ -65,7 +67,7 @@ const afterWrite = () => {
     process.kill(process.pid, 'SIGKILL');
   }
 };
-installFaults(dynamo(), 'dynamodb', plan, { onFault, afterWrite });
+installFaults(dynamo(), 'dynamodb', plan, { onFault, afterWrite, onDelay: () => stats.slowWrites++ });
 installFaults(sqs(), 'sqs', plan, { onFault });
 
 const statsTimer = setInterval(() => send({ type: 'stats', stats }), 200);

@@ -4,8 +4,10 @@
  * lists every breach of DESIGN §6 that a final state can show. It reads the items as stored,
  * not through the product's own readers, so a bug in a reader cannot hide a bug in a writer.
  *
- * Checked: 1 one rollout per push, no fact recorded twice; 2 every device of an ended rollout in
- * a final status, none lost; 3 after rollback-all no device targets the new image; 4 a paused or
+ * Checked: 1 one rollout per push, its copies agreeing on one push (the delivery's claim), no
+ * fact recorded twice; 2 every device of an ended rollout in a final status, none lost; 3 after
+ * rollback-all no device targets the new image, a device rolled back no longer targets it, and
+ * every rollback an admin was told succeeded did; 4 a paused or
  * cancelled rollout schedules no further device (from its log); 5 batch counters equal their
  * rows; 8 every device on the image its history says (the newest push's, or the one it was
  * rolled back to), a completed rollout's devices on its image, and each engine running its
@@ -18,6 +20,8 @@ import { rolloutRank } from '../../lib/domain/push-order';
 import { countsAsFailure } from '../../lib/domain/rollout-progress';
 import { deviceRolloutStatuses, type Device, type Rollout, type RolloutDevice, type RolloutEvent } from '../../lib/domain/types';
 import { normaliseRepository } from '../../lib/registry';
+import type { PushOutcome } from '../../lib/rollouts/create-rollouts';
+import type { Delivery } from '../../lib/store/deliveries';
 
 /** What one simulated device's engine runs, by app name. */
 export type EngineTruth = Map<string, Map<string, string>>;
@@ -33,6 +37,10 @@ export interface SentPush {
 export interface AdminAction {
   action: 'pause' | 'resume' | 'cancel' | 'rollback-all' | 'rollback-device';
   rolloutId: string;
+  /** The device of a rollback-device. */
+  deviceUuid?: string;
+  /** What a rollback-device answered for each app of the device. */
+  outcomes?: string[];
   status: number;
   /** When the answer arrived: the change was written by then (this machine's clock, as the host's). */
   answeredAt: string;
@@ -44,11 +52,13 @@ export interface Table {
   counters: { rolloutId: string; shard: number; batch: number; item: Record<string, unknown> }[];
   events: Map<string, RolloutEvent[]>;
   devices: Map<string, Device>;
+  /** Webhook deliveries as claimed, by `<registry>|<delivery id>`. */
+  deliveries: Map<string, Delivery<PushOutcome>>;
 }
 
 export async function readTable(endpoint: string, tableName: string): Promise<Table> {
   const client = DynamoDBDocumentClient.from(new DynamoDBClient({ endpoint, region: 'us-east-1', credentials: { accessKeyId: 'embedded', secretAccessKey: 'embedded' } }));
-  const table: Table = { rollouts: new Map(), rows: new Map(), counters: [], events: new Map(), devices: new Map() };
+  const table: Table = { rollouts: new Map(), rows: new Map(), counters: [], events: new Map(), devices: new Map(), deliveries: new Map() };
   const push = <T>(map: Map<string, T[]>, key: string, value: T) => map.set(key, [...(map.get(key) ?? []), value]);
   const eventIds = new Set<string>();
   let startKey: Record<string, unknown> | undefined;
@@ -61,6 +71,7 @@ export async function readTable(endpoint: string, tableName: string): Promise<Ta
         const shardKey = /^ROLLOUT#(.+)#S#(\d+)$/.exec(pk);
         if (pk.startsWith('ROLLOUT#') && sk === 'ROLLOUT') table.rollouts.set(String(item.id), item as any);
         else if (pk.startsWith('DEVICE#') && sk === 'DEVICE') table.devices.set(String(item.uuid), item as any);
+        else if (pk.startsWith('DELIVERY#') && sk === 'DELIVERY') table.deliveries.set(`${String(item.registry)}|${String(item.delivery_id)}`, item as any);
         else if (shardKey && /^DEVICE#\d{9}$/.test(sk)) push(table.rows, shardKey[1]!, item as any);
         // A pack holds the facts of one page of devices (lib/store/events.ts); a fact in two packs
         // (two checks racing) is one fact, as the listing shows it.
@@ -132,6 +143,19 @@ export function checkInvariants({ table, engines, initial, pushes, actions }: Ch
     byDelivery.set(key, [...(byDelivery.get(key) ?? []), rollout.id]);
   }
   for (const [key, ids] of byDelivery) if (ids.length > 1) fail(1, `one delivery made ${ids.length} rollouts (${key}): ${ids.join(', ')}`);
+  // The first copy's claim is the push every copy acts on: the rollout and the claim agree on it
+  // (the time of a push its notification does not date is the claimant's time of receipt).
+  for (const rollout of table.rollouts.values()) {
+    const delivery = table.deliveries.get(`${rollout.registry}|${rollout.delivery_id}`);
+    if (!delivery) {
+      fail(1, `rollout ${rollout.id} has no claimed delivery (${rollout.registry} ${rollout.delivery_id})`);
+      continue;
+    }
+    if (delivery.push.pushed_at !== rollout.pushed_at || (delivery.push.digest ?? null) !== (rollout.digest ?? null)) {
+      fail(1, `rollout ${rollout.id} was pushed at ${rollout.pushed_at} (${rollout.digest ?? 'no digest'}) but its delivery was claimed as pushed at ${delivery.push.pushed_at} (${delivery.push.digest ?? 'no digest'}): its copies disagreed`);
+    }
+    if (delivery.outcome && delivery.outcome.rollout_id !== rollout.id) fail(1, `rollout ${rollout.id} was made from delivery ${rollout.delivery_id}, whose recorded outcome is ${delivery.outcome.rollout_id ?? 'no rollout'}`);
+  }
   if (table.rollouts.size !== new Set(pushes.flatMap((p) => p.answeredRolloutIds)).size) {
     fail(1, `the table holds ${table.rollouts.size} rollouts, the pushes were answered with ${new Set(pushes.flatMap((p) => p.answeredRolloutIds)).size}`);
   }
@@ -182,6 +206,26 @@ export function checkInvariants({ table, engines, initial, pushes, actions }: Ch
         const setBy = device?.target_set_by?.[row.app] ?? '';
         if (target?.image === rollout.image && setBy <= rank) fail(3, `rollout ${rollout.id} is rolled back but device ${row.device_uuid} still targets ${rollout.image}`);
       }
+    }
+
+    // 3: a device rolled back no longer has the target the rollout gave it (another push may
+    // have given it the same image since; that one is not this rollout's to undo).
+    for (const row of rows) {
+      if (row.status !== 'rolled_back' || row.new_image === row.previous_image) continue;
+      const device = table.devices.get(row.device_uuid);
+      const target = device?.target_apps.find((a) => a.name === row.app);
+      if (target?.image === row.new_image && device?.target_set_by?.[row.app] === rolloutRank(rollout)) {
+        fail(3, `rollout ${rollout.id} rolled device ${row.device_uuid} back, but it still targets ${row.new_image}`);
+      }
+    }
+    // 3: every rollback an admin was told succeeded did.
+    for (const action of actions.filter((a) => a.rolloutId === rollout.id && a.action === 'rollback-device' && a.status === 200)) {
+      const mine = rows.filter((row) => row.device_uuid === action.deviceUuid);
+      if (mine.length === 0 || mine.some((row) => row.status !== 'rolled_back')) {
+        fail(3, `an admin was told device ${action.deviceUuid} of rollout ${rollout.id} was rolled back, but its rows are ${mine.map((r) => r.status).join(', ') || 'gone'}`);
+      }
+      const unrestored = (action.outcomes ?? []).filter((outcome) => outcome === 'failed');
+      if (unrestored.length > 0) fail(3, `rolling device ${action.deviceUuid} of rollout ${rollout.id} back answered ${unrestored.length} app(s) failed: the device is still there, its target was not restored`);
     }
 
     // 4: nothing scheduled while paused, nor after the end. A stop's event carries the time its
