@@ -32,6 +32,8 @@ export interface ChaosOptions {
   crashes: number;
   /** The policies' `max_unavailable`, so that the paced scheduler runs under the faults too. */
   maxUnavailable?: number;
+  /** An admin rolls back the older rollout of each tag pushed again a few seconds later. */
+  revertSuperseded?: boolean;
   /** Milliseconds between two polls of one device. */
   pollMs?: number;
   /** How long the run may take to converge before it reports what is stuck, in ms. */
@@ -303,6 +305,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         const older = newer.lateRepushOf;
         if (!older) return;
         const pauseMs = revertRandom.int(0, 2000); // drawn before any wait: in plan order
+        if (!options.revertSuperseded) return;
         await sleep(newer.sendAtMs);
         const idOf = (n: Notification) => n.sent.answeredRolloutIds.find((id) => id.startsWith('ro-'));
         const giveUpAt = Date.now() + 60_000;

@@ -8,6 +8,8 @@
  *   --fault-rate R   share of SDK calls that fail, 0–1 (default 0.05)
  *   --crashes N      host processes killed right after a write (default 3)
  *   --max-unavailable N  the policies' max_unavailable: paced rollouts (default: none)
+ *   --revert-superseded  an admin rolls back the older rollout of each tag pushed again late
+ *                    (off by default: it finds a violation not yet explained, see the README)
  *   --verbose        progress lines on stderr
  *   --host-logs      the host's warnings and errors too (many, by design: the faults)
  *   --keep           keep the data dir of a run with violations, to look at its table
@@ -21,7 +23,7 @@ process.env.DOCKER_HUB_MANIFEST_API_URL ??= 'off';
 process.env.QUAY_MANIFEST_API_URL ??= 'off';
 
 function usage(problem: string): never {
-  process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--max-unavailable N] [--verbose] [--host-logs] [--keep]\n`);
+  process.stderr.write(`test:chaos: ${problem}\nusage: npm run test:chaos -- [--rollouts N] [--devices N] [--seed N] [--fault-rate R] [--crashes N] [--max-unavailable N] [--revert-superseded] [--verbose] [--host-logs] [--keep]\n`);
   process.exit(2);
 }
 
@@ -35,6 +37,7 @@ try {
       'fault-rate': { type: 'string' },
       crashes: { type: 'string' },
       'max-unavailable': { type: 'string' },
+      'revert-superseded': { type: 'boolean' },
       verbose: { type: 'boolean' },
       'host-logs': { type: 'boolean' },
       keep: { type: 'boolean' },
@@ -65,6 +68,7 @@ const result = await runChaos({
   faultRate: rate,
   crashes: integer('crashes', 3, 0, 50),
   ...(values['max-unavailable'] !== undefined ? { maxUnavailable: integer('max-unavailable', 1, 1, 1000) } : {}),
+  ...(values['revert-superseded'] ? { revertSuperseded: true } : {}),
   ...(verbose ? { log: (line: string) => process.stderr.write(`chaos: ${line}\n`) } : {}),
   ...(values['host-logs'] ? { hostLogLevel: 'warn' } : {}),
   ...(values.keep ? { keepOnViolation: true, log: (line: string) => process.stderr.write(`chaos: ${line}\n`) } : {}),
