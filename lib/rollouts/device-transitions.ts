@@ -263,6 +263,7 @@ async function moveToNewImage(
   paced: boolean,
 ): Promise<NewImageResult> {
   let latest: StoredDevice | undefined = device;
+  let recorded: { image: string; digest?: string } = { image: row.previous_image, ...(row.previous_digest ? { digest: row.previous_digest } : {}) };
   for (let attempt = 0; attempt < 3 && latest; attempt++) {
     const app = latest.target_apps[appIndex];
     const setBy = latest.target_set_by?.[row.app];
@@ -275,12 +276,16 @@ async function moveToNewImage(
     if (setBy !== undefined && setBy > rank) return { outcome: 'taken_over' };
     if (app?.name !== row.app || normaliseRepository(app.image) !== normaliseRepository(row.new_image)) return { outcome: 'left_repository' };
     const previous = latest === device ? previousOfDevice : await imageToReturnTo(latest, row, app.image);
+    // The row learns the image before the device gets its new target: once the target is set, an
+    // attempt cut short here would leave it unrecorded, and a retry finds the target already set
+    // (and the device may have reported and moved the row on).
+    if (previous.image !== recorded.image || previous.digest !== recorded.digest) {
+      await recordPreviousImage(row, previous.image, previous.digest);
+      recorded = previous;
+    }
     const pointer = rolloutPointer(rollout, row, batch, previous.digest, paced);
     const change = { app: row.app, from: app.image, to: row.new_image, version: latest.target_version };
-    if (await setRolloutTarget(device.uuid, appIndex, change, rank, pointer, at)) {
-      if (previous.image !== row.previous_image || previous.digest !== row.previous_digest) await recordPreviousImage(row, previous.image, previous.digest);
-      return { outcome: 'set', previous: previous.image };
-    }
+    if (await setRolloutTarget(device.uuid, appIndex, change, rank, pointer, at)) return { outcome: 'set', previous: previous.image };
     latest = await getStoredDevice(device.uuid, true);
   }
   return { outcome: 'left_repository' };

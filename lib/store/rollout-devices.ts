@@ -226,13 +226,13 @@ export async function retryRolloutDevice(ref: RowRef, attempt: number, at: strin
   return result?.Attributes?.status as DeviceRolloutStatus | undefined;
 }
 
-/** The image (and digest) a device ran when it was scheduled, where it differs from what planning saw. */
+/** The image (and digest, or none) a device ran when it was scheduled, where it differs from what planning saw. */
 export async function recordPreviousImage(ref: RowRef, image: string, digest?: string): Promise<void> {
   await dynamo().send(
     new UpdateCommand({
       TableName: tableName(),
       Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq),
-      UpdateExpression: `SET previous_image = :image${digest ? ', previous_digest = :digest' : ''}`,
+      UpdateExpression: `SET previous_image = :image${digest ? ', previous_digest = :digest' : ' REMOVE previous_digest'}`,
       ExpressionAttributeValues: { ':image': image, ...(digest ? { ':digest': digest } : {}) },
     }),
   );

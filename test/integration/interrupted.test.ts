@@ -310,6 +310,44 @@ describe('a scheduling whose target write answered an error', () => {
   });
 });
 
+describe('a scheduling cut short between the row and the target', () => {
+  it('rolls the device back to the image it had when scheduled, not the one planning saw', async () => {
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { dynamo } = await import('../../lib/aws-clients');
+    const { keys } = await import('../../lib/store/keys');
+    const { tableName } = await import('../../lib/store/table');
+    await f.createPolicy({ image_pattern: 'moved/app:*', update_strategy: 'manual', staged_batches: 1 });
+    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'moved/app:1' });
+    const id = (await f.push('moved/app', '3')).body.rollouts[0].id;
+    await f.waitForRollout(id, (d) => d.rollout.planned === true, 'planned');
+    // Since planning, the device's target moved on (as an older rollout or an admin would move it).
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(device!.uuid),
+        UpdateExpression: 'SET target_apps[0].image = :image, target_version = target_version + :one',
+        ExpressionAttributeValues: { ':image': 'moved/app:2', ':one': 1 },
+      }),
+    );
+    await device!.poll();
+    // The write that tells the row about that image fails once, as a crash there would cut it short.
+    const fault = await failOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && String(input.UpdateExpression).startsWith('SET previous_image'));
+    const stop = startPolling([device!], 100);
+    try {
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/start`)).status).toBe(200);
+      await f.waitForRollout(id, (d) => d.devices[0]?.status === 'updated' || d.devices[0]?.status === 'healthy', 'the device updated', 60_000);
+      expect(fault.failed()).toBe(true);
+      expect(device!.running[0]!.image).toBe('moved/app:3');
+      const rollback = await f.api('POST', `/api/v1/rollouts/${id}/devices/${device!.uuid}/rollback`, { body: { reason: 'test' } });
+      expect(rollback.status).toBe(200);
+      await waitFor(async () => (device!.running[0]!.image === 'moved/app:2' ? true : undefined), 10_000, 'the device back on 2');
+    } finally {
+      fault.remove();
+      await stop();
+    }
+  });
+});
+
 describe('an ending cut short between a device move and what follows it', () => {
   it('records the rolled-back event of a device whose move was made before a crash', async () => {
     const { shardOf } = await import('../../lib/store/keys');
