@@ -55,6 +55,9 @@ export interface ChaosResult {
   faultsAfterWrite: number;
   /** Device writes held back before they reached the store. */
   slowWrites: number;
+  /** Target writes held back for a newer rollout's write of the same device, and how many a newer write overtook. */
+  heldWrites: number;
+  overtakenWrites: number;
   /** Queue messages delivered again, plus extra copies of webhooks. */
   duplicates: number;
   crashes: number;
@@ -66,7 +69,7 @@ export interface ChaosResult {
 export function summaryLine(result: ChaosResult): string {
   return (
     `chaos: seed=${result.seed} rollouts=${result.rollouts} devices=${result.devices} transitions=${result.transitions} ` +
-    `faults=${result.faults} (${result.faultsAfterWrite} after the write) slow_writes=${result.slowWrites} duplicates=${result.duplicates} crashes=${result.crashes} ` +
+    `faults=${result.faults} (${result.faultsAfterWrite} after the write) slow_writes=${result.slowWrites} held_writes=${result.heldWrites} (${result.overtakenWrites} overtaken) duplicates=${result.duplicates} crashes=${result.crashes} ` +
     `admin_actions=${result.actions} violations=${result.violations.length} (${Math.round(result.seconds)} s)`
   );
 }
@@ -424,6 +427,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       faults: stats.faults,
       faultsAfterWrite: stats.faultsAfterWrite,
       slowWrites: stats.slowWrites,
+      heldWrites: stats.heldWrites,
+      overtakenWrites: stats.overtakenWrites,
       duplicates: stats.duplicates + webhookCopies,
       crashes: lives.crashes,
       actions: actions.length,

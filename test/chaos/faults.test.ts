@@ -1,6 +1,6 @@
 /**
- * The chaos run's fault plan on its own: which calls it holds back as slow writes, and that
- * holding some back leaves the failures a seed draws as they were (a seed replays its plan).
+ * The chaos run's fault plan on its own: which calls it holds back as slow or overtaken writes,
+ * and that holding some back leaves the failures a seed draws as they were (a seed replays its plan).
  */
 import { describe, expect, it } from 'vitest';
 import { FaultPlan } from './faults';
@@ -43,5 +43,46 @@ describe('slow writes', () => {
       });
     };
     expect(failures(true)).toEqual(failures(false));
+  });
+});
+
+describe('overtaken writes', () => {
+  const targetWrite = (uuid: string, rank: string, marshalled = false) =>
+    marshalled
+      ? { Key: { pk: { S: `DEVICE#${uuid}` }, sk: { S: 'DEVICE' } }, ExpressionAttributeValues: { ':rank': { S: rank }, ':pointer': { M: {} } } }
+      : { Key: { pk: `DEVICE#${uuid}`, sk: 'DEVICE' }, ExpressionAttributeValues: { ':rank': rank, ':pointer': {} } };
+
+  /** The first write the plan holds back, among a few tries (the plan draws which). */
+  function firstHeld(plan: FaultPlan, input: object): Promise<string> {
+    for (let i = 0; i < 200; i++) {
+      const held = plan.hold('dynamodb', 'UpdateItemCommand', input);
+      if (held) return held;
+    }
+    throw new Error('no write held back in 200 tries');
+  }
+
+  it('hold a target write until a newer rollout lands a write of the same device', async () => {
+    const plan = new FaultPlan(3, 0.5);
+    const held = firstHeld(plan, targetWrite('d-1', '2026-12-01T00:00:00.000Z#a', true));
+    let ended: string | undefined;
+    void held.then((how) => (ended = how));
+    // An older rollout's write, another device's, or a write that is no target write: it waits on.
+    plan.landed('dynamodb', 'UpdateItemCommand', targetWrite('d-1', '2026-11-30T00:00:00.000Z#z'));
+    plan.landed('dynamodb', 'UpdateItemCommand', targetWrite('d-2', '2026-12-02T00:00:00.000Z#a'));
+    plan.landed('dynamodb', 'UpdateItemCommand', { Key: { pk: 'DEVICE#d-1', sk: 'DEVICE' }, ExpressionAttributeValues: { ':rank': '2026-12-02T00:00:00.000Z#a' } });
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(ended).toBeUndefined();
+    plan.landed('dynamodb', 'UpdateItemCommand', targetWrite('d-1', '2026-12-02T00:00:00.000Z#a'));
+    expect(await held).toBe('overtaken');
+  });
+
+  it('hold only target writes of device items, and only while the fault rate is above 0', () => {
+    const plan = new FaultPlan(3, 0.5);
+    for (const input of [deviceUpdate, { Key: { pk: 'ROLLOUT#ro-1', sk: 'ROLLOUT' }, ExpressionAttributeValues: { ':rank': 'r', ':pointer': {} } }]) {
+      expect(Array.from({ length: 100 }, () => plan.hold('dynamodb', 'UpdateItemCommand', input)).every((held) => held === undefined)).toBe(true);
+    }
+    expect(plan.hold('dynamodb', 'GetItemCommand', targetWrite('d-1', 'r'))).toBeUndefined();
+    const off = new FaultPlan(3, 0);
+    expect(Array.from({ length: 100 }, () => off.hold('dynamodb', 'UpdateItemCommand', targetWrite('d-1', 'r'))).every((held) => held === undefined)).toBe(true);
   });
 });

@@ -11,6 +11,12 @@
  * still lands while a newer push's rollout takes the same devices over, and rollouts race over
  * a device's target as they can in production, not only within a few milliseconds.
  *
+ * And overtaken writes: a few times per host life, a rollout's write of a device's target is held
+ * back until a newer rollout's write of the same device has landed (or a few seconds pass), so the
+ * older write reaches the store second, with the device's version moved on under it. That is the
+ * race the rank condition of a target write exists for; left to chance it almost never happens,
+ * since planning puts a repository's devices in the same order for every push.
+ *
  * Also the redelivery fault of the embedded host's queue triggers (infra/embedded/sqs-poller.ts):
  * every batch a second time, sometimes reversed, sometimes later than newer messages.
  */
@@ -57,13 +63,34 @@ export function faultError(fault: Fault): Error {
 const slowWriteShare = 3;
 const slowWriteMs = { min: 200, max: 2000 };
 
-/** The partition key of a call's input, marshalled (`{ S: … }`) or not. */
-function partitionKeyOf(input: unknown): string | undefined {
-  const pk = (input as { Key?: { pk?: unknown } } | undefined)?.Key?.pk;
-  if (typeof pk === 'string') return pk;
-  const marshalled = (pk as { S?: unknown } | undefined)?.S;
+/** Overtaken writes, as a multiple of the fault rate, at most so many per host life, each held at most so long. */
+const holdShare = 2;
+const holdsPerLife = 8;
+const holdMaxMs = 6000;
+
+/** A string, marshalled (`{ S: … }`) or not. */
+function stringOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  const marshalled = (value as { S?: unknown } | undefined)?.S;
   return typeof marshalled === 'string' ? marshalled : undefined;
 }
+
+/** The partition key of a call's input. */
+function partitionKeyOf(input: unknown): string | undefined {
+  return stringOf((input as { Key?: { pk?: unknown } } | undefined)?.Key?.pk);
+}
+
+/** A rollout's write of a device's target (it carries the rollout's rank and its pointer): the device's key and the rank. */
+function targetWriteOf(service: Fault['service'], command: string, input: unknown): { pk: string; rank: string } | undefined {
+  if (service !== 'dynamodb' || command !== 'UpdateItemCommand') return undefined;
+  const pk = partitionKeyOf(input);
+  const values = (input as { ExpressionAttributeValues?: Record<string, unknown> } | undefined)?.ExpressionAttributeValues;
+  const rank = stringOf(values?.[':rank']);
+  return pk?.startsWith('DEVICE#') && rank !== undefined && values?.[':pointer'] !== undefined ? { pk, rank } : undefined;
+}
+
+/** How a held write ended: a newer rollout's write of the device landed first, or the hold ran out. */
+export type HoldEnd = 'overtaken' | 'timed_out';
 
 /**
  * Which calls fail and how: a seeded draw per call, at `rate`, which can change while running.
@@ -72,6 +99,10 @@ function partitionKeyOf(input: unknown): string | undefined {
 export class FaultPlan {
   private readonly random: Random;
   private readonly slowRandom: Random;
+  private readonly holdRandom: Random;
+  private holdsLeft = holdsPerLife;
+  /** The target writes held back now, by device key. */
+  private readonly held = new Map<string, Set<{ rank: string; end: (how: HoldEnd) => void }>>();
 
   constructor(
     seed: number,
@@ -79,6 +110,39 @@ export class FaultPlan {
   ) {
     this.random = new Random(seed);
     this.slowRandom = this.random.fork(0x510);
+    this.holdRandom = this.random.fork(0x401d);
+  }
+
+  /**
+   * Whether this call is a target write to hold back: then a promise of how the hold ended, once
+   * the write may go (see `landed`).
+   */
+  hold(service: Fault['service'], command: string, input: unknown): Promise<HoldEnd> | undefined {
+    const write = targetWriteOf(service, command, input);
+    if (!write || this.rate <= 0 || this.holdsLeft <= 0 || !this.holdRandom.chance(Math.min(1, this.rate * holdShare))) return undefined;
+    this.holdsLeft--;
+    const waiting = this.held.get(write.pk) ?? new Set();
+    this.held.set(write.pk, waiting);
+    return new Promise((resolve) => {
+      const waiter = {
+        rank: write.rank,
+        end: (how: HoldEnd) => {
+          clearTimeout(timer);
+          waiting.delete(waiter);
+          if (waiting.size === 0 && this.held.get(write.pk) === waiting) this.held.delete(write.pk);
+          resolve(how);
+        },
+      };
+      const timer = setTimeout(() => waiter.end('timed_out'), holdMaxMs);
+      waiting.add(waiter);
+    });
+  }
+
+  /** A call succeeded: if it was a target write, the writes of older rollouts held back on the same device go now. */
+  landed(service: Fault['service'], command: string, input: unknown): void {
+    const write = targetWriteOf(service, command, input);
+    if (!write) return;
+    for (const waiter of [...(this.held.get(write.pk) ?? [])]) if (waiter.rank < write.rank) waiter.end('overtaken');
   }
 
   /** How long this call waits before it is sent: 0, or a slow write to a device item. */
@@ -105,6 +169,8 @@ export interface FaultHooks {
   onFault?: (fault: Fault) => void;
   /** A call was held back before it was sent, by this many ms. */
   onDelay?: (ms: number) => void;
+  /** A target write was held back until a newer rollout's landed, or until the hold ran out. */
+  onHold?: (how: HoldEnd) => void;
   /** A DynamoDB write call returned from the store (whether or not a fault followed). */
   afterWrite?: (command: string) => void;
 }
@@ -124,9 +190,9 @@ function add(client: StackOwner, middleware: Middleware, placement: Placement): 
 const pending = Symbol('chaos fault');
 
 /**
- * Adds the faults to a client: one middleware outside the retry loop holds slow writes back,
- * decides per call, and raises surfaced faults itself; one inside it raises the retried ones, on
- * the first attempt only.
+ * Adds the faults to a client: one middleware outside the retry loop holds slow and overtaken
+ * writes back, decides per call, and raises surfaced faults itself; one inside it raises the
+ * retried ones, on the first attempt only.
  */
 export function installFaults(client: StackOwner, service: Fault['service'], plan: FaultPlan, hooks: FaultHooks = {}): void {
   const raise = async (fault: Fault, next: (args: unknown) => Promise<unknown>, args: unknown) => {
@@ -140,7 +206,10 @@ export function installFaults(client: StackOwner, service: Fault['service'], pla
     client,
     (next, context) => async (args) => {
       const command = String(context.commandName ?? 'unknown');
-      const delay = plan.delayMs(service, command, (args as { input?: unknown }).input);
+      const input = (args as { input?: unknown }).input;
+      const held = plan.hold(service, command, input);
+      if (held) hooks.onHold?.(await held);
+      const delay = plan.delayMs(service, command, input);
       if (delay > 0) {
         hooks.onDelay?.(delay);
         await sleep(delay);
@@ -149,6 +218,7 @@ export function installFaults(client: StackOwner, service: Fault['service'], pla
       if (fault?.retried) context[pending] = fault;
       else if (fault) return raise(fault, next, args);
       const result = await next(args);
+      plan.landed(service, command, input);
       if (service === 'dynamodb' && writeCommands.has(command)) hooks.afterWrite?.(command);
       return result;
     },

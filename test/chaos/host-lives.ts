@@ -25,7 +25,7 @@ export class HostLives {
   private child: ChildProcess | undefined;
   private info: HostInfo | undefined;
   private lifeStats: LifeStats[] = [];
-  private current: LifeStats = { faults: 0, faultsAfterWrite: 0, slowWrites: 0, duplicates: 0, writes: 0 };
+  private current: LifeStats = { faults: 0, faultsAfterWrite: 0, slowWrites: 0, heldWrites: 0, overtakenWrites: 0, duplicates: 0, writes: 0 };
   private rate = 0;
   private stopping = false;
   private restarting: Promise<void> | undefined;
@@ -47,6 +47,8 @@ export class HostLives {
       faults: all.reduce((n, s) => n + s.faults, 0),
       faultsAfterWrite: all.reduce((n, s) => n + s.faultsAfterWrite, 0),
       slowWrites: all.reduce((n, s) => n + s.slowWrites, 0),
+      heldWrites: all.reduce((n, s) => n + s.heldWrites, 0),
+      overtakenWrites: all.reduce((n, s) => n + s.overtakenWrites, 0),
       duplicates: all.reduce((n, s) => n + s.duplicates, 0),
       writes: all.reduce((n, s) => n + s.writes, 0),
     };
@@ -98,7 +100,7 @@ export class HostLives {
       env: { ...process.env, LOG_LEVEL: this.options.logLevel ?? 'silent', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     });
     this.child = child;
-    this.current = { faults: 0, faultsAfterWrite: 0, slowWrites: 0, duplicates: 0, writes: 0 };
+    this.current = { faults: 0, faultsAfterWrite: 0, slowWrites: 0, heldWrites: 0, overtakenWrites: 0, duplicates: 0, writes: 0 };
     child.stderr?.on('data', (chunk: Buffer) => {
       this.stderr = (this.stderr + chunk.toString()).slice(-4000);
       if (this.options.logLevel) process.stderr.write(chunk);

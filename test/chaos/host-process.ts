@@ -12,13 +12,16 @@
  * `{ type: 'faults', rate, crashAfterWrites }` (a new rate, and the crash armed afresh, counted
  * from then; 0 disarms it) and `{ type: 'stop' }`.
  */
-import { installFaults, FaultPlan, redeliveryPlan, type Fault } from './faults';
+import { installFaults, FaultPlan, redeliveryPlan, type Fault, type HoldEnd } from './faults';
 
 export interface LifeStats {
   faults: number;
   faultsAfterWrite: number;
   /** Device writes held back before they were sent. */
   slowWrites: number;
+  /** Target writes held back for a newer rollout's, and of those, the ones a newer write overtook. */
+  heldWrites: number;
+  overtakenWrites: number;
   duplicates: number;
   writes: number;
 }
@@ -40,7 +43,7 @@ if (!process.send || !dataDir || !Number.isInteger(port) || !Number.isInteger(se
 }
 const send = (message: ChildMessage) => process.send?.(message);
 
-const stats: LifeStats = { faults: 0, faultsAfterWrite: 0, slowWrites: 0, duplicates: 0, writes: 0 };
+const stats: LifeStats = { faults: 0, faultsAfterWrite: 0, slowWrites: 0, heldWrites: 0, overtakenWrites: 0, duplicates: 0, writes: 0 };
 let crashAt = crashAfterWrites > 0 ? crashAfterWrites : Infinity;
 
 const { startHost } = await import('../../infra/embedded/host');
@@ -67,7 +70,11 @@ const afterWrite = () => {
     process.kill(process.pid, 'SIGKILL');
   }
 };
-installFaults(dynamo(), 'dynamodb', plan, { onFault, afterWrite, onDelay: () => stats.slowWrites++ });
+const onHold = (how: HoldEnd) => {
+  stats.heldWrites++;
+  if (how === 'overtaken') stats.overtakenWrites++;
+};
+installFaults(dynamo(), 'dynamodb', plan, { onFault, afterWrite, onDelay: () => stats.slowWrites++, onHold });
 installFaults(sqs(), 'sqs', plan, { onFault });
 
 const statsTimer = setInterval(() => send({ type: 'stats', stats }), 200);

@@ -302,9 +302,19 @@ export function checkInvariants({ table, engines, initial, pushes, actions }: Ch
       const runs = running.get(app);
       if (target !== runs) fail(8, `device ${uuid} app ${app} runs ${runs ?? 'nothing'} but its target is ${target ?? 'nothing'}`);
       const history = (rowsByDevice.get(`${uuid}|${app}`) ?? []).sort((a, b) => (rolloutRank(b.rollout) < rolloutRank(a.rollout) ? -1 : 1));
-      const expected = expectedImage(history, initialImage);
-      if (expected.image !== undefined && runs !== expected.image) {
-        fail(8, `device ${uuid} app ${app} runs ${runs ?? 'nothing'}, but ${expected.why} says ${expected.image}`);
+      const expected = expectedImages(history, initialImage);
+      if (expected.images !== undefined && (runs === undefined || !expected.images.includes(runs))) {
+        fail(8, `device ${uuid} app ${app} runs ${runs ?? 'nothing'}, but ${expected.why} says ${expected.images.join(' or ')}`);
+      }
+      // 8: a device's target is never set by a rollout older than one that moved it and saw it
+      // update (a target write is conditional on no newer rollout having set the target).
+      const setBy = device?.target_set_by?.[app];
+      for (const { rollout, row } of history) {
+        if (row.status !== 'updated' && row.status !== 'healthy' && row.status !== 'unhealthy') continue;
+        if (setBy === undefined || setBy < rolloutRank(rollout)) {
+          fail(8, `device ${uuid} app ${app} had its target set by ${setBy ?? 'no rollout'}, older than rollout ${rollout.id} (${row.status} there)`);
+        }
+        break;
       }
     }
   }
@@ -343,29 +353,36 @@ export function checkInvariants({ table, engines, initial, pushes, actions }: Ch
 }
 
 /**
- * The image a device app must end on, from the rows of every rollout that included it, newest push
- * first: the first rollout that decided something about the device decides the image. A row
+ * The images a device app may end on, from the rows of every rollout that included it, newest
+ * push first: the first rollout that decided something about the device decides the image. A row
  * never scheduled (pending, or skipped before scheduling) decided nothing; a row skipped after
  * scheduling was put back on its previous image, unless a newer push took it over (then the
- * newer rollout's row, seen first, decides).
+ * newer rollout's row, seen first, decides). A row rolled back puts the device back on its
+ * previous image, unless the revert came before its rollout ever set the target (a revert
+ * undoes only what its rollout did): then the older rollouts decide, as if it had never run.
+ * Undefined images: nothing settled to check against.
  */
-function expectedImage(history: { rollout: Rollout; row: RolloutDevice }[], initialImage: string): { image?: string; why: string } {
-  for (const { rollout, row } of history) {
+function expectedImages(history: { rollout: Rollout; row: RolloutDevice }[], initialImage: string): { images?: string[]; why: string } {
+  for (const [index, { rollout, row }] of history.entries()) {
     const handedOver = rollout.status === 'cancelled' && (rollout.status_reason ?? '').startsWith('superseded by');
+    const why = `rollout ${rollout.id} (${row.status})`;
     switch (row.status) {
       case 'updated':
       case 'healthy':
       case 'unhealthy':
-        return { image: rollout.image, why: `rollout ${rollout.id} (${row.status})` };
-      case 'rolled_back':
+        return { images: [rollout.image], why };
       case 'failed':
-        return { image: row.previous_image, why: `rollout ${rollout.id} (${row.status})` };
+        return { images: [row.previous_image], why };
+      case 'rolled_back': {
+        const older = expectedImages(history.slice(index + 1), initialImage);
+        return { images: [row.previous_image, ...(older.images ?? []).filter((image) => image !== row.previous_image)], why: older.images ? `${why}, or before it ${older.why},` : why };
+      }
       case 'skipped':
         if (!row.scheduled_at) continue;
-        return handedOver ? { image: rollout.image, why: `rollout ${rollout.id} (superseded, handed over)` } : { image: row.previous_image, why: `rollout ${rollout.id} (skipped)` };
+        return handedOver ? { images: [rollout.image], why: `rollout ${rollout.id} (superseded, handed over)` } : { images: [row.previous_image], why: `rollout ${rollout.id} (skipped)` };
       default:
-        return { why: `rollout ${rollout.id} (${row.status})` };
+        return { why };
     }
   }
-  return { image: initialImage, why: 'no rollout moved it' };
+  return { images: [initialImage], why: 'no rollout moved it' };
 }
