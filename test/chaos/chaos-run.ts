@@ -204,7 +204,13 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const timeoutMs = options.timeoutMs ?? 420_000;
   const dataDir = await mkdtemp(join(tmpdir(), 'fleet-chaos-'));
   const crashPlan = Array.from({ length: options.crashes }, (_, i) => (i === 0 ? random.int(20, 120) : random.int(60, 400)));
-  const lives = new HostLives({ dataDir, seed: options.seed, crashPlan, ...(options.hostLogLevel ? { logLevel: options.hostLogLevel } : {}) });
+  const repositoryCount = Math.max(1, Math.min(Math.ceil(options.rollouts / 2), Math.floor(options.devices / 4)));
+  const repositories = Array.from({ length: repositoryCount }, (_, r) => `chaos/app${r + 1}`);
+  const spreadMs = Math.max(3000, options.rollouts * 1500);
+  const notifications = planPushes(random.fork(1), random.fork(3), repositories, options.rollouts, spreadMs);
+  const tags = notifications.map((n) => `${n.repository}:${n.tag}`);
+  const pushedAgain = [...new Set(tags.filter((tag, i) => tags.indexOf(tag) !== i))];
+  const lives = new HostLives({ dataDir, seed: options.seed, crashPlan, pushedAgain, ...(options.hostLogLevel ? { logLevel: options.hostLogLevel } : {}) });
   const violations: string[] = [];
   let stopPolling: (() => Promise<void>) | undefined;
   let webhookCopies = 0;
@@ -213,8 +219,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   try {
     await lives.start();
     const call = client(() => lives.host);
-    const repositoryCount = Math.max(1, Math.min(Math.ceil(options.rollouts / 2), Math.floor(options.devices / 4)));
-    const repositories = Array.from({ length: repositoryCount }, (_, r) => `chaos/app${r + 1}`);
     // Every other repository is pushed through a Distribution registry, which names each push's
     // digest (a re-push of a tag is new content), and its devices report the digests they run;
     // the others through Docker Hub's webhook, which names none (see notifierOf).
@@ -250,8 +254,6 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     await lives.setFaults(options.faultRate);
 
     // Pushes and admin actions, interleaved.
-    const spreadMs = Math.max(3000, options.rollouts * 1500);
-    const notifications = planPushes(random.fork(1), random.fork(3), repositories, options.rollouts, spreadMs);
     // The registry takes the pushes in push order, whatever order their notifications go out in.
     const digests = new Map(notifications.filter((n) => notifierFor(n.repository) === 'distribution').map((n) => [n, registry.push(`${n.repository}:${n.tag}`)]));
     const pushing = Promise.all(

@@ -47,42 +47,46 @@ describe('slow writes', () => {
 });
 
 describe('overtaken writes', () => {
-  const targetWrite = (uuid: string, rank: string, marshalled = false) =>
+  const older = '2026-12-01T00:00:00.000Z#a';
+  const newer = '2026-12-02T00:00:00.000Z#a';
+  const targetWrite = (uuid: string, rank: string, image = '127.0.0.1:5000/chaos/app1:v2', marshalled = false) =>
     marshalled
-      ? { Key: { pk: { S: `DEVICE#${uuid}` }, sk: { S: 'DEVICE' } }, ExpressionAttributeValues: { ':rank': { S: rank }, ':pointer': { M: {} } } }
-      : { Key: { pk: `DEVICE#${uuid}`, sk: 'DEVICE' }, ExpressionAttributeValues: { ':rank': rank, ':pointer': {} } };
+      ? { Key: { pk: { S: `DEVICE#${uuid}` }, sk: { S: 'DEVICE' } }, ExpressionAttributeValues: { ':rank': { S: rank }, ':pointer': { M: { image: { S: image } } } } }
+      : { Key: { pk: `DEVICE#${uuid}`, sk: 'DEVICE' }, ExpressionAttributeValues: { ':rank': rank, ':pointer': { image } } };
+  const pushedAgain = new Set(['chaos/app1:v2']);
 
-  /** The first write the plan holds back, among a few tries (the plan draws which). */
+  /** The first write the plan holds back, among a few tries (it holds about half of them). */
   function firstHeld(plan: FaultPlan, input: object): Promise<string> {
-    for (let i = 0; i < 200; i++) {
+    for (let i = 0; i < 50; i++) {
       const held = plan.hold('dynamodb', 'UpdateItemCommand', input);
       if (held) return held;
     }
-    throw new Error('no write held back in 200 tries');
+    throw new Error('no write held back in 50 tries');
   }
 
-  it('hold a target write until a newer rollout lands a write of the same device', async () => {
-    const plan = new FaultPlan(3, 0.5);
-    const held = firstHeld(plan, targetWrite('d-1', '2026-12-01T00:00:00.000Z#a', true));
+  it("hold the oldest rollout's target write of a tag pushed again until a newer rollout's write of the device lands", async () => {
+    const plan = new FaultPlan(3, 0.05, pushedAgain);
+    const held = firstHeld(plan, targetWrite('d-1', older, 'chaos/app1:v2@sha256:abc', true));
     let ended: string | undefined;
     void held.then((how) => (ended = how));
-    // An older rollout's write, another device's, or a write that is no target write: it waits on.
+    // Another device's write, an older rank's, a write that is no target write: it waits on.
+    plan.landed('dynamodb', 'UpdateItemCommand', targetWrite('d-2', newer));
     plan.landed('dynamodb', 'UpdateItemCommand', targetWrite('d-1', '2026-11-30T00:00:00.000Z#z'));
-    plan.landed('dynamodb', 'UpdateItemCommand', targetWrite('d-2', '2026-12-02T00:00:00.000Z#a'));
-    plan.landed('dynamodb', 'UpdateItemCommand', { Key: { pk: 'DEVICE#d-1', sk: 'DEVICE' }, ExpressionAttributeValues: { ':rank': '2026-12-02T00:00:00.000Z#a' } });
+    plan.landed('dynamodb', 'UpdateItemCommand', { Key: { pk: 'DEVICE#d-1', sk: 'DEVICE' }, ExpressionAttributeValues: { ':rank': newer } });
     await new Promise((resolve) => setTimeout(resolve, 20));
     expect(ended).toBeUndefined();
-    plan.landed('dynamodb', 'UpdateItemCommand', targetWrite('d-1', '2026-12-02T00:00:00.000Z#a'));
+    plan.landed('dynamodb', 'UpdateItemCommand', targetWrite('d-1', newer));
     expect(await held).toBe('overtaken');
   });
 
-  it('hold only target writes of device items, and only while the fault rate is above 0', () => {
-    const plan = new FaultPlan(3, 0.5);
-    for (const input of [deviceUpdate, { Key: { pk: 'ROLLOUT#ro-1', sk: 'ROLLOUT' }, ExpressionAttributeValues: { ':rank': 'r', ':pointer': {} } }]) {
-      expect(Array.from({ length: 100 }, () => plan.hold('dynamodb', 'UpdateItemCommand', input)).every((held) => held === undefined)).toBe(true);
-    }
-    expect(plan.hold('dynamodb', 'GetItemCommand', targetWrite('d-1', 'r'))).toBeUndefined();
-    const off = new FaultPlan(3, 0);
-    expect(Array.from({ length: 100 }, () => off.hold('dynamodb', 'UpdateItemCommand', targetWrite('d-1', 'r'))).every((held) => held === undefined)).toBe(true);
+  it("never hold a newer rollout's write, another tag's, a write that is no target write, or any at a fault rate of 0", () => {
+    const plan = new FaultPlan(3, 0.05, pushedAgain);
+    void firstHeld(plan, targetWrite('d-1', older));
+    const none = (p: FaultPlan, input: object, command = 'UpdateItemCommand') => Array.from({ length: 50 }, () => p.hold('dynamodb', command, input)).every((held) => held === undefined);
+    expect(none(plan, targetWrite('d-2', newer))).toBe(true);
+    expect(none(plan, targetWrite('d-2', older, 'chaos/app1:v3'))).toBe(true);
+    expect(none(plan, targetWrite('d-2', older), 'GetItemCommand')).toBe(true);
+    expect(none(plan, deviceUpdate)).toBe(true);
+    expect(none(new FaultPlan(3, 0, pushedAgain), targetWrite('d-1', older))).toBe(true);
   });
 });

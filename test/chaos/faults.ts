@@ -11,11 +11,12 @@
  * still lands while a newer push's rollout takes the same devices over, and rollouts race over
  * a device's target as they can in production, not only within a few milliseconds.
  *
- * And overtaken writes: a few times per host life, a rollout's write of a device's target is held
- * back until a newer rollout's write of the same device has landed (or a few seconds pass), so the
- * older write reaches the store second, with the device's version moved on under it. That is the
- * race the rank condition of a target write exists for; left to chance it almost never happens,
- * since planning puts a repository's devices in the same order for every push.
+ * And overtaken writes: a few times per host life, the oldest rollout's write of a device's target
+ * to a tag that is pushed again is held back until a newer rollout's write of the same device has
+ * landed (or ten seconds pass), so the older write reaches the store second, with the device's
+ * version moved on under it. That is the race the rank condition of a target write exists for;
+ * left to chance it almost never happens, since planning puts a repository's devices in the same
+ * order for every push and a newer push's rollout supersedes the older one as it starts.
  *
  * Also the redelivery fault of the embedded host's queue triggers (infra/embedded/sqs-poller.ts):
  * every batch a second time, sometimes reversed, sometimes later than newer messages.
@@ -63,10 +64,10 @@ export function faultError(fault: Fault): Error {
 const slowWriteShare = 3;
 const slowWriteMs = { min: 200, max: 2000 };
 
-/** Overtaken writes, as a multiple of the fault rate, at most so many per host life, each held at most so long. */
-const holdShare = 2;
+/** Overtaken writes: the share of the candidates held, at most so many per host life, each at most so long. */
+const holdShare = 0.5;
 const holdsPerLife = 8;
-const holdMaxMs = 6000;
+const holdMaxMs = 10_000;
 
 /** A string, marshalled (`{ S: … }`) or not. */
 function stringOf(value: unknown): string | undefined {
@@ -80,13 +81,18 @@ function partitionKeyOf(input: unknown): string | undefined {
   return stringOf((input as { Key?: { pk?: unknown } } | undefined)?.Key?.pk);
 }
 
-/** A rollout's write of a device's target (it carries the rollout's rank and its pointer): the device's key and the rank. */
-function targetWriteOf(service: Fault['service'], command: string, input: unknown): { pk: string; rank: string } | undefined {
+/**
+ * A rollout's write of a device's target (it carries the rollout's rank and its pointer): the
+ * device's key, the rank, and the image the pointer names, without its digest.
+ */
+function targetWriteOf(service: Fault['service'], command: string, input: unknown): { pk: string; rank: string; image: string } | undefined {
   if (service !== 'dynamodb' || command !== 'UpdateItemCommand') return undefined;
   const pk = partitionKeyOf(input);
   const values = (input as { ExpressionAttributeValues?: Record<string, unknown> } | undefined)?.ExpressionAttributeValues;
   const rank = stringOf(values?.[':rank']);
-  return pk?.startsWith('DEVICE#') && rank !== undefined && values?.[':pointer'] !== undefined ? { pk, rank } : undefined;
+  const pointer = values?.[':pointer'] as { image?: unknown; M?: { image?: unknown } } | undefined;
+  const image = stringOf(pointer?.image ?? pointer?.M?.image)?.split('@')[0];
+  return pk?.startsWith('DEVICE#') && rank !== undefined && image !== undefined ? { pk, rank, image } : undefined;
 }
 
 /** How a held write ended: a newer rollout's write of the device landed first, or the hold ran out. */
@@ -103,10 +109,14 @@ export class FaultPlan {
   private holdsLeft = holdsPerLife;
   /** The target writes held back now, by device key. */
   private readonly held = new Map<string, Set<{ rank: string; end: (how: HoldEnd) => void }>>();
+  /** The oldest rank seen writing each of `pushedAgain`. */
+  private readonly oldestRank = new Map<string, string>();
 
+  /** `pushedAgain`: the `repository:tag` of each tag the run pushes more than once. */
   constructor(
     seed: number,
     public rate: number,
+    private readonly pushedAgain: ReadonlySet<string> = new Set(),
   ) {
     this.random = new Random(seed);
     this.slowRandom = this.random.fork(0x510);
@@ -114,12 +124,17 @@ export class FaultPlan {
   }
 
   /**
-   * Whether this call is a target write to hold back: then a promise of how the hold ended, once
-   * the write may go (see `landed`).
+   * Whether this call is a target write to hold back (the oldest rollout's seen so far of a tag
+   * pushed again): then a promise of how the hold ended, once the write may go (see `landed`).
    */
   hold(service: Fault['service'], command: string, input: unknown): Promise<HoldEnd> | undefined {
     const write = targetWriteOf(service, command, input);
-    if (!write || this.rate <= 0 || this.holdsLeft <= 0 || !this.holdRandom.chance(Math.min(1, this.rate * holdShare))) return undefined;
+    const tag = write && [...this.pushedAgain].find((t) => write.image === t || write.image.endsWith(`/${t}`));
+    if (!write || !tag || this.rate <= 0) return undefined;
+    const oldest = this.oldestRank.get(tag);
+    if (oldest !== undefined && oldest < write.rank) return undefined;
+    this.oldestRank.set(tag, write.rank);
+    if (this.holdsLeft <= 0 || !this.holdRandom.chance(holdShare)) return undefined;
     this.holdsLeft--;
     const waiting = this.held.get(write.pk) ?? new Set();
     this.held.set(write.pk, waiting);
@@ -133,7 +148,7 @@ export class FaultPlan {
           resolve(how);
         },
       };
-      const timer = setTimeout(() => waiter.end('timed_out'), holdMaxMs);
+      const timer = setTimeout(() => waiter.end('timed_out'), holdMaxMs).unref();
       waiting.add(waiter);
     });
   }

@@ -16,6 +16,8 @@ export interface HostLivesOptions {
   seed: number;
   /** Writes after which each life dies, in order; a life past the list is not killed. */
   crashPlan: number[];
+  /** The `repository:tag` of each tag pushed more than once: the overtaken writes' candidates. */
+  pushedAgain?: string[];
   /** Child stderr and handler logs shown (LOG_LEVEL of the child); default silent. */
   logLevel?: string;
 }
@@ -97,7 +99,12 @@ export class HostLives {
     const child = fork(entry, args, {
       execArgv: ['--import', 'tsx'],
       stdio: ['ignore', this.options.logLevel ? 'inherit' : 'ignore', 'pipe', 'ipc'],
-      env: { ...process.env, LOG_LEVEL: this.options.logLevel ?? 'silent', AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
+      env: {
+        ...process.env,
+        LOG_LEVEL: this.options.logLevel ?? 'silent',
+        AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+        CHAOS_PUSHED_AGAIN: JSON.stringify(this.options.pushedAgain ?? []),
+      },
     });
     this.child = child;
     this.current = { faults: 0, faultsAfterWrite: 0, slowWrites: 0, heldWrites: 0, overtakenWrites: 0, duplicates: 0, writes: 0 };

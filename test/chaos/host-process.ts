@@ -6,6 +6,7 @@
  * deleted, the in-memory queues are lost, as when a Lambda sandbox or a whole host goes away.
  *
  *   argv: <port> <data dir> <fault seed> <fault rate> <crash after writes, 0 = never>
+ *   CHAOS_PUSHED_AGAIN: a JSON list of the `repository:tag` pushed more than once (overtaken writes)
  *
  * It speaks to its parent over the IPC channel: `ready` (the host's URL, credentials and
  * endpoints), `stats` (faults, duplicates and writes so far, every 200 ms), and it takes
@@ -58,7 +59,7 @@ const host = await startHost({
 // The same module instances the handlers loaded (one module registry per process), so these are
 // the very clients every handler sends with.
 const { dynamo, sqs } = await import('../../lib/aws-clients');
-const plan = new FaultPlan(seed, Number(rateArg));
+const plan = new FaultPlan(seed, Number(rateArg), new Set(JSON.parse(process.env.CHAOS_PUSHED_AGAIN ?? '[]') as string[]));
 const onFault = (fault: Fault) => {
   stats.faults++;
   if (fault.timing === 'after') stats.faultsAfterWrite++;
