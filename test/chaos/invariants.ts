@@ -356,9 +356,9 @@ export function checkInvariants({ table, engines, initial, pushes, actions }: Ch
  * The images a device app may end on, from the rows of every rollout that included it, newest
  * push first: the first rollout that decided something about the device decides the image. A row
  * never scheduled (pending, or skipped before scheduling) decided nothing; a row skipped after
- * scheduling was put back on its previous image, unless a newer push took it over (then the
- * newer rollout's row, seen first, decides). A row rolled back puts the device back on its
- * previous image, unless the revert came before its rollout ever set the target (a revert
+ * scheduling was reverted, unless a newer push took it over (then the newer rollout's row, seen
+ * first, decides). A row reverted (rolled back, or skipped after scheduling) puts the device back
+ * on its previous image, unless the revert came before its rollout ever set the target (a revert
  * undoes only what its rollout did): then the older rollouts decide, as if it had never run.
  * Undefined images: nothing settled to check against.
  */
@@ -373,13 +373,13 @@ function expectedImages(history: { rollout: Rollout; row: RolloutDevice }[], ini
         return { images: [rollout.image], why };
       case 'failed':
         return { images: [row.previous_image], why };
+      case 'skipped':
       case 'rolled_back': {
+        if (row.status === 'skipped' && !row.scheduled_at) continue;
+        if (row.status === 'skipped' && handedOver) return { images: [rollout.image], why: `rollout ${rollout.id} (superseded, handed over)` };
         const older = expectedImages(history.slice(index + 1), initialImage);
         return { images: [row.previous_image, ...(older.images ?? []).filter((image) => image !== row.previous_image)], why: older.images ? `${why}, or before it ${older.why},` : why };
       }
-      case 'skipped':
-        if (!row.scheduled_at) continue;
-        return handedOver ? { images: [rollout.image], why: `rollout ${rollout.id} (superseded, handed over)` } : { images: [row.previous_image], why: `rollout ${rollout.id} (skipped)` };
       default:
         return { why };
     }
