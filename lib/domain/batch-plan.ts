@@ -92,15 +92,6 @@ export function seqRangesOf(batch: Pick<Batch, 'number' | 'first_seq' | 'size' |
   return ranges;
 }
 
-/** The parts of `ranges` from sequence number `from` to `to`, both included. */
-export function clipRanges(ranges: readonly SeqRange[], from: number, to: number): SeqRange[] {
-  return ranges.flatMap((range) => {
-    const first = Math.max(range.first_seq, from);
-    const last = Math.min(range.first_seq + range.size - 1, to);
-    return last >= first ? [{ first_seq: first, size: last - first + 1 }] : [];
-  });
-}
-
 /** Every device of the batch: those planned in it and those that joined it. */
 export function devicesIn(batch: Pick<Batch, 'size' | 'joined_devices'>): number {
   return batch.size + (batch.joined_devices ?? 0);

@@ -17,10 +17,10 @@ import { countDeviceMove } from '../metrics';
 import { noDeadline, type Budget } from '../queues/budget';
 import { sendOrchestration, sendTargetCommands, type SetTargetsCommand, type TargetCommand } from '../queues/messages';
 import { normaliseRepository } from '../registry';
-import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, restoreRolloutTarget, setRolloutTarget, type SettledPointer, type StoredDevice } from '../store/devices';
+import { clearRolloutPointer, getDevicesByUuid, getStoredDevice, setRolloutTarget, type SettledPointer, type StoredDevice } from '../store/devices';
 import { appendEvent, appendEvents, appendMissingEvents, type NewEvent } from '../store/events';
-import { clipRanges, seqRangesOf } from '../domain/batch-plan';
-import { countTransitions, getRolloutDevice, queryRowsInRanges, reconcileBatchShard, recordPreviousImage, rowsInRanges, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
+import { seqRangesOf } from '../domain/batch-plan';
+import { countTransitions, getRolloutDevice, reconcileBatchShard, recordPreviousImage, rowsInRanges, transitionRolloutDevice, type RowRef } from '../store/rollout-devices';
 import { shardOf } from '../store/keys';
 import { getRollout } from '../store/rollouts';
 import { workBatchShard } from './batch-shard';
@@ -133,9 +133,9 @@ export function scheduling(rollout: Rollout | undefined, number: number): { roll
 /**
  * One page, its waiting devices at once: each row moves to `scheduled` (or `skipped`, when the
  * device can no longer take the image), then the page's events are recorded, then the targets
- * set; the moves are counted with one write. The row moves before the target, so a rollback or
- * cancel that reverts it in between sees it; the page's rows are then read again, and a target
- * set for a row reverted meanwhile (whose revert found no target to undo) is undone here.
+ * set; the moves are counted with one write. The device is read before its row moves, and a
+ * rollback or cancel that reverts the row in between fences the device: the target write then
+ * fails, or landed first and is undone by the revert (lib/rollouts/rollbacks.ts).
  * `paced`: the batch is paced, and the devices' pointers say so (their reports wake its scheduler).
  */
 export async function schedulePage(rollout: Rollout, batch: Batch, shard: number, rows: RolloutDevice[], now: Date, paced = false): Promise<void> {
@@ -152,18 +152,8 @@ export async function schedulePage(rollout: Rollout, batch: Batch, shard: number
   const fact = (r: Ready) => deviceFact('image.device_scheduled', r.row, r.at, { batch: batch.number, from_image: r.previous.image, to_image: r.row.new_image });
   await appendEvents(ready.filter((r) => r.movedNow).map(fact));
   await appendMissingEvents(ready.filter((r) => !r.movedNow).map(fact));
-  const set = await pMap(ready, (r) => setNewTarget(rollout, batch, r, rank, now, paced), { concurrency: scheduleConcurrency });
-  await countMoves({ rollout_id: rollout.id, shard }, batch.number, [...prepared.flatMap((p) => p.moves), ...set.map((s) => s.skipped)]);
-
-  const targeted = set.flatMap((s) => (s.targeted ? [s.targeted] : []));
-  if (targeted.length === 0) return;
-  const seqs = targeted.map((t) => t.row.seq);
-  const reread = await queryRowsInRanges(rollout.id, shard, clipRanges(seqRangesOf(batch), Math.min(...seqs), Math.max(...seqs)), rows.length);
-  const reverted = new Map(reread.rows.filter((r) => r.status === 'rolled_back' || r.status === 'skipped').map((r) => [r.seq, r]));
-  for (const { row, appIndex } of targeted) {
-    const current = reverted.get(row.seq);
-    if (current) await restoreRolloutTarget(row.device_uuid, appIndex, { app: row.app, from: row.new_image, to: current.previous_image }, rank, now.toISOString());
-  }
+  const skipped = await pMap(ready, (r) => setNewTarget(rollout, batch, r, rank, now, paced), { concurrency: scheduleConcurrency });
+  await countMoves({ rollout_id: rollout.id, shard }, batch.number, [...prepared.flatMap((p) => p.moves), ...skipped]);
 }
 
 async function skip(row: RolloutDevice, batch: number, reason: string, now: Date): Promise<Move | undefined> {
@@ -204,18 +194,21 @@ async function prepareDevice(batch: Batch, row: RolloutDevice, device: StoredDev
   return { moves, ready: { row, device, appIndex, previous, at, movedNow: row.status === 'pending' } };
 }
 
-/** Sets a scheduled device's new target; skips it when a newer push took it over or its app left the repository. */
-async function setNewTarget(rollout: Rollout, batch: Batch, ready: Ready, rank: string, now: Date, paced: boolean): Promise<{ skipped?: Move; targeted?: { row: RolloutDevice; appIndex: number } }> {
+/**
+ * Sets a scheduled device's new target; skips it when a newer push took it over or its app left
+ * the repository, and returns the skip's move.
+ */
+async function setNewTarget(rollout: Rollout, batch: Batch, ready: Ready, rank: string, now: Date, paced: boolean): Promise<Move | undefined> {
   const { row, device, appIndex, previous, at } = ready;
   const result = await moveToNewImage(device, appIndex, row, rollout, batch.number, rank, at, previous, paced);
-  if (result.outcome === 'set') return { targeted: { row, appIndex } };
+  if (result.outcome === 'set') return undefined;
   const reason =
     result.outcome === 'taken_over'
       ? `a newer push of ${rollout.repository} has taken the device over`
       : result.outcome === 'planned_twice'
         ? `app ${row.app} of the device is in this rollout twice (its labels changed while the rollout was planned); its row ${result.seq} moved it`
         : `the target of app ${row.app} left the repository while it was being scheduled`;
-  return { skipped: await skip(row, batch.number, reason, now) };
+  return skip(row, batch.number, reason, now);
 }
 
 /**

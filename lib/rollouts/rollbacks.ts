@@ -1,18 +1,19 @@
 /**
  * Putting devices back on the image they ran before. Used by auto-rollback (a batch's failed and
  * unhealthy devices), by an admin (one device, or the whole rollout) and by cancel (devices not yet
- * updated are skipped). The row moves first, then the target: a schedule racing with a rollback
- * sees the reverted row and undoes its own target write.
+ * updated are skipped). The row moves first, then the target, which is restored or fenced (see
+ * `restoreTarget`): a schedule racing with a rollback never leaves its target behind.
  */
 import pMap from 'p-map';
 import { config } from '../config';
 import { batchContaining, devicesIn, maxShardCount, seqRangesOf } from '../domain/batch-plan';
 import { rolloutRank } from '../domain/push-order';
+import { normaliseRepository } from '../registry';
 import { countSettleMs, fanOutGraceFor } from '../domain/rollout-progress';
 import type { Rollout, RolloutDevice, Sweep } from '../domain/types';
 import { noDeadline, type Budget } from '../queues/budget';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
-import { getStoredDevice, restoreRolloutTarget } from '../store/devices';
+import { fenceRolloutTarget, getStoredDevice, restoreRolloutTarget } from '../store/devices';
 import { queryRowsInRanges, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, markShardSwept, saveRollout, sweptShards } from '../store/rollouts';
 import { countMoves, deviceEvent, transitionRow, type Move } from './device-transitions';
@@ -22,6 +23,9 @@ export type RevertOutcome = 'rolled_back' | 'skipped' | 'unchanged' | 'failed';
 
 /** Rows of a sweep's page reverted at once (8, as a schedule's, for the shard partition's sake). */
 const revertConcurrency = 8;
+
+/** Reads of a device whose target changed under a restore before the sweep gives up (and retries). */
+const restoreAttempts = 5;
 
 /** Sequence numbers have nine digits. */
 const maxRowsPerShard = 999_999_999;
@@ -73,17 +77,32 @@ export function batchOf(rollout: Rollout, seq: number): number {
 
 /**
  * Points the device's app back at its previous image if the target it has is still the one this
- * rollout set; a target a newer rollout (or an admin) set since is left alone. False when the
- * device or its app is gone.
+ * rollout set; a target a newer rollout (or an admin) set since is left alone. The row was
+ * scheduled (callers see to it), and a target this rollout has not set may have its write on its
+ * way (a scheduling page cut short, or slow): the device is fenced, so that it can no longer land. The row moved
+ * before the device is read, and a schedule reads the device before it moves the row, so every
+ * target write of the rollout either lands before that read, and is undone here, or fails.
+ * False when the device or its app is gone.
  */
 async function restoreTarget(rollout: Rollout, row: RolloutDevice, at: string): Promise<boolean> {
-  const device = await getStoredDevice(row.device_uuid, true);
-  const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
-  if (!device || appIndex === -1) return false;
   const rank = rolloutRank(rollout);
-  if (device.target_set_by?.[row.app] !== rank || device.target_apps[appIndex]!.image !== row.new_image) return true;
-  await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, rank, at);
-  return true;
+  for (let attempt = 0; attempt < restoreAttempts; attempt++) {
+    const device = await getStoredDevice(row.device_uuid, true);
+    const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
+    if (!device || appIndex === -1) return false;
+    const setBy = device.target_set_by?.[row.app];
+    if (setBy === rank) {
+      // Undone already, moved on by an admin, or set by another row of the rollout (planned twice).
+      const seq = device.target_set_seq?.[row.app];
+      if (device.target_apps[appIndex]!.image !== row.new_image || (seq !== undefined && seq !== row.seq)) return true;
+      if (await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, rank, at)) return true;
+    } else {
+      // A newer push's target, or another repository's image, stops this rollout's write as well as the fence would.
+      if ((setBy !== undefined && setBy > rank) || normaliseRepository(device.target_apps[appIndex]!.image) !== normaliseRepository(row.new_image)) return true;
+      if (await fenceRolloutTarget(device.uuid, appIndex, row.app, rank, row.seq, device.target_version, at)) return true;
+    }
+  }
+  throw new Error(`the target of app ${row.app} of device ${row.device_uuid} kept changing while rollout ${rollout.id} restored it`);
 }
 
 /**
@@ -119,7 +138,7 @@ export async function revertPage(
       // which finds it made, makes sure of the target and records its event again under the same id,
       // in case a crash fell between them.
       if (row.status === 'rolled_back') return { batch, move: (await revertRow(rollout, row, batch, 'rolled_back', command.reason, now, handOver)).move };
-      if (!handOver && row.status === 'skipped') await restoreTarget(rollout, row, now.toISOString());
+      if (!handOver && row.status === 'skipped' && row.scheduled_at !== undefined) await restoreTarget(rollout, row, now.toISOString());
       return { batch, move: undefined };
     },
     { concurrency: revertConcurrency },

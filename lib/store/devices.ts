@@ -359,13 +359,43 @@ export async function setRolloutTarget(
       condition: ` AND target_version = :version AND (attribute_not_exists(target_set_by.#app) OR target_set_by.#app <= :rank)${seq.condition}`,
       values: { ':rank': rank, ':pointer': { ...pointer, target_version: change.version + 1 }, ':version': change.version, ...seq.values },
     });
+  return withTargetSetSeq(change.app, pointer.seq, set);
+}
+
+/** Runs a write that sets `target_set_seq.#app`, given the clauses that set it. */
+async function withTargetSetSeq(app: string, seq: number, write: (clauses: { update: string; condition: string; values: Record<string, unknown> }) => Promise<boolean>): Promise<boolean> {
   try {
-    return await set({ update: 'target_set_seq.#app = :seq', condition: '', values: { ':seq': pointer.seq } });
+    return await write({ update: 'target_set_seq.#app = :seq', condition: '', values: { ':seq': seq } });
   } catch (error) {
     // A device registered before `target_set_seq` was kept has no map to set a key of.
     if (!(error instanceof Error && error.name === 'ValidationException' && /document path/i.test(error.message))) throw error;
-    return set({ update: 'target_set_seq = :seqs', condition: ' AND attribute_not_exists(target_set_seq)', values: { ':seqs': { [change.app]: pointer.seq } } });
+    return write({ update: 'target_set_seq = :seqs', condition: ' AND attribute_not_exists(target_set_seq)', values: { ':seqs': { [app]: seq } } });
   }
+}
+
+/**
+ * Marks one app's target as the rollout ranked `rank` has left it, without changing its image:
+ * for a revert of row `seq` that found the target not (or not yet) set by that rollout. The
+ * target version moves on, so a target write of the rollout still on its way (read at `version`
+ * or before) fails its condition; the device is left as if the write had landed and been undone.
+ * False, changing nothing, when the device changed since it was read at `version`, or a newer
+ * rollout set the target: the caller reads it again.
+ */
+export async function fenceRolloutTarget(uuid: string, appIndex: number, app: string, rank: string, seq: number, version: number, at: string): Promise<boolean> {
+  return withTargetSetSeq(app, seq, (clauses) =>
+    conditionally(
+      dynamo().send(
+        new UpdateCommand({
+          TableName: tableName(),
+          Key: keys.device(uuid),
+          UpdateExpression: `SET target_version = :next, target_set_by.#app = :rank, updated_at = :at, ${clauses.update}`,
+          ConditionExpression: `attribute_exists(pk) AND target_version = :version AND target_apps[${appIndex}].#name = :app AND (attribute_not_exists(target_set_by.#app) OR target_set_by.#app < :rank)${clauses.condition}`,
+          ExpressionAttributeNames: { '#app': app, '#name': 'name' },
+          ExpressionAttributeValues: { ':next': version + 1, ':version': version, ':rank': rank, ':app': app, ':at': at, ...clauses.values },
+        }),
+      ),
+    ),
+  );
 }
 
 /**

@@ -154,30 +154,39 @@ describe('a crash between a rollout change and its events', () => {
  * Makes the handlers' next matching SDK call fail once: before it is sent, or after it was
  * carried out (a lost answer: the write happened, the caller sees an error). Returns how to take it away.
  */
+/**
+ * Fails the first matching SDK call, before it reaches the store or after. With `holdUntil`, the
+ * call waits for it first (a write slow on its way); `reached` resolves when the call arrives.
+ */
 async function failOnce(
   client: 'dynamo' | 'sqs',
   matches: (command: string, input: Record<string, any>) => boolean,
   timing: 'before' | 'after' = 'before',
-): Promise<{ failed: () => boolean; remove: () => void }> {
+  holdUntil?: Promise<unknown>,
+): Promise<{ failed: () => boolean; reached: Promise<void>; remove: () => void }> {
   const clients = await import('../../lib/aws-clients');
   const stack = (client === 'dynamo' ? clients.dynamo() : clients.sqs()).middlewareStack as unknown as {
     add(middleware: unknown, options: { step: 'initialize'; name: string }): void;
     remove(name: string): boolean;
   };
   let failed = false;
+  let arrived = () => {};
+  const reached = new Promise<void>((resolve) => (arrived = resolve));
   const name = `failOnce-${Math.random()}`;
   stack.add(
     (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: Record<string, any> }) => {
       if (!failed && matches(String(context.commandName), args.input)) {
         failed = true;
-        if (timing === 'after') await next(args);
+        arrived();
+        await holdUntil;
+        if (timing === 'after') await next(args).catch(() => undefined);
         throw Object.assign(new Error('Internal server error (test)'), { name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 500 } });
       }
       return next(args);
     },
     { step: 'initialize', name },
   );
-  return { failed: () => failed, remove: () => void stack.remove(name) };
+  return { failed: () => failed, reached, remove: () => void stack.remove(name) };
 }
 
 describe('an ending whose device sweep was cut short', () => {
@@ -304,6 +313,40 @@ describe('a scheduling whose target write answered an error', () => {
       expect(types.filter((t) => t === 'image.device_scheduled')).toHaveLength(1);
       expect(types.filter((t) => t === 'image.device_updated')).toHaveLength(1);
     } finally {
+      fault.remove();
+      await stop();
+    }
+  });
+});
+
+describe('a target write slower than a rollback', () => {
+  it('never lands once the rollback has swept its row, though its scheduling dies right after it', async () => {
+    const { getStoredDevice } = await import('../../lib/store/devices');
+    await f.createPolicy({ image_pattern: 'slow/write:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const devices = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'slow/write:1' });
+    // The device's new target is on its way while the whole rollout is rolled back and its sweep
+    // closes; it then reaches the store, and the scheduling that sent it dies before doing more.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const fault = await failOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && String(input.UpdateExpression).includes('rollouts.#app = :pointer'), 'after', held);
+    const stop = startPolling(devices, 100);
+    try {
+      const id = (await f.push('slow/write', '2')).body.rollouts[0].id;
+      await fault.reached;
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: { reason: 'bad release' } })).status).toBe(200);
+      const swept = await f.waitForRollout(id, (d) => d.rollout.sweep === undefined, 'the sweep closed', 30_000);
+      expect(swept.devices.map((d: any) => d.status)).toEqual(['rolled_back']);
+      release();
+      await waitFor(async () => (fault.failed() ? true : undefined), 5_000, 'the held write answered');
+      // However long it is watched, the device keeps its old target.
+      for (let look = 0; look < 10; look++) {
+        const device = await getStoredDevice(devices[0]!.uuid, true);
+        expect(device?.target_apps[0]?.image).toBe('slow/write:1');
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      expect(devices[0]!.running[0]!.image).toBe('slow/write:1');
+    } finally {
+      release();
       fault.remove();
       await stop();
     }

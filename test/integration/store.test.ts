@@ -32,6 +32,7 @@ import {
   getStoredDevice,
   listDevices,
   listRepositoryMembers,
+  fenceRolloutTarget,
   restoreRolloutTarget,
   setRolloutTarget,
   publicDevice,
@@ -802,6 +803,26 @@ describe('devices', () => {
     await putNewDevice(device, []);
     await expect(putNewDevice({ ...device, name: 'impostor' }, [])).rejects.toBeInstanceOf(Conflict);
     expect((await getStoredDevice(device.uuid, true))!.name).toBe('edge-gateway');
+  });
+
+  it("fences a target a rollback found unset, so the rollout's write still on its way fails", async () => {
+    const device = storedDevice({ target_apps: [{ name: 'app', image: 'acme/app:v1' }] });
+    await putNewDevice(device, []);
+    const rank = `${at(2)}|${at(2)}|ro-reverted`;
+    const slow = { app: 'app', from: 'acme/app:v1', to: 'acme/app:v2', version: 1 };
+    // Fenced at the version it was read at: the image stays, the rollout's rank and row are noted.
+    expect(await fenceRolloutTarget(device.uuid, 0, 'app', rank, 17, 1, at(3))).toBe(true);
+    let stored = (await getStoredDevice(device.uuid, true))!;
+    expect(stored).toMatchObject({ target_version: 2, target_apps: [{ name: 'app', image: 'acme/app:v1' }], target_set_by: { app: rank }, target_set_seq: { app: 17 } });
+    // The write the rollout sent before the revert (it read the device at version 1) now fails.
+    expect(await setRolloutTarget(device.uuid, 0, slow, rank, pointer(randomUUID()), at(4))).toBe(false);
+    // A fence again, at a stale version or once fenced, changes nothing.
+    expect(await fenceRolloutTarget(device.uuid, 0, 'app', rank, 17, 1, at(5))).toBe(false);
+    expect(await fenceRolloutTarget(device.uuid, 0, 'app', rank, 17, 2, at(5))).toBe(false);
+    // Nor does a fence of an older rollout where a newer one has the app.
+    expect(await fenceRolloutTarget(device.uuid, 0, 'app', `${at(1)}|${at(1)}|ro-older`, 3, 2, at(5))).toBe(false);
+    stored = (await getStoredDevice(device.uuid, true))!;
+    expect(stored).toMatchObject({ target_version: 2, target_apps: [{ name: 'app', image: 'acme/app:v1' }], target_set_by: { app: rank }, updated_at: at(3) });
   });
 
   it('moves a target for a rollout unless a newer rollout set it, and restores only what that rollout set', async () => {
