@@ -276,12 +276,30 @@ async function moveToNewImage(
       await recordPreviousImage(row, previous.image, previous.digest);
       recorded = previous;
     }
+    const replaced = latest.rollouts?.[row.app];
+    if (replaced && replaced.rollout_id !== rollout.id) await recordReportCutShort(device.uuid, row.app, replaced);
     const pointer = rolloutPointer(rollout, row, batch, previous.digest, paced);
     const change = { app: row.app, from: app.image, to: row.new_image, version: latest.target_version };
     if (await setRolloutTarget(device.uuid, appIndex, change, rank, pointer, at)) return { outcome: 'set', previous: previous.image };
     latest = await getStoredDevice(device.uuid, true);
   }
   return { outcome: 'left_repository' };
+}
+
+/**
+ * An older rollout's pointer a new target is about to replace: a report may have moved its row
+ * and been cut short before the row's event, which the device's next report would have recorded
+ * through the pointer. The event is recorded here, if it is missing, before the pointer goes.
+ */
+async function recordReportCutShort(uuid: string, app: string, pointer: RolloutPointer): Promise<void> {
+  const row = await getRolloutDevice({ rollout_id: pointer.rollout_id, shard: pointer.shard, seq: pointer.seq });
+  if (!row || row.device_uuid !== uuid || row.app !== app || (row.status !== 'updated' && row.status !== 'failed')) return;
+  await appendMissingEvents([reportFact(row, row.status, row.updated_at, pointer, row.error)]);
+}
+
+/** The event of a row a report moved, under the id its move's time gives it. */
+function reportFact(row: RowRef & { app: string; device_uuid: string }, to: 'updated' | 'failed', at: string, pointer: RolloutPointer, reason: string | undefined): NewEvent {
+  return deviceFact(to === 'updated' ? 'image.device_updated' : 'image.device_failed', row, at, { batch: pointer.batch, image: pointer.image, ...(reason ? { reason } : {}) });
 }
 
 /**
@@ -306,7 +324,7 @@ export function rolloutPointer(rollout: Rollout, row: RolloutDevice, batch: numb
  * report settles is moved and counted and its event written. Returns the pointers that may now
  * go; they go with the write that records the report (or, given `clear`, one by one here). The
  * event comes before its pointer goes: a crash in between leaves the pointer, so the device's
- * next report records it.
+ * next report records it (or, if a newer rollout's target comes first, that rollout's schedule).
  */
 export async function applyReport(device: StoredDevice, report: StateReportFacts, now: Date, options: { clear?: boolean } = {}): Promise<SettledPointer[]> {
   const at = now.toISOString();
@@ -319,11 +337,7 @@ export async function applyReport(device: StoredDevice, report: StateReportFacts
     const reason = outcome.to === 'failed' ? outcome.reason : undefined;
     const move = await moveRow(row, pointer.batch, outcome.to, at, reason ? { error: reason } : {});
     if (move) {
-      await deviceEvent(outcome.to === 'updated' ? 'image.device_updated' : 'image.device_failed', row, move.at, {
-        batch: pointer.batch,
-        image: pointer.image,
-        ...(reason ? { reason } : {}),
-      });
+      await appendEvent(reportFact(row, outcome.to, move.at, pointer, reason));
       if (pointer.budgeted) wakes.push({ type: 'check_paced', rollout_id: pointer.rollout_id, batch: pointer.batch, shard: pointer.shard, first_seq: pointer.seq, size: 1, settled: true });
     }
     if (options.clear) await clearRolloutPointer(device.uuid, appName, pointer.rollout_id);

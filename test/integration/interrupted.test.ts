@@ -319,6 +319,31 @@ describe('a scheduling whose target write answered an error', () => {
   });
 });
 
+describe("a device's report cut short, and then a newer push", () => {
+  it("records the report's event when the newer rollout's target comes before the device reports again", async () => {
+    await f.createPolicy({ image_pattern: 'cut/report:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'cut/report:1' });
+    const older = (await f.push('cut/report', '2')).body.rollouts[0].id;
+    await f.waitForRollout(older, (d) => d.devices[0]?.status === 'scheduled', 'the device scheduled');
+    // The report moves the row, and the write of its event fails: the device is told 500, and
+    // then stays silent while the newer push takes it over.
+    const fault = await failOnce('dynamo', (command, input) => command === 'PutItemCommand' && input.Item?.type === 'image.device_updated');
+    try {
+      await device!.poll().catch(() => undefined);
+      expect(fault.failed()).toBe(true);
+    } finally {
+      fault.remove();
+    }
+    await f.waitForRollout(older, (d) => d.devices[0]?.status === 'updated', 'the row updated');
+    expect((await f.events(older)).map((e) => e.type)).not.toContain('image.device_updated');
+    const newer = (await f.push('cut/report', '3')).body.rollouts[0].id;
+    await f.waitForRollout(newer, (d) => d.devices[0]?.status === 'scheduled', 'the device scheduled by the newer rollout');
+    const updated = (await f.events(older)).filter((e) => e.type === 'image.device_updated');
+    expect(updated).toHaveLength(1);
+    expect(updated[0]).toMatchObject({ device_uuid: device!.uuid, details: { app: 'main', image: 'cut/report:2' } });
+  });
+});
+
 describe('a target write slower than a rollback', () => {
   it('never lands once the rollback has swept its row, though its scheduling dies right after it', async () => {
     const { getStoredDevice } = await import('../../lib/store/devices');
