@@ -123,6 +123,11 @@ export class FaultPlan {
     this.holdRandom = this.random.fork(0x401d);
   }
 
+  /** Whether a target write is held back now: a crash waits for it, or the race it stands for would die with the host. */
+  get holding(): boolean {
+    return this.held.size > 0;
+  }
+
   /**
    * Whether this call is a target write to hold back (the oldest rollout's seen so far of a tag
    * pushed again): then a promise of how the hold ended, once the write may go (see `landed`).
