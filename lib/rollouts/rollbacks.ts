@@ -78,11 +78,11 @@ export function batchOf(rollout: Rollout, seq: number): number {
 /**
  * Points the device's app back at its previous image if the target it has is still the one this
  * rollout set; a target a newer rollout (or an admin) set since is left alone. The row was
- * scheduled (callers see to it), and a target this rollout has not set may have its write on its
- * way (a scheduling page cut short, or slow): the device is fenced, so that it can no longer land. The row moved
- * before the device is read, and a schedule reads the device before it moves the row, so every
- * target write of the rollout either lands before that read, and is undone here, or fails.
- * False when the device or its app is gone.
+ * scheduled (callers see to it), so a target this rollout has not set may have its write on its
+ * way (a scheduling page slow, or cut short): the device is fenced, and the write can no longer
+ * land. The row moved before the device is read here, and a schedule reads the device before it
+ * moves the row, so every target write of the rollout lands before this read (and is undone) or
+ * fails. False when the device or its app is gone.
  */
 async function restoreTarget(rollout: Rollout, row: RolloutDevice, at: string): Promise<boolean> {
   const rank = rolloutRank(rollout);
@@ -97,7 +97,7 @@ async function restoreTarget(rollout: Rollout, row: RolloutDevice, at: string): 
       if (device.target_apps[appIndex]!.image !== row.new_image || (seq !== undefined && seq !== row.seq)) return true;
       if (await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, rank, at)) return true;
     } else {
-      // A newer push's target, or another repository's image, stops this rollout's write as well as the fence would.
+      // A newer push's target, or another repository's image, stops the rollout's write as a fence would.
       if ((setBy !== undefined && setBy > rank) || normaliseRepository(device.target_apps[appIndex]!.image) !== normaliseRepository(row.new_image)) return true;
       if (await fenceRolloutTarget(device.uuid, appIndex, row.app, rank, row.seq, device.target_version, at)) return true;
     }
