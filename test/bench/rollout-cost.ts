@@ -9,8 +9,9 @@
  * 1. The device hot path: `GET /state` answered 304, as most polls are, from `--concurrency`
  *    clients for `--poll-seconds`; then as many clients doing the raw GetItem that poll is built
  *    on (the same item, the same consistency) straight against dynalite. Requests per second and
- *    latency percentiles of both, what the poll costs against the raw read, and the AWS requests,
- *    read units and Lambda time per poll.
+ *    latency percentiles of both, what the poll costs against the raw read (in requests per second,
+ *    and in the host's CPU time per request against the same read on the handlers' client), and
+ *    the AWS requests, read units and Lambda time per poll.
  * 2. A staged rollout of `--devices` simulated devices (3 batches, no delay, HTTP health checks),
  *    the devices polling every `--device-poll-seconds` (the agent's default without a hint), their
  *    phases spread evenly. From the rollout's events: planning (push → rollout started), and for
@@ -104,6 +105,7 @@ const fixed = (name: string, value: number, digits: number) => figure(name, valu
 
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const mib = (kib: number) => kib / 1024;
+const cpuMs = (usage: NodeJS.CpuUsage) => (usage.user + usage.system) / 1000;
 
 // ---------------------------------------------------------------------------------------------
 // What the host does, counted: `requests:<service> <operation>`, `wru:<operation>`,
@@ -389,13 +391,17 @@ try {
   await register('poll', 1, 'bench/poll:1');
   await fleet.request({ type: 'poll-once', fleet: 'poll' });
   const beforePolls = snapshot();
+  const cpuAtPolls = process.cpuUsage();
   const polled = await fleet.request({ type: 'poll-clients', fleet: 'poll', seconds: pollSeconds, concurrency });
+  const pollCpuMs = cpuMs(process.cpuUsage(cpuAtPolls)) / polled.requests;
   const perPoll = new Map([...since(beforePolls)].map(([key, n]) => [key, n / polled.requests]));
   const read = await fleet.request({ type: 'get-item-clients', fleet: 'poll', seconds: pollSeconds, concurrency, endpoint: host.endpoints.dynamodb, tableName: host.tableName });
   // The same read from this process, through the handlers' own client, as the poll's handler
   // makes it: what the poll adds to the read it is built on, on the same event loop.
   const probeUuid = (await f.api('GET', '/api/v1/devices?limit=100')).body.devices.find((d: { name: string }) => d.name === 'poll-1').uuid as string;
+  const cpuAtReads = process.cpuUsage();
   const hostRead = await clients(pollSeconds, concurrency, () => getStoredDevice(probeUuid));
+  const hostReadCpuMs = cpuMs(process.cpuUsage(cpuAtReads)) / hostRead.requests;
   const pollRate = polled.requests / polled.seconds;
   const readRate = read.requests / read.seconds;
   const hostReadRate = hostRead.requests / hostRead.seconds;
@@ -406,6 +412,12 @@ try {
   console.log(`  GetItem   ${fixed('hot_path.get_item.requests_per_s', readRate, 0).padStart(6)} requests/s   p50 ${fixed('hot_path.get_item.p50_ms', read.p50Ms, 1)} ms   p99 ${fixed('hot_path.get_item.p99_ms', read.p99Ms, 1)} ms   (straight to dynalite, eventually consistent, as the poll reads)`);
   console.log(`  GetItem   ${fixed('hot_path.host_get_item.requests_per_s', hostReadRate, 0).padStart(6)} requests/s   p50 ${fixed('hot_path.host_get_item.p50_ms', hostRead.p50Ms, 1)} ms   p99 ${fixed('hot_path.host_get_item.p99_ms', hostRead.p99Ms, 1)} ms   (from the host's process, on the handlers' client, as the poll's handler reads)`);
   console.log(`  the poll costs ${fixed('hot_path.poll_cost_ratio', hostReadRate / pollRate, 2)}× a raw GetItem on the handlers' client (${fixed('hot_path.poll_cost_ratio_store', readRate / pollRate, 2)}× one straight to dynalite), in requests/s; failed: ${figure('hot_path.poll.errors', polled.errors)} polls, ${figure('hot_path.get_item.errors', read.errors + hostRead.errors)} reads`);
+  // CPU time per request, not requests per second, is what a busy machine leaves alone: what the
+  // poll adds to the read it is built on is the host's own work on it (the store's thread counts in both).
+  console.log(
+    `  host CPU: ${fixed('hot_path.poll.host_cpu_ms', pollCpuMs, 3)} ms per poll, ${fixed('hot_path.host_get_item.host_cpu_ms', hostReadCpuMs, 3)} ms per GetItem on the handlers' client (the store's thread in both): ` +
+      `the poll adds ${fixed('hot_path.poll_added_cpu_ms', pollCpuMs - hostReadCpuMs, 3)} ms (${fixed('hot_path.poll_cpu_ratio', pollCpuMs / hostReadCpuMs, 2)}×)`,
+  );
   console.log(
     `  per poll: ${ofKind(perPoll, 'requests').filter(([, n]) => n >= 0.005).map(([k, n]) => `${k} ${fixed(`hot_path.per_poll.requests.${k.replace(' ', '.').replace('-', '_')}`, n, 2)}`).join(', ')}; ` +
       `${fixed('hot_path.per_poll.rru', pollRru, 2)} RRU; Lambda ${fixed('hot_path.per_poll.lambda_ms', (pollGbSeconds / (functions.deviceApi.memoryMb / 1024)) * 1000, 1)} ms billed at ${functions.deviceApi.memoryMb} MB (the ${concurrency} share the host's one event loop)`,
@@ -488,8 +500,8 @@ try {
     console.log(`  batch-advance latency (last device settled → batch completed): p50 ${fixed('rollout.batch_advance_ms.p50', percentile(advance, 50), 0)} ms   max ${fixed('rollout.batch_advance_ms.max', advance[advance.length - 1]!, 0)} ms`);
   }
   console.log(
-    `  host process (this one: the host, and the bench's reads of the rollout item once a second): ${fixed('host.cpu_ms_per_device', (cpu.user + cpu.system) / 1000 / fleetSize, 2)} CPU-ms per device ` +
-      `(${fixed('host.cpu_s', (cpu.user + cpu.system) / 1e6, 1)} s over the rollout's ${seconds.toFixed(1)} s); peak RSS ${fixed('host.peak_rss_mib', mib(hostMaxRssKiB), 0)} MiB, changed by ${fixed('host.rss_change_mib', rssGrowth / 2 ** 20, 0)} MiB during the rollout`,
+    `  host process (this one: the host, and the bench's reads of the rollout item once a second): ${fixed('host.cpu_ms_per_device', cpuMs(cpu) / fleetSize, 2)} CPU-ms per device ` +
+      `(${fixed('host.cpu_s', cpuMs(cpu) / 1000, 1)} s over the rollout's ${seconds.toFixed(1)} s); peak RSS ${fixed('host.peak_rss_mib', mib(hostMaxRssKiB), 0)} MiB, changed by ${fixed('host.rss_change_mib', rssGrowth / 2 ** 20, 0)} MiB during the rollout`,
   );
   console.log(`  fleet process (the ${fleetSize + 1} simulated devices): peak RSS ${fixed('fleet.peak_rss_mib', mib(fleet.maxRssKiB), 0)} MiB; ${figure('fleet.poll_errors', countsAfter.errors)} failed polls${countsAfter.lastError ? ` (last: ${countsAfter.lastError})` : ''}`);
 
