@@ -14,7 +14,7 @@ import type { Rollout, RolloutDevice, Sweep } from '../domain/types';
 import { noDeadline, type Budget } from '../queues/budget';
 import { sendOrchestration, sendRevertCommands, type RevertCommand } from '../queues/messages';
 import { fenceRolloutTarget, getStoredDevice, restoreRolloutTarget } from '../store/devices';
-import { queryRowsInRanges, reconcileBatchShard } from '../store/rollout-devices';
+import { getRolloutDevice, queryRowsInRanges, reconcileBatchShard } from '../store/rollout-devices';
 import { getRollout, markShardSwept, saveRollout, sweptShards } from '../store/rollouts';
 import { countMoves, deviceEvent, transitionRow, type Move } from './device-transitions';
 import { now as clockNow } from '../clock';
@@ -57,12 +57,13 @@ async function revertRow(
   const move = await transitionRow(row, batch, status, now.toISOString(), { extra: { rollback_reason: reason } });
   if (!move) return { outcome: 'unchanged' };
   if (move.from === 'pending') return { outcome: 'skipped', move };
-  const restored = handOver || (await restoreTarget(rollout, row, move.at));
+  const returnedTo = handOver ? row.previous_image : await restoreTarget(rollout, row, move.at);
+  const restored = returnedTo !== undefined;
   if (status === 'rolled_back') {
     await deviceEvent('image.device_rolled_back', row, move.at, {
       batch,
       from_image: row.new_image,
-      to_image: row.previous_image,
+      to_image: returnedTo ?? row.previous_image,
       reason,
       ...(restored ? {} : { note: 'device no longer exists or its app changed; its target was left alone' }),
     });
@@ -82,24 +83,28 @@ export function batchOf(rollout: Rollout, seq: number): number {
  * way (a scheduling page slow, or cut short): the device is fenced, and the write can no longer
  * land. The row moved before the device is read here, and a schedule reads the device before it
  * moves the row, so every target write of the rollout lands before this read (and is undone) or
- * fails. False when the device or its app is gone.
+ * fails. Returns the image the row returns the device to; undefined when the device or its app
+ * is gone.
  */
-async function restoreTarget(rollout: Rollout, row: RolloutDevice, at: string): Promise<boolean> {
+async function restoreTarget(rollout: Rollout, row: RolloutDevice, at: string): Promise<string | undefined> {
   const rank = rolloutRank(rollout);
   for (let attempt = 0; attempt < restoreAttempts; attempt++) {
     const device = await getStoredDevice(row.device_uuid, true);
     const appIndex = device?.target_apps.findIndex((a) => a.name === row.app) ?? -1;
-    if (!device || appIndex === -1) return false;
+    if (!device || appIndex === -1) return undefined;
     const setBy = device.target_set_by?.[row.app];
     if (setBy === rank) {
       // Undone already, moved on by an admin, or set by another row of the rollout (planned twice).
       const seq = device.target_set_seq?.[row.app];
-      if (device.target_apps[appIndex]!.image !== row.new_image || (seq !== undefined && seq !== row.seq)) return true;
-      if (await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: row.previous_image }, rank, at)) return true;
+      if (device.target_apps[appIndex]!.image !== row.new_image || (seq !== undefined && seq !== row.seq)) return row.previous_image;
+      // A schedule records the image to return to on the row before it sets the target, so the
+      // row read after this device holds the image that target went with; `row` may be older.
+      const previous = (await getRolloutDevice(row))?.previous_image ?? row.previous_image;
+      if (await restoreRolloutTarget(device.uuid, appIndex, { app: row.app, from: row.new_image, to: previous }, rank, at)) return previous;
     } else {
       // A newer push's target, or another repository's image, stops the rollout's write as a fence would.
-      if ((setBy !== undefined && setBy > rank) || normaliseRepository(device.target_apps[appIndex]!.image) !== normaliseRepository(row.new_image)) return true;
-      if (await fenceRolloutTarget(device.uuid, appIndex, row.app, rank, row.seq, device.target_version, at)) return true;
+      if ((setBy !== undefined && setBy > rank) || normaliseRepository(device.target_apps[appIndex]!.image) !== normaliseRepository(row.new_image)) return row.previous_image;
+      if (await fenceRolloutTarget(device.uuid, appIndex, row.app, rank, row.seq, device.target_version, at)) return row.previous_image;
     }
   }
   throw new Error(`the target of app ${row.app} of device ${row.device_uuid} kept changing while rollout ${rollout.id} restored it`);

@@ -189,6 +189,43 @@ async function failOnce(
   return { failed: () => failed, reached, remove: () => void stack.remove(name) };
 }
 
+/**
+ * Holds the first matching SDK call until `until` settles, then lets it through (a write slow on
+ * its way, not a failed one): `reached` resolves when the call arrives, `done` once it has answered.
+ */
+async function holdOnce(
+  client: 'dynamo' | 'sqs',
+  matches: (command: string, input: Record<string, any>) => boolean,
+  until: Promise<unknown>,
+): Promise<{ reached: Promise<void>; done: Promise<void>; remove: () => void }> {
+  const clients = await import('../../lib/aws-clients');
+  const stack = (client === 'dynamo' ? clients.dynamo() : clients.sqs()).middlewareStack as unknown as {
+    add(middleware: unknown, options: { step: 'initialize'; name: string }): void;
+    remove(name: string): boolean;
+  };
+  let held = false;
+  let arrived = () => {};
+  let answered = () => {};
+  const reached = new Promise<void>((resolve) => (arrived = resolve));
+  const done = new Promise<void>((resolve) => (answered = resolve));
+  const name = `holdOnce-${Math.random()}`;
+  stack.add(
+    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: Record<string, any> }) => {
+      if (held || !matches(String(context.commandName), args.input)) return next(args);
+      held = true;
+      arrived();
+      await until;
+      try {
+        return await next(args);
+      } finally {
+        answered();
+      }
+    },
+    { step: 'initialize', name },
+  );
+  return { reached, done, remove: () => void stack.remove(name) };
+}
+
 describe('an ending whose device sweep was cut short', () => {
   it('rolls every device back from the tick when rollback-all failed right after the rollout ended', async () => {
     await f.createPolicy({ image_pattern: 'sweep/all:*', update_strategy: 'auto', batch_delay_minutes: 0 });
@@ -412,6 +449,57 @@ describe('a scheduling cut short between the row and the target', () => {
     } finally {
       fault.remove();
       await stop();
+    }
+  });
+});
+
+describe('a rollback racing the scheduling of its device', () => {
+  it('returns the device to the image its schedule recorded after the sweep read the row, not the one planning saw', async () => {
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { dynamo } = await import('../../lib/aws-clients');
+    const { keys } = await import('../../lib/store/keys');
+    const { tableName } = await import('../../lib/store/table');
+    const { getStoredDevice } = await import('../../lib/store/devices');
+    await f.createPolicy({ image_pattern: 'raced/app:*', update_strategy: 'manual', staged_batches: 1 });
+    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'raced/app:1' });
+    const id = (await f.push('raced/app', '3')).body.rollouts[0].id;
+    await f.waitForRollout(id, (d) => d.rollout.planned === true, 'planned');
+    // Since planning, the device's target moved on: the row says 1, the schedule will record 2.
+    await dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(device!.uuid),
+        UpdateExpression: 'SET target_apps[0].image = :image, target_version = target_version + :one',
+        ExpressionAttributeValues: { ':image': 'raced/app:2', ':one': 1 },
+      }),
+    );
+    await device!.poll();
+    // The sweep reads the row scheduled but before the schedule records the image to return to
+    // there, and moves it only once the new target has landed: the row it holds is out of date.
+    let sweepMoving = () => {};
+    const sweepMoves = new Promise<void>((resolve) => (sweepMoving = resolve));
+    const recording = await holdOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && String(input.UpdateExpression).startsWith('SET previous_image'), sweepMoves);
+    let targetSet = () => {};
+    const targetLanded = new Promise<void>((resolve) => (targetSet = resolve));
+    const target = await holdOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && String(input.UpdateExpression).includes('rollouts.#app = :pointer'), Promise.resolve());
+    void target.done.then(targetSet);
+    const sweep = await holdOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && input.ExpressionAttributeValues?.[':to'] === 'rolled_back', targetLanded);
+    void sweep.reached.then(sweepMoving);
+    try {
+      expect((await f.api('POST', `/api/v1/rollouts/${id}/start`)).status).toBe(200);
+      await recording.reached;
+      const answer = f.api('POST', `/api/v1/rollouts/${id}/rollback-all`, { body: { reason: 'bad release' } });
+      await sweep.done;
+      expect((await answer).status).toBe(200);
+      const rolledBack = await f.waitForRollout(id, (d) => d.devices[0]?.status === 'rolled_back', 'the device rolled back', 30_000);
+      expect(rolledBack.devices[0]).toMatchObject({ previous_image: 'raced/app:2' });
+      expect((await getStoredDevice(device!.uuid, true))?.target_apps[0]?.image).toBe('raced/app:2');
+      const [event] = (await f.events(id)).filter((e) => e.type === 'image.device_rolled_back');
+      expect(event?.details).toMatchObject({ from_image: 'raced/app:3', to_image: 'raced/app:2' });
+    } finally {
+      for (const hold of [recording, target, sweep]) hold.remove();
+      sweepMoving();
+      targetSet();
     }
   });
 });
