@@ -177,10 +177,19 @@ export async function runRevertCommand(command: RevertCommand, now: Date, budget
       return;
     }
   }
-  if (command.sweep && found === 0 && (await recountShard(command.rollout_id, command.shard, now))) {
-    await markShardSwept(command.rollout_id, command.shard, command.sweep, now.toISOString());
-  }
+  if (command.sweep && found === 0) await confirmShardSwept(command.rollout_id, command.shard, command.sweep, now);
   await sendOrchestration({ type: 'evaluate', rollout_id: command.rollout_id, reason: 'rollbacks done' }, `reverted-${command.shard}-${command.batch ?? 'all'}-${now.toISOString()}`);
+}
+
+/**
+ * Notes the shard as swept for the ending the rollout is in, once its counters are recounted. A
+ * pass of an earlier ending's sweep (a completed rollout that a device has joined since) notes
+ * nothing: the rollout's next ending sweeps again.
+ */
+async function confirmShardSwept(rolloutId: string, shard: number, ending: Ending, now: Date): Promise<void> {
+  const rollout = await getRollout(rolloutId);
+  if (rollout?.status !== ending || !(await recountShard(rollout, shard, now))) return;
+  await markShardSwept(rollout.id, shard, endingKey(rollout), now.toISOString());
 }
 
 /**
@@ -188,9 +197,7 @@ export async function runRevertCommand(command: RevertCommand, now: Date, budget
  * repairs a count a crash lost, and the counts are the rollout's statistics for good. False while
  * a move may still be on its way to its count (the sweep is then confirmed on a later pass).
  */
-async function recountShard(rolloutId: string, shard: number, now: Date): Promise<boolean> {
-  const rollout = await getRollout(rolloutId);
-  if (!rollout) return true;
+async function recountShard(rollout: Rollout, shard: number, now: Date): Promise<boolean> {
   const settledBefore = new Date(now.getTime() - countSettleMs).toISOString();
   for (const batch of rollout.batches) {
     if (devicesIn(batch) === 0) continue;
@@ -202,6 +209,14 @@ async function recountShard(rolloutId: string, shard: number, now: Date): Promis
 /** Every ending is swept; a completed rollout's sweep only checks its rows and recounts. */
 const endings = ['completed', 'cancelled', 'rolled_back', 'failed'] as const;
 type Ending = (typeof endings)[number];
+
+/**
+ * Which ending of the rollout a shard's sweep is noted for: a completed rollout a device joined
+ * opens again and may complete more than once, each completion at its own time.
+ */
+function endingKey(rollout: Rollout): string {
+  return rollout.completed_at ? `${rollout.status}@${rollout.completed_at}` : rollout.status;
+}
 
 /** The sweep an ending starts; the rollout carries it from the write that ends it. */
 export function endingSweep(spec: Omit<Sweep, 'requested_at'>, at: string): Sweep {
@@ -227,7 +242,7 @@ export async function continueSweep(rollout: Rollout, now: Date): Promise<void> 
   if (!sweep) return;
   const at = now.toISOString();
   const shards = shardsToSweep(rollout);
-  const swept = await sweptShards(rollout.id, shards, rollout.status);
+  const swept = await sweptShards(rollout.id, shards, endingKey(rollout));
   const left = shards.filter((shard) => !swept.has(shard));
   if (left.length === 0) {
     const { sweep: _, ...rest } = rollout;

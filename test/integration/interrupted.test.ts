@@ -504,6 +504,44 @@ describe('a rollback racing the scheduling of its device', () => {
   });
 });
 
+describe('a completed rollout a device joined, completed again', () => {
+  it('recounts its counters again though the second completion could not send its sweep', async () => {
+    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+    const { dynamo } = await import('../../lib/aws-clients');
+    const { keys, shardOf } = await import('../../lib/store/keys');
+    const { tableName } = await import('../../lib/store/table');
+    await f.createPolicy({ image_pattern: 'again/app:*', update_strategy: 'auto', batch_delay_minutes: 0 });
+    const stops = [startPolling(await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 2, image: 'again/app:1', namePrefix: 'again' }), 100)];
+    try {
+      const id = (await f.push('again/app', '2')).body.rollouts[0].id;
+      await f.waitForStatus(id, 'completed');
+      await f.waitForRollout(id, (d) => d.rollout.sweep === undefined, 'the first completion swept');
+      const second = await failOnce('sqs', (_command, input) => JSON.stringify(input).includes('revert_devices'));
+      try {
+        const [late] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'again/app:1', namePrefix: 'again-late' });
+        stops.push(startPolling([late!], 100));
+        await second.reached;
+        // Completed again, its sweep unsent; and a count of the joiner's move lost, as a crash loses one.
+        const { rollout } = await f.rollout(id);
+        await dynamo().send(
+          new UpdateCommand({
+            TableName: tableName(),
+            Key: keys.batchCounters(id, shardOf(late!.uuid, rollout.shard_count), rollout.batches.length),
+            UpdateExpression: 'ADD updated :less',
+            ExpressionAttributeValues: { ':less': -1 },
+          }),
+        );
+        const swept = await f.waitForRollout(id, (d) => d.rollout.sweep === undefined && d.statistics.updated === 3, 'the second completion swept and recounted', 30_000);
+        expect(swept.statistics).toMatchObject({ total_devices: 3, updated: 3, pending: 0 });
+      } finally {
+        second.remove();
+      }
+    } finally {
+      for (const stop of stops) await stop();
+    }
+  });
+});
+
 describe('an ending cut short between a device move and what follows it', () => {
   it('records the rolled-back event of a device whose move was made before a crash', async () => {
     const { shardOf } = await import('../../lib/store/keys');
