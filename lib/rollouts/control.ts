@@ -339,8 +339,8 @@ export async function rollbackDevice(id: string, uuid: string, reason: string | 
   for (const row of rows) {
     const refused = deviceRollbackRefusal(id, uuid, row.status);
     if (refused) throw new Conflict(refused);
-    const outcome = await revertDevice(rollout, row, batchOf(rollout, row.seq), 'rolled_back', why, now);
-    results.push({ app: row.app, from_image: row.new_image, to_image: row.previous_image, outcome });
+    const { outcome, toImage } = await revertDevice(rollout, row, batchOf(rollout, row.seq), 'rolled_back', why, now);
+    results.push({ app: row.app, from_image: row.new_image, to_image: toImage, outcome });
   }
   await sendOrchestration({ type: 'evaluate', rollout_id: id, reason: 'device rolled back' }, `device-rollback-${uuid}-${now.toISOString()}`);
   return { rollout_id: id, device_uuid: uuid, status: 'rolled_back', apps: results };

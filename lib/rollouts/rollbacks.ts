@@ -35,12 +35,13 @@ const maxRowsPerShard = 999_999_999;
  * Reverts one device of the rollout. `to` is what a device that was given the new image becomes;
  * one never given it (pending) is skipped. `batch` is the batch the device belongs to (a row gets
  * its batch number only once scheduled). With `handOver` (a newer push superseded the rollout)
- * the device keeps its target: the newer rollout moves it on from there. Returns what happened.
+ * the device keeps its target: the newer rollout moves it on from there. Returns what happened,
+ * and the image the row returns the device to.
  */
-export async function revertDevice(...revert: Parameters<typeof revertRow>): Promise<RevertOutcome> {
-  const { outcome, move } = await revertRow(...revert);
+export async function revertDevice(...revert: Parameters<typeof revertRow>): Promise<{ outcome: RevertOutcome; toImage: string }> {
+  const { outcome, move, toImage } = await revertRow(...revert);
   await countMoves(revert[1], revert[2], [move]);
-  return outcome;
+  return { outcome, toImage };
 }
 
 /** `revertDevice`, leaving the count of its move to the caller. */
@@ -52,24 +53,25 @@ async function revertRow(
   reason: string,
   now: Date,
   handOver = false,
-): Promise<{ outcome: RevertOutcome; move?: Move }> {
+): Promise<{ outcome: RevertOutcome; move?: Move; toImage: string }> {
   const status = row.status === 'pending' ? 'skipped' : to;
   const move = await transitionRow(row, batch, status, now.toISOString(), { extra: { rollback_reason: reason } });
-  if (!move) return { outcome: 'unchanged' };
-  if (move.from === 'pending') return { outcome: 'skipped', move };
+  if (!move) return { outcome: 'unchanged', toImage: row.previous_image };
+  if (move.from === 'pending') return { outcome: 'skipped', move, toImage: row.previous_image };
   const returnedTo = handOver ? row.previous_image : await restoreTarget(rollout, row, move.at);
   const restored = returnedTo !== undefined;
+  const toImage = returnedTo ?? row.previous_image;
   if (status === 'rolled_back') {
     await deviceEvent('image.device_rolled_back', row, move.at, {
       batch,
       from_image: row.new_image,
-      to_image: returnedTo ?? row.previous_image,
+      to_image: toImage,
       reason,
       ...(restored ? {} : { note: 'device no longer exists or its app changed; its target was left alone' }),
     });
   }
-  if (!move.moved) return { outcome: 'unchanged', move };
-  return { outcome: restored ? status : 'failed', move };
+  if (!move.moved) return { outcome: 'unchanged', move, toImage };
+  return { outcome: restored ? status : 'failed', move, toImage };
 }
 
 export function batchOf(rollout: Rollout, seq: number): number {
