@@ -150,80 +150,99 @@ describe('a crash between a rollout change and its events', () => {
   });
 });
 
+type SdkCallMatcher = (command: string, input: Record<string, any>) => boolean;
+
 /**
- * Makes the handlers' next matching SDK call fail once: before it is sent, or after it was
- * carried out (a lost answer: the write happened, the caller sees an error). Returns how to take it away.
+ * Runs `intercept` in place of the handlers' first SDK call on `client` that `matches` (`send`
+ * makes the call itself); every other call goes through. `reached` resolves when that call arrives.
  */
-/**
- * Fails the first matching SDK call, before it reaches the store or after. With `holdUntil`, the
- * call waits for it first (a write slow on its way); `reached` resolves when the call arrives.
- */
-async function failOnce(
+async function interceptOnce(
   client: 'dynamo' | 'sqs',
-  matches: (command: string, input: Record<string, any>) => boolean,
-  timing: 'before' | 'after' = 'before',
-  holdUntil?: Promise<unknown>,
-): Promise<{ failed: () => boolean; reached: Promise<void>; remove: () => void }> {
+  matches: SdkCallMatcher,
+  intercept: (send: () => Promise<unknown>) => Promise<unknown>,
+): Promise<{ intercepted: () => boolean; reached: Promise<void>; remove: () => void }> {
   const clients = await import('../../lib/aws-clients');
   const stack = (client === 'dynamo' ? clients.dynamo() : clients.sqs()).middlewareStack as unknown as {
     add(middleware: unknown, options: { step: 'initialize'; name: string }): void;
     remove(name: string): boolean;
   };
-  let failed = false;
+  let intercepted = false;
   let arrived = () => {};
   const reached = new Promise<void>((resolve) => (arrived = resolve));
-  const name = `failOnce-${Math.random()}`;
+  const name = `interceptOnce-${Math.random()}`;
   stack.add(
     (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: Record<string, any> }) => {
-      if (!failed && matches(String(context.commandName), args.input)) {
-        failed = true;
-        arrived();
-        await holdUntil;
-        if (timing === 'after') await next(args).catch(() => undefined);
-        throw Object.assign(new Error('Internal server error (test)'), { name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 500 } });
-      }
-      return next(args);
+      if (intercepted || !matches(String(context.commandName), args.input)) return next(args);
+      intercepted = true;
+      arrived();
+      return intercept(() => next(args));
     },
     { step: 'initialize', name },
   );
-  return { failed: () => failed, reached, remove: () => void stack.remove(name) };
+  return { intercepted: () => intercepted, reached, remove: () => void stack.remove(name) };
+}
+
+/**
+ * Fails the first matching SDK call, before it reaches the store or after it was carried out (a
+ * lost answer: the write happened, the caller sees an error). With `holdUntil`, the call waits for
+ * it first (a write slow on its way).
+ */
+async function failOnce(
+  client: 'dynamo' | 'sqs',
+  matches: SdkCallMatcher,
+  timing: 'before' | 'after' = 'before',
+  holdUntil?: Promise<unknown>,
+): Promise<{ failed: () => boolean; reached: Promise<void>; remove: () => void }> {
+  const { intercepted, reached, remove } = await interceptOnce(client, matches, async (send) => {
+    await holdUntil;
+    if (timing === 'after') await send().catch(() => undefined);
+    throw Object.assign(new Error('Internal server error (test)'), { name: 'InternalServerError', $fault: 'server', $metadata: { httpStatusCode: 500 } });
+  });
+  return { failed: intercepted, reached, remove };
 }
 
 /**
  * Holds the first matching SDK call until `until` settles, then lets it through (a write slow on
- * its way, not a failed one): `reached` resolves when the call arrives, `done` once it has answered.
+ * its way, not a failed one): `done` resolves once it has answered.
  */
-async function holdOnce(
-  client: 'dynamo' | 'sqs',
-  matches: (command: string, input: Record<string, any>) => boolean,
-  until: Promise<unknown>,
-): Promise<{ reached: Promise<void>; done: Promise<void>; remove: () => void }> {
-  const clients = await import('../../lib/aws-clients');
-  const stack = (client === 'dynamo' ? clients.dynamo() : clients.sqs()).middlewareStack as unknown as {
-    add(middleware: unknown, options: { step: 'initialize'; name: string }): void;
-    remove(name: string): boolean;
-  };
-  let held = false;
-  let arrived = () => {};
+async function holdOnce(client: 'dynamo' | 'sqs', matches: SdkCallMatcher, until: Promise<unknown>): Promise<{ reached: Promise<void>; done: Promise<void>; remove: () => void }> {
   let answered = () => {};
-  const reached = new Promise<void>((resolve) => (arrived = resolve));
   const done = new Promise<void>((resolve) => (answered = resolve));
-  const name = `holdOnce-${Math.random()}`;
-  stack.add(
-    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: { input: Record<string, any> }) => {
-      if (held || !matches(String(context.commandName), args.input)) return next(args);
-      held = true;
-      arrived();
-      await until;
-      try {
-        return await next(args);
-      } finally {
-        answered();
-      }
-    },
-    { step: 'initialize', name },
+  const { reached, remove } = await interceptOnce(client, matches, async (send) => {
+    await until;
+    try {
+      return await send();
+    } finally {
+      answered();
+    }
+  });
+  return { reached, done, remove };
+}
+
+/**
+ * A manual one-batch rollout of `<repository>:3` planned for one device on `<repository>:1`, whose
+ * target has moved on to `<repository>:2` since (as an older rollout or an admin would move it):
+ * its row says 1, a schedule records 2.
+ */
+async function plannedThenMovedOn(repository: string) {
+  const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
+  const { dynamo } = await import('../../lib/aws-clients');
+  const { keys } = await import('../../lib/store/keys');
+  const { tableName } = await import('../../lib/store/table');
+  await f.createPolicy({ image_pattern: `${repository}:*`, update_strategy: 'manual', staged_batches: 1 });
+  const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: `${repository}:1` });
+  const id: string = (await f.push(repository, '3')).body.rollouts[0].id;
+  await f.waitForRollout(id, (d) => d.rollout.planned === true, 'planned');
+  await dynamo().send(
+    new UpdateCommand({
+      TableName: tableName(),
+      Key: keys.device(device!.uuid),
+      UpdateExpression: 'SET target_apps[0].image = :image, target_version = target_version + :one',
+      ExpressionAttributeValues: { ':image': `${repository}:2`, ':one': 1 },
+    }),
   );
-  return { reached, done, remove: () => void stack.remove(name) };
+  await device!.poll();
+  return { id, device: device! };
 }
 
 describe('an ending whose device sweep was cut short', () => {
@@ -417,35 +436,19 @@ describe('a target write slower than a rollback', () => {
 
 describe('a scheduling cut short between the row and the target', () => {
   it('rolls the device back to the image it had when scheduled, not the one planning saw', async () => {
-    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { dynamo } = await import('../../lib/aws-clients');
-    const { keys } = await import('../../lib/store/keys');
-    const { tableName } = await import('../../lib/store/table');
-    await f.createPolicy({ image_pattern: 'moved/app:*', update_strategy: 'manual', staged_batches: 1 });
-    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'moved/app:1' });
-    const id = (await f.push('moved/app', '3')).body.rollouts[0].id;
-    await f.waitForRollout(id, (d) => d.rollout.planned === true, 'planned');
-    // Since planning, the device's target moved on (as an older rollout or an admin would move it).
-    await dynamo().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: keys.device(device!.uuid),
-        UpdateExpression: 'SET target_apps[0].image = :image, target_version = target_version + :one',
-        ExpressionAttributeValues: { ':image': 'moved/app:2', ':one': 1 },
-      }),
-    );
-    await device!.poll();
+    const { id, device } = await plannedThenMovedOn('moved/app');
     // The write that tells the row about that image fails once, as a crash there would cut it short.
     const fault = await failOnce('dynamo', (command, input) => command === 'UpdateItemCommand' && String(input.UpdateExpression).startsWith('SET previous_image'));
-    const stop = startPolling([device!], 100);
+    const stop = startPolling([device], 100);
     try {
       expect((await f.api('POST', `/api/v1/rollouts/${id}/start`)).status).toBe(200);
       await f.waitForRollout(id, (d) => d.devices[0]?.status === 'updated' || d.devices[0]?.status === 'healthy', 'the device updated', 60_000);
       expect(fault.failed()).toBe(true);
-      expect(device!.running[0]!.image).toBe('moved/app:3');
-      const rollback = await f.api('POST', `/api/v1/rollouts/${id}/devices/${device!.uuid}/rollback`, { body: { reason: 'test' } });
+      expect(device.running[0]!.image).toBe('moved/app:3');
+      const rollback = await f.api('POST', `/api/v1/rollouts/${id}/devices/${device.uuid}/rollback`, { body: { reason: 'test' } });
       expect(rollback.status).toBe(200);
-      await waitFor(async () => (device!.running[0]!.image === 'moved/app:2' ? true : undefined), 10_000, 'the device back on 2');
+      expect(rollback.body.apps).toEqual([{ app: 'main', from_image: 'moved/app:3', to_image: 'moved/app:2', outcome: 'rolled_back' }]);
+      await waitFor(async () => (device.running[0]!.image === 'moved/app:2' ? true : undefined), 10_000, 'the device back on 2');
     } finally {
       fault.remove();
       await stop();
@@ -455,25 +458,8 @@ describe('a scheduling cut short between the row and the target', () => {
 
 describe('a rollback racing the scheduling of its device', () => {
   it('returns the device to the image its schedule recorded after the sweep read the row, not the one planning saw', async () => {
-    const { UpdateCommand } = await import('@aws-sdk/lib-dynamodb');
-    const { dynamo } = await import('../../lib/aws-clients');
-    const { keys } = await import('../../lib/store/keys');
-    const { tableName } = await import('../../lib/store/table');
     const { getStoredDevice } = await import('../../lib/store/devices');
-    await f.createPolicy({ image_pattern: 'raced/app:*', update_strategy: 'manual', staged_batches: 1 });
-    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'raced/app:1' });
-    const id = (await f.push('raced/app', '3')).body.rollouts[0].id;
-    await f.waitForRollout(id, (d) => d.rollout.planned === true, 'planned');
-    // Since planning, the device's target moved on: the row says 1, the schedule will record 2.
-    await dynamo().send(
-      new UpdateCommand({
-        TableName: tableName(),
-        Key: keys.device(device!.uuid),
-        UpdateExpression: 'SET target_apps[0].image = :image, target_version = target_version + :one',
-        ExpressionAttributeValues: { ':image': 'raced/app:2', ':one': 1 },
-      }),
-    );
-    await device!.poll();
+    const { id, device } = await plannedThenMovedOn('raced/app');
     // The sweep reads the row scheduled but before the schedule records the image to return to
     // there, and moves it only once the new target has landed: the row it holds is out of date.
     let sweepMoving = () => {};
@@ -493,7 +479,7 @@ describe('a rollback racing the scheduling of its device', () => {
       expect((await answer).status).toBe(200);
       const rolledBack = await f.waitForRollout(id, (d) => d.devices[0]?.status === 'rolled_back', 'the device rolled back', 30_000);
       expect(rolledBack.devices[0]).toMatchObject({ previous_image: 'raced/app:2' });
-      expect((await getStoredDevice(device!.uuid, true))?.target_apps[0]?.image).toBe('raced/app:2');
+      expect((await getStoredDevice(device.uuid, true))?.target_apps[0]?.image).toBe('raced/app:2');
       const [event] = (await f.events(id)).filter((e) => e.type === 'image.device_rolled_back');
       expect(event?.details).toMatchObject({ from_image: 'raced/app:3', to_image: 'raced/app:2' });
     } finally {
