@@ -2,7 +2,8 @@
  * Work cut short: a crash between a device's transition and its event (invariant 9), an admin's
  * start that arrives while the rollout is still being planned, and an ending whose device sweep
  * never ran (invariants 2 and 3). The first half of the interrupted work is done here by hand,
- * through the same store functions the handlers use, or lost by a failing SDK call.
+ * through the same store functions the handlers use, lost by a failing SDK call, or held back by
+ * a slow one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
