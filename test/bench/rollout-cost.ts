@@ -32,11 +32,16 @@
  *    show is the wake-up at the due time, not the tick.
  *
  *   npm run bench -- [--devices 300] [--device-poll-seconds 30] [--poll-seconds 5] [--concurrency 16]
- *                    [--delay-batches 6] [--delay-seconds 3] [--json FILE]
+ *                    [--delay-batches 6] [--delay-seconds 3] [--json FILE] [--cpu-profile PREFIX]
+ *
+ * `--cpu-profile PREFIX` writes the host's CPU profile of the poll window and of the raw reads on
+ * the handlers' client to PREFIX-poll.cpuprofile and PREFIX-get-item.cpuprofile (Chrome DevTools'
+ * Performance panel or speedscope open them): what the poll adds is where the two differ.
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { Session } from 'node:inspector/promises';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -64,6 +69,7 @@ const { values } = parseArgs({
     'delay-batches': { type: 'string', default: '6' },
     'delay-seconds': { type: 'string', default: '3' },
     json: { type: 'string' },
+    'cpu-profile': { type: 'string' },
   },
 });
 function positive(name: keyof typeof values): number {
@@ -246,6 +252,26 @@ interface FleetProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * A sampling CPU profile of this process's main thread (the host's event loop), for `--cpu-profile`.
+ * Its times are wall-clock between samples: while the fleet's clients compete for the cores, every
+ * frame looks slower alike, so read it for shares, and `process.cpuUsage` for the milliseconds.
+ */
+async function startProfiler() {
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  await session.post('Profiler.setSamplingInterval', { interval: 500 });
+  await session.post('Profiler.start');
+  return {
+    async stop() {
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      return profile;
+    },
+  };
+}
+
 async function startFleetProcess(): Promise<FleetProcess> {
   const child: ChildProcess = fork(fileURLToPath(new URL('./fleet-process.ts', import.meta.url)), [], {
     execArgv: ['--import', 'tsx'],
@@ -391,16 +417,21 @@ try {
   await register('poll', 1, 'bench/poll:1');
   await fleet.request({ type: 'poll-once', fleet: 'poll' });
   const beforePolls = snapshot();
+  const profileTo = values['cpu-profile'];
+  let profiler = profileTo ? await startProfiler() : undefined;
   const cpuAtPolls = process.cpuUsage();
   const polled = await fleet.request({ type: 'poll-clients', fleet: 'poll', seconds: pollSeconds, concurrency });
   const pollCpuMs = cpuMs(process.cpuUsage(cpuAtPolls)) / polled.requests;
+  if (profiler) await writeFile(`${profileTo}-poll.cpuprofile`, JSON.stringify(await profiler.stop()));
   const perPoll = new Map([...since(beforePolls)].map(([key, n]) => [key, n / polled.requests]));
   const read = await fleet.request({ type: 'get-item-clients', fleet: 'poll', seconds: pollSeconds, concurrency, endpoint: host.endpoints.dynamodb, tableName: host.tableName });
   // The same read from this process, through the handlers' own client, as the poll's handler
   // makes it: what the poll adds to the read it is built on, on the same event loop.
   const probeUuid = (await f.api('GET', '/api/v1/devices?limit=100')).body.devices.find((d: { name: string }) => d.name === 'poll-1').uuid as string;
+  profiler = profileTo ? await startProfiler() : undefined;
   const cpuAtReads = process.cpuUsage();
   const hostRead = await clients(pollSeconds, concurrency, () => getStoredDevice(probeUuid));
+  if (profiler) await writeFile(`${profileTo}-get-item.cpuprofile`, JSON.stringify(await profiler.stop()));
   const hostReadCpuMs = cpuMs(process.cpuUsage(cpuAtReads)) / hostRead.requests;
   const pollRate = polled.requests / polled.seconds;
   const readRate = read.requests / read.seconds;
