@@ -4,6 +4,7 @@ import { etagOf, isUnchanged, pollIntervalOf, reportCurrentState, stateReportSch
 import { apiHandler } from '../lib/http/api';
 import { requireDevice } from '../lib/http/auth';
 import { now } from '../lib/clock';
+import { pendingJoinsOverdue, sendPendingJoins } from '../lib/rollouts/joins';
 
 requireConfig({ table: true, queues: ['orchestration', 'targets'] });
 
@@ -11,6 +12,8 @@ export const handler = apiHandler(
   {
     'GET /api/v1/devices/{uuid}/state': async (request) => {
       const device = await requireDevice(request, request.params.uuid!);
+      // Requests to join that its registration or a label change could not send go out now.
+      if (pendingJoinsOverdue(device, now())) await sendPendingJoins(device);
       // A 304 has no body, so the poll hint travels as a header too.
       const headers = { etag: etagOf(device), 'x-poll-interval-seconds': String(pollIntervalOf(device)) };
       if (isUnchanged(request.headers['if-none-match'], headers.etag)) return { status: 304, headers };

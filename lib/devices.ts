@@ -13,7 +13,7 @@ import { labelPatchSchema, labelsSchema, labelsViewSchema } from './labels';
 import { isDigest, normaliseRepository, parseImageReference } from './registry';
 import { leaveRollouts } from './rollouts/device-removal';
 import { applyReport } from './rollouts/device-transitions';
-import { requestJoins } from './rollouts/joins';
+import { sendPendingJoins } from './rollouts/joins';
 import { newDeviceToken, sha256Hex } from './secrets';
 import {
   deleteDeviceItem,
@@ -182,10 +182,12 @@ export async function registerDevice(input: DeviceRegistration, now: Date, provi
     created_at: at,
     updated_at: at,
     token_hash: sha256Hex(token),
+    // A rollout of one of its repositories under way (or done) takes it in.
+    joins_pending: {},
+    joins_pending_at: at,
   };
   await putNewDevice(device, repositoriesOf(device));
-  // A rollout of one of its repositories under way (or done) takes it in.
-  await requestJoins(device, now);
+  await sendPendingJoins(device);
   return { device: deviceView(publicDevice(device)), device_token: token };
 }
 
@@ -259,10 +261,13 @@ export async function patchDevice(uuid: string, patch: DevicePatch, now: Date) {
   for (let attempt = 0; attempt < 3; attempt++) {
     const device = await getStoredDevice(uuid, true);
     if (!device) throw new NotFound(`device ${uuid} not found`);
-    if (patch.labels) checkLabelCount(mergeLabels(device.labels, patch.labels), 'labels');
-    const updated = await updateDeviceFields(device, patch, now.toISOString());
+    const labels = patch.labels ? mergeLabels(device.labels, patch.labels) : undefined;
+    if (labels) checkLabelCount(labels, 'labels');
+    // Labels that change may make the device match a rollout's selector it did not before.
+    const joinsPending = labels && labelsChanged(device.labels, labels) ? { labels_before: device.labels ?? {} } : undefined;
+    const updated = await updateDeviceFields(device, patch, now.toISOString(), joinsPending);
     if (!updated) continue;
-    if (labelsChanged(device.labels, updated.labels)) await requestJoins(updated, now, device.labels ?? {});
+    if (joinsPending) await sendPendingJoins(updated);
     return deviceView(publicDevice(updated));
   }
   // Only a label map written by someone else between each read and write gets here.
@@ -357,16 +362,24 @@ export function targetStateOf(device: Device): z.infer<typeof targetStateSchema>
 export async function reportCurrentState(device: StoredDevice, report: StateReport, now: Date): Promise<z.infer<typeof currentStateResponseSchema>['current_state']> {
   const apps: ReportedApp[] = report.apps;
   // Against the device as read, before anything is written: no read is added to the hot path.
-  if (report.labels) checkLabelCount(mergeLabels(device.labels, report.labels), 'labels');
+  const labels = report.labels ? mergeLabels(device.labels, report.labels) : undefined;
+  if (labels) checkLabelCount(labels, 'labels');
+  // Labels the agent reports may make the device match a rollout's selector it did not before.
+  const joinsPending = labels && labelsChanged(device.labels, labels) ? { labels_before: device.labels ?? {} } : undefined;
   const facts = { apps, error: report.error ?? null, ...(report.target_version !== undefined ? { target_version: report.target_version } : {}) };
-  const state = { apps, ...(report.ip_address ? { ip_address: report.ip_address } : {}), error: report.error ?? null, ...(report.labels ? { labels: report.labels } : {}) };
+  const state = {
+    apps,
+    ...(report.ip_address ? { ip_address: report.ip_address } : {}),
+    error: report.error ?? null,
+    ...(report.labels ? { labels: report.labels } : {}),
+    ...(joinsPending ? { joinsPending } : {}),
+  };
   const at = now.toISOString();
   const settled = await applyReport(device, facts, now);
   let updated = settled.length > 0 ? await recordCurrentState(device, state, at, settled) : undefined;
   // Settled pointers that were no longer there (or rows not settled before) are left to the device as written.
   updated ??= await recordCurrentState(device, state, at);
   if (Object.keys(updated.rollouts ?? {}).length > 0) await applyReport(updated, facts, now, { clear: true });
-  // Labels the agent reports may make the device match a rollout's selector it did not before.
-  if (report.labels && labelsChanged(device.labels, updated.labels)) await requestJoins(updated, now, device.labels ?? {});
+  if (joinsPending) await sendPendingJoins(updated);
   return { uuid: updated.uuid, apps: updated.current_apps, error: updated.current_error, reported_at: updated.reported_at };
 }

@@ -10,6 +10,9 @@
  * writes the same row again, and a row another device left there is cleared before the number is
  * given out. Then a batch under way schedules the device at once; if that is lost, batch-advance's
  * resend of the batch's targets reaches it.
+ *
+ * The request itself is recorded on the device with the change that makes it (`joins_pending`),
+ * and removed once sent, so a lost send is sent again at the device's next poll.
  */
 import { joinedFirstSeq } from '../domain/batch-plan';
 import { joinPlace, joinRefusal, withJoiner } from '../domain/joins';
@@ -21,7 +24,7 @@ import type { Device, Rollout, RolloutDevice } from '../domain/types';
 import { logger } from '../logger';
 import { sendOrchestration, sendTargetCommands, sendWakeUp } from '../queues/messages';
 import { normaliseRepository } from '../registry';
-import { getStoredDevice } from '../store/devices';
+import { clearPendingJoins, getStoredDevice, type StoredDevice } from '../store/devices';
 import { shardOf } from '../store/keys';
 import { deleteRow, putRolloutDevices } from '../store/rollout-devices';
 import { getRollout, newestStartedPush, saveRollout } from '../store/rollouts';
@@ -31,9 +34,14 @@ import { schedulePage } from './device-transitions';
  * Asks every rollout the device should now take part in to let it join: for each app, the
  * rollout of its repository's newest started push, while under way or completed. With
  * `previousLabels` (a label change), only rollouts whose selector the device did not match before.
- * A lost request (the send failed) is logged; the device then takes the next push's rollout.
+ * False when a request could not be sent (logged); true when every one was, or none was needed.
  */
-export async function requestJoins(device: Pick<Device, 'uuid' | 'target_apps' | 'labels' | 'target_set_by' | 'rollouts'>, now: Date, previousLabels?: Labels): Promise<void> {
+export async function requestJoins(
+  device: Pick<Device, 'uuid' | 'target_apps' | 'labels' | 'target_set_by' | 'rollouts'>,
+  requestedAt: string,
+  previousLabels?: Labels,
+): Promise<boolean> {
+  let sent = true;
   for (const app of device.target_apps) {
     const repository = normaliseRepository(app.image);
     try {
@@ -42,11 +50,42 @@ export async function requestJoins(device: Pick<Device, 'uuid' | 'target_apps' |
       if (!rollout || !['in_progress', 'paused', 'completed'].includes(rollout.status)) continue;
       if (previousLabels && matchesSelector(previousLabels, rollout.policy.device_selector ?? {})) continue;
       if (joinRefusal(rollout, device, app.name, (image) => normaliseRepository(image) === repository) !== undefined) continue;
-      await sendOrchestration({ type: 'join', rollout_id: rollout.id, device_uuid: device.uuid, app: app.name, requested_at: now.toISOString() });
+      await sendOrchestration({ type: 'join', rollout_id: rollout.id, device_uuid: device.uuid, app: app.name, requested_at: requestedAt });
     } catch (error) {
-      logger.error('could not ask a rollout under way to take the device in; it gets the next push of its repository', { device_uuid: device.uuid, app: app.name, repository, error });
+      sent = false;
+      logger.error('could not ask a rollout under way to take the device in; its next poll asks again', { device_uuid: device.uuid, app: app.name, repository, error });
     }
   }
+  return sent;
+}
+
+/**
+ * Sends the requests to join that the device's registration or label change recorded
+ * (`joins_pending`, written with the change), then removes the record. Called right after the
+ * change, and from the device's poll once the record has waited `pendingJoinsGraceMs` (the send
+ * failed, or the function died before it): the poll is the one path that sends them again. A request sent twice is harmless: SQS drops a copy
+ * within five minutes (the deduplication id carries the change's time), and a join that finds the
+ * device in the rollout already does nothing. Never throws: what it could not do is logged and
+ * left recorded for the next poll.
+ */
+export async function sendPendingJoins(device: StoredDevice): Promise<void> {
+  const { joins_pending: pending, joins_pending_at: at } = device;
+  if (!pending || !at) return;
+  if (!(await requestJoins(device, at, pending.labels_before))) return;
+  try {
+    await clearPendingJoins(device.uuid, at);
+  } catch (error) {
+    // Left in place, the record is sent again at the next poll, for nothing but harm to none.
+    logger.warn('could not remove the device\'s sent requests to join; its next poll sends them again', { device_uuid: device.uuid, error });
+  }
+}
+
+/** How long a poll leaves a recorded request to join to the change that recorded it. */
+export const pendingJoinsGraceMs = 60_000;
+
+/** Whether the poll should send the device's recorded requests to join (see `sendPendingJoins`). */
+export function pendingJoinsOverdue(device: Pick<StoredDevice, 'joins_pending' | 'joins_pending_at'>, now: Date): boolean {
+  return device.joins_pending !== undefined && device.joins_pending_at !== undefined && now.getTime() - Date.parse(device.joins_pending_at) >= pendingJoinsGraceMs;
 }
 
 /**

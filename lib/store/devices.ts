@@ -1,6 +1,7 @@
 /** Devices: registration, target state, reported current state, and rollout membership. */
 import { BatchGetCommand, DeleteCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { dynamo } from '../aws-clients';
+import type { Labels } from '../domain/labels';
 import type { Device, ReportedApp, RolloutPointer, TargetApp } from '../domain/types';
 import { Conflict, Unauthorized } from '../errors';
 import { indexes, keys, listedKeys } from './keys';
@@ -8,6 +9,49 @@ import { conditionally, entityOf, isConditionFailed, queryIndexPage, resultUnles
 
 export interface StoredDevice extends Device {
   token_hash: string;
+  /**
+   * A registration or label change written whose requests to join rollouts under way have not
+   * all been sent yet (see lib/rollouts/joins.ts): `labels_before` are the labels before the
+   * first such change, none after a registration (every rollout is asked). Written with the
+   * change, so a send that fails, or a function that dies before it, leaves it for the device's
+   * next poll to send again; removed once sent.
+   */
+  joins_pending?: PendingJoins;
+  /** When the latest change asking for joins was written: removing `joins_pending` is conditioned on it. */
+  joins_pending_at?: string;
+}
+
+export interface PendingJoins {
+  labels_before?: Labels;
+}
+
+/**
+ * The clauses that record a change asking for joins with the write that makes it: a pending
+ * request already there keeps its `labels_before` (the earlier change is not asked for yet either).
+ */
+function pendingJoinsClauses(pending: PendingJoins | undefined, at: string, values: Record<string, unknown>): string[] {
+  if (!pending) return [];
+  values[':joins'] = pending;
+  values[':joinsAt'] = at;
+  return ['joins_pending = if_not_exists(joins_pending, :joins)', 'joins_pending_at = :joinsAt'];
+}
+
+/**
+ * Removes the pending request to join once it was sent for the change written at `at`; a later
+ * change (another `joins_pending_at`) keeps it, for the request that change sends.
+ */
+export async function clearPendingJoins(uuid: string, at: string): Promise<boolean> {
+  return conditionally(
+    dynamo().send(
+      new UpdateCommand({
+        TableName: tableName(),
+        Key: keys.device(uuid),
+        UpdateExpression: 'REMOVE joins_pending, joins_pending_at',
+        ConditionExpression: 'joins_pending_at = :at',
+        ExpressionAttributeValues: { ':at': at },
+      }),
+    ),
+  );
 }
 
 export async function putNewDevice(device: StoredDevice, repositories: { repository: string; app: string }[]): Promise<void> {
@@ -78,7 +122,7 @@ export async function getStoredDevice(uuid: string, consistent = false): Promise
 }
 
 export function publicDevice(device: StoredDevice): Device {
-  const { token_hash, ...rest } = device;
+  const { token_hash, joins_pending, joins_pending_at, ...rest } = device;
   return rest;
 }
 
@@ -167,6 +211,8 @@ export interface RecordedState {
   error?: string | null;
   /** Labels the agent reports: these keys are set, the device's other labels stay. */
   labels?: Record<string, string>;
+  /** Given when the reported labels change the device's: the joins that change asks for. */
+  joinsPending?: PendingJoins;
 }
 
 /**
@@ -247,6 +293,7 @@ async function writeCurrentState(
     values[`:settled${i}`] = pointer.rollout_id;
     condition += ` AND rollouts.#settled${i}.rollout_id = :settled${i}`;
   });
+  for (const clause of pendingJoinsClauses(report.joinsPending, at, values)) update += `, ${clause}`;
   if (settled.length > 0) update += ` REMOVE ${settled.map((_, i) => `rollouts.#settled${i}`).join(', ')}`;
   const command = new UpdateCommand({
     TableName: tableName(),
@@ -282,9 +329,15 @@ export interface DeviceFieldsChange {
  * meanwhile stays. Labels change key by key when the device read (`device`) has a label map;
  * without one the map is written whole, on the condition that it is still absent. Undefined when
  * that condition failed (the caller reads the device again); a device that is gone is NotFound's
- * to say, so it is an undefined too, told apart by the caller's read.
+ * to say, so it is an undefined too, told apart by the caller's read. `joinsPending` is given when
+ * the change moves the device's labels: the joins it asks for are recorded with it.
  */
-export async function updateDeviceFields(device: Pick<Device, 'uuid' | 'labels'>, change: DeviceFieldsChange, at: string): Promise<StoredDevice | undefined> {
+export async function updateDeviceFields(
+  device: Pick<Device, 'uuid' | 'labels'>,
+  change: DeviceFieldsChange,
+  at: string,
+  joinsPending?: PendingJoins,
+): Promise<StoredDevice | undefined> {
   const names: Record<string, string> = {};
   const values: Record<string, unknown> = { ':at': at };
   const set = ['updated_at = :at'];
@@ -314,6 +367,7 @@ export async function updateDeviceFields(device: Pick<Device, 'uuid' | 'labels'>
       }
     });
   }
+  set.push(...pendingJoinsClauses(joinsPending, at, values));
   const result = await resultUnlessConditionFailed(
     dynamo().send(
       new UpdateCommand({

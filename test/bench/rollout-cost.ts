@@ -38,6 +38,7 @@
  * the handlers' client to PREFIX-poll.cpuprofile and PREFIX-get-item.cpuprofile (Chrome DevTools'
  * Performance panel or speedscope open them): what the poll adds is where the two differ.
  */
+import './quiet';
 import { fork, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -57,8 +58,6 @@ import { flow } from '../support/flow';
 import type { FleetCounts, FleetMessage, FleetRequest, FleetResults } from './fleet-process';
 import { clients } from './load';
 
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
-process.env.LOG_LEVEL ??= 'warn';
 
 const { values } = parseArgs({
   options: {

@@ -572,3 +572,46 @@ describe('an ending cut short between a device move and what follows it', () => 
     }
   });
 });
+
+describe('a request to join lost after the device was written', () => {
+  it("is sent again by the device's poll once the change that recorded it had its time, and the device joins", async () => {
+    const { SimulatedDevice } = await import('../../agent/simulator/fleet');
+    const { getStoredDevice } = await import('../../lib/store/devices');
+    await f.createPolicy({ image_pattern: 'lost/join:*', update_strategy: 'auto', batch_delay_minutes: 0, update_timeout_minutes: 30 });
+    await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'lost/join:1' });
+    const id = (await f.push('lost/join', '2')).body.rollouts[0].id;
+    // Nobody polls: the rollout stays under way, its one device scheduled.
+    await f.waitForRollout(id, (d) => d.devices[0]?.status === 'scheduled', 'the first device scheduled');
+
+    // The registration writes the device; its request to join the rollout is never sent.
+    const fault = await failOnce('sqs', (command, input) => command === 'SendMessageCommand' && JSON.parse(String(input.MessageBody)).type === 'join');
+    let registered;
+    try {
+      registered = await f.api('POST', '/api/v1/devices', { body: { name: 'lost-join', ip_address: '127.0.9.40', apps: [{ name: 'main', image: 'lost/join:1' }] } });
+    } finally {
+      fault.remove();
+    }
+    expect(registered.status, JSON.stringify(registered.body)).toBe(201);
+    expect(fault.failed()).toBe(true);
+    const uuid = registered.body.device.uuid as string;
+    expect((await getStoredDevice(uuid, true))?.joins_pending).toEqual({});
+    expect(registered.body.device).not.toHaveProperty('joins_pending');
+    const joiner = new SimulatedDevice({ apiUrl: host.url, uuid, token: registered.body.device_token, apps: [{ name: 'main', image: 'lost/join:1' }], ipAddress: '127.0.9.40' });
+
+    // Within its minute the request is the registration's to send: a poll leaves it alone.
+    await joiner.poll();
+    expect((await f.rollout(id)).rollout.total_devices).toBe(1);
+
+    host.clock.advance(61_000);
+    await joiner.poll();
+    const joined = await f.waitForRollout(id, (d) => d.devices.some((row: any) => row.device_uuid === uuid && row.status === 'scheduled'), 'the device joined and scheduled');
+    expect(joined.rollout.total_devices).toBe(2);
+    expect((await f.events(id)).filter((e) => e.type === 'image.device_joined').map((e) => e.device_uuid)).toEqual([uuid]);
+    const stored = await getStoredDevice(uuid, true);
+    expect(stored?.joins_pending).toBeUndefined();
+    expect(stored?.joins_pending_at).toBeUndefined();
+    // Its next poll brings the new image.
+    await joiner.poll();
+    expect(joiner.running[0]!.image).toBe('lost/join:2');
+  });
+});

@@ -27,6 +27,7 @@ import { ensureAdminKey } from '../../lib/store/admin-keys';
 import { claimDelivery, recordDeliveryOutcome } from '../../lib/store/deliveries';
 import { encodeCursor } from '../../lib/store/cursor';
 import {
+  clearPendingJoins,
   clearRolloutPointer,
   countRepositoryMembers,
   getStoredDevice,
@@ -37,6 +38,8 @@ import {
   setRolloutTarget,
   publicDevice,
   putNewDevice,
+  recordCurrentState,
+  updateDeviceFields,
   type StoredDevice,
 } from '../../lib/store/devices';
 import { appendEvent, appendEvents, listEvents, type NewEvent } from '../../lib/store/events';
@@ -897,6 +900,29 @@ describe('devices', () => {
     await clearRolloutPointer(device.uuid, 'app', rolloutId);
     await clearRolloutPointer(randomUUID(), 'app', rolloutId);
     expect((await getStoredDevice(device.uuid, true))!.rollouts).toEqual({ other: device.rollouts.other });
+  });
+
+  it("keeps a pending request to join the first change's labels, and removes it only for the latest change", async () => {
+    const device = storedDevice({ labels: { ring: 'a' } });
+    await putNewDevice(device, []);
+    // A label change whose joins were not sent, then another before anything was sent.
+    const first = await updateDeviceFields(device, { labels: { ring: 'b' } }, at(1), { labels_before: { ring: 'a' } });
+    expect(first).toMatchObject({ joins_pending: { labels_before: { ring: 'a' } }, joins_pending_at: at(1) });
+    const second = await updateDeviceFields(first!, { labels: { ring: 'c' } }, at(2), { labels_before: { ring: 'b' } });
+    expect(second).toMatchObject({ labels: { ring: 'c' }, joins_pending: { labels_before: { ring: 'a' } }, joins_pending_at: at(2) });
+    // The first change's sender is done: the second's request is still to be sent.
+    expect(await clearPendingJoins(device.uuid, at(1))).toBe(false);
+    expect((await getStoredDevice(device.uuid, true))!.joins_pending_at).toBe(at(2));
+    expect(await clearPendingJoins(device.uuid, at(2))).toBe(true);
+    const cleared = (await getStoredDevice(device.uuid, true))!;
+    expect(cleared).not.toHaveProperty('joins_pending');
+    expect(cleared).not.toHaveProperty('joins_pending_at');
+    // A report's label change records one too; the device as shown never has it.
+    const reported = await recordCurrentState(cleared, { apps: [], labels: { ring: 'd' }, joinsPending: { labels_before: { ring: 'c' } } }, at(3));
+    expect(reported).toMatchObject({ joins_pending: { labels_before: { ring: 'c' } }, joins_pending_at: at(3) });
+    expect(publicDevice(reported)).not.toHaveProperty('joins_pending');
+    expect(publicDevice(reported)).not.toHaveProperty('joins_pending_at');
+    expect(await clearPendingJoins(randomUUID(), at(3))).toBe(false);
   });
 
   it('lists every device a page at a time, in full and without its token hash', async () => {
