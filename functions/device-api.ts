@@ -12,12 +12,13 @@ export const handler = apiHandler(
   {
     'GET /api/v1/devices/{uuid}/state': async (request) => {
       const device = await requireDevice(request, request.params.uuid!);
+      const at = now();
       // Requests to join that its registration or a label change could not send go out now.
-      if (pendingJoinsOverdue(device, now())) await sendPendingJoins(device);
+      if (pendingJoinsOverdue(device, at)) await sendPendingJoins(device);
       // A 304 has no body, so the poll hint travels as a header too.
-      const headers = { etag: etagOf(device), 'x-poll-interval-seconds': String(pollIntervalOf(device)) };
+      const headers = { etag: etagOf(device), 'x-poll-interval-seconds': String(pollIntervalOf(device, at)) };
       if (isUnchanged(request.headers['if-none-match'], headers.etag)) return { status: 304, headers };
-      return { status: 200, body: targetStateOf(device), headers };
+      return { status: 200, body: targetStateOf(device, at), headers };
     },
     'PATCH /api/v1/devices/{uuid}/state': async (request) => {
       const device = await requireDevice(request, request.params.uuid!);

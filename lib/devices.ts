@@ -339,18 +339,21 @@ export function isUnchanged(ifNoneMatch: string | undefined, etag: string): bool
 
 /**
  * How soon the device should poll again: soon while one of its apps is in a rollout (its batch
- * set the target and waits for its report), rarely otherwise. Derived from the device item the
- * poll has read anyway, so the hot path stays one GetItem. Known gap: a device whose batch comes
- * next is not told to poll sooner; it learns of its new target at its next long poll, which
- * stretches a batch by up to the long interval.
+ * set the target and waits for its report) and for one long interval after a report that app
+ * made in it (`poll_soon_until`: its health check, and a rollback if it fails, usually come
+ * within that), rarely otherwise. Derived from the device item the poll has read anyway, so the
+ * hot path stays one GetItem. Known gap: a device whose batch comes next is not told to poll
+ * sooner; it learns of its new target at its next long poll, which stretches a batch by up to the
+ * long interval.
  */
-export function pollIntervalOf(device: Pick<Device, 'rollouts'>): number {
+export function pollIntervalOf(device: Pick<StoredDevice, 'rollouts' | 'poll_soon_until'>, now: Date): number {
   const settings = config();
-  return Object.keys(device.rollouts ?? {}).length > 0 ? settings.devicePollIntervalActiveSeconds : settings.devicePollIntervalSeconds;
+  const soon = Object.keys(device.rollouts ?? {}).length > 0 || (device.poll_soon_until !== undefined && Date.parse(device.poll_soon_until) > now.getTime());
+  return soon ? settings.devicePollIntervalActiveSeconds : settings.devicePollIntervalSeconds;
 }
 
-export function targetStateOf(device: Device): z.infer<typeof targetStateSchema> {
-  return { uuid: device.uuid, apps: device.target_apps, version: device.target_version, poll_interval_seconds: pollIntervalOf(device) };
+export function targetStateOf(device: StoredDevice, now: Date): z.infer<typeof targetStateSchema> {
+  return { uuid: device.uuid, apps: device.target_apps, version: device.target_version, poll_interval_seconds: pollIntervalOf(device, now) };
 }
 
 /**
@@ -373,6 +376,8 @@ export async function reportCurrentState(device: StoredDevice, report: StateRepo
     error: report.error ?? null,
     ...(report.labels ? { labels: report.labels } : {}),
     ...(joinsPending ? { joinsPending } : {}),
+    // A report in a rollout: its verdict, and a rollback, should reach the device soon.
+    ...(Object.keys(device.rollouts ?? {}).length > 0 ? { pollSoonUntil: new Date(now.getTime() + config().devicePollIntervalSeconds * 1000).toISOString() } : {}),
   };
   const at = now.toISOString();
   const settled = await applyReport(device, facts, now);

@@ -19,6 +19,8 @@ export interface StoredDevice extends Device {
   joins_pending?: PendingJoins;
   /** When the latest change asking for joins was written: removing `joins_pending` is conditioned on it. */
   joins_pending_at?: string;
+  /** Until when the poll hint stays short after a report made in a rollout (see `pollIntervalOf` in lib/devices.ts). */
+  poll_soon_until?: string;
 }
 
 export interface PendingJoins {
@@ -122,7 +124,7 @@ export async function getStoredDevice(uuid: string, consistent = false): Promise
 }
 
 export function publicDevice(device: StoredDevice): Device {
-  const { token_hash, joins_pending, joins_pending_at, ...rest } = device;
+  const { token_hash, joins_pending, joins_pending_at, poll_soon_until, ...rest } = device;
   return rest;
 }
 
@@ -213,6 +215,8 @@ export interface RecordedState {
   labels?: Record<string, string>;
   /** Given when the reported labels change the device's: the joins that change asks for. */
   joinsPending?: PendingJoins;
+  /** Given for a report made in a rollout: until when the device is told to poll soon. */
+  pollSoonUntil?: string;
 }
 
 /**
@@ -293,6 +297,10 @@ async function writeCurrentState(
     values[`:settled${i}`] = pointer.rollout_id;
     condition += ` AND rollouts.#settled${i}.rollout_id = :settled${i}`;
   });
+  if (report.pollSoonUntil !== undefined) {
+    update += ', poll_soon_until = :soon';
+    values[':soon'] = report.pollSoonUntil;
+  }
   for (const clause of pendingJoinsClauses(report.joinsPending, at, values)) update += `, ${clause}`;
   if (settled.length > 0) update += ` REMOVE ${settled.map((_, i) => `rollouts.#settled${i}`).join(', ')}`;
   const command = new UpdateCommand({

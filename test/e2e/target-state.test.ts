@@ -135,7 +135,7 @@ describe('container settings', () => {
 });
 
 describe('a rollout, the container settings and the poll hint', () => {
-  it('moves only the image, keeps the settings, and has the device poll soon while its batch is under way', async () => {
+  it('moves only the image, keeps the settings, and has the device poll soon while its batch is under way and a while after its report', async () => {
     const repository = `iotistic/ts-rollout-${randomUUID().slice(0, 8)}`;
     const device = await register([{ name: 'app', image: `${repository}:v1`, container: settings }]);
 
@@ -173,7 +173,14 @@ describe('a rollout, the container settings and the poll hint', () => {
     expect(reported.status).toBe(200);
     await steps.waitForStatus(rolloutId, 'completed');
 
-    // Its batch is done: back to the long interval, same target, and the 304 says so too.
+    // Its batch is done, but a verdict (and a rollback) could still come: the short interval stays
+    // for one long interval after the report, then the long one, with the same target, on a 304 too.
+    const checked = await state(device, activeEtag);
+    expect(checked.status).toBe(304);
+    expect(checked.headers.get('x-poll-interval-seconds')).toBe('15');
+    host.clock.advance(280_000);
+    expect((await state(device, activeEtag)).headers.get('x-poll-interval-seconds')).toBe('15');
+    host.clock.advance(25_000);
     const done = await state(device, activeEtag);
     expect(done.status).toBe(304);
     expect(done.headers.get('x-poll-interval-seconds')).toBe('300');
