@@ -37,7 +37,7 @@ import { startSchedulerTwin } from './scheduler';
 import { startSecretsManagerTwin } from './secrets-manager';
 import { eventRules, type DeliveredEvent } from './event-rules';
 import { advanceClock, now, resetClock } from '../../lib/clock';
-import { startSqsPoller, type Redelivery, type SqsPoller } from './sqs-poller';
+import { startSqsPoller, wakeOnSend, type Redelivery, type SqsPoller } from './sqs-poller';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -317,6 +317,9 @@ export async function startHost(options: HostOptions): Promise<Host> {
         pollers.push(startSqsPoller({ fn, trigger, queue, concurrency, sqs, logger: logger.child('sqs'), ...(options.redelivery ? { redelivery: options.redelivery } : {}) }));
       }
     }
+    // What the handlers and the scheduler twin send is received at once, however idle the queue.
+    const { sqs: handlersSqs } = await import('../../lib/aws-clients');
+    cleanups.push(wakeOnSend(handlersSqs(), pollers), wakeOnSend(schedulerSqs, pollers));
 
     const rules = eventRules(functions, logger.child('events'));
 

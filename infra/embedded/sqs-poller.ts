@@ -12,8 +12,11 @@
  *   backlog.
  * - Receives never long-poll. local-aws-sqs answers a long poll only when the batch is full or
  *   the wait is over (AWS answers as soon as messages arrive), and a wait longer than the
- *   visibility timeout can hand out the same message twice in one batch. Short receives with a
- *   pause when the queue is empty keep latency low and stop() fast.
+ *   visibility timeout can hand out the same message twice in one batch. Short receives keep
+ *   stop() fast; while the queue stays empty the pause between them grows from 100 ms to 1 s, so
+ *   an idle host costs little CPU, and a send through the host's clients (`wakeOnSend`) ends the
+ *   pause at once. A message that becomes visible later (a delay, a visibility timeout) waits at
+ *   most the pause.
  *
  * A test-only fault can be switched on (`redelivery`, from `HostOptions.redelivery`): every batch
  * is invoked again, as SQS's at-least-once delivery allows, sometimes with its records reversed
@@ -34,8 +37,9 @@ import type { QueueEndpoint } from './emulators';
 import { invoke, type LoadedFunction } from './lambda-runtime';
 import type { Logger } from './logger';
 
-/** Pause between receives while the queue is empty: the latency of an idle queue. */
+/** Pause between receives once the queue is found empty, doubled while it stays empty, up to the most. */
 const idlePollMs = 100;
+const idlePollMaxMs = 1000;
 /** SQS returns and deletes at most ten messages per call. */
 const maxPerCall = 10;
 
@@ -60,9 +64,34 @@ export interface SqsPollerOptions {
 }
 
 export interface SqsPoller {
+  /** The queue it receives from. */
+  readonly queueUrl: string;
+  /** A message was sent to the queue: receive now, not after the idle pause. */
+  wake(): void;
   /** Stops receiving and resolves once the batches in flight have been invoked and settled. */
   stop(): Promise<void>;
 }
+
+/**
+ * Wakes the pollers of the queues `client` sends to, after each send that succeeded: what a
+ * handler (or the scheduler twin) sends is received at once however long the queue was idle.
+ * Returns what takes the wake-ups off the client again (a host that stops).
+ */
+export function wakeOnSend(client: SQSClient, pollers: readonly SqsPoller[]): () => void {
+  const sends = new Set(['SendMessageCommand', 'SendMessageBatchCommand']);
+  const name = `wakeSqsPollers-${++wakers}`;
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const result = await next(args);
+      const url = (args.input as { QueueUrl?: string }).QueueUrl;
+      if (sends.has(String(context.commandName))) for (const poller of pollers) if (poller.queueUrl === url) poller.wake();
+      return result;
+    },
+    { step: 'initialize', name },
+  );
+  return () => void client.middlewareStack.remove(name);
+}
+let wakers = 0;
 
 /** Rejects a trigger that Lambda would refuse to create, so the local wiring cannot drift. */
 function validateTrigger(trigger: QueueTrigger, queue: QueueEndpoint): void {
@@ -139,6 +168,31 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
   /** Sleeps, waking early when the poller stops. */
   const pause = (ms: number) => sleep(ms, undefined, { signal: stopping.signal }).catch(() => undefined);
 
+  /** The idle pause: ended early by `wake` (a send) or by stop; a wake while receiving skips the next one. */
+  let idleMs = idlePollMs;
+  let woken = false;
+  let endIdle: (() => void) | undefined;
+  function wake(): void {
+    woken = true;
+    idleMs = idlePollMs;
+    endIdle?.();
+  }
+  async function idle(): Promise<void> {
+    if (woken) {
+      woken = false;
+      return;
+    }
+    const ended = new AbortController();
+    endIdle = () => ended.abort();
+    const stopped = () => ended.abort();
+    stopping.signal.addEventListener('abort', stopped, { once: true });
+    await sleep(idleMs, undefined, { signal: ended.signal }).catch(() => undefined);
+    stopping.signal.removeEventListener('abort', stopped);
+    endIdle = undefined;
+    if (!woken) idleMs = Math.min(idlePollMaxMs, idleMs * 2);
+    woken = false;
+  }
+
   async function receive(max: number): Promise<Message[]> {
     const { Messages = [] } = await sqs.send(
       new ReceiveMessageCommand({
@@ -161,13 +215,15 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
     let windowCloses: number | undefined;
     while (!stopping.signal.aborted) {
       const received = await receive(Math.min(maxPerCall, trigger.batchSize - batch.length));
+      if (received.length > 0) idleMs = idlePollMs;
       batch.push(...received);
       if (batch.length >= trigger.batchSize) break;
       if (batch.length > 0) {
         windowCloses ??= Date.now() + windowMs;
         if (Date.now() >= windowCloses) break;
       }
-      if (received.length === 0) await pause(idlePollMs);
+      // Within a batching window the wait is the window's: a short pause, not the idle one.
+      if (received.length === 0) await (batch.length > 0 ? pause(idlePollMs) : idle());
     }
     return batch;
   }
@@ -257,6 +313,8 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
 
   let stopped: Promise<void> | undefined;
   return {
+    queueUrl: queue.url,
+    wake,
     stop() {
       stopped ??= (async () => {
         stopping.abort();

@@ -30,6 +30,8 @@ export type FleetRequest =
   | { type: 'poll-clients'; fleet: string; seconds: number; concurrency: number }
   /** The same, each a raw GetItem of that device's item, as the poll handler reads it. */
   | { type: 'get-item-clients'; fleet: string; seconds: number; concurrency: number; endpoint: string; tableName: string }
+  /** The same, each a GET of `url` with `If-None-Match: etag`, which must be answered 304. */
+  | { type: 'not-modified-clients'; url: string; etag: string; seconds: number; concurrency: number }
   | { type: 'stop' };
 
 export interface FleetCounts {
@@ -54,6 +56,7 @@ export interface FleetResults {
   counts: FleetCounts;
   'poll-clients': ClientRun;
   'get-item-clients': ClientRun;
+  'not-modified-clients': ClientRun;
   stop: null;
 }
 
@@ -230,6 +233,15 @@ async function handle(request: FleetRequest): Promise<unknown> {
       } finally {
         client.destroy();
       }
+    }
+    case 'not-modified-clients': {
+      const get = async () => {
+        const response = await fetch(request.url, { headers: { 'if-none-match': request.etag } });
+        await response.body?.cancel();
+        if (response.status !== 304) throw new Error(`${request.url} answered ${response.status}, not 304`);
+      };
+      await get();
+      return clients(request.seconds, request.concurrency, get);
     }
     case 'stop': {
       for (const fleet of fleets.values()) {

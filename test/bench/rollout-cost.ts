@@ -10,8 +10,10 @@
  *    clients for `--poll-seconds`; then as many clients doing the raw GetItem that poll is built
  *    on (the same item, the same consistency) straight against dynalite. Requests per second and
  *    latency percentiles of both, what the poll costs against the raw read (in requests per second,
- *    and in the host's CPU time per request against the same read on the handlers' client), and
- *    the AWS requests, read units and Lambda time per poll.
+ *    and in the host's CPU time per request against the same read on the handlers' client), the
+ *    same way in with no AWS call behind it (the OpenAPI document answered 304: what the emulated
+ *    platform and the middleware cost a request), and the AWS requests, read units and Lambda
+ *    time per poll.
  * 2. A staged rollout of `--devices` simulated devices (3 batches, no delay, HTTP health checks),
  *    the devices polling every `--device-poll-seconds` (the agent's default without a hint), their
  *    phases spread evenly. From the rollout's events: planning (push → rollout started), and for
@@ -411,6 +413,10 @@ try {
     figure(`options.${name}`, value);
   }
   console.log(`Load average at the start: ${loadAtStart.map((n, i) => fixed(`load_average.start.${[1, 5, 15][i]}m`, n, 2)).join(' ')}`);
+  // What the host costs doing nothing (its queues polled, its tick): under every figure below.
+  const cpuAtIdle = process.cpuUsage();
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  console.log(`Idle host: ${fixed('idle.host_cpu_ms_per_s', cpuMs(process.cpuUsage(cpuAtIdle)) / 3, 1)} ms of CPU a second`);
 
   // 1. The hot path, then the raw read under it.
   await register('poll', 1, 'bench/poll:1');
@@ -432,6 +438,13 @@ try {
   const hostRead = await clients(pollSeconds, concurrency, () => getStoredDevice(probeUuid));
   if (profiler) await writeFile(`${profileTo}-get-item.cpuprofile`, JSON.stringify(await profiler.stop()));
   const hostReadCpuMs = cpuMs(process.cpuUsage(cpuAtReads)) / hostRead.requests;
+  // The same way in with no AWS call behind it: the public OpenAPI document, answered 304. What
+  // the emulated API Gateway and Lambda runtime, middy and Powertools cost a request, alone.
+  const docsUrl = `${host.url}/api/v1/openapi.json`;
+  const docsEtag = (await fetch(docsUrl)).headers.get('etag') ?? '';
+  const cpuAtDocs = process.cpuUsage();
+  const docs = await fleet.request({ type: 'not-modified-clients', url: docsUrl, etag: docsEtag, seconds: pollSeconds, concurrency });
+  const docsCpuMs = cpuMs(process.cpuUsage(cpuAtDocs)) / docs.requests;
   const pollRate = polled.requests / polled.seconds;
   const readRate = read.requests / read.seconds;
   const hostReadRate = hostRead.requests / hostRead.seconds;
@@ -447,6 +460,10 @@ try {
   console.log(
     `  host CPU: ${fixed('hot_path.poll.host_cpu_ms', pollCpuMs, 3)} ms per poll, ${fixed('hot_path.host_get_item.host_cpu_ms', hostReadCpuMs, 3)} ms per GetItem on the handlers' client (the store's thread in both): ` +
       `the poll adds ${fixed('hot_path.poll_added_cpu_ms', pollCpuMs - hostReadCpuMs, 3)} ms (${fixed('hot_path.poll_cpu_ratio', pollCpuMs / hostReadCpuMs, 2)}×)`,
+  );
+  console.log(
+    `  the same way in with no AWS call (GET /api/v1/openapi.json, 304): ${fixed('hot_path.no_aws_call.requests_per_s', docs.requests / docs.seconds, 0)} requests/s, ` +
+      `host CPU ${fixed('hot_path.no_aws_call.host_cpu_ms', docsCpuMs, 3)} ms (the emulated API Gateway and Lambda runtime, middy, Powertools); failed: ${figure('hot_path.no_aws_call.errors', docs.errors)}`,
   );
   console.log(
     `  per poll: ${ofKind(perPoll, 'requests').filter(([, n]) => n >= 0.005).map(([k, n]) => `${k} ${fixed(`hot_path.per_poll.requests.${k.replace(' ', '.').replace('-', '_')}`, n, 2)}`).join(', ')}; ` +

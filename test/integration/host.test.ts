@@ -215,6 +215,24 @@ describe('SQS triggers', () => {
     expect(ok?.attributes.ApproximateFirstReceiveTimestamp).toMatch(/^\d+$/);
   });
 
+  it("receive at once what the host's clients send to a queue that has been idle", async () => {
+    const h = await start();
+    // The clients the handlers send with, as the host's module registry built them.
+    const { sqs } = await import('../../lib/aws-clients');
+    const { SendMessageCommand } = await import('@aws-sdk/client-sqs');
+    const waits: number[] = [];
+    for (const id of ['idle-1', 'idle-2', 'idle-3']) {
+      // Long enough for the idle pause between receives to have grown to its most (1 s).
+      await sleep(2000);
+      const sent = performance.now();
+      await sqs().send(new SendMessageCommand({ QueueUrl: h.queueUrls.targets, MessageBody: JSON.stringify({ id }) }));
+      await waitUntil(() => expect(deliveriesOf(id)).toHaveLength(1));
+      waits.push(performance.now() - sent);
+    }
+    // Woken by the send, not by the next receive: each well under the pause it would otherwise wait out.
+    expect(waits.every((ms) => ms < 400), `waits ${waits.map(Math.round).join(', ')} ms`).toBe(true);
+  });
+
   it('move a message that keeps failing to the dead-letter queue after maxReceiveCount receives', async () => {
     const h = await start();
     const sqs = sqsOf(h);
