@@ -63,10 +63,10 @@ export async function requestJoins(
  * Sends the requests to join that the device's registration or label change recorded
  * (`joins_pending`, written with the change), then removes the record. Called right after the
  * change, and from the device's poll once the record has waited `pendingJoinsGraceMs` (the send
- * failed, or the function died before it): the poll is the one path that sends them again. A request sent twice is harmless: SQS drops a copy
- * within five minutes (the deduplication id carries the change's time), and a join that finds the
- * device in the rollout already does nothing. Never throws: what it could not do is logged and
- * left recorded for the next poll.
+ * failed, or the function died before it): the poll is the one path that sends them again.
+ * A request sent twice is harmless: SQS drops a copy within five minutes (the deduplication id
+ * carries the change's time), and a join that finds the device in the rollout already does
+ * nothing. Never throws: what it could not do is logged and left recorded for the next poll.
  */
 export async function sendPendingJoins(device: StoredDevice): Promise<void> {
   const { joins_pending: pending, joins_pending_at: at } = device;
@@ -75,7 +75,7 @@ export async function sendPendingJoins(device: StoredDevice): Promise<void> {
   try {
     await clearPendingJoins(device.uuid, at);
   } catch (error) {
-    // Left in place, the record is sent again at the next poll, for nothing but harm to none.
+    // Left in place, the record is sent again at the next poll: a copy, which joins nothing twice.
     logger.warn('could not remove the device\'s sent requests to join; its next poll sends them again', { device_uuid: device.uuid, error });
   }
 }
