@@ -26,6 +26,7 @@ import {
   replaceTokenHash,
   setAppContainer,
   updateDeviceFields,
+  type PendingJoins,
   type StoredDevice,
 } from './store/devices';
 
@@ -263,8 +264,7 @@ export async function patchDevice(uuid: string, patch: DevicePatch, now: Date) {
     if (!device) throw new NotFound(`device ${uuid} not found`);
     const labels = patch.labels ? mergeLabels(device.labels, patch.labels) : undefined;
     if (labels) checkLabelCount(labels, 'labels');
-    // Labels that change may make the device match a rollout's selector it did not before.
-    const joinsPending = labels && labelsChanged(device.labels, labels) ? { labels_before: device.labels ?? {} } : undefined;
+    const joinsPending = joinsAskedBy(device, labels);
     const updated = await updateDeviceFields(device, patch, now.toISOString(), joinsPending);
     if (!updated) continue;
     if (joinsPending) await sendPendingJoins(updated);
@@ -272,6 +272,19 @@ export async function patchDevice(uuid: string, patch: DevicePatch, now: Date) {
   }
   // Only a label map written by someone else between each read and write gets here.
   throw new Error(`device ${uuid} kept changing while its fields were set; retrying`);
+}
+
+/**
+ * The requests to join that a change to `labels` (from the labels of `device` as read) asks for:
+ * labels that change may make the device match a rollout's selector it did not before.
+ */
+function joinsAskedBy(device: Pick<Device, 'labels'>, labels: Labels | undefined): PendingJoins | undefined {
+  return labels && labelsChanged(device.labels, labels) ? { labels_before: device.labels ?? {} } : undefined;
+}
+
+/** Whether one of the device's apps is in a rollout: its batch set the target and waits for its report. */
+function inRollout(device: Pick<Device, 'rollouts'>): boolean {
+  return Object.keys(device.rollouts ?? {}).length > 0;
 }
 
 function labelsChanged(before: Labels | undefined, after: Labels | undefined): boolean {
@@ -348,7 +361,7 @@ export function isUnchanged(ifNoneMatch: string | undefined, etag: string): bool
  */
 export function pollIntervalOf(device: Pick<StoredDevice, 'rollouts' | 'poll_soon_until'>, now: Date): number {
   const settings = config();
-  const soon = Object.keys(device.rollouts ?? {}).length > 0 || (device.poll_soon_until !== undefined && Date.parse(device.poll_soon_until) > now.getTime());
+  const soon = inRollout(device) || (device.poll_soon_until !== undefined && Date.parse(device.poll_soon_until) > now.getTime());
   return soon ? settings.devicePollIntervalActiveSeconds : settings.devicePollIntervalSeconds;
 }
 
@@ -367,8 +380,7 @@ export async function reportCurrentState(device: StoredDevice, report: StateRepo
   // Against the device as read, before anything is written: no read is added to the hot path.
   const labels = report.labels ? mergeLabels(device.labels, report.labels) : undefined;
   if (labels) checkLabelCount(labels, 'labels');
-  // Labels the agent reports may make the device match a rollout's selector it did not before.
-  const joinsPending = labels && labelsChanged(device.labels, labels) ? { labels_before: device.labels ?? {} } : undefined;
+  const joinsPending = joinsAskedBy(device, labels);
   const facts = { apps, error: report.error ?? null, ...(report.target_version !== undefined ? { target_version: report.target_version } : {}) };
   const state = {
     apps,
@@ -377,14 +389,14 @@ export async function reportCurrentState(device: StoredDevice, report: StateRepo
     ...(report.labels ? { labels: report.labels } : {}),
     ...(joinsPending ? { joinsPending } : {}),
     // A report in a rollout: its verdict, and a rollback, should reach the device soon.
-    ...(Object.keys(device.rollouts ?? {}).length > 0 ? { pollSoonUntil: new Date(now.getTime() + config().devicePollIntervalSeconds * 1000).toISOString() } : {}),
+    ...(inRollout(device) ? { pollSoonUntil: new Date(now.getTime() + config().devicePollIntervalSeconds * 1000).toISOString() } : {}),
   };
   const at = now.toISOString();
   const settled = await applyReport(device, facts, now);
   let updated = settled.length > 0 ? await recordCurrentState(device, state, at, settled) : undefined;
   // Settled pointers that were no longer there (or rows not settled before) are left to the device as written.
   updated ??= await recordCurrentState(device, state, at);
-  if (Object.keys(updated.rollouts ?? {}).length > 0) await applyReport(updated, facts, now, { clear: true });
+  if (inRollout(updated)) await applyReport(updated, facts, now, { clear: true });
   if (joinsPending) await sendPendingJoins(updated);
   return { uuid: updated.uuid, apps: updated.current_apps, error: updated.current_error, reported_at: updated.reported_at };
 }

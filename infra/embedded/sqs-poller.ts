@@ -184,10 +184,7 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
     }
     const ended = new AbortController();
     endIdle = () => ended.abort();
-    const stopped = () => ended.abort();
-    stopping.signal.addEventListener('abort', stopped, { once: true });
-    await sleep(idleMs, undefined, { signal: ended.signal }).catch(() => undefined);
-    stopping.signal.removeEventListener('abort', stopped);
+    await sleep(idleMs, undefined, { signal: AbortSignal.any([stopping.signal, ended.signal]) }).catch(() => undefined);
     endIdle = undefined;
     if (!woken) idleMs = Math.min(idlePollMaxMs, idleMs * 2);
     woken = false;
