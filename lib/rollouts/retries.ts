@@ -8,7 +8,8 @@
  * (its version goes up, so its agent applies it anew; its pointer is set again), then the row goes
  * back to `scheduled` with one more attempt, then its event; the round is recorded on the batch
  * last. A crash in between repeats the round: rows already moved are no longer failed from the
- * round's attempt, so none is given a retry twice.
+ * round's attempt, so none is given a retry twice, and their events are recorded again from the
+ * rows (the move's time and the error it kept) under the ids they had.
  */
 import { rolloutRank } from '../domain/push-order';
 import type { Batch, DeviceRolloutStatus, Rollout, RolloutDevice } from '../domain/types';
@@ -19,12 +20,28 @@ import { logger } from '../logger';
 import { sendWakeUp } from '../queues/messages';
 import { retryRolloutTarget } from '../store/devices';
 import { retryRolloutDevice, rowsInRanges } from '../store/rollout-devices';
+import { appendEvent, appendMissingEvents, type NewEvent } from '../store/events';
 import { saveRollout } from '../store/rollouts';
-import { countMoves, deviceEvent, rolloutPointer, type Move } from './device-transitions';
+import { countMoves, deviceFact, rolloutPointer, type Move } from './device-transitions';
 
 /** Rows the round `round` (1, 2, …) schedules again: failed or unhealthy on attempt `round`. */
 export function retriable(row: Pick<RolloutDevice, 'status' | 'attempts'>, round: number): boolean {
   return (row.status === 'failed' || row.status === 'unhealthy') && (row.attempts ?? 1) === round;
+}
+
+/** Rows an earlier run of the round `round` moved (a run cut short repeats it): they are on the next attempt. */
+function movedBy(row: Pick<RolloutDevice, 'attempts'>, round: number): boolean {
+  return (row.attempts ?? 1) === round + 1;
+}
+
+/**
+ * The fact of a row's retry. Its id names the attempt as well as the time, and is ordered by it:
+ * one evaluation takes its steps at one time, so two rounds may retry one device within the same
+ * millisecond.
+ */
+function retriedFact(row: RolloutDevice, batch: number, attempt: number, allowed: number, at: string, reason: string): NewEvent {
+  const fact = deviceFact('image.device_retried', row, at, { batch, attempt, attempts_allowed: allowed, reason });
+  return { ...fact, subject: `${row.app}#attempt-${attempt}`, order: attempt };
 }
 
 export async function retryFailures(rollout: Rollout, number: number, round: number, now: Date): Promise<void> {
@@ -36,18 +53,25 @@ export async function retryFailures(rollout: Rollout, number: number, round: num
   let retried = 0;
   for (let shard = 0; shard < rollout.shard_count; shard++) {
     const moves: (Move | undefined)[] = [];
+    const movedBefore: NewEvent[] = [];
     for await (const row of rowsInRanges(rollout.id, shard, seqRangesOf(batch))) {
+      if (movedBy(row, round) && row.scheduled_at && row.last_error) {
+        movedBefore.push(retriedFact(row, number, round + 1, allowed, row.scheduled_at, row.last_error));
+        continue;
+      }
       if (!retriable(row, round)) continue;
       // A paced batch's retried device frees its budget when it settles, as a scheduled one does.
       const pointer = rolloutPointer(rollout, row, number, row.previous_digest, paced);
       // A device a newer push took over, or that left, keeps its failure: nothing to retry here.
       if (!(await retryRolloutTarget(row.device_uuid, row.app, rank, pointer, at))) continue;
-      const from: DeviceRolloutStatus | undefined = await retryRolloutDevice(row, round + 1, at);
+      const reason = row.error ?? row.status;
+      const from: DeviceRolloutStatus | undefined = await retryRolloutDevice(row, round + 1, at, reason);
       if (!from) continue;
       moves.push({ moved: true, from, to: 'scheduled', at });
-      await deviceEvent('image.device_retried', row, at, { batch: number, attempt: round + 1, attempts_allowed: allowed, reason: row.error ?? from });
+      await appendEvent(retriedFact(row, number, round + 1, allowed, at, reason));
       retried++;
     }
+    await appendMissingEvents(movedBefore);
     await countMoves({ rollout_id: rollout.id, shard }, number, moves);
   }
   const deadline = minutesLater(now, rollout.policy.update_timeout_minutes);

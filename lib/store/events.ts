@@ -36,7 +36,7 @@ export interface NewEvent {
   /** What makes this fact unique within its rollout and type besides its time (batch, device…). */
   subject?: string;
   shard?: number;
-  /** The rollout version that recorded a rollout-level fact; orders facts of one millisecond. */
+  /** Orders facts of one millisecond: the rollout version that recorded a rollout-level fact, the attempt of a device's retry. */
   order?: number;
 }
 

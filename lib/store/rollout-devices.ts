@@ -204,21 +204,21 @@ export async function transitionRolloutDevice(
 
 /**
  * Schedules a failed or unhealthy row again for its attempt `attempt` (2, 3, …): back to
- * `scheduled`, no longer a failure (its error kept as `last_error`). Conditioned on the row still
- * failed from attempt `attempt - 1`, so a retry repeated after a crash moves it once. The status
- * it left, or undefined when it had moved on.
+ * `scheduled`, no longer a failure (why it failed kept as `last_error`). Conditioned on the row
+ * still failed from attempt `attempt - 1`, so a retry repeated after a crash moves it once. The
+ * status it left, or undefined when it had moved on.
  */
-export async function retryRolloutDevice(ref: RowRef, attempt: number, at: string): Promise<DeviceRolloutStatus | undefined> {
+export async function retryRolloutDevice(ref: RowRef, attempt: number, at: string, lastError: string): Promise<DeviceRolloutStatus | undefined> {
   const previous = attempt - 1;
   const result = await resultUnlessConditionFailed(
     dynamo().send(
       new UpdateCommand({
         TableName: tableName(),
         Key: keys.rolloutDevice(ref.rollout_id, ref.shard, ref.seq),
-        UpdateExpression: 'SET #status = :scheduled, updated_at = :at, scheduled_at = :at, attempts = :attempt, last_error = if_not_exists(#error, :unknown) REMOVE failed_at, #error',
+        UpdateExpression: 'SET #status = :scheduled, updated_at = :at, scheduled_at = :at, attempts = :attempt, last_error = :last_error REMOVE failed_at, #error',
         ConditionExpression: `#status IN (:failed, :unhealthy) AND ${previous === 1 ? '(attribute_not_exists(attempts) OR attempts = :previous)' : 'attempts = :previous'}`,
         ExpressionAttributeNames: { '#status': 'status', '#error': 'error' },
-        ExpressionAttributeValues: { ':scheduled': 'scheduled', ':failed': 'failed', ':unhealthy': 'unhealthy', ':at': at, ':attempt': attempt, ':previous': previous, ':unknown': 'no error recorded' },
+        ExpressionAttributeValues: { ':scheduled': 'scheduled', ':failed': 'failed', ':unhealthy': 'unhealthy', ':at': at, ':attempt': attempt, ':previous': previous, ':last_error': lastError },
         ReturnValues: 'UPDATED_OLD',
       }),
     ),

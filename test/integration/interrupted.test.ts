@@ -1,9 +1,9 @@
 /**
- * Work cut short: a crash between a device's transition and its event (invariant 9), an admin's
- * start that arrives while the rollout is still being planned, and an ending whose device sweep
- * never ran (invariants 2 and 3). The first half of the interrupted work is done here by hand,
- * through the same store functions the handlers use, lost by a failing SDK call, or held back by
- * a slow one.
+ * Work cut short: a crash between a device's transition and its event (invariant 9, retries
+ * included, and two retries of one device in one millisecond), an admin's start that arrives
+ * while the rollout is still being planned, and an ending whose device sweep never ran
+ * (invariants 2 and 3). The first half of the interrupted work is done here by hand, through the
+ * same store functions the handlers use, lost by a failing SDK call, or held back by a slow one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHost, type Host } from '../../infra/embedded/host';
@@ -613,5 +613,69 @@ describe('a request to join lost after the device was written', () => {
     // Its next poll brings the new image.
     await joiner.poll();
     expect(joiner.running[0]!.image).toBe('lost/join:2');
+  });
+});
+
+describe('retry rounds that run together or are cut short', () => {
+  const retries = (events: any[], uuid: string) =>
+    events.filter((e) => e.type === 'image.device_retried' && e.device_uuid === uuid).map((e) => [e.details.attempt, e.details.attempts_allowed, e.details.reason]);
+  const retryRounds = async (id: string) => (await f.rollout(id)).rollout.batches[0].retry_rounds ?? 0;
+
+  it('records both retries of a device that two rounds of one evaluation retried in the same millisecond', async () => {
+    await f.createPolicy({ image_pattern: 'retry/together:*', update_strategy: 'auto', retry_failed: 2, max_failure_rate: 1 });
+    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'retry/together:1', behaviour: () => ({ failUpdate: true }) });
+    // The first round's event is slow to write: the device fails its second attempt meanwhile, so
+    // the evaluation's next step, taken at the same time, is the second round.
+    let release = () => {};
+    const slow = await holdOnce(
+      'dynamo',
+      (command, input) => command === 'PutItemCommand' && input.Item?.type === 'image.device_retried',
+      new Promise<void>((resolve) => (release = resolve)),
+    );
+    try {
+      const id = (await f.push('retry/together', '2')).body.rollouts[0].id;
+      await f.waitForRollout(id, (d) => d.devices[0]?.status === 'scheduled', 'the device scheduled');
+      await device!.poll();
+      await slow.reached;
+      await device!.poll();
+      expect((await f.rollout(id)).devices[0]).toMatchObject({ status: 'failed', attempts: 2 });
+      release();
+      await slow.done;
+      await waitFor(async () => ((await retryRounds(id)) === 2 ? true : undefined), 15_000, 'the second round recorded');
+      const why = expect.stringContaining('failed to start');
+      expect(retries(await f.events(id), device!.uuid)).toEqual([
+        [2, 3, why],
+        [3, 3, why],
+      ]);
+    } finally {
+      release();
+      slow.remove();
+    }
+  });
+
+  it('records the retry of a device moved before the crash, when the round is taken again', async () => {
+    await f.createPolicy({ image_pattern: 'retry/crash:*', update_strategy: 'auto', retry_failed: 1, max_failure_rate: 1 });
+    const [device] = await registerFleet({ apiUrl: host.url, adminKey: host.adminApiKey, size: 1, image: 'retry/crash:1', behaviour: () => ({ failUpdate: true }) });
+    // The round moved the row, then died writing its event; its message comes back.
+    const fault = await failOnce('dynamo', (command, input) => command === 'PutItemCommand' && input.Item?.type === 'image.device_retried');
+    try {
+      const id = (await f.push('retry/crash', '2')).body.rollouts[0].id;
+      await f.waitForRollout(id, (d) => d.devices[0]?.status === 'scheduled', 'the device scheduled');
+      await device!.poll();
+      await waitFor(async () => ((await f.rollout(id)).devices[0]?.attempts === 2 ? true : undefined), 15_000, 'the row moved to its second attempt');
+      await fault.reached;
+      // The rows no longer ask for the round (none failed from attempt 1) until the device fails
+      // its second attempt; then the round is taken again, and recorded.
+      await device!.poll();
+      await waitFor(async () => ((await retryRounds(id)) === 1 ? true : undefined), 15_000, 'the round taken again and recorded');
+      expect(fault.failed()).toBe(true);
+      const rows = (await f.rollout(id)).devices;
+      expect(rows[0]).toMatchObject({ attempts: 2, last_error: expect.stringContaining('failed to start') });
+      const recorded = (await f.events(id)).filter((e) => e.type === 'image.device_retried');
+      expect(recorded).toHaveLength(1);
+      expect(recorded[0]).toMatchObject({ timestamp: rows[0].scheduled_at, details: { attempt: 2, attempts_allowed: 2, reason: rows[0].last_error } });
+    } finally {
+      fault.remove();
+    }
   });
 });

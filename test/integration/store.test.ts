@@ -378,11 +378,11 @@ describe('rollout devices over several shards', () => {
     expect((await batchCounts(id, SHARDS, 1)).failures).toBe(2);
 
     for (const r of [failed!, unhealthy!]) {
-      const from = await retryRolloutDevice(r, 2, at(2));
+      const from = await retryRolloutDevice(r, 2, at(2), r === failed ? 'pull failed' : 'unhealthy');
       expect(from).toMatch(/^(failed|unhealthy)$/);
       await countTransitions(r, 1, [{ from: from!, to: 'scheduled' }]);
       // A round repeated after a crash finds the row no longer failed from attempt 1: moved once.
-      expect(await retryRolloutDevice(r, 2, at(3))).toBeUndefined();
+      expect(await retryRolloutDevice(r, 2, at(3), 'pull failed')).toBeUndefined();
     }
     expect(await getRolloutDevice(failed!)).toMatchObject({ status: 'scheduled', attempts: 2, last_error: 'pull failed', scheduled_at: at(2) });
     expect(await getRolloutDevice(failed!)).not.toHaveProperty('failed_at');
@@ -391,8 +391,9 @@ describe('rollout devices over several shards', () => {
 
     // Failing its second attempt, it is retried for a third only from attempt 2.
     await transitionRolloutDevice(failed!, ['scheduled'], 'failed', { batch: 1, at: at(4), error: 'pull failed again' });
-    expect(await retryRolloutDevice(failed!, 2, at(5))).toBeUndefined();
-    expect(await retryRolloutDevice(failed!, 3, at(5))).toBe('failed');
+    expect(await retryRolloutDevice(failed!, 2, at(5), 'pull failed again')).toBeUndefined();
+    expect(await retryRolloutDevice(failed!, 3, at(5), 'pull failed again')).toBe('failed');
+    expect(await getRolloutDevice(failed!)).toMatchObject({ attempts: 3, last_error: 'pull failed again' });
     for (let shard = 0; shard < SHARDS; shard++) await reconcileBatchShard(id, shard, 1, [{ first_seq: 0, size: 10 }]);
     expect(await batchCounts(id, SHARDS, 1)).toEqual(countsOfRows(await currentRows(rows)));
   });
