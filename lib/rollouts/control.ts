@@ -23,16 +23,17 @@ import { getRollout, newestStartedPush, recordStartedPush, rolloutsWithStatus, s
 import { fanOutTargets } from './device-transitions';
 import { startedDetails } from './rollout-events';
 import { batchOf, endingSweep, revertDevice, revertPage, sweepCommands } from './rollbacks';
-import { readRollout, rolloutSchema } from './views';
+import { readRollout, rolloutViewSchema } from './views';
 
 /** The body of pause, cancel, rollback-all and a device's rollback: why, for the event log. */
 export const controlReasonSchema = z.strictObject({ reason: z.string().trim().min(1).max(500).optional() });
 
-export const rolloutResponseSchema = z.object({ rollout: rolloutSchema });
+/** What a control command answers: the rollout as it left it, as `GET /rollouts/{rolloutId}` shows it. */
+export const rolloutResponseSchema = z.object({ rollout: rolloutViewSchema });
 /** `202` of a start that came while the rollout was still being planned: it starts once planned. */
-export const startRequestedSchema = z.object({ rollout: rolloutSchema, message: z.string() });
+export const startRequestedSchema = z.object({ rollout: rolloutViewSchema, message: z.string() });
 export const rollbackAllResultSchema = z.object({
-  rollout: rolloutSchema,
+  rollout: rolloutViewSchema,
   devices_rolled_back: z.number().int(),
   devices_failed: z.number().int(),
   /** The devices left after the request's time budget are rolled back through the rollback queue. */
@@ -299,7 +300,10 @@ export async function cancelRollout(id: string, reason: string | undefined, now:
 /** How long rollback-all works inside the request before handing the rest to the rollback queue. */
 const rollbackAllBudgetMs = 8_000;
 
-export async function rollbackAll(id: string, reason: string | undefined, now: Date): Promise<z.infer<typeof rollbackAllResultSchema>> {
+/** What rollback-all did, with the rollout as it left it (the answer shows its view). */
+export type RollbackAllOutcome = Omit<z.infer<typeof rollbackAllResultSchema>, 'rollout'> & { rollout: Rollout };
+
+export async function rollbackAll(id: string, reason: string | undefined, now: Date): Promise<RollbackAllOutcome> {
   const why = reason ?? 'rolled back by an admin';
   const at = now.toISOString();
   // The event is the decision; each device's own event records its rollback as it happens.

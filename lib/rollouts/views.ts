@@ -43,7 +43,7 @@ const batchSchema = z.object({
   stopped_at: z.string().optional(),
 });
 
-/** A rollout as a control command answers it: the record as written. */
+/** A rollout as stored; the API answers with its view (`rolloutViewSchema`). */
 export const rolloutSchema = z.object({
   id: z.string(),
   policy_id: z.string(),
@@ -176,6 +176,11 @@ function rolloutView(rollout: Rollout, countsByBatch: Map<number, BatchCounts>):
     }),
     pacing: paced ? { waiting: waitingIn(current, countsByBatch.get(current.number)), unavailable: unavailableIn(countsByBatch) } : null,
   };
+}
+
+/** A rollout as the API answers it, its batches' counts read now: what a control command answers. */
+export async function currentRolloutView(rollout: Rollout): Promise<RolloutView> {
+  return rolloutView(rollout, await getAllBatchCounts(rollout.id, rollout.shard_count));
 }
 
 export async function rolloutDetail(id: string): Promise<z.infer<typeof rolloutDetailSchema>> {

@@ -287,6 +287,9 @@ describe('admin control', () => {
     const paused = await f.api('POST', `/api/v1/rollouts/${id}/pause`, { body: { reason: 'looking at metrics' } });
     expect(paused.status).toBe(200);
     expect(paused.body.rollout).toMatchObject({ status: 'paused', status_reason: 'looking at metrics' });
+    // The answer shows the rollout as its read does, with no bookkeeping of the store's.
+    expect(paused.body.rollout).toEqual((await f.rollout(id)).rollout);
+    expect(paused.body.rollout).not.toHaveProperty('version');
     expect((await f.api('POST', `/api/v1/rollouts/${id}/pause`, { body: {} })).status).toBe(409);
     await new Promise((r) => setTimeout(r, 4000)); // past the batch delay: still nothing starts
     expect((await f.rollout(id)).rollout.batches[1].status).toBe('pending');

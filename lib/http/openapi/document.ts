@@ -13,7 +13,7 @@ import { subscriptionViewSchema } from '../../notifications/subscriptions';
 import { policySettingsSchema, policyViewSchema } from '../../policies';
 import { provisioningKeyViewSchema } from '../../provisioning';
 import { rolloutEventSchema } from '../../rollouts/event-schema';
-import { rolloutDeviceViewSchema, rolloutSchema, rolloutStatisticsSchema, rolloutViewSchema } from '../../rollouts/views';
+import { rolloutDeviceViewSchema, rolloutStatisticsSchema, rolloutViewSchema } from '../../rollouts/views';
 import { operations, tags, type Caller, type Named, type Operation } from './operations';
 
 type JsonObject = Record<string, unknown>;
@@ -25,7 +25,6 @@ const sharedAnswerSchemas: Named[] = [
   { name: 'Policy', schema: policyViewSchema },
   { name: 'Device', schema: deviceViewSchema },
   { name: 'ProvisioningKey', schema: provisioningKeyViewSchema },
-  { name: 'Rollout', schema: rolloutSchema },
   { name: 'RolloutView', schema: rolloutViewSchema },
   { name: 'RolloutStatistics', schema: rolloutStatisticsSchema },
   { name: 'RolloutDevice', schema: rolloutDeviceViewSchema },
