@@ -6,6 +6,7 @@
 import type { Node } from 'constructs';
 import { parseManifestApiUrl } from '../../lib/config';
 import { addressPolicy, loopbackRanges, parseAllowedCidrs, privateRanges } from '../../lib/health/address-policy';
+import { notificationDefaultRanges } from '../../lib/notifications/destination';
 
 export interface Settings {
   /** CloudFormation stack name; also the prefix of physical queue and schedule-group names. */
@@ -30,6 +31,8 @@ export interface Settings {
   logLevel: 'debug' | 'info' | 'warn' | 'error';
   /** The addresses health checks may reach (HEALTH_CHECK_ALLOWED_CIDRS). */
   healthCheckAllowedCidrs: string[];
+  /** The addresses notification deliveries may reach (NOTIFICATION_ALLOWED_CIDRS). */
+  notificationAllowedCidrs: string[];
   /**
    * The target state's poll hints, in seconds (DEVICE_POLL_INTERVAL_SECONDS and
    * DEVICE_POLL_INTERVAL_ACTIVE_SECONDS): how soon devices poll again while none of their apps is
@@ -110,16 +113,18 @@ function manifestApiUrlSetting(node: Node, name: string): string | undefined {
 }
 
 /**
- * Health checks run inside Lambda, where loopback is the Lambda runtime's own API: a device that
- * reported 127.0.0.1 must never steer the prober there, whatever an operator lists.
+ * Ranges the functions may connect to on behalf of input (health checks to the address a device
+ * reported, notifications to a subscription's URL), or `fallback` when absent. They run inside
+ * Lambda, where loopback is the Lambda runtime's own API: neither may ever be steered there,
+ * whatever an operator lists.
  */
-function healthCheckCidrs(node: Node): string[] {
-  const configured = optionalString(node, 'healthCheckAllowedCidrs');
+function allowedCidrs(node: Node, name: string, fallback: readonly string[]): string[] {
+  const configured = optionalString(node, name);
   let cidrs: string[];
   try {
-    cidrs = parseAllowedCidrs(configured, privateRanges);
+    cidrs = parseAllowedCidrs(configured, fallback);
   } catch (error) {
-    throw new SettingsError(`context value "healthCheckAllowedCidrs" is invalid: ${error instanceof Error ? error.message : String(error)}`);
+    throw new SettingsError(`context value "${name}" is invalid: ${error instanceof Error ? error.message : String(error)}`);
   }
   // A range overlaps loopback if it contains all of it (then it allows 127.0.0.1 or ::1) or lies
   // inside it (then its network address is a loopback address).
@@ -129,7 +134,7 @@ function healthCheckCidrs(node: Node): string[] {
   if (policy.allows('127.0.0.1')) offending.push('127.0.0.1');
   if (policy.allows('::1')) offending.push('::1');
   if (offending.length > 0) {
-    throw new SettingsError(`context value "healthCheckAllowedCidrs" must not allow loopback (${offending.join(', ')}): on Lambda it reaches the runtime API`);
+    throw new SettingsError(`context value "${name}" must not allow loopback (${offending.join(', ')}): on Lambda it reaches the runtime API`);
   }
   return cidrs;
 }
@@ -156,7 +161,8 @@ export function readSettings(node: Node): Settings {
     ...(alarmEmail ? { alarmEmail } : {}),
     waf: flag(node, 'waf'),
     logLevel: oneOf(node, 'logLevel', ['debug', 'info', 'warn', 'error'] as const),
-    healthCheckAllowedCidrs: healthCheckCidrs(node),
+    healthCheckAllowedCidrs: allowedCidrs(node, 'healthCheckAllowedCidrs', privateRanges),
+    notificationAllowedCidrs: allowedCidrs(node, 'notificationAllowedCidrs', notificationDefaultRanges),
     devicePollIntervalSeconds: pollSeconds(node, 'devicePollIntervalSeconds'),
     devicePollIntervalActiveSeconds: pollSeconds(node, 'devicePollIntervalActiveSeconds'),
     ...(dockerHubManifestApiUrl ? { dockerHubManifestApiUrl } : {}),

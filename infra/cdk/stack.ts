@@ -311,6 +311,7 @@ export class FleetRolloutStack extends Stack {
       ...functionEnvironment(grants, resources, {
         tickSeconds: ruleRateSeconds / ticksPerFiring,
         healthCheckAllowedCidrs: settings.healthCheckAllowedCidrs,
+        notificationAllowedCidrs: settings.notificationAllowedCidrs,
         devicePollIntervalSeconds: settings.devicePollIntervalSeconds,
         devicePollIntervalActiveSeconds: settings.devicePollIntervalActiveSeconds,
         ...(settings.dockerHubManifestApiUrl ? { dockerHubManifestApiUrl: settings.dockerHubManifestApiUrl } : {}),

@@ -13,6 +13,7 @@ import { functions, queues, deadLetterQueueName, queueResourceName, queueUrlEnv,
 import { registrySecretActions, tableActions } from '../../infra/cdk/stack';
 import { wafMaxBodyBytes } from '../../infra/cdk/api';
 import { addressPolicy, privateRanges } from '../../lib/health/address-policy';
+import { notificationDefaultRanges } from '../../lib/notifications/destination';
 import { tableDefinition, ttlAttribute } from '../../lib/store/keys';
 import { countMetrics, latencyMetrics, metricsNamespace, metricsService } from '../../lib/metric-names';
 import { cdkJsonContext, synthesise, type Synthesised } from './synth';
@@ -222,6 +223,7 @@ describe('the functions', () => {
       TICK_SECONDS: '30',
       LOG_LEVEL: context.logLevel as string,
       HEALTH_CHECK_ALLOWED_CIDRS: privateRanges.join(','),
+      NOTIFICATION_ALLOWED_CIDRS: notificationDefaultRanges.join(','),
       DEVICE_POLL_INTERVAL_SECONDS: String(context.devicePollIntervalSeconds),
       DEVICE_POLL_INTERVAL_ACTIVE_SECONDS: String(context.devicePollIntervalActiveSeconds),
       NODE_OPTIONS: '--enable-source-maps',
@@ -252,12 +254,14 @@ describe('the functions', () => {
     }
   });
 
-  it('never allow health checks to reach loopback, where Lambda runs its runtime API', () => {
+  it('never allow health checks or notifications to reach loopback, where Lambda runs its runtime API', () => {
     for (const name of functionNames) {
-      const cidrs: string = resources[fnId(name)].Properties.Environment.Variables.HEALTH_CHECK_ALLOWED_CIDRS;
-      const policy = addressPolicy(cidrs.split(','));
-      expect(policy.allows('127.0.0.1') || policy.allows('::1'), name).toBe(false);
-      expect(policy.allows('169.254.169.254'), name).toBe(false);
+      for (const variable of ['HEALTH_CHECK_ALLOWED_CIDRS', 'NOTIFICATION_ALLOWED_CIDRS']) {
+        const cidrs: string = resources[fnId(name)].Properties.Environment.Variables[variable];
+        const policy = addressPolicy(cidrs.split(','));
+        expect(policy.allows('127.0.0.1') || policy.allows('::1'), `${name} ${variable}`).toBe(false);
+        expect(policy.allows('169.254.169.254'), `${name} ${variable}`).toBe(false);
+      }
     }
   });
 });

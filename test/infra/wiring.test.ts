@@ -14,6 +14,7 @@ import { readSettings } from '../../infra/cdk/settings';
 import { FleetRolloutStack } from '../../infra/cdk/stack';
 import { checkWiring, type Wiring } from '../../infra/cdk/wiring';
 import { allGrants, functionEnvironment, type HostResources } from '../../lib/environment';
+import { notificationDefaultRanges } from '../../lib/notifications/destination';
 import { cdkJsonContext } from './synth';
 
 const consumer = (overrides: Partial<FunctionSpec> = {}): FunctionSpec => ({
@@ -165,6 +166,7 @@ describe('context parameters', () => {
       waf: false,
       logLevel: 'info',
       healthCheckAllowedCidrs: ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', 'fc00::/7'],
+      notificationAllowedCidrs: [...notificationDefaultRanges],
       devicePollIntervalSeconds: 300,
       devicePollIntervalActiveSeconds: 15,
     });
@@ -175,6 +177,10 @@ describe('context parameters', () => {
     expect(await settingsWith({ dockerHubManifestApiUrl: 'off' })).toMatchObject({ dockerHubManifestApiUrl: 'off' });
     expect(await settingsWith({ quayManifestApiUrl: 'off' })).toMatchObject({ quayManifestApiUrl: 'off' });
     await expect(settingsWith({ quayManifestApiUrl: 'ftp://quay.io' })).rejects.toThrow(/quayManifestApiUrl" must be an http\(s\) URL of a registry API or "off": not http or https/);
+  });
+
+  it('let notifications reach a private receiver when its range is listed', async () => {
+    expect(await settingsWith({ notificationAllowedCidrs: '10.20.0.0/16, 2001:db8::/32' })).toMatchObject({ notificationAllowedCidrs: ['10.20.0.0/16', '2001:db8::/32'] });
   });
 
   it('parse -c values, which arrive as strings', async () => {
@@ -193,6 +199,8 @@ describe('context parameters', () => {
     await expect(settingsWith({ healthCheckAllowedCidrs: '127.0.0.2/32' })).rejects.toThrow(/must not allow loopback \(127\.0\.0\.2\/32\)/);
     await expect(settingsWith({ healthCheckAllowedCidrs: '0.0.0.0/0,::/0' })).rejects.toThrow(/must not allow loopback \(127\.0\.0\.1, ::1\)/);
     await expect(settingsWith({ healthCheckAllowedCidrs: '10.0.0.1/8' })).rejects.toThrow(/host bits are set/);
+    await expect(settingsWith({ notificationAllowedCidrs: '0.0.0.0/0' })).rejects.toThrow(/"notificationAllowedCidrs" must not allow loopback \(127\.0\.0\.1\)/);
+    await expect(settingsWith({ notificationAllowedCidrs: 'hooks.example.com' })).rejects.toThrow(/"notificationAllowedCidrs" is invalid/);
     await expect(settingsWith({ alarmEmail: 'not-an-address' })).rejects.toThrow(/not an email address/);
     await expect(settingsWith({ dockerHubManifestApiUrl: 'registry-1.docker.io' })).rejects.toThrow(/dockerHubManifestApiUrl" must be an http\(s\) URL of a registry API or "off": not a URL/);
     await expect(settingsWith({ devicePollIntervalSeconds: '0' })).rejects.toThrow(/devicePollIntervalSeconds" must be a positive integer/);
