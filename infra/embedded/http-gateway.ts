@@ -21,11 +21,15 @@
  *   which the manifest keeps below 29 s for routed functions, ends a slow invocation with a 502.
  * - The host's own routes (`/metrics`, infra/embedded/metrics-endpoint.ts) are answered here with
  *   no function behind them; the stack has no such route (CloudWatch holds those figures).
+ * - A request Node's HTTP parser refuses before any route is matched (a request line and headers
+ *   over Node's 16 KB, a malformed request line) gets a JSON 431 or 400 and the connection is
+ *   closed; API Gateway has limits of its own there (10 KB a header) and answers them its way.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { createServer, validateHeaderName, validateHeaderValue } from 'node:http';
+import { createServer, maxHeaderSize, validateHeaderName, validateHeaderValue } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import type { HttpMethod } from '../manifest';
 import { accountId } from './aws-identity';
@@ -348,6 +352,24 @@ function send(res: ServerResponse, response: HttpResponse, requestId: string): v
   res.end(response.body);
 }
 
+/**
+ * Answers a request the HTTP parser refused, as every other refusal is answered: a JSON error
+ * naming the problem. The connection is closed after it, since the parser cannot tell where the
+ * next request would start.
+ */
+function refuseUnparsed(error: NodeJS.ErrnoException, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+  const [status, reason, code, message] = tooLarge
+    ? [431, 'Request Header Fields Too Large', 'headers_too_large', `the request line and headers exceed ${maxHeaderSize} bytes`]
+    : [400, 'Bad Request', 'invalid_request', 'the request is not valid HTTP/1.1'];
+  const body = JSON.stringify({ error: { code, message } });
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
+}
+
 export async function startHttpGateway(options: HttpGatewayOptions): Promise<HttpGateway> {
   const { logger } = options;
   const resources = compileResources(options.routes);
@@ -415,6 +437,8 @@ export async function startHttpGateway(options: HttpGatewayOptions): Promise<Htt
     inFlight.add(handled);
     void handled.finally(() => inFlight.delete(handled));
   });
+
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => refuseUnparsed(error, socket));
 
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

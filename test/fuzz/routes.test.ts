@@ -275,9 +275,10 @@ function resolve(route: DeclaredRoute, plan: RequestPlan): RawRequest {
 }
 
 /**
- * Node's HTTP server answers a request head (request line and headers) over 16 KB itself, with a
- * bare 431, before any of the host's code runs (API Gateway has limits of its own there too); so
- * long queries and headers are cut to fit, longest first, and the product's answers are fuzzed.
+ * A request head (request line and headers) over Node's 16 KB is refused by the parser, before any
+ * route is matched: the gateway answers it with a JSON 431 (test/integration/host.test.ts), and
+ * API Gateway has limits of its own there. So long queries and headers are cut to fit, longest
+ * first, and what is fuzzed is the routes' answers.
  */
 function fitHead(raw: RawRequest): RawRequest {
   const limit = 14_000;

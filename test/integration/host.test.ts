@@ -5,6 +5,7 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
+import { connect } from 'node:net';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -143,6 +144,26 @@ describe('HTTP routes', () => {
 
     const fits = await fetch(`${h.url}/items/big`, { method: 'POST', body: tooLarge.subarray(1) });
     expect(fits.status).toBe(201);
+  });
+
+  it('refuse a request its HTTP parser cannot take with a JSON error, and close the connection', async () => {
+    const h = await start();
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(h.port, '127.0.0.1', () => socket.end(request));
+        const chunks: Buffer[] = [];
+        socket.on('data', (chunk) => chunks.push(chunk));
+        socket.on('close', () => resolve(Buffer.concat(chunks).toString('utf8')));
+        socket.on('error', reject);
+      });
+    const answer = (text: string) => ({ status: text.split(' ')[1], body: JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) });
+
+    const longHead = await raw(`GET /items/1 HTTP/1.1\r\nHost: x\r\nx-padding: ${'a'.repeat(20_000)}\r\n\r\n`);
+    expect(answer(longHead)).toEqual({ status: '431', body: { error: { code: 'headers_too_large', message: expect.stringMatching(/^the request line and headers exceed \d+ bytes$/) } } });
+    expect(longHead).toMatch(/\r\ncontent-type: application\/json\r\n/);
+
+    const garbled = await raw('GET /items/1 NOT-HTTP\r\n\r\n');
+    expect(answer(garbled)).toEqual({ status: '400', body: { error: { code: 'invalid_request', message: 'the request is not valid HTTP/1.1' } } });
   });
 
   it('answer 502 like API Gateway when the function throws, times out or returns a malformed result', async () => {
